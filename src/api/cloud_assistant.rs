@@ -1,0 +1,137 @@
+//! DescribeCloudAssistantStatus: the agent on every instance of a region.
+
+use serde_json::Value;
+
+use super::fields::{opt_bool, opt_str, opt_time, opt_u64, req_str, set_items};
+use super::paging::walk_next_token;
+use crate::client::Client;
+use crate::error::ApiError;
+
+pub const ACTION: &str = "DescribeCloudAssistantStatus";
+
+/// One agent. Optional fields the API left out are `None` (absent series),
+/// never zero.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AgentStatus {
+    pub instance_id: String,
+    /// CloudAssistantStatus: a heartbeat within the last 2 minutes.
+    pub up: bool,
+    pub version: Option<String>,
+    pub os_type: Option<String>,
+    pub session_manager: Option<bool>,
+    pub active_tasks: Option<u64>,
+    pub invocations: Option<u64>,
+    pub last_invoked: Option<i64>,
+    pub last_heartbeat: Option<i64>,
+}
+
+// The oldest reference page misspells "Assistant" and nests the set the
+// other way round; both spellings and both nestings are accepted.
+const OUTER: &[&str] = &["InstanceCloudAssistantStatusSet", "InstanceCloudAssitantStatusSet", "InstanceCloudAssitantStatus"];
+const INNER: &[&str] = &["InstanceCloudAssistantStatus", "InstanceCloudAssitantStatus", "InstanceCloudAssitantStatusSet"];
+
+fn parse_item(v: &Value) -> Result<AgentStatus, String> {
+    let instance_id = req_str(v, &["InstanceId"])?;
+    let ctx = |e: String| format!("instance {instance_id}: {e}");
+    let up = opt_bool(v, &["CloudAssistantStatus", "CloudAssitantStatus"])
+        .map_err(ctx)?
+        .ok_or_else(|| format!("instance {instance_id}: CloudAssistantStatus is missing"))?;
+    Ok(AgentStatus {
+        up,
+        version: opt_str(v, &["CloudAssistantVersion", "CloudAssitantVersion"]).map_err(ctx)?,
+        os_type: opt_str(v, &["OSType"]).map_err(ctx)?,
+        session_manager: opt_bool(v, &["SupportSessionManager"]).map_err(ctx)?,
+        active_tasks: opt_u64(v, &["ActiveTaskCount"]).map_err(ctx)?,
+        invocations: opt_u64(v, &["InvocationCount"]).map_err(ctx)?,
+        last_invoked: opt_time(v, &["LastInvokedTime"]).map_err(ctx)?,
+        last_heartbeat: opt_time(v, &["LastHeartbeatTime"]).map_err(ctx)?,
+        instance_id,
+    })
+}
+
+/// The agents of one answer page.
+pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
+    set_items(resp, OUTER, INNER)?.into_iter().map(parse_item).collect()
+}
+
+/// Every agent of `region`, each instance once (sorted by instance id).
+pub async fn walk_cloud_assistant_status(client: &Client, region: &str) -> Result<Vec<AgentStatus>, ApiError> {
+    let mut all = walk_next_token(client, ACTION, region, &[], parse_page).await?;
+    dedup_by_id(&mut all, |a| &a.instance_id, ACTION, region);
+    Ok(all)
+}
+
+/// Sorts by id and keeps one row per id (the last seen: newest data). Pages
+/// can overlap when instances come and go during a walk.
+pub(crate) fn dedup_by_id<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &str, action: &str, region: &str) {
+    let before = items.len();
+    // Stable sort keeps answer order among equal ids; reverse so the last wins.
+    items.reverse();
+    items.sort_by(|a, b| id(a).cmp(id(b)));
+    items.dedup_by(|a, b| id(a) == id(b));
+    if items.len() != before {
+        tracing::warn!(action, region, duplicates = before - items.len(), "the API listed some instances more than once; kept one row each");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_current_format() {
+        let v = json!({"NextToken": "AAAA", "InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{
+            "CloudAssistantStatus": "true", "LastInvokedTime": "2021-03-15T08:00:00Z", "CloudAssistantVersion": "2.2.0.106",
+            "ActiveTaskCount": 0, "InvocationCount": 2, "InstanceId": "i-1", "LastHeartbeatTime": "2021-03-15T09:00:00Z",
+            "OSType": "Linux", "SupportSessionManager": true, "SomethingNew": {"x": 1}
+        }]}});
+        let a = &parse_page(&v).expect("parses")[0];
+        assert!(a.up);
+        assert_eq!(a.version.as_deref(), Some("2.2.0.106"));
+        assert_eq!((a.active_tasks, a.invocations), (Some(0), Some(2)));
+        assert_eq!(a.last_heartbeat, Some(1_615_798_800));
+        assert_eq!(a.session_manager, Some(true));
+    }
+
+    #[test]
+    fn parses_the_oldest_format() {
+        let v = json!({"InstanceCloudAssitantStatus": {"InstanceCloudAssitantStatusSet": [
+            {"InstanceId": "i-1", "CloudAssitantStatus": "True"},
+            {"InstanceId": "i-2", "CloudAssitantStatus": "False"}
+        ]}});
+        let a = parse_page(&v).expect("parses");
+        assert_eq!(a.len(), 2);
+        assert!(a[0].up && !a[1].up);
+        assert_eq!(a[1].version, None);
+        assert_eq!(a[1].last_heartbeat, None);
+    }
+
+    #[test]
+    fn parses_misspelt_keys_in_new_nesting_and_strings_for_numbers() {
+        let v = json!({"InstanceCloudAssitantStatusSet": {"InstanceCloudAssitantStatus": [
+            {"InstanceId": "i-1", "CloudAssitantStatus": "False", "ActiveTaskCount": "3", "InvocationCount": "17", "LastHeartbeatTime": "2021-01-20T09:00Z"}
+        ]}});
+        let a = &parse_page(&v).expect("parses")[0];
+        assert_eq!((a.up, a.active_tasks, a.invocations, a.last_heartbeat), (false, Some(3), Some(17), Some(1_611_133_200)));
+    }
+
+    #[test]
+    fn bad_items_say_what_is_wrong() {
+        let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"InstanceId": "i-9", "CloudAssistantStatus": "maybe"}]}});
+        let e = parse_page(&v).unwrap_err();
+        assert!(e.contains("i-9") && e.contains("CloudAssistantStatus"), "{e}");
+        let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"CloudAssistantStatus": true}]}});
+        assert!(parse_page(&v).unwrap_err().contains("InstanceId is missing"));
+        let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"InstanceId": "i-1", "CloudAssistantStatus": true, "ActiveTaskCount": "many"}]}});
+        assert!(parse_page(&v).unwrap_err().contains("ActiveTaskCount"));
+        assert!(parse_page(&json!({"RequestId": "x"})).unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn dedup_keeps_one_row_each() {
+        let mut v = vec![("b", 1), ("a", 1), ("b", 2)];
+        dedup_by_id(&mut v, |x| x.0, "A", "r");
+        assert_eq!(v, vec![("a", 1), ("b", 2)]);
+    }
+}

@@ -1,0 +1,100 @@
+//! DescribeInstanceStatus: the lifecycle state of every instance of a region.
+//! Paged by number; once the first page gives TotalCount, the rest are
+//! fetched concurrently.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::cloud_assistant::dedup_by_id;
+use super::fields::{opt_u64, req_str, set_items};
+use super::{MAX_PAGES, PAGE_SIZE};
+use crate::client::Client;
+use crate::error::ApiError;
+
+pub const ACTION: &str = "DescribeInstanceStatus";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceStatus {
+    pub instance_id: String,
+    /// Pending, Running, Starting, Stopping, Stopped, or a state added later.
+    pub status: String,
+}
+
+/// The instances of one page and the TotalCount it reports.
+pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
+    let items = set_items(resp, &["InstanceStatuses"], &["InstanceStatus"])?
+        .into_iter()
+        .map(|v| {
+            let instance_id = req_str(v, &["InstanceId"])?;
+            let status = req_str(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
+            Ok(InstanceStatus { instance_id, status })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok((items, opt_u64(resp, &["TotalCount"])?))
+}
+
+async fn page(client: &Client, region: &str, number: usize) -> Result<(Vec<InstanceStatus>, Option<u64>), ApiError> {
+    let params = [("PageNumber".to_string(), number.to_string()), ("PageSize".to_string(), PAGE_SIZE.to_string())];
+    let resp = client.call(ACTION, Some(region), &params).await?;
+    parse_page(&resp).map_err(|e| ApiError::decode(ACTION, region, format!("page {number}: {e}")))
+}
+
+fn pages_for(total: u64) -> usize {
+    (total as usize).div_ceil(PAGE_SIZE).max(1)
+}
+
+/// Every instance of `region`, each once (sorted by instance id).
+pub async fn walk_instance_status(client: &Arc<Client>, region: &str) -> Result<Vec<InstanceStatus>, ApiError> {
+    let (mut all, total) = page(client, region, 1).await?;
+    let total = total.ok_or_else(|| ApiError::decode(ACTION, region, "TotalCount is missing"))?;
+    let mut fetched = 1;
+    let mut wanted = pages_for(total);
+    if wanted > MAX_PAGES {
+        return Err(ApiError::decode(ACTION, region, format!("TotalCount {total} needs more than {MAX_PAGES} pages; walk stopped")));
+    }
+    // Instances created during the walk raise TotalCount on later pages:
+    // fetch the extra pages too, until no page asks for more.
+    while fetched < wanted {
+        let mut set = tokio::task::JoinSet::new();
+        for n in fetched + 1..=wanted {
+            let client = Arc::clone(client);
+            let region = region.to_string();
+            set.spawn(async move { (n, page(&client, &region, n).await) });
+        }
+        let mut results = Vec::with_capacity(wanted - fetched);
+        while let Some(joined) = set.join_next().await {
+            let (n, res) = joined.map_err(|e| ApiError::decode(ACTION, region, format!("page task failed: {e}")))?;
+            results.push((n, res?));
+        }
+        results.sort_by_key(|(n, _)| *n);
+        fetched = wanted;
+        for (_, (items, t)) in results {
+            all.extend(items);
+            if let Some(t) = t {
+                wanted = wanted.max(pages_for(t).min(MAX_PAGES));
+            }
+        }
+    }
+    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_pages() {
+        let v = json!({"TotalCount": "58", "PageNumber": 1, "InstanceStatuses": {"InstanceStatus": [
+            {"Status": "Running", "InstanceId": "i-1"}, {"Status": "Hibernating", "InstanceId": "i-2"}]}});
+        let (items, total) = parse_page(&v).expect("parses");
+        assert_eq!(total, Some(58));
+        assert_eq!(items[1].status, "Hibernating");
+        assert!(parse_page(&json!({"TotalCount": 1, "InstanceStatuses": {"InstanceStatus": [{"InstanceId": "i-1"}]}})).unwrap_err().contains("i-1: Status is missing"));
+        assert_eq!(pages_for(0), 1);
+        assert_eq!(pages_for(50), 1);
+        assert_eq!(pages_for(51), 2);
+    }
+}

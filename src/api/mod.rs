@@ -1,0 +1,22 @@
+//! Typed, quirk-tolerant models of the ECS answers, and one walker per
+//! action that pages through a whole region. Walkers only page; the client
+//! decides retries, limits and metrics.
+
+pub mod cloud_assistant;
+pub mod fields;
+mod paging;
+pub mod instance_status;
+pub mod plugins;
+pub mod regions;
+
+pub use cloud_assistant::{AgentStatus, walk_cloud_assistant_status};
+pub use instance_status::{InstanceStatus, walk_instance_status};
+pub use plugins::{PluginStatus, list_plugins_of_instance, walk_plugin_status_by_name};
+pub use regions::{Region, describe_regions};
+
+/// Items per page for every paged action (the documented maximum).
+pub const PAGE_SIZE: usize = 50;
+/// A walk that needs more pages than this is cut off with an error (a
+/// NextToken that never ends would otherwise loop forever): 50 000 pages is
+/// 2.5 million instances in one region.
+pub const MAX_PAGES: usize = 50_000;

@@ -1,0 +1,131 @@
+//! ListPluginStatus: Cloud Assistant plugins and their states.
+//! `Name` is required unless exactly one InstanceId is given.
+
+use serde_json::Value;
+
+use super::fields::{opt_str, opt_time, req_str, set_items};
+use super::paging::walk_next_token;
+use crate::client::Client;
+use crate::error::ApiError;
+
+pub const ACTION: &str = "ListPluginStatus";
+
+/// Compares dotted versions numerically (`2.2.10` > `2.2.9`); a part that is
+/// not a number compares as 0.
+fn version_at_least(version: &str, min: &[u64]) -> bool {
+    let parts: Vec<u64> = version.trim().split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    for (i, m) in min.iter().enumerate() {
+        let v = parts.get(i).copied().unwrap_or(0);
+        if v != *m {
+            return v > *m;
+        }
+    }
+    true
+}
+
+/// Agents that answer ListPluginStatus: Linux >= 2.2.3.344, Windows >= 2.1.3.344.
+/// An unknown OS or version is taken as too old (not asked one by one).
+pub fn agent_supports_plugins(os_type: Option<&str>, version: Option<&str>) -> bool {
+    match (os_type.map(str::to_ascii_lowercase).as_deref(), version) {
+        (Some("linux"), Some(v)) => version_at_least(v, &[2, 2, 3, 344]),
+        (Some("windows"), Some(v)) => version_at_least(v, &[2, 1, 3, 344]),
+        _ => false,
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginStatus {
+    pub instance_id: String,
+    pub name: String,
+    pub version: Option<String>,
+    /// NotInstalled, Installed, Running, Stopped, Crashed, Removed, Unknown, or later ones.
+    pub status: String,
+    pub first_heartbeat: Option<i64>,
+    pub last_heartbeat: Option<i64>,
+}
+
+pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
+    let mut out = Vec::new();
+    for inst in set_items(resp, &["InstancePluginStatusSet"], &["InstancePluginStatus"])? {
+        let instance_id = req_str(inst, &["InstanceId"])?;
+        let ctx = |e: String| format!("instance {instance_id}: {e}");
+        let plugins = match inst.get("PluginStatusSet") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(_) => set_items(inst, &["PluginStatusSet"], &["PluginStatus"]).map_err(ctx)?,
+        };
+        for p in plugins {
+            let name = req_str(p, &["PluginName"]).map_err(ctx)?;
+            let pctx = |e: String| format!("instance {instance_id} plugin {name}: {e}");
+            out.push(PluginStatus {
+                version: opt_str(p, &["PluginVersion"]).map_err(pctx)?,
+                status: opt_str(p, &["PluginStatus"]).map_err(pctx)?.unwrap_or_else(|| "Unknown".to_string()),
+                first_heartbeat: opt_time(p, &["FirstHeartbeatTime"]).map_err(pctx)?,
+                last_heartbeat: opt_time(p, &["LastHeartbeatTime"]).map_err(pctx)?,
+                instance_id: instance_id.clone(),
+                name,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn sort_dedup(v: &mut Vec<PluginStatus>, region: &str) {
+    let before = v.len();
+    v.reverse();
+    v.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
+    v.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+    if v.len() != before {
+        tracing::warn!(action = ACTION, region, duplicates = before - v.len(), "the API listed some plugins more than once; kept one row each");
+    }
+}
+
+/// One plugin name over the whole region, every instance that reports it.
+pub async fn walk_plugin_status_by_name(client: &Client, region: &str, name: &str) -> Result<Vec<PluginStatus>, ApiError> {
+    let params = [("Name".to_string(), name.to_string())];
+    let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
+    sort_dedup(&mut all, region);
+    Ok(all)
+}
+
+/// Every plugin of one instance (the call that needs no Name).
+pub async fn list_plugins_of_instance(client: &Client, region: &str, instance_id: &str) -> Result<Vec<PluginStatus>, ApiError> {
+    let params = [("InstanceId.1".to_string(), instance_id.to_string())];
+    let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
+    sort_dedup(&mut all, region);
+    Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn version_rule() {
+        assert!(agent_supports_plugins(Some("Linux"), Some("2.2.3.344")));
+        assert!(agent_supports_plugins(Some("linux"), Some("2.2.4.1")));
+        assert!(agent_supports_plugins(Some("Linux"), Some("2.10.0.0")));
+        assert!(!agent_supports_plugins(Some("Linux"), Some("2.2.3.343")));
+        assert!(!agent_supports_plugins(Some("Linux"), Some("2.1.3.344")));
+        assert!(agent_supports_plugins(Some("Windows"), Some("2.1.3.344")));
+        assert!(!agent_supports_plugins(Some("Windows"), Some("2.1.3.256")));
+        assert!(!agent_supports_plugins(None, Some("9.9")));
+        assert!(!agent_supports_plugins(Some("Linux"), None));
+        assert!(!agent_supports_plugins(Some("FreeBSD"), Some("9.9")));
+    }
+
+    #[test]
+    fn parses_the_documented_answer() {
+        let v = json!({"NextToken": "AAAAAdDWBF2", "InstancePluginStatusSet": {"InstancePluginStatus": [{
+            "InstanceId": "i-xxxxx",
+            "PluginStatusSet": {"PluginStatus": [{"PluginVersion": "1.1", "PluginName": "testName",
+              "FirstHeartbeatTime": "2020-01-19T09:15:46Z", "LastHeartbeatTime": "2020-01-19T09:15:46Z", "PluginStatus": "Running"}]}
+        }, {"InstanceId": "i-empty", "PluginStatusSet": {}}]}});
+        let p = parse_page(&v).expect("parses");
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].name.as_str(), p[0].status.as_str(), p[0].version.as_deref()), ("testName", "Running", Some("1.1")));
+        assert_eq!(p[0].last_heartbeat, Some(1_579_425_346));
+        let bad = json!({"InstancePluginStatusSet": {"InstancePluginStatus": [{"InstanceId": "i-1", "PluginStatusSet": {"PluginStatus": [{"PluginStatus": "Running"}]}}]}});
+        assert!(parse_page(&bad).unwrap_err().contains("i-1: PluginName is missing"));
+    }
+}

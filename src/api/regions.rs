@@ -1,0 +1,56 @@
+//! DescribeRegions: the regions of the account and their endpoints.
+
+use serde_json::Value;
+
+use super::fields::{opt_str, req_str, set_items};
+use crate::client::Client;
+use crate::error::ApiError;
+
+pub const ACTION: &str = "DescribeRegions";
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub id: String,
+    /// Host (or URL) that serves the region, e.g. `ecs.cn-hangzhou.aliyuncs.com`.
+    pub endpoint: Option<String>,
+}
+
+pub fn parse(resp: &Value) -> Result<Vec<Region>, String> {
+    set_items(resp, &["Regions"], &["Region"])?
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            Ok(Region {
+                id: req_str(r, &["RegionId"]).map_err(|e| format!("region {i}: {e}"))?,
+                endpoint: opt_str(r, &["RegionEndpoint"]).map_err(|e| format!("region {i}: {e}"))?,
+            })
+        })
+        .collect()
+}
+
+/// All regions, sorted by id.
+pub async fn describe_regions(client: &Client) -> Result<Vec<Region>, ApiError> {
+    let resp = client.call(ACTION, None, &[]).await?;
+    let mut regions = parse(&resp).map_err(|e| ApiError::decode(ACTION, "-", e))?;
+    regions.sort_by(|a, b| a.id.cmp(&b.id));
+    regions.dedup_by(|a, b| a.id == b.id);
+    Ok(regions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_regions() {
+        let v = json!({"RequestId": "x", "Regions": {"Region": [
+            {"RegionId": "cn-hangzhou", "RegionEndpoint": "ecs.cn-hangzhou.aliyuncs.com", "LocalName": "华东1"},
+            {"RegionId": "us-west-1"}
+        ]}});
+        let r = parse(&v).expect("parses");
+        assert_eq!(r[0].endpoint.as_deref(), Some("ecs.cn-hangzhou.aliyuncs.com"));
+        assert_eq!(r[1], Region { id: "us-west-1".into(), endpoint: None });
+        assert!(parse(&json!({"Regions": {"Region": [{"LocalName": "x"}]}})).unwrap_err().contains("RegionId is missing"));
+    }
+}

@@ -1,0 +1,119 @@
+//! Typed errors of an API call. None of them ever holds a URL with query,
+//! a signature or a secret.
+
+/// What went wrong with one API call (after retries).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ApiError {
+    /// The API answered with its JSON error body.
+    #[error("{action} in {region}: {code} (HTTP {status}): {message} (RequestId {request_id})")]
+    Api { action: String, region: String, status: u16, code: String, message: String, request_id: String },
+    /// The endpoint answered with a status but no error body we understand.
+    #[error("{action} in {region}: HTTP {status} without an API error body: {snippet}")]
+    Http { action: String, region: String, status: u16, snippet: String },
+    /// No answer: connection refused, reset, or the request timed out.
+    #[error("{action} in {region}: {message}")]
+    Transport { action: String, region: String, message: String, timeout: bool },
+    /// An answer that is not what the API documents.
+    #[error("{action} in {region}: malformed response: {what}")]
+    Decode { action: String, region: String, what: String },
+}
+
+impl ApiError {
+    pub fn decode(action: &str, region: &str, what: impl Into<String>) -> Self {
+        ApiError::Decode { action: action.to_string(), region: region.to_string(), what: what.into() }
+    }
+
+    /// The API error code, or a short name of the failure for the
+    /// `code` label of `api_requests_total`.
+    pub fn code(&self) -> &str {
+        match self {
+            ApiError::Api { code, .. } => code,
+            ApiError::Http { status, .. } => match status {
+                500 => "HTTP500",
+                502 => "HTTP502",
+                503 => "HTTP503",
+                504 => "HTTP504",
+                s if *s >= 500 => "HTTP5xx",
+                _ => "HTTP4xx",
+            },
+            ApiError::Transport { timeout: true, .. } => "Timeout",
+            ApiError::Transport { .. } => "TransportError",
+            ApiError::Decode { .. } => "InvalidResponse",
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Api { status, .. } | ApiError::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn is_throttling(&self) -> bool {
+        matches!(self, ApiError::Api { code, .. } if code.starts_with("Throttling"))
+    }
+
+    /// Worth another try: throttling, server-side failures, no answer at all.
+    /// Never a client error (bad parameter, forbidden, bad signature).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ApiError::Api { code, status, .. } => {
+                code.starts_with("Throttling")
+                    || code == "ServiceUnavailable"
+                    || code.starts_with("InternalError")
+                    || code == "UnknownError"
+                    || matches!(status, 500 | 502 | 503 | 504) && !code.contains('.')
+            }
+            ApiError::Http { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            ApiError::Transport { .. } => true,
+            ApiError::Decode { .. } => false,
+        }
+    }
+
+    /// `RegionId.ApiNotSupported`: the action does not exist in that region.
+    pub fn is_api_not_supported(&self) -> bool {
+        matches!(self, ApiError::Api { code, .. } if code == "RegionId.ApiNotSupported")
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ApiError::Api { request_id, .. } => Some(request_id),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: &str, status: u16) -> ApiError {
+        ApiError::Api {
+            action: "A".into(),
+            region: "r".into(),
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: "id".into(),
+        }
+    }
+
+    #[test]
+    fn retry_classification() {
+        assert!(api("Throttling.User", 400).is_retryable());
+        assert!(api("Throttling", 400).is_throttling());
+        assert!(api("ServiceUnavailable", 503).is_retryable());
+        assert!(api("InternalError.Dispatch", 500).is_retryable());
+        assert!(api("UnknownError", 500).is_retryable());
+        assert!(!api("IncompleteSignature", 400).is_retryable());
+        assert!(!api("InvalidParameter.NextToken", 400).is_retryable());
+        assert!(!api("RegionId.ApiNotSupported", 400).is_retryable());
+        assert!(api("RegionId.ApiNotSupported", 400).is_api_not_supported());
+        assert!(!api("Forbidden.RAM", 403).is_retryable());
+        let http = |s| ApiError::Http { action: "A".into(), region: "r".into(), status: s, snippet: String::new() };
+        assert!(http(502).is_retryable());
+        assert!(!http(404).is_retryable());
+        assert_eq!(http(503).code(), "HTTP503");
+        assert!(ApiError::decode("A", "r", "x").to_string().contains("A in r: malformed response: x"));
+    }
+}

@@ -1,0 +1,30 @@
+//! Faults the simulator can inject: latency, throttling and 503s at a rate,
+//! and per-region failures (an error code, a hang, a malformed answer, a
+//! NextToken that never ends).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Added to every answer.
+    pub latency: Duration,
+    /// Share of requests answered `Throttling.User` (HTTP 400).
+    pub throttle_rate: f64,
+    /// Share of requests answered `ServiceUnavailable` (HTTP 503).
+    pub unavailable_rate: f64,
+    /// Failures of one region (every action in it).
+    pub regions: HashMap<String, RegionFault>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegionFault {
+    /// Answer with this API error.
+    Error { status: u16, code: String },
+    /// Never answer (until the client gives up).
+    Hang,
+    /// Answer 200 with this body.
+    Body(String),
+    /// Paged actions always return another NextToken.
+    EndlessToken,
+}

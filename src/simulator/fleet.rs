@@ -1,0 +1,331 @@
+//! The simulated fleet: instances, agents and plugins generated from a seed,
+//! and their state at any moment (heartbeats advance with the clock, some
+//! agents stop beating after a while, so dashboards see staleness grow).
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::{format_iso8601, format_iso8601_minutes};
+use crate::rng::Rng;
+
+pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
+pub const PLUGIN_STATES: &[&str] = &["NotInstalled", "Installed", "Running", "Stopped", "Crashed", "Removed", "Unknown"];
+
+#[derive(Clone, Debug)]
+pub struct RegionSpec {
+    pub id: String,
+    pub instances: usize,
+    /// Answer in the older formats: misspelt keys, `"True"`, numbers as
+    /// strings, minute-precision times, optional fields left out.
+    pub quirky: bool,
+}
+
+impl RegionSpec {
+    pub fn new(id: &str, instances: usize) -> Self {
+        RegionSpec { id: id.to_string(), instances, quirky: false }
+    }
+
+    pub fn quirky(mut self) -> Self {
+        self.quirky = true;
+        self
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct FleetConfig {
+    pub seed: u64,
+    pub regions: Vec<RegionSpec>,
+    /// Plugin names installed across the fleet.
+    pub plugins: Vec<String>,
+    /// Unix time the fleet "starts": heartbeats that go stale do so after it.
+    pub start: i64,
+}
+
+impl FleetConfig {
+    /// A few hundred instances over several regions, for `--demo`.
+    pub fn demo(start: i64) -> Self {
+        FleetConfig {
+            seed: 42,
+            regions: vec![
+                RegionSpec::new("cn-hangzhou", 137),
+                RegionSpec::new("cn-shanghai", 90),
+                RegionSpec::new("ap-southeast-1", 51).quirky(),
+                RegionSpec::new("eu-central-1", 22),
+                RegionSpec::new("us-west-1", 0),
+            ],
+            plugins: vec!["ecs-tool-monitor".into(), "aliyun-service-ops".into(), "oos-cloudmonitor".into()],
+            start,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Agent {
+    NotInstalled,
+    /// Installed; beats every minute until `stops_at` (if any), then goes stale.
+    Beating { stops_at: Option<i64> },
+    /// Installed, last heartbeat long ago.
+    Down { last_heartbeat: i64 },
+}
+
+#[derive(Clone, Debug)]
+pub struct SimPlugin {
+    pub name: String,
+    pub version: String,
+    pub status: String,
+    pub first_heartbeat: i64,
+    /// Seconds behind the clock of the plugin's last heartbeat.
+    pub lag: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimInstance {
+    pub id: String,
+    pub status: String,
+    pub os_type: String,
+    pub agent: Agent,
+    pub version: String,
+    pub active_tasks: u64,
+    pub invocations: u64,
+    pub last_invoked: Option<i64>,
+    /// Heartbeat phase within the minute.
+    pub phase: i64,
+    pub plugins: Vec<SimPlugin>,
+    /// Per-instance quirks in a quirky region (bit set).
+    pub quirks: u8,
+}
+
+pub const QUIRK_BOOL_CAPITAL: u8 = 1;
+pub const QUIRK_NUMBERS_AS_STRINGS: u8 = 2;
+pub const QUIRK_MINUTE_TIMES: u8 = 4;
+pub const QUIRK_OMIT_OPTIONAL: u8 = 8;
+
+const LINUX_VERSIONS: &[&str] = &["2.2.0.106", "2.2.3.256", "2.2.3.398", "2.2.4.537"];
+const WINDOWS_VERSIONS: &[&str] = &["2.1.0.92", "2.1.3.256", "2.1.3.398", "2.1.4.537"];
+
+/// Lowest agent versions that answer ListPluginStatus.
+pub fn agent_supports_plugins(os_type: &str, version: &str) -> bool {
+    crate::api::plugins::agent_supports_plugins(Some(os_type), Some(version))
+}
+
+fn pick<'a>(rng: &mut Rng, items: &'a [&'a str]) -> &'a str {
+    items[rng.below(items.len() as u64) as usize]
+}
+
+fn weighted<'a>(rng: &mut Rng, items: &[(&'a str, u64)]) -> &'a str {
+    let total: u64 = items.iter().map(|(_, w)| w).sum();
+    let mut x = rng.below(total);
+    for (name, w) in items {
+        if x < *w {
+            return name;
+        }
+        x -= w;
+    }
+    items[0].0
+}
+
+fn region_seed(seed: u64, region: &str) -> u64 {
+    // FNV-1a of the region id, mixed with the fleet seed.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in region.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h ^ seed.rotate_left(17)
+}
+
+/// Generates one instance; `plugin_names` are the fleet's plugins.
+fn generate_instance(rng: &mut Rng, cfg: &FleetConfig, quirky: bool) -> SimInstance {
+    const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let id: String = (0..18).map(|_| ALPHABET[rng.below(36) as usize] as char).collect();
+    let status = weighted(rng, &[("Running", 70), ("Stopped", 15), ("Pending", 5), ("Starting", 5), ("Stopping", 5)]);
+    let os_type = if rng.chance(0.8) { "Linux" } else { "Windows" };
+    let version = pick(rng, if os_type == "Linux" { LINUX_VERSIONS } else { WINDOWS_VERSIONS }).to_string();
+    let agent = match weighted(rng, &[("none", 10), ("beating", 72), ("stale-later", 6), ("down", 12)]) {
+        "none" => Agent::NotInstalled,
+        "beating" if status == "Stopped" => Agent::Down { last_heartbeat: cfg.start - 3600 - rng.below(86_400 * 3) as i64 },
+        "beating" => Agent::Beating { stops_at: None },
+        "stale-later" => Agent::Beating { stops_at: Some(cfg.start + 60 + rng.below(3600) as i64) },
+        _ => Agent::Down { last_heartbeat: cfg.start - 600 - rng.below(86_400 * 7) as i64 },
+    };
+    let invocations = if agent == Agent::NotInstalled { 0 } else { rng.below(5000) };
+    let last_invoked = (invocations > 0).then(|| cfg.start - rng.below(86_400 * 30) as i64);
+    let active_tasks = if matches!(agent, Agent::Beating { .. }) { rng.below(4) } else { 0 };
+    let phase = rng.below(60) as i64;
+    let mut plugins = Vec::new();
+    if agent != Agent::NotInstalled {
+        for name in &cfg.plugins {
+            if rng.chance(0.6) {
+                plugins.push(SimPlugin {
+                    name: name.clone(),
+                    version: format!("1.{}.{}", rng.below(3), rng.below(10)),
+                    status: PLUGIN_STATES[rng.below(PLUGIN_STATES.len() as u64) as usize].to_string(),
+                    first_heartbeat: cfg.start - 86_400 * 30 - rng.below(86_400 * 30) as i64,
+                    lag: rng.below(600) as i64,
+                });
+            }
+        }
+    }
+    let quirks = if quirky { rng.below(16) as u8 } else { 0 };
+    SimInstance {
+        id: format!("i-{id}"),
+        status: status.to_string(),
+        os_type: os_type.to_string(),
+        agent,
+        version,
+        active_tasks,
+        invocations,
+        last_invoked,
+        phase,
+        plugins,
+        quirks,
+    }
+}
+
+/// Every region's instances, sorted by id (the order pages are cut in).
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    pub regions: BTreeMap<String, SimRegion>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimRegion {
+    pub quirky: bool,
+    pub instances: Vec<SimInstance>,
+}
+
+impl Fleet {
+    pub fn generate(cfg: &FleetConfig) -> Self {
+        let mut regions = BTreeMap::new();
+        for spec in &cfg.regions {
+            let mut rng = Rng::new(region_seed(cfg.seed, &spec.id));
+            let mut instances: Vec<SimInstance> = (0..spec.instances).map(|_| generate_instance(&mut rng, cfg, spec.quirky)).collect();
+            instances.sort_by(|a, b| a.id.cmp(&b.id));
+            instances.dedup_by(|a, b| a.id == b.id);
+            regions.insert(spec.id.clone(), SimRegion { quirky: spec.quirky, instances });
+        }
+        Fleet { regions }
+    }
+
+    pub fn instance_count(&self) -> usize {
+        self.regions.values().map(|r| r.instances.len()).sum()
+    }
+}
+
+impl SimInstance {
+    /// Last heartbeat at `now`, if the agent ever beat.
+    pub fn last_heartbeat(&self, now: i64) -> Option<i64> {
+        match self.agent {
+            Agent::NotInstalled => None,
+            Agent::Down { last_heartbeat } => Some(last_heartbeat),
+            Agent::Beating { stops_at } => {
+                let t = stops_at.map_or(now, |s| s.min(now));
+                Some(t - (t + self.phase).rem_euclid(60))
+            }
+        }
+    }
+
+    /// CloudAssistantStatus: a heartbeat within the last 2 minutes.
+    pub fn agent_up(&self, now: i64) -> bool {
+        self.last_heartbeat(now).is_some_and(|h| now - h < 120)
+    }
+
+    fn time(&self, t: i64) -> Value {
+        if self.quirks & QUIRK_MINUTE_TIMES != 0 { json!(format_iso8601_minutes(t)) } else { json!(format_iso8601(t)) }
+    }
+
+    fn num(&self, n: u64) -> Value {
+        if self.quirks & QUIRK_NUMBERS_AS_STRINGS != 0 { json!(n.to_string()) } else { json!(n) }
+    }
+
+    /// The DescribeCloudAssistantStatus row. `old_keys`: the misspelt form.
+    pub fn agent_json(&self, now: i64, old_keys: bool) -> Value {
+        let up = self.agent_up(now);
+        let mut m = Map::new();
+        m.insert("InstanceId".into(), json!(self.id));
+        let status = match (self.quirks & QUIRK_BOOL_CAPITAL != 0, up) {
+            (true, true) => "True",
+            (true, false) => "False",
+            (false, true) => "true",
+            (false, false) => "false",
+        };
+        m.insert(if old_keys { "CloudAssitantStatus" } else { "CloudAssistantStatus" }.into(), json!(status));
+        let installed = self.agent != Agent::NotInstalled;
+        let omit = self.quirks & QUIRK_OMIT_OPTIONAL != 0;
+        if installed {
+            m.insert("CloudAssistantVersion".into(), json!(self.version));
+            m.insert("OSType".into(), json!(self.os_type));
+            m.insert("ActiveTaskCount".into(), self.num(self.active_tasks));
+            m.insert("InvocationCount".into(), self.num(self.invocations));
+            if !omit {
+                m.insert("SupportSessionManager".into(), json!(self.version.as_str() >= "2.1.3.189"));
+            }
+            if let Some(t) = self.last_invoked.filter(|_| !omit) {
+                m.insert("LastInvokedTime".into(), self.time(t));
+            }
+            if let Some(t) = self.last_heartbeat(now) {
+                m.insert("LastHeartbeatTime".into(), self.time(t));
+            }
+        } else {
+            m.insert("CloudAssistantVersion".into(), json!(""));
+            if !omit {
+                m.insert("OSType".into(), json!(self.os_type));
+                m.insert("ActiveTaskCount".into(), self.num(0));
+                m.insert("InvocationCount".into(), self.num(0));
+                m.insert("SupportSessionManager".into(), json!(false));
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The plugin's last heartbeat at `now`: it beats with the agent.
+    pub fn plugin_heartbeat(&self, p: &SimPlugin, now: i64) -> i64 {
+        self.last_heartbeat(now).unwrap_or(p.first_heartbeat) - p.lag
+    }
+
+    pub fn plugin_json(&self, p: &SimPlugin, now: i64) -> Value {
+        json!({
+            "PluginName": p.name,
+            "PluginVersion": p.version,
+            "PluginStatus": p.status,
+            "FirstHeartbeatTime": format_iso8601(p.first_heartbeat),
+            "LastHeartbeatTime": format_iso8601(self.plugin_heartbeat(p, now).max(p.first_heartbeat)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_seed_same_fleet() {
+        let cfg = FleetConfig::demo(1_700_000_000);
+        let a = Fleet::generate(&cfg);
+        let b = Fleet::generate(&cfg);
+        let ids = |f: &Fleet| f.regions.values().flat_map(|r| r.instances.iter().map(|i| i.id.clone())).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        assert_eq!(a.instance_count(), 137 + 90 + 51 + 22);
+        let mut other = cfg.clone();
+        other.seed = 43;
+        assert_ne!(ids(&a), ids(&Fleet::generate(&other)));
+    }
+
+    #[test]
+    fn heartbeats_advance_and_some_go_stale() {
+        let start = 1_700_000_000;
+        let cfg = FleetConfig::demo(start);
+        let fleet = Fleet::generate(&cfg);
+        let all: Vec<&SimInstance> = fleet.regions.values().flat_map(|r| r.instances.iter()).collect();
+        let up_at = |t: i64| all.iter().filter(|i| i.agent_up(t)).count();
+        let beating_later = all.iter().filter(|i| matches!(i.agent, Agent::Beating { stops_at: Some(_) })).count();
+        assert!(beating_later > 0);
+        assert!(up_at(start + 7200) < up_at(start), "agents go stale over time");
+        for i in &all {
+            if let Some(h) = i.last_heartbeat(start) {
+                assert!(h <= start);
+            }
+        }
+    }
+}

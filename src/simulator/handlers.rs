@@ -1,0 +1,308 @@
+//! The four ECS actions as the simulator answers them, after checking the
+//! signature, nonce and timestamp of every request like the real API.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::SimState;
+use super::faults::RegionFault;
+use crate::clock::{Clock, parse_iso8601};
+use crate::secret::Secret;
+use crate::signer::{canonical_query, signature, string_to_sign};
+
+/// An answer: HTTP status and JSON body.
+pub type Answer = (u16, Value);
+
+pub fn error(state: &SimState, status: u16, code: &str, message: &str) -> Answer {
+    (status, json!({"RequestId": state.request_id(), "Code": code, "Message": message, "HostId": "ecs.aliyuncs.com"}))
+}
+
+/// Decodes `k=v&k=v` (percent-encoding, `+` as space as in forms).
+pub fn parse_form(s: &str) -> Vec<(String, String)> {
+    fn hex(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    fn dec(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'+' => out.push(b' '),
+                b'%' => match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                    (Some(h), Some(l)) => {
+                        out.push(h << 4 | l);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                },
+                c => out.push(c),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+/// How long a Timestamp may be away from the server's clock.
+const MAX_SKEW_SECS: i64 = 15 * 60;
+
+/// Checks signature, method, version, nonce and timestamp. `Err` is the answer.
+pub fn authenticate(state: &SimState, method: &str, params: &[(String, String)]) -> Result<(), Answer> {
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    for required in ["AccessKeyId", "Signature", "SignatureNonce", "Timestamp", "SignatureMethod", "SignatureVersion", "Version", "Action"] {
+        if get(required).is_none() {
+            return Err(error(state, 400, &format!("Missing{required}"), &format!("{required} is mandatory for this action.")));
+        }
+    }
+    if get("SignatureMethod") != Some("HMAC-SHA1") || get("SignatureVersion") != Some("1.0") {
+        return Err(error(state, 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."));
+    }
+    let key_id = get("AccessKeyId").unwrap_or_default();
+    let Some(key) = state.key(key_id) else {
+        return Err(error(state, 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."));
+    };
+    let rest: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "Signature").cloned().collect();
+    let expect = signature(&Secret::new(key.secret.clone()), &string_to_sign(method, &canonical_query(&rest)));
+    if get("Signature") != Some(expect.as_str()) {
+        return Err(error(state, 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."));
+    }
+    if let Some(token) = &key.security_token {
+        if get("SecurityToken") != Some(token.as_str()) {
+            return Err(error(state, 400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey."));
+        }
+    }
+    let now = Clock::System.now();
+    match get("Timestamp").and_then(parse_iso8601) {
+        None => return Err(error(state, 400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")),
+        Some(t) if (t - now).abs() > MAX_SKEW_SECS => {
+            return Err(error(state, 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."));
+        }
+        Some(_) => {}
+    }
+    if !state.use_nonce(get("SignatureNonce").unwrap_or_default(), now) {
+        return Err(error(state, 400, "SignatureNonceUsed", "Specified signature nonce was used already."));
+    }
+    if get("Version") != Some("2014-05-26") {
+        return Err(error(state, 400, "InvalidVersion", "Specified parameter Version is not valid."));
+    }
+    Ok(())
+}
+
+/// Opaque page tokens that always hold `+`, `/` and `=`.
+fn make_token(state: &SimState, scope: &str, offset: usize) -> String {
+    let payload = format!("{}|{scope}|{offset}", state.token_salt);
+    let mut bytes = vec![0xfb, 0xff];
+    bytes.extend_from_slice(payload.as_bytes());
+    // A length that is not a multiple of 3 always ends in `=`.
+    while bytes.len() % 3 == 0 {
+        bytes.push(b'|');
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn read_token(state: &SimState, scope: &str, token: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
+    let text = std::str::from_utf8(bytes.get(2..)?).ok()?.trim_end_matches('|');
+    let mut parts = text.rsplitn(2, '|');
+    let offset = parts.next()?.parse().ok()?;
+    (parts.next()? == format!("{}|{scope}", state.token_salt)).then_some(offset)
+}
+
+fn page_size(state: &SimState, params: &BTreeMap<&str, &str>, name: &str, code: &str) -> Result<usize, Answer> {
+    match params.get(name) {
+        None => Ok(10),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=50).contains(&n) => Ok(n),
+            _ => Err(error(state, 400, code, &format!("The specified parameter {name} is not valid."))),
+        },
+    }
+}
+
+fn instance_ids(params: &BTreeMap<&str, &str>) -> Vec<String> {
+    params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v.to_string()).collect()
+}
+
+/// Answers one authenticated request.
+pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
+    let map: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let action = map.get("Action").copied().unwrap_or_default();
+    if action == "DescribeRegions" {
+        let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
+        let regions: Vec<Value> = fleet
+            .regions
+            .keys()
+            .map(|id| json!({"RegionId": id, "RegionEndpoint": state.base_url(), "LocalName": id}))
+            .collect();
+        return (200, json!({"RequestId": state.request_id(), "Regions": {"Region": regions}}));
+    }
+    if !matches!(action, "DescribeCloudAssistantStatus" | "DescribeInstanceStatus" | "ListPluginStatus") {
+        return error(state, 404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+    }
+    let Some(region) = map.get("RegionId").copied() else {
+        return error(state, 400, "MissingRegionId", "RegionId is mandatory for this action.");
+    };
+    if let Some(fault) = state.region_fault(region) {
+        match fault {
+            RegionFault::Error { status, code } => return error(state, status, &code, "injected fault"),
+            RegionFault::Body(b) => return (200, Value::String(b)),
+            RegionFault::Hang | RegionFault::EndlessToken => {}
+        }
+    }
+    let endless = state.region_fault(region) == Some(RegionFault::EndlessToken);
+    let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
+    let Some(sim_region) = fleet.regions.get(region) else {
+        return error(state, 404, "InvalidRegionId.NotFound", "The RegionId provided does not exist in our records.");
+    };
+    let now = state.clock.now();
+    let ids = instance_ids(&map);
+    match action {
+        "DescribeCloudAssistantStatus" => {
+            let size = match page_size(state, &map, "MaxResults", "InvalidParameter.MaxResults") {
+                Ok(s) => s,
+                Err(a) => return a,
+            };
+            if let Err(a) = page_size(state, &map, "PageSize", "InvalidParam.PageSize") {
+                return a;
+            }
+            if ids.len() > 100 {
+                return error(state, 403, "InstanceIds.ExceedLimit", "The number of instance IDs exceeds the upper limit.");
+            }
+            let rows: Vec<&super::fleet::SimInstance> =
+                sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)).collect();
+            let scope = format!("{action}|{region}");
+            let offset = match map.get("NextToken") {
+                None => 0,
+                Some(t) => match read_token(state, &scope, t) {
+                    Some(o) if o <= rows.len() => o,
+                    _ => return error(state, 400, "InvalidParameter.NextToken", "The specified parameter NextToken is not valid."),
+                },
+            };
+            let end = (offset + size).min(rows.len());
+            let old = sim_region.quirky;
+            let items: Vec<Value> = rows[offset..end].iter().map(|i| i.agent_json(now, old)).collect();
+            let set = if old {
+                json!({"InstanceCloudAssitantStatus": {"InstanceCloudAssitantStatusSet": items}})
+            } else {
+                json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": items}})
+            };
+            let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(), "PageSize": size});
+            merge(&mut body, set);
+            if end < rows.len() || endless {
+                body["NextToken"] = json!(make_token(state, &scope, if endless { offset } else { end }));
+            }
+            (200, body)
+        }
+        "DescribeInstanceStatus" => {
+            let size = match page_size(state, &map, "PageSize", "InvalidParam.PageSize") {
+                Ok(s) => s,
+                Err(a) => return a,
+            };
+            let number = match map.get("PageNumber").map(|v| v.parse::<usize>()) {
+                None => 1,
+                Some(Ok(n)) if n >= 1 => n,
+                _ => return error(state, 400, "InvalidParam.PageNumber", "The specified parameter PageNumber is not valid."),
+            };
+            if ids.len() > 100 {
+                return error(state, 403, "InvalidParameter.TooManyInstanceIds", "Instance ids cannot be more than 100.");
+            }
+            let rows: Vec<&super::fleet::SimInstance> =
+                sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)).collect();
+            let start = ((number - 1) * size).min(rows.len());
+            let end = (start + size).min(rows.len());
+            let items: Vec<Value> = rows[start..end].iter().map(|i| json!({"InstanceId": i.id, "Status": i.status})).collect();
+            let total = if sim_region.quirky { json!(rows.len().to_string()) } else { json!(rows.len()) };
+            (
+                200,
+                json!({"RequestId": state.request_id(), "TotalCount": total, "PageNumber": number, "PageSize": size,
+                       "InstanceStatuses": {"InstanceStatus": items}}),
+            )
+        }
+        _ => {
+            let size = match page_size(state, &map, "MaxResults", "InvalidParameter.MaxResults") {
+                Ok(s) => s,
+                Err(a) => return a,
+            };
+            if ids.len() > 50 {
+                return error(state, 400, "InstanceIds.ExceedLimit", "The number of instance IDs exceeds the upper limit.");
+            }
+            let name = map.get("Name").copied().filter(|n| !n.is_empty());
+            if name.is_none() && ids.len() != 1 {
+                return error(state, 400, "PluginName.MissingValue", "The plugin name must be specified when the number of InstanceIds is not 1.");
+            }
+            // Rows: (instance, plugins) for every instance that reports the plugin
+            // (by name) or the one instance asked for (all its plugins).
+            let mut rows: Vec<Value> = Vec::new();
+            for inst in sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)) {
+                if name.is_none() {
+                    state.count_instance_query(&inst.id);
+                    if !super::fleet::agent_supports_plugins(&inst.os_type, &inst.version) || !inst.agent_up(now) {
+                        // An old or silent agent reports nothing.
+                        rows.push(json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": []}}));
+                        continue;
+                    }
+                }
+                let plugins: Vec<Value> = inst
+                    .plugins
+                    .iter()
+                    .filter(|p| name.is_none_or(|n| n == p.name))
+                    .map(|p| inst.plugin_json(p, now))
+                    .collect();
+                if name.is_some() && plugins.is_empty() {
+                    continue;
+                }
+                rows.push(json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": plugins}}));
+            }
+            if !ids.is_empty() && rows.is_empty() && name.is_none() {
+                return error(state, 404, "InvalidInstance.NotFound", "The specified instance does not exist.");
+            }
+            let scope = format!("{action}|{region}|{}|{}", name.unwrap_or(""), ids.join(","));
+            let offset = match map.get("NextToken") {
+                None => 0,
+                Some(t) => match read_token(state, &scope, t) {
+                    Some(o) if o <= rows.len() => o,
+                    _ => return error(state, 400, "InvalidParameter.NextToken", "The specified parameter NextToken is not valid."),
+                },
+            };
+            let end = (offset + size).min(rows.len());
+            let total = rows.len();
+            let items: Vec<Value> = rows.drain(offset..end).collect();
+            let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
+                                  "InstancePluginStatusSet": {"InstancePluginStatus": items}});
+            if end < total || endless {
+                body["NextToken"] = json!(make_token(state, &scope, if endless { offset } else { end }));
+            }
+            (200, body)
+        }
+    }
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Value::Object(a), Value::Object(b)) = (into, from) {
+        a.extend(b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_forms() {
+        let p = parse_form("a=1&b=x%2By%2F%3D&c=a+b&d=%E4%BA%91&e&f=%zz");
+        assert_eq!(p[1], ("b".into(), "x+y/=".into()));
+        assert_eq!(p[2], ("c".into(), "a b".into()));
+        assert_eq!(p[3], ("d".into(), "云".into()));
+        assert_eq!(p[4], ("e".into(), "".into()));
+        assert_eq!(p[5], ("f".into(), "%zz".into()));
+    }
+}

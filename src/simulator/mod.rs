@@ -1,0 +1,260 @@
+//! An ECS API simulator: a real HTTP server on loopback that answers the
+//! four actions for a seeded fleet, verifies every signature, pages with
+//! opaque tokens and enforces the documented limits. The tests, the
+//! benchmark and `--demo` run against it.
+
+pub mod faults;
+pub mod fleet;
+pub mod handlers;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::clock::Clock;
+use crate::rng::Rng;
+pub use faults::{Faults, RegionFault};
+pub use fleet::{Fleet, FleetConfig, RegionSpec};
+
+/// An AccessKey the simulator accepts.
+#[derive(Clone, Debug)]
+pub struct SimKey {
+    pub secret: String,
+    pub security_token: Option<String>,
+}
+
+/// Everything the simulator knows; shared by its connections and by tests
+/// that change the fleet or the faults while it runs.
+pub struct SimState {
+    pub fleet: RwLock<Fleet>,
+    pub clock: Clock,
+    keys: RwLock<HashMap<String, SimKey>>,
+    nonces: Mutex<HashMap<String, i64>>,
+    faults: RwLock<Faults>,
+    requests: Mutex<BTreeMap<(String, String), u64>>,
+    instance_queries: Mutex<HashMap<String, u64>>,
+    rng: Mutex<Rng>,
+    base_url: RwLock<String>,
+    token_salt: u64,
+    request_seq: AtomicU64,
+}
+
+impl SimState {
+    fn key(&self, id: &str) -> Option<SimKey> {
+        self.keys.read().ok()?.get(id).cloned()
+    }
+
+    /// Records a nonce; false if it was seen in the last 15 minutes.
+    fn use_nonce(&self, nonce: &str, now: i64) -> bool {
+        let Ok(mut n) = self.nonces.lock() else { return false };
+        if n.len() > 100_000 {
+            n.retain(|_, t| now - *t < 900);
+        }
+        n.insert(nonce.to_string(), now).is_none()
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.request_seq.fetch_add(1, Ordering::Relaxed);
+        format!("SIM-{:08X}-{:04X}", self.token_salt as u32, n)
+    }
+
+    fn base_url(&self) -> String {
+        self.base_url.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn region_fault(&self, region: &str) -> Option<RegionFault> {
+        self.faults.read().ok()?.regions.get(region).cloned()
+    }
+
+    fn count(&self, action: &str, region: &str) {
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((action.to_string(), region.to_string())).or_default() += 1;
+        }
+    }
+
+    fn count_instance_query(&self, instance: &str) {
+        if let Ok(mut q) = self.instance_queries.lock() {
+            *q.entry(instance.to_string()).or_default() += 1;
+        }
+    }
+}
+
+/// A running simulator. Dropping the handle stops it.
+pub struct Simulator {
+    pub addr: SocketAddr,
+    pub state: Arc<SimState>,
+    shutdown: watch::Sender<bool>,
+}
+
+/// The key pair the simulator accepts unless told otherwise.
+pub const DEFAULT_KEY_ID: &str = "LTAI-simulator";
+pub const DEFAULT_KEY_SECRET: &str = "simulator-secret";
+
+impl Simulator {
+    /// Starts on `127.0.0.1:0` with the default key and the wall clock.
+    pub async fn start(cfg: FleetConfig) -> std::io::Result<Self> {
+        Self::start_with(cfg, Clock::System, "127.0.0.1:0".parse().map_err(std::io::Error::other)?).await
+    }
+
+    pub async fn start_with(cfg: FleetConfig, clock: Clock, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let mut keys = HashMap::new();
+        keys.insert(DEFAULT_KEY_ID.to_string(), SimKey { secret: DEFAULT_KEY_SECRET.to_string(), security_token: None });
+        let state = Arc::new(SimState {
+            fleet: RwLock::new(Fleet::generate(&cfg)),
+            clock,
+            keys: RwLock::new(keys),
+            nonces: Mutex::new(HashMap::new()),
+            faults: RwLock::new(Faults::default()),
+            requests: Mutex::new(BTreeMap::new()),
+            instance_queries: Mutex::new(HashMap::new()),
+            rng: Mutex::new(Rng::new(cfg.seed ^ 0x5eed)),
+            base_url: RwLock::new(format!("http://{addr}")),
+            token_salt: cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16,
+            request_seq: AtomicU64::new(0),
+        });
+        let (tx, rx) = watch::channel(false);
+        tokio::spawn(serve(listener, Arc::clone(&state), rx));
+        Ok(Simulator { addr, state, shutdown: tx })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn add_key(&self, id: &str, key: SimKey) {
+        if let Ok(mut k) = self.state.keys.write() {
+            k.insert(id.to_string(), key);
+        }
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        if let Ok(mut f) = self.state.faults.write() {
+            *f = faults;
+        }
+    }
+
+    pub fn update_faults(&self, change: impl FnOnce(&mut Faults)) {
+        if let Ok(mut f) = self.state.faults.write() {
+            change(&mut f);
+        }
+    }
+
+    /// Changes the fleet while the simulator runs (instances come and go).
+    pub fn update_fleet(&self, change: impl FnOnce(&mut Fleet)) {
+        if let Ok(mut f) = self.state.fleet.write() {
+            change(&mut f);
+        }
+    }
+
+    pub fn fleet(&self) -> Fleet {
+        self.state.fleet.read().map(|f| f.clone()).unwrap_or_else(|e| e.into_inner().clone())
+    }
+
+    /// Requests answered (any result) per action, all regions.
+    pub fn requests(&self, action: &str) -> u64 {
+        self.state.requests.lock().map(|r| r.iter().filter(|((a, _), _)| a == action).map(|(_, n)| n).sum()).unwrap_or(0)
+    }
+
+    /// Requests per (action, region).
+    pub fn requests_by_region(&self) -> BTreeMap<(String, String), u64> {
+        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// How often one instance was asked for all its plugins.
+    pub fn instance_queries(&self) -> HashMap<String, u64> {
+        self.state.instance_queries.lock().map(|q| q.clone()).unwrap_or_default()
+    }
+
+    pub fn reset_counts(&self) {
+        if let Ok(mut r) = self.state.requests.lock() {
+            r.clear();
+        }
+        if let Ok(mut q) = self.state.instance_queries.lock() {
+            q.clear();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let conn = tokio::select! {
+            c = listener.accept() => c,
+            _ = stop.changed() => return,
+        };
+        let Ok((stream, _)) = conn else { continue };
+        let state = Arc::clone(&state);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let method = req.method().as_str().to_string();
+    let mut params = handlers::parse_form(req.uri().query().unwrap_or(""));
+    let body = Limited::new(req.into_body(), 1 << 20).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    params.extend(handlers::parse_form(&String::from_utf8_lossy(&body)));
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let (action, region) = (get("Action"), get("RegionId"));
+    state.count(&action, &region);
+
+    let faults = state.faults.read().map(|f| f.clone()).unwrap_or_default();
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    let (status, body) = match handlers::authenticate(&state, &method, &params) {
+        Err(answer) => answer,
+        Ok(()) => {
+            let (throttle, unavailable) = {
+                let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
+                (rng.chance(faults.throttle_rate), rng.chance(faults.unavailable_rate))
+            };
+            if throttle {
+                handlers::error(&state, 400, "Throttling.User", "Request was denied due to user flow control.")
+            } else if unavailable {
+                handlers::error(&state, 503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+            } else {
+                if state.region_fault(&region) == Some(RegionFault::Hang) {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                handlers::dispatch(&state, &params)
+            }
+        }
+    };
+    let bytes = match body {
+        // An injected raw body goes out as it is.
+        Value::String(raw) => Bytes::from(raw),
+        v => Bytes::from(v.to_string()),
+    };
+    let resp = Response::builder()
+        .status(status)
+        .header("content-type", "application/json;charset=utf-8")
+        .body(Full::new(bytes))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    Ok(resp)
+}
