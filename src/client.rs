@@ -191,6 +191,8 @@ pub struct Client {
     semaphore: Semaphore,
     rate: RateLimiter,
     metrics: ApiMetrics,
+    /// Requests sent per region (for the per-region log line).
+    region_calls: Mutex<HashMap<String, u64>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -237,11 +239,17 @@ impl Client {
             opts,
             region_endpoints: RwLock::new(HashMap::new()),
             metrics,
+            region_calls: Mutex::new(HashMap::new()),
         })
     }
 
     pub fn metrics(&self) -> &ApiMetrics {
         &self.metrics
+    }
+
+    /// Requests sent so far for `region`, every action and try.
+    pub fn calls_in(&self, region: &str) -> u64 {
+        self.region_calls.lock().ok().and_then(|m| m.get(region).copied()).unwrap_or(0)
     }
 
     pub fn has_endpoint_template(&self) -> bool {
@@ -285,6 +293,9 @@ impl Client {
                 Err(e) => e.code(),
             };
             self.metrics.requests.with_label_values(&[action, code]).inc();
+            if let (Some(r), Ok(mut m)) = (region, self.region_calls.lock()) {
+                *m.entry(r.to_string()).or_default() += 1;
+            }
             match res {
                 Ok(v) => {
                     self.rate.on_success();

@@ -3,11 +3,19 @@
 //! tests and the benchmark run the same code.
 
 pub mod api;
+pub mod app;
 pub mod client;
 pub mod clock;
+pub mod collector;
 pub mod credentials;
+pub mod config;
 pub mod error;
+pub mod logging;
+pub mod metrics;
 pub mod rng;
 pub mod secret;
+pub mod server;
+pub mod render;
 pub mod signer;
 pub mod simulator;
+pub mod snapshot;

@@ -1,0 +1,485 @@
+//! The collection cycle: list regions, walk every region concurrently (agents,
+//! instances, plugin sweeps by name, a bounded number of plugin discovery
+//! calls), keep the last good data of each region, and swap in a freshly
+//! rendered page. It never touches HTTP serving.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use prometheus::Registry;
+use tokio::sync::{Mutex, watch};
+
+use crate::api::{self, PluginStatus, plugins::agent_supports_plugins};
+use crate::client::Client;
+use crate::clock::Clock;
+use crate::error::ApiError;
+use crate::render::{Page, StateSets, render};
+use crate::snapshot::{FleetSnapshot, RegionData, RegionState};
+
+/// Which (account, region) pairs this replica walks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub count: u64,
+    pub index: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { count: 1, index: 0 }
+    }
+}
+
+impl Shard {
+    /// FNV-1a 64 of `account/region_id`, mod count == index.
+    pub fn owns(&self, account: &str, region: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in account.bytes().chain(std::iter::once(b'/')).chain(region.bytes()) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.count <= 1 || h % self.count == self.index
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CollectorOptions {
+    /// Regions to walk; empty = all that DescribeRegions returns.
+    pub regions: Vec<String>,
+    /// Plugin names swept in every cycle.
+    pub plugins: Vec<String>,
+    pub interval: Duration,
+    /// Zero turns discovery off.
+    pub discovery_interval: Duration,
+    /// A region that takes longer is abandoned for this cycle.
+    pub region_timeout: Duration,
+    pub shard: Shard,
+    pub state_sets: StateSets,
+    /// How long a region that answered `RegionId.ApiNotSupported` is left alone.
+    pub unsupported_recheck: Duration,
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        CollectorOptions {
+            regions: Vec::new(),
+            plugins: Vec::new(),
+            interval: Duration::from_secs(60),
+            discovery_interval: Duration::from_secs(3600),
+            region_timeout: Duration::from_secs(600),
+            shard: Shard::default(),
+            state_sets: StateSets::All,
+            unsupported_recheck: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Plugin names found by single-instance calls, and the round that
+/// spreads those calls over the discovery interval.
+#[derive(Debug, Default)]
+struct Discovery {
+    names: BTreeSet<String>,
+    round_start: i64,
+    /// Names some instance reported in this round (by discovery or sweep).
+    reported: BTreeSet<String>,
+    /// Instances asked in this round.
+    asked: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    snapshot: FleetSnapshot,
+    known_regions: Vec<String>,
+    /// Region → clock time to look at it again.
+    unsupported: HashMap<String, i64>,
+    discovery: Discovery,
+    /// Instance → clock time first seen (newest are asked first).
+    first_seen: HashMap<String, i64>,
+}
+
+/// What one cycle did, for tests and logs.
+#[derive(Debug, Default, Clone)]
+pub struct CycleReport {
+    pub regions_ok: usize,
+    pub regions_failed: usize,
+    pub discovery_calls: usize,
+}
+
+pub struct Collector {
+    client: Arc<Client>,
+    opts: CollectorOptions,
+    clock: Clock,
+    registry: Registry,
+    page: Arc<ArcSwap<Page>>,
+    ready: Arc<AtomicBool>,
+    state: Mutex<State>,
+}
+
+/// The outcome of one region's walk.
+enum RegionOutcome {
+    Ok { data: RegionData, discovery: Vec<PluginStatus>, asked: Vec<String> },
+    Unsupported(ApiError),
+    Failed(String, String),
+}
+
+impl Collector {
+    pub fn new(client: Arc<Client>, opts: CollectorOptions, clock: Clock, registry: Registry) -> std::io::Result<Self> {
+        let empty = FleetSnapshot::default();
+        let page = render(&empty, &registry, opts.state_sets, &[])?;
+        let discovery = Discovery { round_start: clock.now(), ..Discovery::default() };
+        Ok(Collector {
+            client,
+            opts,
+            clock,
+            registry,
+            page: Arc::new(ArcSwap::from_pointee(page)),
+            ready: Arc::new(AtomicBool::new(false)),
+            state: Mutex::new(State { discovery, ..State::default() }),
+        })
+    }
+
+    /// The page the server serves; swapped whole after every cycle.
+    pub fn page(&self) -> Arc<ArcSwap<Page>> {
+        Arc::clone(&self.page)
+    }
+
+    /// True once the first cycle has finished.
+    pub fn ready(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.ready)
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// A copy of the current snapshot.
+    pub async fn snapshot(&self) -> FleetSnapshot {
+        self.state.lock().await.snapshot.clone()
+    }
+
+    /// Runs a cycle every interval until `shutdown` turns true. A cycle that
+    /// overruns delays the next; cycles never overlap.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.opts.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            tokio::select! {
+                _ = self.run_cycle() => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// The regions of this cycle: the configured list, else DescribeRegions
+    /// (the last known list when it fails).
+    async fn region_list(&self, st: &mut State) -> Vec<String> {
+        let need_endpoints = !self.client.has_endpoint_template();
+        if !self.opts.regions.is_empty() && !need_endpoints {
+            return self.opts.regions.clone();
+        }
+        if !self.opts.regions.is_empty() && !st.known_regions.is_empty() {
+            return self.opts.regions.clone();
+        }
+        match api::describe_regions(&self.client).await {
+            Ok(regions) => {
+                self.client.set_region_endpoints(regions.iter().filter_map(|r| Some((r.id.clone(), r.endpoint.clone()?))));
+                st.known_regions = regions.into_iter().map(|r| r.id).collect();
+                if self.opts.regions.is_empty() { st.known_regions.clone() } else { self.opts.regions.clone() }
+            }
+            Err(e) => {
+                if self.opts.regions.is_empty() {
+                    tracing::warn!(error = %e, code = e.code(), known = st.known_regions.len(), "DescribeRegions failed; using the last known region list");
+                    st.known_regions.clone()
+                } else {
+                    tracing::warn!(error = %e, code = e.code(), "DescribeRegions failed; regions use their default endpoints");
+                    self.opts.regions.clone()
+                }
+            }
+        }
+    }
+
+    /// Share of the eligible instances asked per cycle (0 = discovery off).
+    fn discovery_share(&self) -> f64 {
+        if self.opts.discovery_interval.is_zero() {
+            return 0.0;
+        }
+        let cycles = self.opts.discovery_interval.as_secs_f64() / self.opts.interval.as_secs_f64().max(1.0);
+        1.0 / cycles.max(1.0)
+    }
+
+    /// One full cycle. Returns what it did.
+    pub async fn run_cycle(&self) -> CycleReport {
+        let mut st = self.state.lock().await;
+        let cycle_start = Instant::now();
+        let now = self.clock.now();
+        let mut regions = self.region_list(&mut st).await;
+        regions.retain(|r| self.opts.shard.owns("", r));
+        regions.sort();
+        regions.dedup();
+        // Regions the API no longer lists leave the page.
+        st.snapshot.regions.retain(|r, _| regions.contains(r));
+        st.unsupported.retain(|_, until| *until > now);
+        let active: Vec<String> = regions.iter().filter(|r| !st.unsupported.contains_key(*r)).cloned().collect();
+
+        let names: Vec<String> = {
+            let mut n: BTreeSet<String> = self.opts.plugins.iter().cloned().collect();
+            n.extend(st.discovery.names.iter().cloned());
+            n.into_iter().collect()
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for region in &active {
+            let prev = st.snapshot.regions.get(region).and_then(|r| r.data.clone());
+            let share = self.discovery_share();
+            // A region seen before picks its targets now; a new one picks
+            // them once its agents are known, so day one shows plugins.
+            let targets = match &prev {
+                Some(d) => Targets::Chosen(pick_discovery_targets(&d.agents, &st.discovery.asked, &st.first_seen, share)),
+                None if share > 0.0 => Targets::AfterAgents(share),
+                None => Targets::Chosen(Vec::new()),
+            };
+            let client = Arc::clone(&self.client);
+            let names = names.clone();
+            let region = region.clone();
+            let deadline = self.opts.region_timeout;
+            tasks.spawn(async move {
+                let t0 = Instant::now();
+                let calls0 = client.calls_in(&region);
+                let outcome = match tokio::time::timeout(deadline, collect_region(&client, &region, &names, targets, now)).await {
+                    Ok(o) => o,
+                    Err(_) => RegionOutcome::Failed(format!("not finished within the deadline of {deadline:?}"), "Deadline".into()),
+                };
+                (region.clone(), outcome, t0.elapsed().as_secs_f64(), client.calls_in(&region) - calls0)
+            });
+        }
+        let mut report = CycleReport::default();
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((region, outcome, secs, calls)) = joined else {
+                report.regions_failed += 1;
+                continue;
+            };
+            match outcome {
+                RegionOutcome::Ok { data, discovery, asked } => {
+                    report.regions_ok += 1;
+                    report.discovery_calls += asked.len();
+                    for a in &data.agents {
+                        st.first_seen.entry(a.instance_id.clone()).or_insert(now);
+                    }
+                    st.discovery.asked.extend(asked);
+                    for p in data.plugins.iter().chain(&discovery) {
+                        st.discovery.reported.insert(p.name.clone());
+                        if !self.opts.plugins.contains(&p.name) && !st.discovery.names.contains(&p.name) {
+                            tracing::info!(region = %region, plugin = %p.name, "discovered a plugin name; sweeping it from now on");
+                            st.discovery.names.insert(p.name.clone());
+                        }
+                    }
+                    tracing::info!(
+                        region = %region, instances = data.instances.len(), agents = data.agents.len(), plugins = data.plugins.len(),
+                        calls, duration_seconds = format!("{secs:.3}"), "region collected"
+                    );
+                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState { data: None, up: false, last_success: None, duration: 0.0 });
+                    entry.data = Some(Arc::new(data));
+                    entry.up = true;
+                    entry.last_success = Some(now);
+                    entry.duration = secs;
+                }
+                RegionOutcome::Unsupported(e) => {
+                    let recheck = self.opts.unsupported_recheck;
+                    tracing::warn!(region = %region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
+                    st.unsupported.insert(region.clone(), now + recheck.as_secs() as i64);
+                    st.snapshot.regions.remove(&region);
+                }
+                RegionOutcome::Failed(error, code) => {
+                    report.regions_failed += 1;
+                    tracing::warn!(region = %region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
+                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState { data: None, up: false, last_success: None, duration: 0.0 });
+                    entry.up = false;
+                    entry.duration = secs;
+                }
+            }
+        }
+        // Forget instances no region reports any more.
+        let live: HashSet<&str> = st.snapshot.regions.values().filter_map(|r| r.data.as_ref()).flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str())).collect();
+        let first_seen: HashMap<String, i64> = st.first_seen.iter().filter(|(k, _)| live.contains(k.as_str())).map(|(k, v)| (k.clone(), *v)).collect();
+        st.first_seen = first_seen;
+        self.end_discovery_round(&mut st, now);
+
+        st.snapshot.last_collection = Some(self.clock.now());
+        st.snapshot.plugin_names = BTreeMap::from([("flag", self.opts.plugins.len()), ("discovered", st.discovery.names.len())]);
+        match render(&st.snapshot, &self.registry, self.opts.state_sets, &[]) {
+            Ok(page) => {
+                tracing::debug!(bytes = page.plain_len, gzip_bytes = page.gzip.len(), seconds = cycle_start.elapsed().as_secs_f64(), "page rendered");
+                self.page.store(Arc::new(page));
+                self.ready.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::error!(error = %e, "rendering the page failed; serving the previous one"),
+        }
+        report
+    }
+
+    /// At the end of a discovery round, drops discovered names that no
+    /// instance reported during it and starts the next round.
+    fn end_discovery_round(&self, st: &mut State, now: i64) {
+        let d = &mut st.discovery;
+        if self.opts.discovery_interval.is_zero() || now - d.round_start < self.opts.discovery_interval.as_secs() as i64 {
+            return;
+        }
+        let gone: Vec<String> = d.names.iter().filter(|n| !d.reported.contains(*n)).cloned().collect();
+        for n in &gone {
+            tracing::info!(plugin = %n, "no instance reported this plugin for a whole discovery round; no longer sweeping it");
+            d.names.remove(n);
+        }
+        d.round_start = now;
+        d.reported.clear();
+        d.asked.clear();
+    }
+}
+
+/// Picks the instances to ask for all their plugins in this cycle: agent up
+/// and new enough, not yet asked in this round, newest first, at most
+/// `share` of the eligible ones (so a round spreads evenly over the
+/// discovery interval).
+pub fn pick_discovery_targets(
+    agents: &[api::AgentStatus],
+    asked: &HashSet<String>,
+    first_seen: &HashMap<String, i64>,
+    share: f64,
+) -> Vec<String> {
+    let mut eligible: Vec<&api::AgentStatus> =
+        agents.iter().filter(|a| a.up && agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref())).collect();
+    let budget = (eligible.len() as f64 * share).ceil() as usize;
+    eligible.retain(|a| !asked.contains(&a.instance_id));
+    eligible.sort_by(|a, b| {
+        let fa = first_seen.get(&a.instance_id).copied().unwrap_or(i64::MAX);
+        let fb = first_seen.get(&b.instance_id).copied().unwrap_or(i64::MAX);
+        fb.cmp(&fa).then_with(|| a.instance_id.cmp(&b.instance_id))
+    });
+    eligible.into_iter().take(budget).map(|a| a.instance_id.clone()).collect()
+}
+
+/// The discovery calls of a region's cycle.
+enum Targets {
+    Chosen(Vec<String>),
+    /// Pick from this cycle's agents, with this share.
+    AfterAgents(f64),
+}
+
+async fn discover(client: &Arc<Client>, region: &str, targets: Vec<String>) -> (Vec<PluginStatus>, Vec<String>) {
+    let mut set = tokio::task::JoinSet::new();
+    for id in targets {
+        let (client, region) = (Arc::clone(client), region.to_string());
+        set.spawn(async move {
+            let res = api::list_plugins_of_instance(&client, &region, &id).await;
+            (id, res)
+        });
+    }
+    let mut rows = Vec::new();
+    let mut asked = Vec::new();
+    while let Some(j) = set.join_next().await {
+        let Ok((id, res)) = j else { continue };
+        match res {
+            Ok(r) => {
+                rows.extend(r);
+                asked.push(id);
+            }
+            Err(e) => tracing::debug!(region, instance_id = %id, error = %e, "plugin discovery call failed"),
+        }
+    }
+    (rows, asked)
+}
+
+/// Walks one region: agents, instances, a sweep per plugin name and the
+/// discovery calls, all at once (the client's limits pace them).
+async fn collect_region(client: &Arc<Client>, region: &str, names: &[String], targets: Targets, now: i64) -> RegionOutcome {
+    let sweeps = async {
+        let mut set = tokio::task::JoinSet::new();
+        for name in names {
+            let (client, region, name) = (Arc::clone(client), region.to_string(), name.clone());
+            set.spawn(async move { api::walk_plugin_status_by_name(&client, &region, &name).await });
+        }
+        let mut rows = Vec::new();
+        let mut first_err = None;
+        while let Some(j) = set.join_next().await {
+            match j {
+                Ok(Ok(r)) => rows.extend(r),
+                // A name no instance of this region has.
+                Ok(Err(ApiError::Api { code, .. })) if code == "InvalidPluginName.NotFound" => {}
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(ApiError::decode(api::plugins::ACTION, region, format!("task failed: {e}")));
+                }
+            }
+        }
+        match first_err {
+            None => Ok(rows),
+            Some(e) => Err(e),
+        }
+    };
+    let agents_then_discovery = async {
+        let agents = api::walk_cloud_assistant_status(client, region).await;
+        let (discovered, asked) = match (&targets, &agents) {
+            (Targets::Chosen(ids), _) => discover(client, region, ids.clone()).await,
+            (Targets::AfterAgents(share), Ok(a)) => {
+                let ids = pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), *share);
+                discover(client, region, ids).await
+            }
+            (Targets::AfterAgents(_), Err(_)) => (Vec::new(), Vec::new()),
+        };
+        (agents, discovered, asked)
+    };
+    let ((agents, discovered, asked), instances, sweeps) =
+        tokio::join!(agents_then_discovery, api::walk_instance_status(client, region), sweeps);
+    let fail = |e: ApiError| {
+        if e.is_api_not_supported() { RegionOutcome::Unsupported(e) } else { RegionOutcome::Failed(e.to_string(), e.code().to_string()) }
+    };
+    let agents = match agents {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let instances = match instances {
+        Ok(i) => i,
+        Err(e) => return fail(e),
+    };
+    let mut plugins = match sweeps {
+        Ok(p) => p,
+        // Plugins are not offered in this region: the rest still counts.
+        Err(e) if e.is_api_not_supported() => Vec::new(),
+        Err(e) => return RegionOutcome::Failed(e.to_string(), e.code().to_string()),
+    };
+    // Discovery rows fill in names not swept yet; sweep rows win.
+    plugins.extend(discovered.iter().cloned());
+    let live: HashSet<&str> = agents.iter().map(|a| a.instance_id.as_str()).chain(instances.iter().map(|i| i.instance_id.as_str())).collect();
+    plugins.retain(|p| live.contains(p.instance_id.as_str()));
+    plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
+    plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+    RegionOutcome::Ok { data: RegionData { agents, instances, plugins, collected_at: now }, discovery: discovered, asked }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_every_pair_once() {
+        let regions: Vec<String> = (0..200).map(|i| format!("region-{i}")).collect();
+        for count in 1..6 {
+            let mut owners = vec![0; regions.len()];
+            for index in 0..count {
+                let s = Shard { count, index };
+                for (i, r) in regions.iter().enumerate() {
+                    if s.owns("", r) {
+                        owners[i] += 1;
+                    }
+                }
+            }
+            assert!(owners.iter().all(|n| *n == 1), "count {count}");
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Command-line flags, in the Prometheus style, strictly validated: a bad
+//! value is a one-line error and exit code 2 (clap's usage-error code).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::render::StateSets;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Logfmt,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StateSetsFlag {
+    /// every state of a state set is a series (0/1)
+    All,
+    /// only the current state's series (value 1), for very large fleets
+    Current,
+}
+
+impl From<StateSetsFlag> for StateSets {
+    fn from(f: StateSetsFlag) -> Self {
+        match f {
+            StateSetsFlag::All => StateSets::All,
+            StateSetsFlag::Current => StateSets::Current,
+        }
+    }
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    // `:9791` means every interface, as in other exporters.
+    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
+    full.parse().map_err(|_| format!("{s:?} is not host:port (e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0)"))
+}
+
+fn parse_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.len() < 2 || s.contains(['?', '#', ' ']) {
+        return Err(format!("{s:?} must be a path such as /metrics"));
+    }
+    if matches!(s, "/healthz" | "/ready" | "/-/reload") {
+        return Err(format!("{s} is taken by another endpoint"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration such as 30s or 2m: {e}"))?;
+    if d < Duration::from_secs(1) {
+        return Err(format!("{s:?} is shorter than 1s"));
+    }
+    Ok(d)
+}
+
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    if s.trim() == "0" {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(s)
+}
+
+fn parse_endpoint(s: &str) -> Result<String, String> {
+    crate::client::validate_endpoint_template(s)?;
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return Err(format!("{s:?} is not a region id such as cn-hangzhou"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_plugin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 255 {
+        return Err(format!("{s:?}: a plugin name has 1 to 255 characters"));
+    }
+    Ok(s.to_string())
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+        _ => Err(format!("{s:?} is not a number of requests per second (0 = no limit)")),
+    }
+}
+
+/// Prometheus exporter for Alibaba Cloud ECS Cloud Assistant: agents, plugins
+/// and instance states of every region, as labelled series on /metrics.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "cloud-assistant-exporter", version = crate::metrics::VERSION, long_version = LONG_VERSION.as_str())]
+pub struct Flags {
+    /// Address to serve on, e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0
+    #[arg(long = "web.listen-address", default_value = "0.0.0.0:9791", value_parser = parse_listen, value_name = "ADDR")]
+    pub listen_address: SocketAddr,
+
+    /// Path of the metrics page
+    #[arg(long = "web.telemetry-path", default_value = "/metrics", value_parser = parse_path, value_name = "PATH")]
+    pub telemetry_path: String,
+
+    /// ECS API URL template; {region} is replaced by the region id. Unset: DescribeRegions at
+    /// https://ecs.aliyuncs.com, then each region's own endpoint
+    #[arg(long = "aliyun.endpoint", value_parser = parse_endpoint, value_name = "URL")]
+    pub endpoint: Option<String>,
+
+    /// Comma-separated region ids to walk instead of all that DescribeRegions returns
+    #[arg(long = "aliyun.regions", value_delimiter = ',', value_parser = parse_region, value_name = "IDS")]
+    pub regions: Vec<String>,
+
+    /// How often a collection cycle starts (30s, 2m, ...)
+    #[arg(long = "collect.interval", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// A region whose cycle takes longer is abandoned for that cycle and keeps its last good series
+    #[arg(long = "collect.timeout", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
+    pub region_timeout: Duration,
+
+    /// Comma-separated plugin names to sweep in every cycle besides the discovered ones
+    #[arg(long = "collect.plugins", value_delimiter = ',', value_parser = parse_plugin, value_name = "NAMES")]
+    pub plugins: Vec<String>,
+
+    /// How often plugin names are discovered per instance; 0 turns discovery off
+    #[arg(long = "collect.plugin-discovery-interval", default_value = "1h", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    pub plugin_discovery_interval: Duration,
+
+    /// all: every state of a state set is a series (0/1); current: only the current state (value 1)
+    #[arg(long = "collect.state-sets", default_value = "all", value_enum, value_name = "MODE")]
+    pub state_sets: StateSetsFlag,
+
+    /// API requests in flight at once, all regions and actions together
+    #[arg(long = "aliyun.max-concurrency", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024), value_name = "N")]
+    pub max_concurrency: u16,
+
+    /// API requests per second at most, all together; 0 = no limit
+    #[arg(long = "aliyun.rate-limit", default_value = "20", value_parser = parse_rate, value_name = "PER_SECOND")]
+    pub rate_limit: f64,
+
+    /// Timeout of one API request
+    #[arg(long = "aliyun.request-timeout", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub request_timeout: Duration,
+
+    /// Number of replicas the (account, region) pairs are split over
+    #[arg(long = "shard.count", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
+    pub shard_count: u64,
+
+    /// Which of the --shard.count replicas this is (0-based)
+    #[arg(long = "shard.index", default_value_t = 0, value_name = "I")]
+    pub shard_index: u64,
+
+    /// Serve a built-in simulated fleet instead of a real account
+    #[arg(long = "demo")]
+    pub demo: bool,
+
+    /// Log level
+    #[arg(long = "log.level", default_value = "info", value_enum, value_name = "LEVEL")]
+    pub log_level: LogLevel,
+
+    /// Log format
+    #[arg(long = "log.format", default_value = "logfmt", value_enum, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+}
+
+static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(crate::metrics::long_version);
+
+impl Flags {
+    /// Checks that go across flags (clap checks each flag alone).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.shard_index >= self.shard_count {
+            return Err(format!("--shard.index {} must be below --shard.count {}", self.shard_index, self.shard_count));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
+        Flags::try_parse_from(std::iter::once("cloud-assistant-exporter").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let f = parse(&[]).expect("defaults");
+        assert_eq!(f.listen_address.to_string(), "0.0.0.0:9791");
+        assert_eq!(f.telemetry_path, "/metrics");
+        assert_eq!(f.interval, Duration::from_secs(60));
+        assert_eq!(f.plugin_discovery_interval, Duration::from_secs(3600));
+        assert_eq!((f.max_concurrency, f.rate_limit), (8, 20.0));
+        assert_eq!(f.state_sets, StateSetsFlag::All);
+        assert_eq!((f.shard_count, f.shard_index), (1, 0));
+        assert!(f.regions.is_empty() && f.plugins.is_empty() && f.endpoint.is_none() && !f.demo);
+    }
+
+    #[test]
+    fn parses_values() {
+        let f = parse(&[
+            "--web.listen-address", ":9999", "--aliyun.regions", "cn-hangzhou,cn-shanghai", "--collect.interval", "2m",
+            "--collect.plugins", "a,b", "--collect.plugin-discovery-interval", "0", "--aliyun.endpoint", "http://127.0.0.1:8080/",
+            "--collect.state-sets", "current", "--log.format", "json", "--aliyun.rate-limit", "0",
+        ])
+        .expect("valid");
+        assert_eq!(f.listen_address.to_string(), "0.0.0.0:9999");
+        assert_eq!(f.regions, vec!["cn-hangzhou", "cn-shanghai"]);
+        assert_eq!(f.interval, Duration::from_secs(120));
+        assert_eq!(f.plugins, vec!["a", "b"]);
+        assert_eq!(f.plugin_discovery_interval, Duration::ZERO);
+        assert_eq!(f.endpoint.as_deref(), Some("http://127.0.0.1:8080"));
+        assert_eq!(f.state_sets, StateSetsFlag::Current);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_usage_errors() {
+        for bad in [
+            &["--web.listen-address", "localhost"][..],
+            &["--web.listen-address", "0.0.0.0:99999"],
+            &["--collect.interval", "soon"],
+            &["--collect.interval", "0"],
+            &["--aliyun.endpoint", "ecs.aliyuncs.com"],
+            &["--aliyun.endpoint", "https://{zone}.example"],
+            &["--aliyun.regions", "CN_HANGZHOU"],
+            &["--aliyun.max-concurrency", "0"],
+            &["--aliyun.rate-limit", "-1"],
+            &["--web.telemetry-path", "metrics"],
+            &["--log.level", "trace"],
+            &["--no-such-flag"],
+        ] {
+            let e = parse(bad).expect_err(&format!("{bad:?}"));
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
+        let f = parse(&["--shard.count", "2", "--shard.index", "2"]).expect("parses");
+        assert!(f.validate().unwrap_err().contains("--shard.index"));
+    }
+}

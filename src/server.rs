@@ -1,0 +1,214 @@
+//! The HTTP side: `/metrics` serves the last rendered page as bytes (never
+//! waiting on the cloud), plus `/healthz`, `/ready`, `/` and `/-/reload`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::render::Page;
+
+pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub telemetry_path: String,
+    /// Connections served at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// A client must send its request headers within this time.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { telemetry_path: "/metrics".into(), max_connections: 256, header_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// What a request handler can see.
+#[derive(Clone)]
+pub struct AppState {
+    pub page: Arc<ArcSwap<Page>>,
+    pub ready: Arc<AtomicBool>,
+    pub opts: Arc<ServerOptions>,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+/// True if `Accept-Encoding` takes gzip (and not with `q=0`).
+pub fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
+    let Some(v) = value.and_then(|v| v.to_str().ok()) else { return false };
+    v.split(',').any(|part| {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        let q_zero = it.any(|p| {
+            let p = p.trim();
+            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+        });
+        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
+    })
+}
+
+fn landing(path: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html><head><title>Cloud Assistant Exporter</title></head><body>\n\
+         <h1>Cloud Assistant Exporter</h1>\n<p>Prometheus exporter for Alibaba Cloud ECS Cloud Assistant, version {}.</p>\n<ul>\n\
+         <li><a href=\"{path}\">{path}</a> &mdash; metrics</li>\n<li><a href=\"/healthz\">/healthz</a> &mdash; liveness</li>\n\
+         <li><a href=\"/ready\">/ready</a> &mdash; readiness (first collection finished)</li>\n</ul>\n</body></html>\n",
+        crate::metrics::long_version()
+    )
+}
+
+async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp {
+    let page = state.page.load_full();
+    let gzip = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING));
+    let body = if gzip {
+        page.gzip.clone()
+    } else {
+        // Rare: a client without gzip gets the page inflated for it.
+        match tokio::task::spawn_blocking(move || page.plain()).await {
+            Ok(Ok(b)) => Bytes::from(b),
+            _ => return text(StatusCode::INTERNAL_SERVER_ERROR, "cannot decompress the page\n"),
+        }
+    };
+    let len = body.len();
+    let mut r = Response::new(Full::new(if head { Bytes::new() } else { body }));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_METRICS));
+    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if head {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    r
+}
+
+fn method_not_allowed(allow: &'static str) -> Resp {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+pub async fn handle(state: AppState, req: Request<Incoming>) -> Result<Resp, std::convert::Infallible> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    let read = method == Method::GET || method == Method::HEAD;
+    let head = method == Method::HEAD;
+    let resp = if path == state.opts.telemetry_path {
+        if read { metrics(&state, &req, head).await } else { method_not_allowed("GET, HEAD") }
+    } else {
+        match path.as_str() {
+            "/healthz" if read => text(StatusCode::OK, "OK\n"),
+            "/ready" if read => {
+                if state.ready.load(Ordering::Acquire) {
+                    text(StatusCode::OK, "ready\n")
+                } else {
+                    text(StatusCode::SERVICE_UNAVAILABLE, "not ready: the first collection has not finished\n")
+                }
+            }
+            "/" if read => {
+                let mut r = text(StatusCode::OK, landing(&state.opts.telemetry_path));
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                r
+            }
+            "/-/reload" if method == Method::POST => text(StatusCode::OK, "nothing to reload: no configuration file is in use\n"),
+            "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
+            "/-/reload" => method_not_allowed("POST"),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    };
+    Ok(resp)
+}
+
+/// A bound server; `run` serves until `shutdown` turns true, then lets the
+/// requests in flight finish.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Server {
+    pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        Ok(Server { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let limit = Arc::new(Semaphore::new(self.state.opts.max_connections.max(1)));
+        loop {
+            // Take a slot before accepting: past the limit, connections wait in the backlog.
+            let permit = tokio::select! {
+                p = Arc::clone(&limit).acquire_owned() => p,
+                _ = shutdown.changed() => break,
+            };
+            let Ok(permit) = permit else { break };
+            let accepted = tokio::select! {
+                a = self.listener.accept() => a,
+                _ = shutdown.changed() => break,
+            };
+            let (stream, _) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let state = self.state.clone();
+            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(self.state.opts.header_timeout)
+                .serve_connection(TokioIo::new(stream), svc);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await;
+                drop(permit);
+            });
+        }
+        tokio::select! {
+            _ = graceful.shutdown() => {}
+            _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; closing them"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_negotiation() {
+        let h = |s: &'static str| Some(HeaderValue::from_static(s));
+        assert!(accepts_gzip(h("gzip").as_ref()));
+        assert!(accepts_gzip(h("deflate, gzip;q=1.0, *;q=0.5").as_ref()));
+        assert!(accepts_gzip(h("*").as_ref()));
+        assert!(!accepts_gzip(h("gzip;q=0").as_ref()));
+        assert!(!accepts_gzip(h("identity").as_ref()));
+        assert!(!accepts_gzip(None));
+    }
+}

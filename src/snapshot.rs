@@ -1,0 +1,43 @@
+//! Plain data that one collection cycle produces and the renderer reads:
+//! per region, the last good answer of every action, plus the bookkeeping
+//! of the exporter's own per-region series.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::api::{AgentStatus, InstanceStatus, PluginStatus};
+
+/// What one successful walk of a region returned.
+#[derive(Clone, Debug, Default)]
+pub struct RegionData {
+    /// Sorted by instance id.
+    pub agents: Vec<AgentStatus>,
+    /// Sorted by instance id.
+    pub instances: Vec<InstanceStatus>,
+    /// Sorted by (instance id, plugin name).
+    pub plugins: Vec<PluginStatus>,
+    /// Clock time of the collection (heartbeat ages are relative to it).
+    pub collected_at: i64,
+}
+
+/// A region as the page shows it.
+#[derive(Clone, Debug)]
+pub struct RegionState {
+    /// The last good data (kept when a later cycle fails).
+    pub data: Option<Arc<RegionData>>,
+    /// Did the last cycle succeed?
+    pub up: bool,
+    pub last_success: Option<i64>,
+    /// Seconds the last cycle of this region took.
+    pub duration: f64,
+}
+
+/// Everything the page is rendered from.
+#[derive(Clone, Debug, Default)]
+pub struct FleetSnapshot {
+    pub regions: BTreeMap<String, RegionState>,
+    /// Clock time the last cycle finished (absent before the first).
+    pub last_collection: Option<i64>,
+    /// Plugin names swept, by source (`flag`, `discovered`).
+    pub plugin_names: BTreeMap<&'static str, usize>,
+}
