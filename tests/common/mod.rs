@@ -50,3 +50,107 @@ pub fn client_with(sim: &Simulator, secret: &str, tune: impl FnOnce(&mut ClientO
 pub fn client(sim: &Simulator) -> Arc<Client> {
     client_with(sim, simulator::DEFAULT_KEY_SECRET, |_| {})
 }
+
+use std::collections::BTreeMap;
+
+use clap::Parser;
+use cloud_assistant_exporter::app::{self, Running};
+use cloud_assistant_exporter::clock::Clock;
+use cloud_assistant_exporter::config::Flags;
+
+/// Starts the whole exporter against `sim` on 127.0.0.1:0 with `extra` flags.
+pub async fn start_exporter(sim: &Simulator, extra: &[&str], clock: Clock) -> Running {
+    let url = sim.url();
+    let mut args = vec!["cloud-assistant-exporter", "--web.listen-address", "127.0.0.1:0", "--aliyun.endpoint", url.as_str(), "--aliyun.rate-limit", "0"];
+    args.extend_from_slice(extra);
+    let flags = Flags::try_parse_from(args).expect("flags");
+    let env = |k: &str| match k {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID" => Some(simulator::DEFAULT_KEY_ID.to_string()),
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => Some(simulator::DEFAULT_KEY_SECRET.to_string()),
+        _ => None,
+    };
+    app::start(&flags, env, clock).await.expect("exporter starts")
+}
+
+/// Waits until `/ready` answers 200.
+pub async fn wait_ready(addr: std::net::SocketAddr) {
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("exporter not ready within 10s");
+}
+
+/// `/metrics` as plain text (the client asks for no gzip).
+pub async fn scrape(addr: std::net::SocketAddr) -> String {
+    let r = reqwest::Client::new().get(format!("http://{addr}/metrics")).send().await.expect("scrape");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    r.text().await.expect("body")
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses the text exposition format (enough of it for the tests).
+pub fn parse_metrics(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, value) = line.rsplit_once(' ').expect("value");
+        let (name, labels) = match series.split_once('{') {
+            None => (series.to_string(), BTreeMap::new()),
+            Some((n, rest)) => {
+                let body = rest.strip_suffix('}').expect("closing brace");
+                let mut labels = BTreeMap::new();
+                let mut chars = body.chars().peekable();
+                while chars.peek().is_some() {
+                    let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+                    assert_eq!(chars.next(), Some('"'));
+                    let mut val = String::new();
+                    while let Some(c) = chars.next() {
+                        match c {
+                            '\\' => match chars.next() {
+                                Some('n') => val.push('\n'),
+                                Some(o) => val.push(o),
+                                None => {}
+                            },
+                            '"' => break,
+                            c => val.push(c),
+                        }
+                    }
+                    if chars.peek() == Some(&',') {
+                        chars.next();
+                    }
+                    labels.insert(key, val);
+                }
+                (n.to_string(), labels)
+            }
+        };
+        let value = match value {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            v => v.parse().expect("number"),
+        };
+        out.push(Sample { name, labels, value });
+    }
+    out
+}
+
+/// The value of the one series with `name` and exactly these `labels`.
+pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    samples.iter().find(|s| s.name == name && s.labels == want).map(|s| s.value)
+}
+
+pub fn count(samples: &[Sample], name: &str) -> usize {
+    samples.iter().filter(|s| s.name == name).count()
+}
