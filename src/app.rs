@@ -41,12 +41,20 @@ impl Running {
 }
 
 /// Starts the exporter. `env` reads environment variables (tests pass their own).
-pub async fn start(flags: &Flags, env: impl Fn(&str) -> Option<String>, clock: Clock) -> Result<Running, StartError> {
+pub async fn start(
+    flags: &Flags,
+    env: impl Fn(&str) -> Option<String>,
+    clock: Clock,
+) -> Result<Running, StartError> {
     flags.validate().map_err(StartError)?;
     let (credentials, endpoint, demo) = if flags.demo {
-        let sim = Simulator::start_with(FleetConfig::demo(clock.now()), clock.clone(), ([127, 0, 0, 1], 0).into())
-            .await
-            .map_err(|e| StartError(format!("cannot start the demo simulator: {e}")))?;
+        let sim = Simulator::start_with(
+            FleetConfig::demo(clock.now()),
+            clock.clone(),
+            ([127, 0, 0, 1], 0).into(),
+        )
+        .await
+        .map_err(|e| StartError(format!("cannot start the demo simulator: {e}")))?;
         tracing::info!(url = %sim.url(), instances = sim.fleet().instance_count(), "demo mode: serving a simulated fleet");
         let creds = CredentialProvider::fixed(
             "demo",
@@ -58,11 +66,13 @@ pub async fn start(flags: &Flags, env: impl Fn(&str) -> Option<String>, clock: C
         );
         (creds, Some(sim.url()), Some(sim))
     } else {
-        let creds = CredentialProvider::from_env_with(&env).map_err(|e| StartError(e.to_string()))?;
+        let creds =
+            CredentialProvider::from_env_with(&env).map_err(|e| StartError(e.to_string()))?;
         tracing::info!(source = creds.source(), "credentials found");
         (creds, flags.endpoint.clone(), None)
     };
-    let (registry, api_metrics) = crate::metrics::new_registry().map_err(|e| StartError(format!("metrics registry: {e}")))?;
+    let (registry, api_metrics) =
+        crate::metrics::new_registry().map_err(|e| StartError(format!("metrics registry: {e}")))?;
     let client = Client::new(
         credentials,
         ClientOptions {
@@ -84,7 +94,10 @@ pub async fn start(flags: &Flags, env: impl Fn(&str) -> Option<String>, clock: C
                 interval: flags.interval,
                 discovery_interval: flags.plugin_discovery_interval,
                 region_timeout: flags.region_timeout,
-                shard: Shard { count: flags.shard_count, index: flags.shard_index },
+                shard: Shard {
+                    count: flags.shard_count,
+                    index: flags.shard_index,
+                },
                 state_sets: flags.state_sets.into(),
                 ..CollectorOptions::default()
             },
@@ -96,7 +109,10 @@ pub async fn start(flags: &Flags, env: impl Fn(&str) -> Option<String>, clock: C
     let state = AppState {
         page: collector.page(),
         ready: collector.ready(),
-        opts: Arc::new(ServerOptions { telemetry_path: flags.telemetry_path.clone(), ..ServerOptions::default() }),
+        opts: Arc::new(ServerOptions {
+            telemetry_path: flags.telemetry_path.clone(),
+            ..ServerOptions::default()
+        }),
     };
     let server = Server::bind(flags.listen_address, state)
         .await
@@ -104,6 +120,15 @@ pub async fn start(flags: &Flags, env: impl Fn(&str) -> Option<String>, clock: C
     let addr = server.local_addr().map_err(|e| StartError(e.to_string()))?;
     tracing::info!(address = %addr, path = %flags.telemetry_path, version = %crate::metrics::long_version(), "serving metrics");
     let (stop, rx) = watch::channel(false);
-    let tasks = vec![tokio::spawn(server.run(rx.clone())), tokio::spawn(Arc::clone(&collector).run(rx))];
-    Ok(Running { addr, collector, demo, stop, tasks })
+    let tasks = vec![
+        tokio::spawn(server.run(rx.clone())),
+        tokio::spawn(Arc::clone(&collector).run(rx)),
+    ];
+    Ok(Running {
+        addr,
+        collector,
+        demo,
+        stop,
+        tasks,
+    })
 }

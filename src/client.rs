@@ -49,8 +49,14 @@ impl RetryPolicy {
     /// Delay before try `attempt + 1` ("equal jitter": half fixed, half random,
     /// so retries spread out but never come back at once).
     pub fn backoff(&self, attempt: u32, throttled: bool, rng: &mut Rng) -> Duration {
-        let base = if throttled { self.throttle_base } else { self.base };
-        let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(self.cap);
+        let base = if throttled {
+            self.throttle_base
+        } else {
+            self.base
+        };
+        let exp = base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.cap);
         let half = exp / 2;
         half + Duration::from_nanos(rng.below(half.as_nanos() as u64 + 1))
     }
@@ -108,18 +114,28 @@ impl ApiMetrics {
             &["action"],
         )?;
         let retries = IntCounterVec::new(
-            Opts::new("aliyun_cloud_assistant_exporter_api_retries_total", "API requests tried again after a retryable failure, by action."),
+            Opts::new(
+                "aliyun_cloud_assistant_exporter_api_retries_total",
+                "API requests tried again after a retryable failure, by action.",
+            ),
             &["action"],
         )?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(retries.clone()))?;
-        Ok(ApiMetrics { requests, duration, retries })
+        Ok(ApiMetrics {
+            requests,
+            duration,
+            retries,
+        })
     }
 
     /// Requests answered so far for `action` with `code`.
     pub fn count(&self, action: &str, code: &str) -> u64 {
-        self.requests.get_metric_with_label_values(&[action, code]).map(|c| c.get()).unwrap_or(0)
+        self.requests
+            .get_metric_with_label_values(&[action, code])
+            .map(|c| c.get())
+            .unwrap_or(0)
     }
 
     /// Requests answered so far for `action`, any code.
@@ -129,7 +145,11 @@ impl ApiMetrics {
             .collect()
             .iter()
             .flat_map(|mf| mf.get_metric().iter())
-            .filter(|m| m.get_label().iter().any(|l| l.name() == "action" && l.value() == action))
+            .filter(|m| {
+                m.get_label()
+                    .iter()
+                    .any(|l| l.name() == "action" && l.value() == action)
+            })
             .map(|m| m.get_counter().get_value() as u64)
             .sum()
     }
@@ -152,7 +172,13 @@ struct RateState {
 impl RateLimiter {
     fn new(rate: f64) -> Self {
         let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
-        RateLimiter { state: Mutex::new(RateState { interval, factor: 1.0, next: Instant::now() }) }
+        RateLimiter {
+            state: Mutex::new(RateState {
+                interval,
+                factor: 1.0,
+                next: Instant::now(),
+            }),
+        }
     }
 
     async fn wait(&self) {
@@ -174,10 +200,10 @@ impl RateLimiter {
     }
 
     fn on_success(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            if s.factor < 1.0 {
-                s.factor = (s.factor + 0.02).min(1.0);
-            }
+        if let Ok(mut s) = self.state.lock()
+            && s.factor < 1.0
+        {
+            s.factor = (s.factor + 0.02).min(1.0);
         }
     }
 }
@@ -197,7 +223,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("endpoint_template", &self.opts.endpoint_template).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("endpoint_template", &self.opts.endpoint_template)
+            .finish_non_exhaustive()
     }
 }
 
@@ -206,21 +234,31 @@ impl std::fmt::Debug for Client {
 pub fn validate_endpoint_template(t: &str) -> Result<(), String> {
     let probe = t.replace("{region}", "cn-hangzhou");
     if probe.contains('{') || probe.contains('}') {
-        return Err(format!("endpoint template {t:?}: the only placeholder allowed is {{region}}"));
+        return Err(format!(
+            "endpoint template {t:?}: the only placeholder allowed is {{region}}"
+        ));
     }
     let rest = probe
         .strip_prefix("https://")
         .or_else(|| probe.strip_prefix("http://"))
         .ok_or_else(|| format!("endpoint template {t:?}: must start with http:// or https://"))?;
     let host = rest.split('/').next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) || host.contains('?') || host.contains('#') {
+    if host.is_empty()
+        || host.contains(char::is_whitespace)
+        || host.contains('?')
+        || host.contains('#')
+    {
         return Err(format!("endpoint template {t:?}: no valid host"));
     }
     Ok(())
 }
 
 impl Client {
-    pub fn new(credentials: Arc<CredentialProvider>, opts: ClientOptions, metrics: ApiMetrics) -> Result<Self, String> {
+    pub fn new(
+        credentials: Arc<CredentialProvider>,
+        opts: ClientOptions,
+        metrics: ApiMetrics,
+    ) -> Result<Self, String> {
         if let Some(t) = &opts.endpoint_template {
             validate_endpoint_template(t)?;
         }
@@ -228,7 +266,10 @@ impl Client {
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(opts.max_concurrency.max(1))
-            .user_agent(concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!(
+                "cloud-assistant-exporter/",
+                env!("CARGO_PKG_VERSION")
+            ))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Client {
@@ -249,7 +290,11 @@ impl Client {
 
     /// Requests sent so far for `region`, every action and try.
     pub fn calls_in(&self, region: &str) -> u64 {
-        self.region_calls.lock().ok().and_then(|m| m.get(region).copied()).unwrap_or(0)
+        self.region_calls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(region).copied())
+            .unwrap_or(0)
     }
 
     pub fn has_endpoint_template(&self) -> bool {
@@ -268,8 +313,14 @@ impl Client {
         if let Some(t) = &self.opts.endpoint_template {
             return t.replace("{region}", region.unwrap_or(HOME_REGION));
         }
-        let Some(region) = region else { return DEFAULT_ENDPOINT.to_string() };
-        let known = self.region_endpoints.read().ok().and_then(|m| m.get(region).cloned());
+        let Some(region) = region else {
+            return DEFAULT_ENDPOINT.to_string();
+        };
+        let known = self
+            .region_endpoints
+            .read()
+            .ok()
+            .and_then(|m| m.get(region).cloned());
         match known {
             Some(e) if e.starts_with("http://") || e.starts_with("https://") => e,
             Some(e) => format!("https://{e}"),
@@ -279,7 +330,12 @@ impl Client {
 
     /// Calls `action` in `region` (`None`: a call without region, DescribeRegions),
     /// with retries. Returns the JSON object of a successful answer.
-    pub async fn call(&self, action: &str, region: Option<&str>, params: &[(String, String)]) -> Result<Value, ApiError> {
+    pub async fn call(
+        &self,
+        action: &str,
+        region: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<Value, ApiError> {
         let started = Instant::now();
         let mut rng = Rng::from_time();
         let mut attempt = 0u32;
@@ -287,12 +343,18 @@ impl Client {
             attempt += 1;
             let t0 = Instant::now();
             let res = self.try_once(action, region, params).await;
-            self.metrics.duration.with_label_values(&[action]).observe(t0.elapsed().as_secs_f64());
+            self.metrics
+                .duration
+                .with_label_values(&[action])
+                .observe(t0.elapsed().as_secs_f64());
             let code = match &res {
                 Ok(_) => "OK",
                 Err(e) => e.code(),
             };
-            self.metrics.requests.with_label_values(&[action, code]).inc();
+            self.metrics
+                .requests
+                .with_label_values(&[action, code])
+                .inc();
             if let (Some(r), Ok(mut m)) = (region, self.region_calls.lock()) {
                 *m.entry(r.to_string()).or_default() += 1;
             }
@@ -321,7 +383,12 @@ impl Client {
         }
     }
 
-    async fn try_once(&self, action: &str, region: Option<&str>, params: &[(String, String)]) -> Result<Value, ApiError> {
+    async fn try_once(
+        &self,
+        action: &str,
+        region: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<Value, ApiError> {
         let region_label = region.unwrap_or("-");
         let transport = |message: String, timeout: bool| ApiError::Transport {
             action: action.to_string(),
@@ -330,7 +397,11 @@ impl Client {
             timeout,
         };
         self.rate.wait().await;
-        let _permit = self.semaphore.acquire().await.map_err(|_| transport("client is shut down".into(), false))?;
+        let _permit = self
+            .semaphore
+            .acquire()
+            .await
+            .map_err(|_| transport("client is shut down".into(), false))?;
         let creds = self.credentials.current();
         // A fresh nonce and timestamp for every try.
         let nonce = uuid::Uuid::new_v4().to_string();
@@ -353,16 +424,27 @@ impl Client {
             let mut resp = self
                 .http
                 .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
                 .body(body)
                 .send()
                 .await
                 .map_err(|e| transport(describe_reqwest_error(&e), e.is_timeout()))?;
             let status = resp.status().as_u16();
             let mut buf = Vec::new();
-            while let Some(chunk) = resp.chunk().await.map_err(|e| transport(describe_reqwest_error(&e), e.is_timeout()))? {
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| transport(describe_reqwest_error(&e), e.is_timeout()))?
+            {
                 if buf.len() + chunk.len() > self.opts.max_body_bytes {
-                    return Err(ApiError::decode(action, region_label, format!("body larger than {} bytes", self.opts.max_body_bytes)));
+                    return Err(ApiError::decode(
+                        action,
+                        region_label,
+                        format!("body larger than {} bytes", self.opts.max_body_bytes),
+                    ));
                 }
                 buf.extend_from_slice(&chunk);
             }
@@ -399,33 +481,57 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 
 fn snippet(body: &[u8]) -> String {
     let s = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Turns status and body into the JSON answer or a typed error.
-pub fn decode_response(action: &str, region: &str, status: u16, body: &[u8]) -> Result<Value, ApiError> {
+pub fn decode_response(
+    action: &str,
+    region: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     let parsed: Result<Value, _> = serde_json::from_slice(body);
     if !(200..300).contains(&status) {
-        if let Ok(Value::Object(o)) = &parsed {
-            if let Some(code) = o.get("Code").and_then(Value::as_str) {
-                let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                return Err(ApiError::Api {
-                    action: action.to_string(),
-                    region: region.to_string(),
-                    status,
-                    code: code.to_string(),
-                    message: s("Message"),
-                    request_id: s("RequestId"),
-                });
-            }
+        if let Ok(Value::Object(o)) = &parsed
+            && let Some(code) = o.get("Code").and_then(Value::as_str)
+        {
+            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+            return Err(ApiError::Api {
+                action: action.to_string(),
+                region: region.to_string(),
+                status,
+                code: code.to_string(),
+                message: s("Message"),
+                request_id: s("RequestId"),
+            });
         }
-        return Err(ApiError::Http { action: action.to_string(), region: region.to_string(), status, snippet: snippet(body) });
+        return Err(ApiError::Http {
+            action: action.to_string(),
+            region: region.to_string(),
+            status,
+            snippet: snippet(body),
+        });
     }
     match parsed {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::decode(action, region, "the answer is JSON but not an object")),
-        Err(e) if e.is_eof() => Err(ApiError::decode(action, region, format!("truncated JSON ({} bytes)", body.len()))),
-        Err(e) => Err(ApiError::decode(action, region, format!("not JSON ({e}): {}", snippet(body)))),
+        Ok(_) => Err(ApiError::decode(
+            action,
+            region,
+            "the answer is JSON but not an object",
+        )),
+        Err(e) if e.is_eof() => Err(ApiError::decode(
+            action,
+            region,
+            format!("truncated JSON ({} bytes)", body.len()),
+        )),
+        Err(e) => Err(ApiError::decode(
+            action,
+            region,
+            format!("not JSON ({e}): {}", snippet(body)),
+        )),
     }
 }
 
@@ -438,8 +544,16 @@ mod tests {
         let body = br#"{"RequestId":"R-1","Code":"Throttling.User","Message":"Request was denied","HostId":"ecs"}"#;
         let e = decode_response("DescribeRegions", "-", 400, body).unwrap_err();
         match &e {
-            ApiError::Api { status, code, request_id, .. } => {
-                assert_eq!((*status, code.as_str(), request_id.as_str()), (400, "Throttling.User", "R-1"));
+            ApiError::Api {
+                status,
+                code,
+                request_id,
+                ..
+            } => {
+                assert_eq!(
+                    (*status, code.as_str(), request_id.as_str()),
+                    (400, "Throttling.User", "R-1")
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -451,8 +565,18 @@ mod tests {
 
     #[test]
     fn rejects_bad_success_bodies() {
-        let e = decode_response("DescribeInstanceStatus", "cn-x", 200, b"{\"TotalCount\": 5, \"Inst").unwrap_err();
-        assert!(e.to_string().contains("DescribeInstanceStatus in cn-x: malformed response: truncated"), "{e}");
+        let e = decode_response(
+            "DescribeInstanceStatus",
+            "cn-x",
+            200,
+            b"{\"TotalCount\": 5, \"Inst",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("DescribeInstanceStatus in cn-x: malformed response: truncated"),
+            "{e}"
+        );
         let e = decode_response("A", "r", 200, b"<xml/>").unwrap_err();
         assert!(e.to_string().contains("not JSON"), "{e}");
         let e = decode_response("A", "r", 200, b"[1,2]").unwrap_err();
@@ -466,7 +590,9 @@ mod tests {
         let mut rng = Rng::new(1);
         for attempt in 1..10 {
             let d = p.backoff(attempt, false, &mut rng);
-            let exp = Duration::from_millis(100).saturating_mul(1 << (attempt - 1)).min(p.cap);
+            let exp = Duration::from_millis(100)
+                .saturating_mul(1 << (attempt - 1))
+                .min(p.cap);
             assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?}");
         }
         let d = p.backoff(1, true, &mut rng);

@@ -86,7 +86,12 @@ pub fn format_iso8601_minutes(unix: i64) -> String {
 pub fn parse_iso8601(s: &str) -> Option<i64> {
     let s = s.trim();
     let b = s.as_bytes();
-    if b.len() < 17 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' {
+    if b.len() < 17
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b' ')
+        || b[13] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
@@ -96,7 +101,13 @@ pub fn parse_iso8601(s: &str) -> Option<i64> {
         }
         part.parse().ok()
     };
-    let (y, mo, d, h, mi) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?);
+    let (y, mo, d, h, mi) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+    );
     let rest = &s[16..];
     let sec = if rest == "Z" {
         0
@@ -127,14 +138,33 @@ mod tests {
         assert_eq!(parse_iso8601("2016-02-23T12:46:24Z"), Some(1_456_231_584));
         assert_eq!(parse_iso8601("2021-01-20T09:00Z"), Some(1_611_133_200));
         assert_eq!(parse_iso8601("2021-01-20T09:00:40Z"), Some(1_611_133_240));
-        assert_eq!(parse_iso8601("2021-01-20T09:00:40.123Z"), Some(1_611_133_240));
+        assert_eq!(
+            parse_iso8601("2021-01-20T09:00:40.123Z"),
+            Some(1_611_133_240)
+        );
         assert_eq!(format_iso8601_minutes(1_611_133_240), "2021-01-20T09:00Z");
-        assert_eq!(parse_iso8601("2024-02-29T23:59:59Z").map(format_iso8601).as_deref(), Some("2024-02-29T23:59:59Z"));
+        assert_eq!(
+            parse_iso8601("2024-02-29T23:59:59Z")
+                .map(format_iso8601)
+                .as_deref(),
+            Some("2024-02-29T23:59:59Z")
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "2021", "2021-01-20", "2021-13-20T09:00Z", "2021-01-20T25:00Z", "2021-01-20T09:00:4Z", "2021-01-20T09:00:40", "abcd-01-20T09:00Z", "2021-01-20T09:00:40+08:00", "2021-01-20T09:0é:40Z"] {
+        for bad in [
+            "",
+            "2021",
+            "2021-01-20",
+            "2021-13-20T09:00Z",
+            "2021-01-20T25:00Z",
+            "2021-01-20T09:00:4Z",
+            "2021-01-20T09:00:40",
+            "abcd-01-20T09:00Z",
+            "2021-01-20T09:00:40+08:00",
+            "2021-01-20T09:0é:40Z",
+        ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
         }
     }

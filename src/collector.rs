@@ -36,7 +36,11 @@ impl Shard {
     /// FNV-1a 64 of `account/region_id`, mod count == index.
     pub fn owns(&self, account: &str, region: &str) -> bool {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in account.bytes().chain(std::iter::once(b'/')).chain(region.bytes()) {
+        for b in account
+            .bytes()
+            .chain(std::iter::once(b'/'))
+            .chain(region.bytes())
+        {
             h ^= b as u64;
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -119,16 +123,28 @@ pub struct Collector {
 
 /// The outcome of one region's walk.
 enum RegionOutcome {
-    Ok { data: RegionData, discovery: Vec<PluginStatus>, asked: Vec<String> },
+    Ok {
+        data: RegionData,
+        discovery: Vec<PluginStatus>,
+        asked: Vec<String>,
+    },
     Unsupported(ApiError),
     Failed(String, String),
 }
 
 impl Collector {
-    pub fn new(client: Arc<Client>, opts: CollectorOptions, clock: Clock, registry: Registry) -> std::io::Result<Self> {
+    pub fn new(
+        client: Arc<Client>,
+        opts: CollectorOptions,
+        clock: Clock,
+        registry: Registry,
+    ) -> std::io::Result<Self> {
         let empty = FleetSnapshot::default();
         let page = render(&empty, &registry, opts.state_sets, &[])?;
-        let discovery = Discovery { round_start: clock.now(), ..Discovery::default() };
+        let discovery = Discovery {
+            round_start: clock.now(),
+            ..Discovery::default()
+        };
         Ok(Collector {
             client,
             opts,
@@ -136,7 +152,10 @@ impl Collector {
             registry,
             page: Arc::new(ArcSwap::from_pointee(page)),
             ready: Arc::new(AtomicBool::new(false)),
-            state: Mutex::new(State { discovery, ..State::default() }),
+            state: Mutex::new(State {
+                discovery,
+                ..State::default()
+            }),
         })
     }
 
@@ -188,9 +207,17 @@ impl Collector {
         }
         match api::describe_regions(&self.client).await {
             Ok(regions) => {
-                self.client.set_region_endpoints(regions.iter().filter_map(|r| Some((r.id.clone(), r.endpoint.clone()?))));
+                self.client.set_region_endpoints(
+                    regions
+                        .iter()
+                        .filter_map(|r| Some((r.id.clone(), r.endpoint.clone()?))),
+                );
                 st.known_regions = regions.into_iter().map(|r| r.id).collect();
-                if self.opts.regions.is_empty() { st.known_regions.clone() } else { self.opts.regions.clone() }
+                if self.opts.regions.is_empty() {
+                    st.known_regions.clone()
+                } else {
+                    self.opts.regions.clone()
+                }
             }
             Err(e) => {
                 if self.opts.regions.is_empty() {
@@ -209,7 +236,8 @@ impl Collector {
         if self.opts.discovery_interval.is_zero() {
             return 0.0;
         }
-        let cycles = self.opts.discovery_interval.as_secs_f64() / self.opts.interval.as_secs_f64().max(1.0);
+        let cycles =
+            self.opts.discovery_interval.as_secs_f64() / self.opts.interval.as_secs_f64().max(1.0);
         1.0 / cycles.max(1.0)
     }
 
@@ -225,7 +253,11 @@ impl Collector {
         // Regions the API no longer lists leave the page.
         st.snapshot.regions.retain(|r, _| regions.contains(r));
         st.unsupported.retain(|_, until| *until > now);
-        let active: Vec<String> = regions.iter().filter(|r| !st.unsupported.contains_key(*r)).cloned().collect();
+        let active: Vec<String> = regions
+            .iter()
+            .filter(|r| !st.unsupported.contains_key(*r))
+            .cloned()
+            .collect();
 
         let names: Vec<String> = {
             let mut n: BTreeSet<String> = self.opts.plugins.iter().cloned().collect();
@@ -239,7 +271,12 @@ impl Collector {
             // A region seen before picks its targets now; a new one picks
             // them once its agents are known, so day one shows plugins.
             let targets = match &prev {
-                Some(d) => Targets::Chosen(pick_discovery_targets(&d.agents, &st.discovery.asked, &st.first_seen, share)),
+                Some(d) => Targets::Chosen(pick_discovery_targets(
+                    &d.agents,
+                    &st.discovery.asked,
+                    &st.first_seen,
+                    share,
+                )),
                 None if share > 0.0 => Targets::AfterAgents(share),
                 None => Targets::Chosen(Vec::new()),
             };
@@ -250,11 +287,24 @@ impl Collector {
             tasks.spawn(async move {
                 let t0 = Instant::now();
                 let calls0 = client.calls_in(&region);
-                let outcome = match tokio::time::timeout(deadline, collect_region(&client, &region, &names, targets, now)).await {
+                let outcome = match tokio::time::timeout(
+                    deadline,
+                    collect_region(&client, &region, &names, targets, now),
+                )
+                .await
+                {
                     Ok(o) => o,
-                    Err(_) => RegionOutcome::Failed(format!("not finished within the deadline of {deadline:?}"), "Deadline".into()),
+                    Err(_) => RegionOutcome::Failed(
+                        format!("not finished within the deadline of {deadline:?}"),
+                        "Deadline".into(),
+                    ),
                 };
-                (region.clone(), outcome, t0.elapsed().as_secs_f64(), client.calls_in(&region) - calls0)
+                (
+                    region.clone(),
+                    outcome,
+                    t0.elapsed().as_secs_f64(),
+                    client.calls_in(&region) - calls0,
+                )
             });
         }
         let mut report = CycleReport::default();
@@ -264,7 +314,11 @@ impl Collector {
                 continue;
             };
             match outcome {
-                RegionOutcome::Ok { data, discovery, asked } => {
+                RegionOutcome::Ok {
+                    data,
+                    discovery,
+                    asked,
+                } => {
                     report.regions_ok += 1;
                     report.discovery_calls += asked.len();
                     for a in &data.agents {
@@ -273,7 +327,9 @@ impl Collector {
                     st.discovery.asked.extend(asked);
                     for p in data.plugins.iter().chain(&discovery) {
                         st.discovery.reported.insert(p.name.clone());
-                        if !self.opts.plugins.contains(&p.name) && !st.discovery.names.contains(&p.name) {
+                        if !self.opts.plugins.contains(&p.name)
+                            && !st.discovery.names.contains(&p.name)
+                        {
                             tracing::info!(region = %region, plugin = %p.name, "discovered a plugin name; sweeping it from now on");
                             st.discovery.names.insert(p.name.clone());
                         }
@@ -282,7 +338,12 @@ impl Collector {
                         region = %region, instances = data.instances.len(), agents = data.agents.len(), plugins = data.plugins.len(),
                         calls, duration_seconds = format!("{secs:.3}"), "region collected"
                     );
-                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState { data: None, up: false, last_success: None, duration: 0.0 });
+                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState {
+                        data: None,
+                        up: false,
+                        last_success: None,
+                        duration: 0.0,
+                    });
                     entry.data = Some(Arc::new(data));
                     entry.up = true;
                     entry.last_success = Some(now);
@@ -291,33 +352,60 @@ impl Collector {
                 RegionOutcome::Unsupported(e) => {
                     let recheck = self.opts.unsupported_recheck;
                     tracing::warn!(region = %region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
-                    st.unsupported.insert(region.clone(), now + recheck.as_secs() as i64);
+                    st.unsupported
+                        .insert(region.clone(), now + recheck.as_secs() as i64);
                     st.snapshot.regions.remove(&region);
                 }
                 RegionOutcome::Failed(error, code) => {
                     report.regions_failed += 1;
                     tracing::warn!(region = %region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
-                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState { data: None, up: false, last_success: None, duration: 0.0 });
+                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState {
+                        data: None,
+                        up: false,
+                        last_success: None,
+                        duration: 0.0,
+                    });
                     entry.up = false;
                     entry.duration = secs;
                 }
             }
         }
         // Forget instances no region reports any more.
-        let live: HashSet<&str> = st.snapshot.regions.values().filter_map(|r| r.data.as_ref()).flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str())).collect();
-        let first_seen: HashMap<String, i64> = st.first_seen.iter().filter(|(k, _)| live.contains(k.as_str())).map(|(k, v)| (k.clone(), *v)).collect();
+        let live: HashSet<&str> = st
+            .snapshot
+            .regions
+            .values()
+            .filter_map(|r| r.data.as_ref())
+            .flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str()))
+            .collect();
+        let first_seen: HashMap<String, i64> = st
+            .first_seen
+            .iter()
+            .filter(|(k, _)| live.contains(k.as_str()))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         st.first_seen = first_seen;
         self.end_discovery_round(&mut st, now);
 
         st.snapshot.last_collection = Some(self.clock.now());
-        st.snapshot.plugin_names = BTreeMap::from([("flag", self.opts.plugins.len()), ("discovered", st.discovery.names.len())]);
+        st.snapshot.plugin_names = BTreeMap::from([
+            ("flag", self.opts.plugins.len()),
+            ("discovered", st.discovery.names.len()),
+        ]);
         match render(&st.snapshot, &self.registry, self.opts.state_sets, &[]) {
             Ok(page) => {
-                tracing::debug!(bytes = page.plain_len, gzip_bytes = page.gzip.len(), seconds = cycle_start.elapsed().as_secs_f64(), "page rendered");
+                tracing::debug!(
+                    bytes = page.plain_len,
+                    gzip_bytes = page.gzip.len(),
+                    seconds = cycle_start.elapsed().as_secs_f64(),
+                    "page rendered"
+                );
                 self.page.store(Arc::new(page));
                 self.ready.store(true, Ordering::Release);
             }
-            Err(e) => tracing::error!(error = %e, "rendering the page failed; serving the previous one"),
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the page failed; serving the previous one")
+            }
         }
         report
     }
@@ -326,10 +414,17 @@ impl Collector {
     /// instance reported during it and starts the next round.
     fn end_discovery_round(&self, st: &mut State, now: i64) {
         let d = &mut st.discovery;
-        if self.opts.discovery_interval.is_zero() || now - d.round_start < self.opts.discovery_interval.as_secs() as i64 {
+        if self.opts.discovery_interval.is_zero()
+            || now - d.round_start < self.opts.discovery_interval.as_secs() as i64
+        {
             return;
         }
-        let gone: Vec<String> = d.names.iter().filter(|n| !d.reported.contains(*n)).cloned().collect();
+        let gone: Vec<String> = d
+            .names
+            .iter()
+            .filter(|n| !d.reported.contains(*n))
+            .cloned()
+            .collect();
         for n in &gone {
             tracing::info!(plugin = %n, "no instance reported this plugin for a whole discovery round; no longer sweeping it");
             d.names.remove(n);
@@ -350,8 +445,10 @@ pub fn pick_discovery_targets(
     first_seen: &HashMap<String, i64>,
     share: f64,
 ) -> Vec<String> {
-    let mut eligible: Vec<&api::AgentStatus> =
-        agents.iter().filter(|a| a.up && agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref())).collect();
+    let mut eligible: Vec<&api::AgentStatus> = agents
+        .iter()
+        .filter(|a| a.up && agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref()))
+        .collect();
     let budget = (eligible.len() as f64 * share).ceil() as usize;
     eligible.retain(|a| !asked.contains(&a.instance_id));
     eligible.sort_by(|a, b| {
@@ -359,7 +456,11 @@ pub fn pick_discovery_targets(
         let fb = first_seen.get(&b.instance_id).copied().unwrap_or(i64::MAX);
         fb.cmp(&fa).then_with(|| a.instance_id.cmp(&b.instance_id))
     });
-    eligible.into_iter().take(budget).map(|a| a.instance_id.clone()).collect()
+    eligible
+        .into_iter()
+        .take(budget)
+        .map(|a| a.instance_id.clone())
+        .collect()
 }
 
 /// The discovery calls of a region's cycle.
@@ -369,7 +470,11 @@ enum Targets {
     AfterAgents(f64),
 }
 
-async fn discover(client: &Arc<Client>, region: &str, targets: Vec<String>) -> (Vec<PluginStatus>, Vec<String>) {
+async fn discover(
+    client: &Arc<Client>,
+    region: &str,
+    targets: Vec<String>,
+) -> (Vec<PluginStatus>, Vec<String>) {
     let mut set = tokio::task::JoinSet::new();
     for id in targets {
         let (client, region) = (Arc::clone(client), region.to_string());
@@ -387,7 +492,9 @@ async fn discover(client: &Arc<Client>, region: &str, targets: Vec<String>) -> (
                 rows.extend(r);
                 asked.push(id);
             }
-            Err(e) => tracing::debug!(region, instance_id = %id, error = %e, "plugin discovery call failed"),
+            Err(e) => {
+                tracing::debug!(region, instance_id = %id, error = %e, "plugin discovery call failed")
+            }
         }
     }
     (rows, asked)
@@ -395,12 +502,20 @@ async fn discover(client: &Arc<Client>, region: &str, targets: Vec<String>) -> (
 
 /// Walks one region: agents, instances, a sweep per plugin name and the
 /// discovery calls, all at once (the client's limits pace them).
-async fn collect_region(client: &Arc<Client>, region: &str, names: &[String], targets: Targets, now: i64) -> RegionOutcome {
+async fn collect_region(
+    client: &Arc<Client>,
+    region: &str,
+    names: &[String],
+    targets: Targets,
+    now: i64,
+) -> RegionOutcome {
     let sweeps = async {
         let mut set = tokio::task::JoinSet::new();
         for name in names {
             let (client, region, name) = (Arc::clone(client), region.to_string(), name.clone());
-            set.spawn(async move { api::walk_plugin_status_by_name(&client, &region, &name).await });
+            set.spawn(
+                async move { api::walk_plugin_status_by_name(&client, &region, &name).await },
+            );
         }
         let mut rows = Vec::new();
         let mut first_err = None;
@@ -413,7 +528,11 @@ async fn collect_region(client: &Arc<Client>, region: &str, names: &[String], ta
                     first_err.get_or_insert(e);
                 }
                 Err(e) => {
-                    first_err.get_or_insert(ApiError::decode(api::plugins::ACTION, region, format!("task failed: {e}")));
+                    first_err.get_or_insert(ApiError::decode(
+                        api::plugins::ACTION,
+                        region,
+                        format!("task failed: {e}"),
+                    ));
                 }
             }
         }
@@ -434,10 +553,17 @@ async fn collect_region(client: &Arc<Client>, region: &str, names: &[String], ta
         };
         (agents, discovered, asked)
     };
-    let ((agents, discovered, asked), instances, sweeps) =
-        tokio::join!(agents_then_discovery, api::walk_instance_status(client, region), sweeps);
+    let ((agents, discovered, asked), instances, sweeps) = tokio::join!(
+        agents_then_discovery,
+        api::walk_instance_status(client, region),
+        sweeps
+    );
     let fail = |e: ApiError| {
-        if e.is_api_not_supported() { RegionOutcome::Unsupported(e) } else { RegionOutcome::Failed(e.to_string(), e.code().to_string()) }
+        if e.is_api_not_supported() {
+            RegionOutcome::Unsupported(e)
+        } else {
+            RegionOutcome::Failed(e.to_string(), e.code().to_string())
+        }
     };
     let agents = match agents {
         Ok(a) => a,
@@ -455,11 +581,24 @@ async fn collect_region(client: &Arc<Client>, region: &str, names: &[String], ta
     };
     // Discovery rows fill in names not swept yet; sweep rows win.
     plugins.extend(discovered.iter().cloned());
-    let live: HashSet<&str> = agents.iter().map(|a| a.instance_id.as_str()).chain(instances.iter().map(|i| i.instance_id.as_str())).collect();
+    let live: HashSet<&str> = agents
+        .iter()
+        .map(|a| a.instance_id.as_str())
+        .chain(instances.iter().map(|i| i.instance_id.as_str()))
+        .collect();
     plugins.retain(|p| live.contains(p.instance_id.as_str()));
     plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
     plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
-    RegionOutcome::Ok { data: RegionData { agents, instances, plugins, collected_at: now }, discovery: discovered, asked }
+    RegionOutcome::Ok {
+        data: RegionData {
+            agents,
+            instances,
+            plugins,
+            collected_at: now,
+        },
+        discovery: discovered,
+        asked,
+    }
 }
 
 #[cfg(test)]

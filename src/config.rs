@@ -41,8 +41,13 @@ impl From<StateSetsFlag> for StateSets {
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     // `:9791` means every interface, as in other exporters.
-    let full = if s.starts_with(':') { format!("0.0.0.0{s}") } else { s.to_string() };
-    full.parse().map_err(|_| format!("{s:?} is not host:port (e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0)"))
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_string()
+    };
+    full.parse()
+        .map_err(|_| format!("{s:?} is not host:port (e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0)"))
 }
 
 fn parse_path(s: &str) -> Result<String, String> {
@@ -56,7 +61,8 @@ fn parse_path(s: &str) -> Result<String, String> {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration such as 30s or 2m: {e}"))?;
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("{s:?} is not a duration such as 30s or 2m: {e}"))?;
     if d < Duration::from_secs(1) {
         return Err(format!("{s:?} is shorter than 1s"));
     }
@@ -77,7 +83,11 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
 
 fn parse_region(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+    if s.is_empty()
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         return Err(format!("{s:?} is not a region id such as cn-hangzhou"));
     }
     Ok(s.to_string())
@@ -94,7 +104,9 @@ fn parse_plugin(s: &str) -> Result<String, String> {
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
-        _ => Err(format!("{s:?} is not a number of requests per second (0 = no limit)")),
+        _ => Err(format!(
+            "{s:?} is not a number of requests per second (0 = no limit)"
+        )),
     }
 }
 
@@ -137,7 +149,12 @@ pub struct Flags {
     pub plugin_discovery_interval: Duration,
 
     /// all: every state of a state set is a series (0/1); current: only the current state (value 1)
-    #[arg(long = "collect.state-sets", default_value = "all", value_enum, value_name = "MODE")]
+    #[arg(
+        long = "collect.state-sets",
+        default_value = "all",
+        value_enum,
+        value_name = "MODE"
+    )]
     pub state_sets: StateSetsFlag,
 
     /// API requests in flight at once, all regions and actions together
@@ -165,21 +182,35 @@ pub struct Flags {
     pub demo: bool,
 
     /// Log level
-    #[arg(long = "log.level", default_value = "info", value_enum, value_name = "LEVEL")]
+    #[arg(
+        long = "log.level",
+        default_value = "info",
+        value_enum,
+        value_name = "LEVEL"
+    )]
     pub log_level: LogLevel,
 
     /// Log format
-    #[arg(long = "log.format", default_value = "logfmt", value_enum, value_name = "FORMAT")]
+    #[arg(
+        long = "log.format",
+        default_value = "logfmt",
+        value_enum,
+        value_name = "FORMAT"
+    )]
     pub log_format: LogFormat,
 }
 
-static LONG_VERSION: std::sync::LazyLock<String> = std::sync::LazyLock::new(crate::metrics::long_version);
+static LONG_VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(crate::metrics::long_version);
 
 impl Flags {
     /// Checks that go across flags (clap checks each flag alone).
     pub fn validate(&self) -> Result<(), String> {
         if self.shard_index >= self.shard_count {
-            return Err(format!("--shard.index {} must be below --shard.count {}", self.shard_index, self.shard_count));
+            return Err(format!(
+                "--shard.index {} must be below --shard.count {}",
+                self.shard_index, self.shard_count
+            ));
         }
         Ok(())
     }
@@ -190,7 +221,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Flags, clap::Error> {
-        Flags::try_parse_from(std::iter::once("cloud-assistant-exporter").chain(args.iter().copied()))
+        Flags::try_parse_from(
+            std::iter::once("cloud-assistant-exporter").chain(args.iter().copied()),
+        )
     }
 
     #[test]
@@ -209,9 +242,24 @@ mod tests {
     #[test]
     fn parses_values() {
         let f = parse(&[
-            "--web.listen-address", ":9999", "--aliyun.regions", "cn-hangzhou,cn-shanghai", "--collect.interval", "2m",
-            "--collect.plugins", "a,b", "--collect.plugin-discovery-interval", "0", "--aliyun.endpoint", "http://127.0.0.1:8080/",
-            "--collect.state-sets", "current", "--log.format", "json", "--aliyun.rate-limit", "0",
+            "--web.listen-address",
+            ":9999",
+            "--aliyun.regions",
+            "cn-hangzhou,cn-shanghai",
+            "--collect.interval",
+            "2m",
+            "--collect.plugins",
+            "a,b",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--aliyun.endpoint",
+            "http://127.0.0.1:8080/",
+            "--collect.state-sets",
+            "current",
+            "--log.format",
+            "json",
+            "--aliyun.rate-limit",
+            "0",
         ])
         .expect("valid");
         assert_eq!(f.listen_address.to_string(), "0.0.0.0:9999");

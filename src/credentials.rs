@@ -38,12 +38,17 @@ pub struct CredentialProvider {
 
 impl CredentialProvider {
     pub fn fixed(source: &'static str, creds: Credentials) -> Arc<Self> {
-        Arc::new(CredentialProvider { source, current: ArcSwap::from_pointee(creds) })
+        Arc::new(CredentialProvider {
+            source,
+            current: ArcSwap::from_pointee(creds),
+        })
     }
 
     /// Reads the environment through `get` (so tests need not touch the
     /// process environment).
-    pub fn from_env_with(get: impl Fn(&str) -> Option<String>) -> Result<Arc<Self>, CredentialsError> {
+    pub fn from_env_with(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Arc<Self>, CredentialsError> {
         let id = get("ALIBABA_CLOUD_ACCESS_KEY_ID");
         let secret = get("ALIBABA_CLOUD_ACCESS_KEY_SECRET");
         let (Some(id), Some(secret)) = (id, secret) else {
@@ -55,10 +60,16 @@ impl CredentialProvider {
         if secret.is_empty() {
             return Err(CredentialsError::Empty("ALIBABA_CLOUD_ACCESS_KEY_SECRET"));
         }
-        let token = get("ALIBABA_CLOUD_SECURITY_TOKEN").filter(|t| !t.is_empty()).map(Secret::new);
+        let token = get("ALIBABA_CLOUD_SECURITY_TOKEN")
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
         Ok(Self::fixed(
             "env",
-            Credentials { access_key_id: id.trim().to_string(), access_key_secret: Secret::new(secret), security_token: token },
+            Credentials {
+                access_key_id: id.trim().to_string(),
+                access_key_secret: Secret::new(secret),
+                security_token: token,
+            },
         ))
     }
 
@@ -82,7 +93,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| m.get(k).cloned()
     }
 
@@ -105,13 +119,17 @@ mod tests {
 
     #[test]
     fn missing_or_empty_is_a_clear_error() {
-        let e = CredentialProvider::from_env_with(env(&[("ALIBABA_CLOUD_ACCESS_KEY_ID", "x")])).unwrap_err();
+        let e = CredentialProvider::from_env_with(env(&[("ALIBABA_CLOUD_ACCESS_KEY_ID", "x")]))
+            .unwrap_err();
         assert!(e.to_string().contains("ALIBABA_CLOUD_ACCESS_KEY_SECRET"));
         let e = CredentialProvider::from_env_with(env(&[
             ("ALIBABA_CLOUD_ACCESS_KEY_ID", "x"),
             ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ""),
         ]))
         .unwrap_err();
-        assert!(matches!(e, CredentialsError::Empty("ALIBABA_CLOUD_ACCESS_KEY_SECRET")));
+        assert!(matches!(
+            e,
+            CredentialsError::Empty("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        ));
     }
 }

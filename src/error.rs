@@ -6,21 +6,46 @@
 pub enum ApiError {
     /// The API answered with its JSON error body.
     #[error("{action} in {region}: {code} (HTTP {status}): {message} (RequestId {request_id})")]
-    Api { action: String, region: String, status: u16, code: String, message: String, request_id: String },
+    Api {
+        action: String,
+        region: String,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+    },
     /// The endpoint answered with a status but no error body we understand.
     #[error("{action} in {region}: HTTP {status} without an API error body: {snippet}")]
-    Http { action: String, region: String, status: u16, snippet: String },
+    Http {
+        action: String,
+        region: String,
+        status: u16,
+        snippet: String,
+    },
     /// No answer: connection refused, reset, or the request timed out.
     #[error("{action} in {region}: {message}")]
-    Transport { action: String, region: String, message: String, timeout: bool },
+    Transport {
+        action: String,
+        region: String,
+        message: String,
+        timeout: bool,
+    },
     /// An answer that is not what the API documents.
     #[error("{action} in {region}: malformed response: {what}")]
-    Decode { action: String, region: String, what: String },
+    Decode {
+        action: String,
+        region: String,
+        what: String,
+    },
 }
 
 impl ApiError {
     pub fn decode(action: &str, region: &str, what: impl Into<String>) -> Self {
-        ApiError::Decode { action: action.to_string(), region: region.to_string(), what: what.into() }
+        ApiError::Decode {
+            action: action.to_string(),
+            region: region.to_string(),
+            what: what.into(),
+        }
     }
 
     /// The API error code, or a short name of the failure for the
@@ -110,10 +135,19 @@ mod tests {
         assert!(!api("RegionId.ApiNotSupported", 400).is_retryable());
         assert!(api("RegionId.ApiNotSupported", 400).is_api_not_supported());
         assert!(!api("Forbidden.RAM", 403).is_retryable());
-        let http = |s| ApiError::Http { action: "A".into(), region: "r".into(), status: s, snippet: String::new() };
+        let http = |s| ApiError::Http {
+            action: "A".into(),
+            region: "r".into(),
+            status: s,
+            snippet: String::new(),
+        };
         assert!(http(502).is_retryable());
         assert!(!http(404).is_retryable());
         assert_eq!(http(503).code(), "HTTP503");
-        assert!(ApiError::decode("A", "r", "x").to_string().contains("A in r: malformed response: x"));
+        assert!(
+            ApiError::decode("A", "r", "x")
+                .to_string()
+                .contains("A in r: malformed response: x")
+        );
     }
 }

@@ -56,11 +56,27 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         let ts = crate::clock::format_iso8601(now.as_secs() as i64);
-        write!(w, "ts={}.{:03}Z level={}", &ts[..ts.len() - 1], now.subsec_millis(), event.metadata().level().as_str().to_lowercase())?;
-        let mut f = Fields { msg: String::new(), rest: Vec::new() };
+        write!(
+            w,
+            "ts={}.{:03}Z level={}",
+            &ts[..ts.len() - 1],
+            now.subsec_millis(),
+            event.metadata().level().as_str().to_lowercase()
+        )?;
+        let mut f = Fields {
+            msg: String::new(),
+            rest: Vec::new(),
+        };
         event.record(&mut f);
         w.write_str(" msg=")?;
         write_value(&mut w, &f.msg)?;
@@ -81,9 +97,15 @@ pub fn init(level: LogLevel, format: LogFormat) {
         LogLevel::Debug => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::new(format!("warn,cloud_assistant_exporter={lvl}"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
         LogFormat::Logfmt => builder.event_format(Logfmt).try_init(),
     };
 }

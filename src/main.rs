@@ -4,10 +4,34 @@ use clap::Parser;
 use cloud_assistant_exporter::{app, clock::Clock, config::Flags, logging};
 
 fn main() -> ExitCode {
-    // clap prints usage errors itself and exits with code 2.
-    let flags = Flags::parse();
+    let flags = match Flags::try_parse() {
+        Ok(f) => f,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            e.exit()
+        }
+        Err(e) => {
+            // One line, the usage error itself; exit code 2 as for every usage error.
+            let rendered = e.to_string();
+            eprintln!(
+                "{}",
+                rendered
+                    .lines()
+                    .next()
+                    .unwrap_or("error: invalid arguments")
+            );
+            return ExitCode::from(2);
+        }
+    };
     logging::init(flags.log_level, flags.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -19,13 +19,18 @@ pub fn long_version() -> String {
 pub fn new_registry() -> prometheus::Result<(Registry, ApiMetrics)> {
     let registry = Registry::new();
     let build = IntGaugeVec::new(
-        Opts::new("aliyun_cloud_assistant_exporter_build_info", "Version, git revision and compiler of the exporter; always 1."),
+        Opts::new(
+            "aliyun_cloud_assistant_exporter_build_info",
+            "Version, git revision and compiler of the exporter; always 1.",
+        ),
         &["version", "revision", "rustc"],
     )?;
     build.with_label_values(&[VERSION, REVISION, RUSTC]).set(1);
     registry.register(Box::new(build))?;
     #[cfg(target_os = "linux")]
-    registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+    registry.register(Box::new(
+        prometheus::process_collector::ProcessCollector::for_self(),
+    ))?;
     let api = ApiMetrics::new(&registry)?;
     Ok((registry, api))
 }

@@ -13,7 +13,15 @@ use prometheus::Registry;
 use crate::snapshot::{FleetSnapshot, RegionData};
 
 pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
-pub const PLUGIN_STATES: &[&str] = &["NotInstalled", "Installed", "Running", "Stopped", "Crashed", "Removed", "Unknown"];
+pub const PLUGIN_STATES: &[&str] = &[
+    "NotInstalled",
+    "Installed",
+    "Running",
+    "Stopped",
+    "Crashed",
+    "Removed",
+    "Unknown",
+];
 pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
 
 /// `all`: every state of a state set is a series; `current`: only the current one.
@@ -75,7 +83,12 @@ fn esc(out: &mut (impl Write + ?Sized), v: &str) -> io::Result<()> {
 }
 
 /// One series: `name{l1="v1",...} value`.
-fn series(out: &mut (impl Write + ?Sized), name: &str, labels: &[(&str, &str)], value: impl std::fmt::Display) -> io::Result<()> {
+fn series(
+    out: &mut (impl Write + ?Sized),
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl std::fmt::Display,
+) -> io::Result<()> {
     out.write_all(name.as_bytes())?;
     if !labels.is_empty() {
         out.write_all(b"{")?;
@@ -120,18 +133,35 @@ pub fn agent_state(a: &crate::api::AgentStatus) -> &'static str {
 }
 
 /// The states to write for a state set whose current state is `current`.
-fn states<'s>(known: &'s [&'s str], current: &'s str, mode: StateSets) -> impl Iterator<Item = &'s str> {
+fn states<'s>(
+    known: &'s [&'s str],
+    current: &'s str,
+    mode: StateSets,
+) -> impl Iterator<Item = &'s str> {
     let extra = (!known.contains(&current)).then_some(current);
     let all = mode == StateSets::All;
-    known.iter().copied().filter(move |s| all || *s == current).chain(extra)
+    known
+        .iter()
+        .copied()
+        .filter(move |s| all || *s == current)
+        .chain(extra)
 }
 
 fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a>> {
-    let regions = || snap.regions.iter().filter_map(|(id, r)| Some((id.as_str(), r.data.as_deref()?)));
+    let regions = || {
+        snap.regions
+            .iter()
+            .filter_map(|(id, r)| Some((id.as_str(), r.data.as_deref()?)))
+    };
     let mut f: Vec<Family<'a>> = Vec::new();
     macro_rules! fam {
         ($name:expr, $kind:expr, $help:expr, $body:expr) => {
-            f.push(Family { name: $name.to_string(), kind: $kind, help: $help, body: Box::new($body) })
+            f.push(Family {
+                name: $name.to_string(),
+                kind: $kind,
+                help: $help,
+                body: Box::new($body),
+            })
         };
     }
     // Per agent: a value from each row, absent where the API gave none.
@@ -151,7 +181,8 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
             Ok(())
         })
     }
-    let boxed = move || -> Box<dyn Iterator<Item = (&'a str, &'a RegionData)> + 'a> { Box::new(regions()) };
+    let boxed =
+        move || -> Box<dyn Iterator<Item = (&'a str, &'a RegionData)> + 'a> { Box::new(regions()) };
 
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_up".into(),
@@ -159,173 +190,361 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         help: "1 if the Cloud Assistant agent sent a heartbeat within the last 2 minutes (CloudAssistantStatus), else 0.",
         body: per_agent(boxed, "aliyun_cloud_assistant_agent_up", |a, _| Some(a.up as i64)),
     });
-    fam!("aliyun_cloud_assistant_agent_info", "gauge", "Cloud Assistant agent version, OS type and Session Manager support; always 1.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for a in &d.agents {
-                let sm = if a.session_manager == Some(true) { "true" } else { "false" };
-                let [r, i] = base(region, &a.instance_id);
-                series(out, "aliyun_cloud_assistant_agent_info", &[r, i, ("version", a.version.as_deref().unwrap_or("")), ("os_type", a.os_type.as_deref().unwrap_or("")), ("session_manager", sm)], 1)?;
+    fam!(
+        "aliyun_cloud_assistant_agent_info",
+        "gauge",
+        "Cloud Assistant agent version, OS type and Session Manager support; always 1.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for a in &d.agents {
+                    let sm = if a.session_manager == Some(true) {
+                        "true"
+                    } else {
+                        "false"
+                    };
+                    let [r, i] = base(region, &a.instance_id);
+                    series(
+                        out,
+                        "aliyun_cloud_assistant_agent_info",
+                        &[
+                            r,
+                            i,
+                            ("version", a.version.as_deref().unwrap_or("")),
+                            ("os_type", a.os_type.as_deref().unwrap_or("")),
+                            ("session_manager", sm),
+                        ],
+                        1,
+                    )?;
+                }
             }
+            Ok(())
         }
-        Ok(())
-    });
+    );
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_active_tasks".into(),
         kind: "gauge",
         help: "Cloud Assistant tasks running on the instance (ActiveTaskCount).",
-        body: per_agent(boxed, "aliyun_cloud_assistant_agent_active_tasks", |a, _| a.active_tasks.map(|v| v as i64)),
+        body: per_agent(
+            boxed,
+            "aliyun_cloud_assistant_agent_active_tasks",
+            |a, _| a.active_tasks.map(|v| v as i64),
+        ),
     });
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_invocations_total".into(),
         kind: "counter",
         help: "Cloud Assistant tasks the instance has completed (InvocationCount).",
-        body: per_agent(boxed, "aliyun_cloud_assistant_agent_invocations_total", |a, _| a.invocations.map(|v| v as i64)),
+        body: per_agent(
+            boxed,
+            "aliyun_cloud_assistant_agent_invocations_total",
+            |a, _| a.invocations.map(|v| v as i64),
+        ),
     });
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_last_invocation_timestamp_seconds".into(),
         kind: "gauge",
         help: "When a command last ran on the instance (LastInvokedTime), Unix seconds.",
-        body: per_agent(boxed, "aliyun_cloud_assistant_agent_last_invocation_timestamp_seconds", |a, _| a.last_invoked),
+        body: per_agent(
+            boxed,
+            "aliyun_cloud_assistant_agent_last_invocation_timestamp_seconds",
+            |a, _| a.last_invoked,
+        ),
     });
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_last_heartbeat_timestamp_seconds".into(),
         kind: "gauge",
         help: "Last heartbeat of the Cloud Assistant agent (LastHeartbeatTime), Unix seconds.",
-        body: per_agent(boxed, "aliyun_cloud_assistant_agent_last_heartbeat_timestamp_seconds", |a, _| a.last_heartbeat),
+        body: per_agent(
+            boxed,
+            "aliyun_cloud_assistant_agent_last_heartbeat_timestamp_seconds",
+            |a, _| a.last_heartbeat,
+        ),
     });
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_heartbeat_age_seconds".into(),
         kind: "gauge",
         help: "Seconds between the collection and the agent's last heartbeat.",
-        body: per_agent(boxed, "aliyun_cloud_assistant_agent_heartbeat_age_seconds", |a, d| a.last_heartbeat.map(|h| (d.collected_at - h).max(0))),
+        body: per_agent(
+            boxed,
+            "aliyun_cloud_assistant_agent_heartbeat_age_seconds",
+            |a, d| a.last_heartbeat.map(|h| (d.collected_at - h).max(0)),
+        ),
     });
-    fam!("aliyun_cloud_assistant_agents", "gauge", "Cloud Assistant agents per region by status (up, down, not_installed).", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            let mut counts = [0usize; 3];
-            for a in &d.agents {
-                let s = agent_state(a);
-                if let Some(i) = AGENT_STATES.iter().position(|x| *x == s) {
-                    counts[i] += 1;
+    fam!(
+        "aliyun_cloud_assistant_agents",
+        "gauge",
+        "Cloud Assistant agents per region by status (up, down, not_installed).",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                let mut counts = [0usize; 3];
+                for a in &d.agents {
+                    let s = agent_state(a);
+                    if let Some(i) = AGENT_STATES.iter().position(|x| *x == s) {
+                        counts[i] += 1;
+                    }
+                }
+                for (s, n) in AGENT_STATES.iter().zip(counts) {
+                    series(
+                        out,
+                        "aliyun_cloud_assistant_agents",
+                        &[("region_id", region), ("status", s)],
+                        n,
+                    )?;
                 }
             }
-            for (s, n) in AGENT_STATES.iter().zip(counts) {
-                series(out, "aliyun_cloud_assistant_agents", &[("region_id", region), ("status", s)], n)?;
-            }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_instance_status", "gauge", "ECS instance state (state set: 1 for the current state).", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for i in &d.instances {
-                for s in states(INSTANCE_STATES, &i.status, mode) {
-                    let [r, id] = base(region, &i.instance_id);
-                    series(out, "aliyun_cloud_assistant_instance_status", &[r, id, ("status", s)], (s == i.status) as u8)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_instance_status",
+        "gauge",
+        "ECS instance state (state set: 1 for the current state).",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for i in &d.instances {
+                    for s in states(INSTANCE_STATES, &i.status, mode) {
+                        let [r, id] = base(region, &i.instance_id);
+                        series(
+                            out,
+                            "aliyun_cloud_assistant_instance_status",
+                            &[r, id, ("status", s)],
+                            (s == i.status) as u8,
+                        )?;
+                    }
                 }
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_instances", "gauge", "ECS instances per region by state.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            let seen: BTreeSet<&str> = d.instances.iter().map(|i| i.status.as_str()).filter(|s| !INSTANCE_STATES.contains(s)).collect();
-            for s in INSTANCE_STATES.iter().copied().chain(seen) {
-                let n = d.instances.iter().filter(|i| i.status == s).count();
-                series(out, "aliyun_cloud_assistant_instances", &[("region_id", region), ("status", s)], n)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_instances",
+        "gauge",
+        "ECS instances per region by state.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                let seen: BTreeSet<&str> = d
+                    .instances
+                    .iter()
+                    .map(|i| i.status.as_str())
+                    .filter(|s| !INSTANCE_STATES.contains(s))
+                    .collect();
+                for s in INSTANCE_STATES.iter().copied().chain(seen) {
+                    let n = d.instances.iter().filter(|i| i.status == s).count();
+                    series(
+                        out,
+                        "aliyun_cloud_assistant_instances",
+                        &[("region_id", region), ("status", s)],
+                        n,
+                    )?;
+                }
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_plugin_status", "gauge", "Cloud Assistant plugin state on the instance (state set: 1 for the current state).", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for p in &d.plugins {
-                for s in states(PLUGIN_STATES, &p.status, mode) {
+    );
+    fam!(
+        "aliyun_cloud_assistant_plugin_status",
+        "gauge",
+        "Cloud Assistant plugin state on the instance (state set: 1 for the current state).",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for p in &d.plugins {
+                    for s in states(PLUGIN_STATES, &p.status, mode) {
+                        let [r, i] = base(region, &p.instance_id);
+                        series(
+                            out,
+                            "aliyun_cloud_assistant_plugin_status",
+                            &[r, i, ("plugin", &p.name), ("status", s)],
+                            (s == p.status) as u8,
+                        )?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    );
+    fam!(
+        "aliyun_cloud_assistant_plugin_info",
+        "gauge",
+        "Cloud Assistant plugin version on the instance; always 1.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for p in &d.plugins {
                     let [r, i] = base(region, &p.instance_id);
-                    series(out, "aliyun_cloud_assistant_plugin_status", &[r, i, ("plugin", &p.name), ("status", s)], (s == p.status) as u8)?;
+                    series(
+                        out,
+                        "aliyun_cloud_assistant_plugin_info",
+                        &[
+                            r,
+                            i,
+                            ("plugin", &p.name),
+                            ("version", p.version.as_deref().unwrap_or("")),
+                        ],
+                        1,
+                    )?;
                 }
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_plugin_info", "gauge", "Cloud Assistant plugin version on the instance; always 1.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for p in &d.plugins {
-                let [r, i] = base(region, &p.instance_id);
-                series(out, "aliyun_cloud_assistant_plugin_info", &[r, i, ("plugin", &p.name), ("version", p.version.as_deref().unwrap_or(""))], 1)?;
-            }
-        }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds", "gauge", "Last heartbeat of the plugin, Unix seconds.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for p in &d.plugins {
-                if let Some(h) = p.last_heartbeat {
-                    let [r, i] = base(region, &p.instance_id);
-                    series(out, "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds", &[r, i, ("plugin", &p.name)], h)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
+        "gauge",
+        "Last heartbeat of the plugin, Unix seconds.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for p in &d.plugins {
+                    if let Some(h) = p.last_heartbeat {
+                        let [r, i] = base(region, &p.instance_id);
+                        series(
+                            out,
+                            "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
+                            &[r, i, ("plugin", &p.name)],
+                            h,
+                        )?;
+                    }
                 }
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_plugin_heartbeat_age_seconds", "gauge", "Seconds between the collection and the plugin's last heartbeat.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            for p in &d.plugins {
-                if let Some(h) = p.last_heartbeat {
-                    let [r, i] = base(region, &p.instance_id);
-                    series(out, "aliyun_cloud_assistant_plugin_heartbeat_age_seconds", &[r, i, ("plugin", &p.name)], (d.collected_at - h).max(0))?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
+        "gauge",
+        "Seconds between the collection and the plugin's last heartbeat.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                for p in &d.plugins {
+                    if let Some(h) = p.last_heartbeat {
+                        let [r, i] = base(region, &p.instance_id);
+                        series(
+                            out,
+                            "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
+                            &[r, i, ("plugin", &p.name)],
+                            (d.collected_at - h).max(0),
+                        )?;
+                    }
                 }
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_plugins", "gauge", "Cloud Assistant plugins per region, plugin and state.", move |out: &mut dyn Write| {
-        for (region, d) in regions() {
-            let names: BTreeSet<&str> = d.plugins.iter().map(|p| p.name.as_str()).collect();
-            for name in names {
-                let extra: BTreeSet<&str> =
-                    d.plugins.iter().filter(|p| p.name == name && !PLUGIN_STATES.contains(&p.status.as_str())).map(|p| p.status.as_str()).collect();
-                for s in PLUGIN_STATES.iter().copied().chain(extra) {
-                    let n = d.plugins.iter().filter(|p| p.name == name && p.status == s).count();
-                    series(out, "aliyun_cloud_assistant_plugins", &[("region_id", region), ("plugin", name), ("status", s)], n)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_plugins",
+        "gauge",
+        "Cloud Assistant plugins per region, plugin and state.",
+        move |out: &mut dyn Write| {
+            for (region, d) in regions() {
+                let names: BTreeSet<&str> = d.plugins.iter().map(|p| p.name.as_str()).collect();
+                for name in names {
+                    let extra: BTreeSet<&str> = d
+                        .plugins
+                        .iter()
+                        .filter(|p| p.name == name && !PLUGIN_STATES.contains(&p.status.as_str()))
+                        .map(|p| p.status.as_str())
+                        .collect();
+                    for s in PLUGIN_STATES.iter().copied().chain(extra) {
+                        let n = d
+                            .plugins
+                            .iter()
+                            .filter(|p| p.name == name && p.status == s)
+                            .count();
+                        series(
+                            out,
+                            "aliyun_cloud_assistant_plugins",
+                            &[("region_id", region), ("plugin", name), ("status", s)],
+                            n,
+                        )?;
+                    }
                 }
             }
+            Ok(())
         }
-        Ok(())
-    });
+    );
 
     // The exporter's own per-region series.
-    fam!("aliyun_cloud_assistant_exporter_region_up", "gauge", "1 if the region's last collection cycle succeeded, else 0.", move |out: &mut dyn Write| {
-        for (region, r) in &snap.regions {
-            series(out, "aliyun_cloud_assistant_exporter_region_up", &[("region_id", region)], r.up as u8)?;
-        }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds", "gauge", "When the region was last collected successfully, Unix seconds.", move |out: &mut dyn Write| {
-        for (region, r) in &snap.regions {
-            if let Some(t) = r.last_success {
-                series(out, "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds", &[("region_id", region)], t)?;
+    fam!(
+        "aliyun_cloud_assistant_exporter_region_up",
+        "gauge",
+        "1 if the region's last collection cycle succeeded, else 0.",
+        move |out: &mut dyn Write| {
+            for (region, r) in &snap.regions {
+                series(
+                    out,
+                    "aliyun_cloud_assistant_exporter_region_up",
+                    &[("region_id", region)],
+                    r.up as u8,
+                )?;
             }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_exporter_collection_duration_seconds", "gauge", "Seconds the region's last collection cycle took.", move |out: &mut dyn Write| {
-        for (region, r) in &snap.regions {
-            series(out, "aliyun_cloud_assistant_exporter_collection_duration_seconds", &[("region_id", region)], format!("{:.6}", r.duration))?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
+        "gauge",
+        "When the region was last collected successfully, Unix seconds.",
+        move |out: &mut dyn Write| {
+            for (region, r) in &snap.regions {
+                if let Some(t) = r.last_success {
+                    series(
+                        out,
+                        "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
+                        &[("region_id", region)],
+                        t,
+                    )?;
+                }
+            }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds", "gauge", "When the last collection cycle finished, Unix seconds.", move |out: &mut dyn Write| {
-        if let Some(t) = snap.last_collection {
-            series(out, "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds", &[], t)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_exporter_collection_duration_seconds",
+        "gauge",
+        "Seconds the region's last collection cycle took.",
+        move |out: &mut dyn Write| {
+            for (region, r) in &snap.regions {
+                series(
+                    out,
+                    "aliyun_cloud_assistant_exporter_collection_duration_seconds",
+                    &[("region_id", region)],
+                    format!("{:.6}", r.duration),
+                )?;
+            }
+            Ok(())
         }
-        Ok(())
-    });
-    fam!("aliyun_cloud_assistant_exporter_plugin_names", "gauge", "Plugin names swept by name in every cycle, by source (flag, discovered).", move |out: &mut dyn Write| {
-        for source in ["discovered", "flag"] {
-            let n = snap.plugin_names.get(source).copied().unwrap_or(0);
-            series(out, "aliyun_cloud_assistant_exporter_plugin_names", &[("source", source)], n)?;
+    );
+    fam!(
+        "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
+        "gauge",
+        "When the last collection cycle finished, Unix seconds.",
+        move |out: &mut dyn Write| {
+            if let Some(t) = snap.last_collection {
+                series(
+                    out,
+                    "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
+                    &[],
+                    t,
+                )?;
+            }
+            Ok(())
         }
-        Ok(())
-    });
+    );
+    fam!(
+        "aliyun_cloud_assistant_exporter_plugin_names",
+        "gauge",
+        "Plugin names swept by name in every cycle, by source (flag, discovered).",
+        move |out: &mut dyn Write| {
+            for source in ["discovered", "flag"] {
+                let n = snap.plugin_names.get(source).copied().unwrap_or(0);
+                series(
+                    out,
+                    "aliyun_cloud_assistant_exporter_plugin_names",
+                    &[("source", source)],
+                    n,
+                )?;
+            }
+            Ok(())
+        }
+    );
     f
 }
 
@@ -333,7 +552,12 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
 /// the registry's families (API counters, build info, process), all sorted
 /// by name. `exclude` drops registry families by prefix (the golden test
 /// leaves out what varies from run to run).
-pub fn render(snap: &FleetSnapshot, registry: &Registry, mode: StateSets, exclude: &[&str]) -> io::Result<Page> {
+pub fn render(
+    snap: &FleetSnapshot,
+    registry: &Registry,
+    mode: StateSets,
+    exclude: &[&str],
+) -> io::Result<Page> {
     let mut families = fleet_families(snap, mode);
     let encoder = prometheus::TextEncoder::new();
     for mf in registry.gather() {
@@ -341,7 +565,10 @@ pub fn render(snap: &FleetSnapshot, registry: &Registry, mode: StateSets, exclud
             continue;
         }
         let mut text = String::new();
-        if encoder.encode_utf8(std::slice::from_ref(&mf), &mut text).is_err() {
+        if encoder
+            .encode_utf8(std::slice::from_ref(&mf), &mut text)
+            .is_err()
+        {
             continue;
         }
         families.push(Family {
@@ -354,7 +581,10 @@ pub fn render(snap: &FleetSnapshot, registry: &Registry, mode: StateSets, exclud
     families.sort_by(|a, b| a.name.cmp(&b.name));
     // Buffer the many small writes before they reach the compressor.
     let gz = GzEncoder::new(Vec::new(), Compression::fast());
-    let mut w = Counting { inner: io::BufWriter::with_capacity(1 << 16, gz), n: 0 };
+    let mut w = Counting {
+        inner: io::BufWriter::with_capacity(1 << 16, gz),
+        n: 0,
+    };
     for fam in &families {
         if !fam.kind.is_empty() {
             writeln!(w, "# HELP {} {}", fam.name, fam.help)?;
@@ -364,7 +594,10 @@ pub fn render(snap: &FleetSnapshot, registry: &Registry, mode: StateSets, exclud
     }
     let plain_len = w.n;
     let gzip = w.inner.into_inner().map_err(|e| e.into_error())?.finish()?;
-    Ok(Page { gzip: Bytes::from(gzip), plain_len })
+    Ok(Page {
+        gzip: Bytes::from(gzip),
+        plain_len,
+    })
 }
 
 #[cfg(test)]
@@ -377,19 +610,61 @@ mod tests {
     fn snap() -> FleetSnapshot {
         let data = RegionData {
             agents: vec![
-                AgentStatus { instance_id: "i-1".into(), up: true, version: Some("2.2.4".into()), os_type: Some("Linux".into()), session_manager: Some(true), active_tasks: Some(2), invocations: Some(9), last_invoked: None, last_heartbeat: Some(940) },
-                AgentStatus { instance_id: "i-2".into(), ..Default::default() },
+                AgentStatus {
+                    instance_id: "i-1".into(),
+                    up: true,
+                    version: Some("2.2.4".into()),
+                    os_type: Some("Linux".into()),
+                    session_manager: Some(true),
+                    active_tasks: Some(2),
+                    invocations: Some(9),
+                    last_invoked: None,
+                    last_heartbeat: Some(940),
+                },
+                AgentStatus {
+                    instance_id: "i-2".into(),
+                    ..Default::default()
+                },
             ],
             instances: vec![
-                InstanceStatus { instance_id: "i-1".into(), status: "Running".into() },
-                InstanceStatus { instance_id: "i-2".into(), status: "Hibernated".into() },
+                InstanceStatus {
+                    instance_id: "i-1".into(),
+                    status: "Running".into(),
+                },
+                InstanceStatus {
+                    instance_id: "i-2".into(),
+                    status: "Hibernated".into(),
+                },
             ],
-            plugins: vec![PluginStatus { instance_id: "i-1".into(), name: "p\"q".into(), version: None, status: "Crashed".into(), first_heartbeat: None, last_heartbeat: Some(900) }],
+            plugins: vec![PluginStatus {
+                instance_id: "i-1".into(),
+                name: "p\"q".into(),
+                version: None,
+                status: "Crashed".into(),
+                first_heartbeat: None,
+                last_heartbeat: Some(900),
+            }],
             collected_at: 1000,
         };
         let mut s = FleetSnapshot::default();
-        s.regions.insert("r".into(), RegionState { data: Some(Arc::new(data)), up: true, last_success: Some(1000), duration: 0.5 });
-        s.regions.insert("dead".into(), RegionState { data: None, up: false, last_success: None, duration: 1.0 });
+        s.regions.insert(
+            "r".into(),
+            RegionState {
+                data: Some(Arc::new(data)),
+                up: true,
+                last_success: Some(1000),
+                duration: 0.5,
+            },
+        );
+        s.regions.insert(
+            "dead".into(),
+            RegionState {
+                data: None,
+                up: false,
+                last_success: None,
+                duration: 1.0,
+            },
+        );
         s
     }
 
@@ -420,11 +695,23 @@ mod tests {
             assert!(t.lines().any(|l| l == line), "missing {line}\n{t}");
         }
         // Absent fields are absent series, not zeros.
-        assert!(!t.contains("agent_last_heartbeat_timestamp_seconds{region_id=\"r\",instance_id=\"i-2\"}"));
-        assert!(!t.contains("last_invocation_timestamp_seconds{region_id=\"r\",instance_id=\"i-1\"}"));
-        assert_eq!(t.matches("instance_status{region_id=\"r\",instance_id=\"i-1\"").count(), 5);
+        assert!(!t.contains(
+            "agent_last_heartbeat_timestamp_seconds{region_id=\"r\",instance_id=\"i-2\"}"
+        ));
+        assert!(
+            !t.contains("last_invocation_timestamp_seconds{region_id=\"r\",instance_id=\"i-1\"}")
+        );
+        assert_eq!(
+            t.matches("instance_status{region_id=\"r\",instance_id=\"i-1\"")
+                .count(),
+            5
+        );
         // Families are sorted by name.
-        let names: Vec<&str> = t.lines().filter_map(|l| l.strip_prefix("# TYPE ")).map(|l| l.split(' ').next().unwrap_or("")).collect();
+        let names: Vec<&str> = t
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split(' ').next().unwrap_or(""))
+            .collect();
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
@@ -433,8 +720,14 @@ mod tests {
     #[test]
     fn current_mode_writes_only_the_current_state() {
         let t = text(StateSets::Current);
-        assert_eq!(t.matches("instance_status{region_id=\"r\",instance_id=\"i-1\"").count(), 1);
-        assert!(t.contains("instance_status{region_id=\"r\",instance_id=\"i-1\",status=\"Running\"} 1"));
+        assert_eq!(
+            t.matches("instance_status{region_id=\"r\",instance_id=\"i-1\"")
+                .count(),
+            1
+        );
+        assert!(
+            t.contains("instance_status{region_id=\"r\",instance_id=\"i-1\",status=\"Running\"} 1")
+        );
         assert_eq!(t.matches("plugin_status{").count(), 1);
     }
 }

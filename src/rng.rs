@@ -18,7 +18,9 @@ impl Rng {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
-        Rng(t ^ COUNTER.fetch_add(0x9E37_79B9, Ordering::Relaxed).rotate_left(29))
+        Rng(t ^ COUNTER
+            .fetch_add(0x9E37_79B9, Ordering::Relaxed)
+            .rotate_left(29))
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -51,8 +53,14 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream() {
-        let a: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
-        let b: Vec<u64> = { let mut r = Rng::new(7); (0..5).map(|_| r.next_u64()).collect() };
+        let a: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
+        let b: Vec<u64> = {
+            let mut r = Rng::new(7);
+            (0..5).map(|_| r.next_u64()).collect()
+        };
         assert_eq!(a, b);
         let mut r = Rng::new(8);
         assert_ne!(a[0], r.next_u64());

@@ -31,7 +31,11 @@ pub struct ServerOptions {
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { telemetry_path: "/metrics".into(), max_connections: 256, header_timeout: Duration::from_secs(10) }
+        ServerOptions {
+            telemetry_path: "/metrics".into(),
+            max_connections: 256,
+            header_timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -48,19 +52,25 @@ type Resp = Response<Full<Bytes>>;
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
 /// True if `Accept-Encoding` takes gzip (and not with `q=0`).
 pub fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
-    let Some(v) = value.and_then(|v| v.to_str().ok()) else { return false };
+    let Some(v) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     v.split(',').any(|part| {
         let mut it = part.split(';');
         let coding = it.next().unwrap_or("").trim();
         let q_zero = it.any(|p| {
             let p = p.trim();
-            p.strip_prefix("q=").is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
         });
         (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
     })
@@ -85,13 +95,21 @@ async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp 
         // Rare: a client without gzip gets the page inflated for it.
         match tokio::task::spawn_blocking(move || page.plain()).await {
             Ok(Ok(b)) => Bytes::from(b),
-            _ => return text(StatusCode::INTERNAL_SERVER_ERROR, "cannot decompress the page\n"),
+            _ => {
+                return text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "cannot decompress the page\n",
+                );
+            }
         }
     };
     let len = body.len();
     let mut r = Response::new(Full::new(if head { Bytes::new() } else { body }));
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE_METRICS));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(CONTENT_TYPE_METRICS),
+    );
     h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -104,17 +122,25 @@ async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp 
 
 fn method_not_allowed(allow: &'static str) -> Resp {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     r
 }
 
-pub async fn handle(state: AppState, req: Request<Incoming>) -> Result<Resp, std::convert::Infallible> {
+pub async fn handle(
+    state: AppState,
+    req: Request<Incoming>,
+) -> Result<Resp, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
     let head = method == Method::HEAD;
     let resp = if path == state.opts.telemetry_path {
-        if read { metrics(&state, &req, head).await } else { method_not_allowed("GET, HEAD") }
+        if read {
+            metrics(&state, &req, head).await
+        } else {
+            method_not_allowed("GET, HEAD")
+        }
     } else {
         match path.as_str() {
             "/healthz" if read => text(StatusCode::OK, "OK\n"),
@@ -122,15 +148,24 @@ pub async fn handle(state: AppState, req: Request<Incoming>) -> Result<Resp, std
                 if state.ready.load(Ordering::Acquire) {
                     text(StatusCode::OK, "ready\n")
                 } else {
-                    text(StatusCode::SERVICE_UNAVAILABLE, "not ready: the first collection has not finished\n")
+                    text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not ready: the first collection has not finished\n",
+                    )
                 }
             }
             "/" if read => {
                 let mut r = text(StatusCode::OK, landing(&state.opts.telemetry_path));
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
                 r
             }
-            "/-/reload" if method == Method::POST => text(StatusCode::OK, "nothing to reload: no configuration file is in use\n"),
+            "/-/reload" if method == Method::POST => text(
+                StatusCode::OK,
+                "nothing to reload: no configuration file is in use\n",
+            ),
             "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
             "/-/reload" => method_not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),

@@ -193,7 +193,13 @@ mod tests {
     #[test]
     fn sorting_is_by_byte_order() {
         // Upper-case sorts before lower-case in byte order.
-        let q = canonical_query(&[p("b", "1"), p("B", "2"), p("a", "3"), p("InstanceId.10", "x"), p("InstanceId.2", "y")]);
+        let q = canonical_query(&[
+            p("b", "1"),
+            p("B", "2"),
+            p("a", "3"),
+            p("InstanceId.10", "x"),
+            p("InstanceId.2", "y"),
+        ]);
         assert_eq!(q, "B=2&InstanceId.10=x&InstanceId.2=y&a=3&b=1");
     }
 
@@ -220,7 +226,11 @@ mod tests {
         assert_eq!(get("SecurityToken"), None);
         let sig = get("Signature").map(str::to_string);
         // Recompute from everything but the signature.
-        let rest: Vec<_> = params.iter().filter(|(k, _)| k != "Signature").cloned().collect();
+        let rest: Vec<_> = params
+            .iter()
+            .filter(|(k, _)| k != "Signature")
+            .cloned()
+            .collect();
         let expect = signature(&secret, &string_to_sign("GET", &canonical_query(&rest)));
         assert_eq!(sig.as_deref(), Some(expect.as_str()));
     }

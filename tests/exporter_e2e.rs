@@ -6,7 +6,9 @@ mod common;
 use std::collections::BTreeMap;
 
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::simulator::fleet::{Agent, PLUGIN_STATES, QUIRK_MINUTE_TIMES, QUIRK_NUMBERS_AS_STRINGS, QUIRK_OMIT_OPTIONAL};
+use cloud_assistant_exporter::simulator::fleet::{
+    Agent, PLUGIN_STATES, QUIRK_MINUTE_TIMES, QUIRK_NUMBERS_AS_STRINGS, QUIRK_OMIT_OPTIONAL,
+};
 use cloud_assistant_exporter::simulator::{Fleet, FleetConfig, RegionFault, RegionSpec, Simulator};
 use common::*;
 
@@ -22,7 +24,11 @@ fn five_regions() -> FleetConfig {
             RegionSpec::new("r-51", 51).quirky(),
             RegionSpec::new("r-137", 137).quirky(),
         ],
-        plugins: vec!["ecs-tool-monitor".into(), "aliyun-service-ops".into(), "oos-cloudmonitor".into()],
+        plugins: vec![
+            "ecs-tool-monitor".into(),
+            "aliyun-service-ops".into(),
+            "oos-cloudmonitor".into(),
+        ],
         start: NOW - 3600,
     }
 }
@@ -38,35 +44,107 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
         for inst in &r.instances {
             let id = inst.id.as_str();
             let up = inst.agent_up(now);
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_up", &l(region, id)), Some(up as u8 as f64), "{id} up");
+            assert_eq!(
+                value(samples, "aliyun_cloud_assistant_agent_up", &l(region, id)),
+                Some(up as u8 as f64),
+                "{id} up"
+            );
             let installed = inst.agent != Agent::NotInstalled;
             let omit = inst.quirks & QUIRK_OMIT_OPTIONAL != 0;
-            let hb = inst.last_heartbeat(now).map(|h| if inst.quirks & QUIRK_MINUTE_TIMES != 0 { h - h.rem_euclid(60) } else { h });
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_last_heartbeat_timestamp_seconds", &l(region, id)), hb.map(|h| h as f64), "{id} heartbeat");
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_heartbeat_age_seconds", &l(region, id)), hb.map(|h| (now - h) as f64), "{id} age");
+            let hb = inst.last_heartbeat(now).map(|h| {
+                if inst.quirks & QUIRK_MINUTE_TIMES != 0 {
+                    h - h.rem_euclid(60)
+                } else {
+                    h
+                }
+            });
+            assert_eq!(
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agent_last_heartbeat_timestamp_seconds",
+                    &l(region, id)
+                ),
+                hb.map(|h| h as f64),
+                "{id} heartbeat"
+            );
+            assert_eq!(
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agent_heartbeat_age_seconds",
+                    &l(region, id)
+                ),
+                hb.map(|h| (now - h) as f64),
+                "{id} age"
+            );
             let counts_given = installed || !omit;
             assert_eq!(
-                value(samples, "aliyun_cloud_assistant_agent_invocations_total", &l(region, id)),
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agent_invocations_total",
+                    &l(region, id)
+                ),
                 counts_given.then_some(inst.invocations as f64),
                 "{id} invocations"
             );
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_active_tasks", &l(region, id)), counts_given.then_some(inst.active_tasks as f64));
-            let os = if installed || !omit { inst.os_type.as_str() } else { "" };
+            assert_eq!(
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agent_active_tasks",
+                    &l(region, id)
+                ),
+                counts_given.then_some(inst.active_tasks as f64)
+            );
+            let os = if installed || !omit {
+                inst.os_type.as_str()
+            } else {
+                ""
+            };
             let version = if installed { inst.version.as_str() } else { "" };
-            let sm = installed && !omit && inst.version.as_str() >= "2.1.3.189";
+            let sm = installed && !omit && inst.session_manager();
             let mut info = l(region, id);
-            info.extend([("version", version), ("os_type", os), ("session_manager", if sm { "true" } else { "false" })]);
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_info", &info), Some(1.0), "{id} info {info:?}");
-            let last_invoked = inst.last_invoked.filter(|_| installed && !omit).map(|t| if inst.quirks & QUIRK_MINUTE_TIMES != 0 { t - t.rem_euclid(60) } else { t });
-            assert_eq!(value(samples, "aliyun_cloud_assistant_agent_last_invocation_timestamp_seconds", &l(region, id)), last_invoked.map(|t| t as f64));
+            info.extend([
+                ("version", version),
+                ("os_type", os),
+                ("session_manager", if sm { "true" } else { "false" }),
+            ]);
+            assert_eq!(
+                value(samples, "aliyun_cloud_assistant_agent_info", &info),
+                Some(1.0),
+                "{id} info {info:?}"
+            );
+            let last_invoked = inst.last_invoked.filter(|_| installed && !omit).map(|t| {
+                if inst.quirks & QUIRK_MINUTE_TIMES != 0 {
+                    t - t.rem_euclid(60)
+                } else {
+                    t
+                }
+            });
+            assert_eq!(
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agent_last_invocation_timestamp_seconds",
+                    &l(region, id)
+                ),
+                last_invoked.map(|t| t as f64)
+            );
             let _ = QUIRK_NUMBERS_AS_STRINGS;
             // Instance state set: the five states, one of them 1.
             for s in ["Pending", "Running", "Starting", "Stopping", "Stopped"] {
                 let mut labels = l(region, id);
                 labels.push(("status", s));
-                assert_eq!(value(samples, "aliyun_cloud_assistant_instance_status", &labels), Some((s == inst.status) as u8 as f64), "{id} {s}");
+                assert_eq!(
+                    value(samples, "aliyun_cloud_assistant_instance_status", &labels),
+                    Some((s == inst.status) as u8 as f64),
+                    "{id} {s}"
+                );
             }
-            let state = if up { "up" } else if installed { "down" } else { "not_installed" };
+            let state = if up {
+                "up"
+            } else if installed {
+                "down"
+            } else {
+                "not_installed"
+            };
             *agg.entry(state).or_default() += 1.0;
             // Plugins: every (instance, plugin) with its full state set.
             for p in &inst.plugins {
@@ -74,50 +152,118 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
                     let mut labels = l(region, id);
                     labels.extend([("plugin", p.name.as_str()), ("status", *s)]);
                     let want = plugins_expected.then_some((*s == p.status) as u8 as f64);
-                    assert_eq!(value(samples, "aliyun_cloud_assistant_plugin_status", &labels), want, "{id} {} {s}", p.name);
+                    assert_eq!(
+                        value(samples, "aliyun_cloud_assistant_plugin_status", &labels),
+                        want,
+                        "{id} {} {s}",
+                        p.name
+                    );
                 }
                 if plugins_expected {
                     let mut labels = l(region, id);
                     labels.extend([("plugin", p.name.as_str()), ("version", p.version.as_str())]);
-                    assert_eq!(value(samples, "aliyun_cloud_assistant_plugin_info", &labels), Some(1.0));
+                    assert_eq!(
+                        value(samples, "aliyun_cloud_assistant_plugin_info", &labels),
+                        Some(1.0)
+                    );
                     let mut labels = l(region, id);
                     labels.push(("plugin", p.name.as_str()));
                     let h = inst.plugin_heartbeat(p, now).max(p.first_heartbeat);
-                    assert_eq!(value(samples, "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds", &labels), Some(h as f64));
-                    assert_eq!(value(samples, "aliyun_cloud_assistant_plugin_heartbeat_age_seconds", &labels), Some((now - h) as f64));
+                    assert_eq!(
+                        value(
+                            samples,
+                            "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
+                            &labels
+                        ),
+                        Some(h as f64)
+                    );
+                    assert_eq!(
+                        value(
+                            samples,
+                            "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
+                            &labels
+                        ),
+                        Some((now - h) as f64)
+                    );
                 }
             }
         }
         for s in ["up", "down", "not_installed"] {
             assert_eq!(
-                value(samples, "aliyun_cloud_assistant_agents", &[("region_id", region), ("status", s)]),
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_agents",
+                    &[("region_id", region), ("status", s)]
+                ),
                 Some(agg.get(s).copied().unwrap_or(0.0)),
                 "{region} agents {s}"
             );
         }
         for s in ["Pending", "Running", "Starting", "Stopping", "Stopped"] {
             let n = r.instances.iter().filter(|i| i.status == s).count() as f64;
-            assert_eq!(value(samples, "aliyun_cloud_assistant_instances", &[("region_id", region), ("status", s)]), Some(n));
+            assert_eq!(
+                value(
+                    samples,
+                    "aliyun_cloud_assistant_instances",
+                    &[("region_id", region), ("status", s)]
+                ),
+                Some(n)
+            );
         }
-        assert_eq!(value(samples, "aliyun_cloud_assistant_exporter_region_up", &[("region_id", region)]), Some(1.0), "{region} up");
-        assert!(value(samples, "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds", &[("region_id", region)]).is_some());
+        assert_eq!(
+            value(
+                samples,
+                "aliyun_cloud_assistant_exporter_region_up",
+                &[("region_id", region)]
+            ),
+            Some(1.0),
+            "{region} up"
+        );
+        assert!(
+            value(
+                samples,
+                "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
+                &[("region_id", region)]
+            )
+            .is_some()
+        );
     }
     // Exactly the fleet: no series for instances it does not hold.
     let n = fleet.instance_count();
     assert_eq!(count(samples, "aliyun_cloud_assistant_agent_up"), n);
     assert_eq!(count(samples, "aliyun_cloud_assistant_agent_info"), n);
-    assert_eq!(count(samples, "aliyun_cloud_assistant_instance_status"), 5 * n);
-    let plugin_rows: usize = fleet.regions.values().flat_map(|r| &r.instances).map(|i| i.plugins.len()).sum();
-    assert_eq!(count(samples, "aliyun_cloud_assistant_plugin_status"), if plugins_expected { 7 * plugin_rows } else { 0 });
+    assert_eq!(
+        count(samples, "aliyun_cloud_assistant_instance_status"),
+        5 * n
+    );
+    let plugin_rows: usize = fleet
+        .regions
+        .values()
+        .flat_map(|r| &r.instances)
+        .map(|i| i.plugins.len())
+        .sum();
+    assert_eq!(
+        count(samples, "aliyun_cloud_assistant_plugin_status"),
+        if plugins_expected { 7 * plugin_rows } else { 0 }
+    );
 }
 
 #[tokio::test]
 async fn metrics_hold_exactly_the_fleet() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into()).await.expect("sim");
+    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim");
     let running = start_exporter(
         &sim,
-        &["--collect.interval", "1h", "--collect.plugins", "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor", "--collect.plugin-discovery-interval", "0"],
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.plugins",
+            "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor",
+            "--collect.plugin-discovery-interval",
+            "0",
+        ],
         clock.clone(),
     )
     .await;
@@ -125,33 +271,82 @@ async fn metrics_hold_exactly_the_fleet() {
     let text = scrape(running.addr).await;
     let samples = parse_metrics(&text);
     check_page(&samples, &sim.fleet(), NOW, true);
-    assert_eq!(value(&samples, "aliyun_cloud_assistant_exporter_plugin_names", &[("source", "flag")]), Some(3.0));
-    assert!(value(&samples, "aliyun_cloud_assistant_exporter_api_requests_total", &[("action", "DescribeCloudAssistantStatus"), ("code", "OK")]).is_some_and(|v| v >= 7.0));
+    assert_eq!(
+        value(
+            &samples,
+            "aliyun_cloud_assistant_exporter_plugin_names",
+            &[("source", "flag")]
+        ),
+        Some(3.0)
+    );
+    assert!(
+        value(
+            &samples,
+            "aliyun_cloud_assistant_exporter_api_requests_total",
+            &[("action", "DescribeCloudAssistantStatus"), ("code", "OK")]
+        )
+        .is_some_and(|v| v >= 7.0)
+    );
     assert!(count(&samples, "aliyun_cloud_assistant_exporter_build_info") == 1);
-    assert!(text.contains("# TYPE aliyun_cloud_assistant_exporter_api_request_duration_seconds histogram"));
+    assert!(
+        text.contains(
+            "# TYPE aliyun_cloud_assistant_exporter_api_request_duration_seconds histogram"
+        )
+    );
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn plugins_without_the_flag_come_from_discovery() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into()).await.expect("sim");
+    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim");
     // A discovery interval as short as the cycle asks every eligible instance at once.
-    let running = start_exporter(&sim, &["--collect.interval", "1h", "--collect.plugin-discovery-interval", "1h"], clock.clone()).await;
+    let running = start_exporter(
+        &sim,
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.plugin-discovery-interval",
+            "1h",
+        ],
+        clock.clone(),
+    )
+    .await;
     wait_ready(running.addr).await;
     // Cycle 1 discovered the names; cycle 2 sweeps them by name.
     running.collector.run_cycle().await;
     let samples = parse_metrics(&scrape(running.addr).await);
     check_page(&samples, &sim.fleet(), NOW, true);
-    assert_eq!(value(&samples, "aliyun_cloud_assistant_exporter_plugin_names", &[("source", "discovered")]), Some(3.0));
+    assert_eq!(
+        value(
+            &samples,
+            "aliyun_cloud_assistant_exporter_plugin_names",
+            &[("source", "discovered")]
+        ),
+        Some(3.0)
+    );
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into()).await.expect("sim");
-    let running = start_exporter(&sim, &["--collect.interval", "1h", "--collect.plugins", "ecs-tool-monitor"], clock.clone()).await;
+    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim");
+    let running = start_exporter(
+        &sim,
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.plugins",
+            "ecs-tool-monitor",
+        ],
+        clock.clone(),
+    )
+    .await;
     wait_ready(running.addr).await;
     let before = parse_metrics(&scrape(running.addr).await);
 
@@ -163,33 +358,98 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
         }
     });
     sim.update_faults(|f| {
-        f.regions.insert("r-50".into(), RegionFault::Error { status: 403, code: "Forbidden.RAM".into() });
+        f.regions.insert(
+            "r-50".into(),
+            RegionFault::Error {
+                status: 403,
+                code: "Forbidden.RAM".into(),
+            },
+        );
     });
     let report = running.collector.run_cycle().await;
     assert_eq!((report.regions_ok, report.regions_failed), (4, 1));
     let after = parse_metrics(&scrape(running.addr).await);
-    assert!(after.iter().all(|s| s.labels.get("instance_id") != Some(&gone)), "vanished instance is gone");
-    assert!(before.iter().any(|s| s.labels.get("instance_id") == Some(&gone)));
-    assert_eq!(value(&after, "aliyun_cloud_assistant_exporter_region_up", &[("region_id", "r-50")]), Some(0.0));
-    assert_eq!(value(&after, "aliyun_cloud_assistant_exporter_region_up", &[("region_id", "r-51")]), Some(1.0));
+    assert!(
+        after
+            .iter()
+            .all(|s| s.labels.get("instance_id") != Some(&gone)),
+        "vanished instance is gone"
+    );
+    assert!(
+        before
+            .iter()
+            .any(|s| s.labels.get("instance_id") == Some(&gone))
+    );
+    assert_eq!(
+        value(
+            &after,
+            "aliyun_cloud_assistant_exporter_region_up",
+            &[("region_id", "r-50")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &after,
+            "aliyun_cloud_assistant_exporter_region_up",
+            &[("region_id", "r-51")]
+        ),
+        Some(1.0)
+    );
     // r-50's series are exactly as before the failure.
-    let of = |s: &[Sample]| s.iter().filter(|x| x.labels.get("region_id").map(String::as_str) == Some("r-50") && !x.name.contains("exporter")).cloned().collect::<Vec<_>>();
+    let of = |s: &[Sample]| {
+        s.iter()
+            .filter(|x| {
+                x.labels.get("region_id").map(String::as_str) == Some("r-50")
+                    && !x.name.contains("exporter")
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of(&before), of(&after));
-    assert_eq!(of(&after).iter().filter(|s| s.name == "aliyun_cloud_assistant_agent_up").count(), 50);
-    assert!(value(&after, "aliyun_cloud_assistant_exporter_api_requests_total", &[("action", "DescribeCloudAssistantStatus"), ("code", "Forbidden.RAM")]).is_some());
+    assert_eq!(
+        of(&after)
+            .iter()
+            .filter(|s| s.name == "aliyun_cloud_assistant_agent_up")
+            .count(),
+        50
+    );
+    assert!(
+        value(
+            &after,
+            "aliyun_cloud_assistant_exporter_api_requests_total",
+            &[
+                ("action", "DescribeCloudAssistantStatus"),
+                ("code", "Forbidden.RAM")
+            ]
+        )
+        .is_some()
+    );
 
     // Recovery brings it back up.
     sim.update_faults(|f| f.regions.clear());
     running.collector.run_cycle().await;
     let again = parse_metrics(&scrape(running.addr).await);
-    assert_eq!(value(&again, "aliyun_cloud_assistant_exporter_region_up", &[("region_id", "r-50")]), Some(1.0));
+    assert_eq!(
+        value(
+            &again,
+            "aliyun_cloud_assistant_exporter_region_up",
+            &[("region_id", "r-50")]
+        ),
+        Some(1.0)
+    );
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn endpoints_and_content_negotiation() {
     let sim = Simulator::start(five_regions()).await.expect("sim");
-    let running = start_exporter(&sim, &["--collect.interval", "1h", "--web.telemetry-path", "/m"], Clock::System).await;
+    let running = start_exporter(
+        &sim,
+        &["--collect.interval", "1h", "--web.telemetry-path", "/m"],
+        Clock::System,
+    )
+    .await;
     wait_ready(running.addr).await;
     let base = format!("http://{}", running.addr);
     let c = reqwest::Client::new();
@@ -204,17 +464,43 @@ async fn endpoints_and_content_negotiation() {
     let post = c.post(format!("{base}/m")).send().await.expect("405");
     assert_eq!(post.status(), 405);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
-    assert_eq!(c.delete(format!("{base}/healthz")).send().await.expect("405").status(), 405);
-    assert_eq!(c.post(format!("{base}/-/reload")).send().await.expect("reload").status(), 200);
+    assert_eq!(
+        c.delete(format!("{base}/healthz"))
+            .send()
+            .await
+            .expect("405")
+            .status(),
+        405
+    );
+    assert_eq!(
+        c.post(format!("{base}/-/reload"))
+            .send()
+            .await
+            .expect("reload")
+            .status(),
+        200
+    );
 
     // gzip when asked, identical content either way.
     let raw = reqwest::Client::builder().build().expect("client");
-    let gz = raw.get(format!("{base}/m")).header("accept-encoding", "gzip").send().await.expect("gzip");
+    let gz = raw
+        .get(format!("{base}/m"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("gzip");
     assert_eq!(gz.headers()["content-encoding"], "gzip");
-    assert_eq!(gz.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        gz.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     let bytes = gz.bytes().await.expect("bytes");
     let mut plain_from_gz = String::new();
-    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut plain_from_gz).expect("gunzip");
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&bytes[..]),
+        &mut plain_from_gz,
+    )
+    .expect("gunzip");
     let plain = raw.get(format!("{base}/m")).send().await.expect("plain");
     assert!(plain.headers().get("content-encoding").is_none());
     assert_eq!(plain.text().await.expect("text"), plain_from_gz);
@@ -232,9 +518,16 @@ async fn ready_is_503_until_the_first_cycle_finishes() {
     let r = reqwest::get(format!("{base}/ready")).await.expect("ready");
     assert_eq!(r.status(), 503);
     // Metrics answer at once even before, with the exporter's own series.
-    let m = reqwest::get(format!("{base}/metrics")).await.expect("metrics");
+    let m = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics");
     assert_eq!(m.status(), 200);
-    assert!(m.text().await.expect("text").contains("aliyun_cloud_assistant_exporter_build_info"));
+    assert!(
+        m.text()
+            .await
+            .expect("text")
+            .contains("aliyun_cloud_assistant_exporter_build_info")
+    );
     wait_ready(running.addr).await;
     running.shutdown().await;
 }

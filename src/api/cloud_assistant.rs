@@ -27,8 +27,16 @@ pub struct AgentStatus {
 
 // The oldest reference page misspells "Assistant" and nests the set the
 // other way round; both spellings and both nestings are accepted.
-const OUTER: &[&str] = &["InstanceCloudAssistantStatusSet", "InstanceCloudAssitantStatusSet", "InstanceCloudAssitantStatus"];
-const INNER: &[&str] = &["InstanceCloudAssistantStatus", "InstanceCloudAssitantStatus", "InstanceCloudAssitantStatusSet"];
+const OUTER: &[&str] = &[
+    "InstanceCloudAssistantStatusSet",
+    "InstanceCloudAssitantStatusSet",
+    "InstanceCloudAssitantStatus",
+];
+const INNER: &[&str] = &[
+    "InstanceCloudAssistantStatus",
+    "InstanceCloudAssitantStatus",
+    "InstanceCloudAssitantStatusSet",
+];
 
 fn parse_item(v: &Value) -> Result<AgentStatus, String> {
     let instance_id = req_str(v, &["InstanceId"])?;
@@ -51,11 +59,17 @@ fn parse_item(v: &Value) -> Result<AgentStatus, String> {
 
 /// The agents of one answer page.
 pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    set_items(resp, OUTER, INNER)?.into_iter().map(parse_item).collect()
+    set_items(resp, OUTER, INNER)?
+        .into_iter()
+        .map(parse_item)
+        .collect()
 }
 
 /// Every agent of `region`, each instance once (sorted by instance id).
-pub async fn walk_cloud_assistant_status(client: &Client, region: &str) -> Result<Vec<AgentStatus>, ApiError> {
+pub async fn walk_cloud_assistant_status(
+    client: &Client,
+    region: &str,
+) -> Result<Vec<AgentStatus>, ApiError> {
     let mut all = walk_next_token(client, ACTION, region, &[], parse_page).await?;
     dedup_by_id(&mut all, |a| &a.instance_id, ACTION, region);
     Ok(all)
@@ -63,14 +77,24 @@ pub async fn walk_cloud_assistant_status(client: &Client, region: &str) -> Resul
 
 /// Sorts by id and keeps one row per id (the last seen: newest data). Pages
 /// can overlap when instances come and go during a walk.
-pub(crate) fn dedup_by_id<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &str, action: &str, region: &str) {
+pub(crate) fn dedup_by_id<T>(
+    items: &mut Vec<T>,
+    id: impl Fn(&T) -> &str,
+    action: &str,
+    region: &str,
+) {
     let before = items.len();
     // Stable sort keeps answer order among equal ids; reverse so the last wins.
     items.reverse();
     items.sort_by(|a, b| id(a).cmp(id(b)));
     items.dedup_by(|a, b| id(a) == id(b));
     if items.len() != before {
-        tracing::warn!(action, region, duplicates = before - items.len(), "the API listed some instances more than once; kept one row each");
+        tracing::warn!(
+            action,
+            region,
+            duplicates = before - items.len(),
+            "the API listed some instances more than once; kept one row each"
+        );
     }
 }
 
@@ -113,19 +137,33 @@ mod tests {
             {"InstanceId": "i-1", "CloudAssitantStatus": "False", "ActiveTaskCount": "3", "InvocationCount": "17", "LastHeartbeatTime": "2021-01-20T09:00Z"}
         ]}});
         let a = &parse_page(&v).expect("parses")[0];
-        assert_eq!((a.up, a.active_tasks, a.invocations, a.last_heartbeat), (false, Some(3), Some(17), Some(1_611_133_200)));
+        assert_eq!(
+            (a.up, a.active_tasks, a.invocations, a.last_heartbeat),
+            (false, Some(3), Some(17), Some(1_611_133_200))
+        );
     }
 
     #[test]
     fn bad_items_say_what_is_wrong() {
         let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"InstanceId": "i-9", "CloudAssistantStatus": "maybe"}]}});
         let e = parse_page(&v).unwrap_err();
-        assert!(e.contains("i-9") && e.contains("CloudAssistantStatus"), "{e}");
+        assert!(
+            e.contains("i-9") && e.contains("CloudAssistantStatus"),
+            "{e}"
+        );
         let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"CloudAssistantStatus": true}]}});
-        assert!(parse_page(&v).unwrap_err().contains("InstanceId is missing"));
+        assert!(
+            parse_page(&v)
+                .unwrap_err()
+                .contains("InstanceId is missing")
+        );
         let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"InstanceId": "i-1", "CloudAssistantStatus": true, "ActiveTaskCount": "many"}]}});
         assert!(parse_page(&v).unwrap_err().contains("ActiveTaskCount"));
-        assert!(parse_page(&json!({"RequestId": "x"})).unwrap_err().contains("missing"));
+        assert!(
+            parse_page(&json!({"RequestId": "x"}))
+                .unwrap_err()
+                .contains("missing")
+        );
     }
 
     #[test]

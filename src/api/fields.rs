@@ -11,12 +11,17 @@ pub type FieldError = String;
 
 /// The first of `names` that `obj` holds (and is not null).
 pub fn get<'a>(obj: &'a Value, names: &[&str]) -> Option<&'a Value> {
-    names.iter().find_map(|n| obj.get(*n)).filter(|v| !v.is_null())
+    names
+        .iter()
+        .find_map(|n| obj.get(*n))
+        .filter(|v| !v.is_null())
 }
 
 /// A required string (a number is accepted and written out).
 pub fn req_str(obj: &Value, names: &[&str]) -> Result<String, FieldError> {
-    opt_str(obj, names)?.filter(|s| !s.is_empty()).ok_or_else(|| format!("{} is missing", names[0]))
+    opt_str(obj, names)?
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| format!("{} is missing", names[0]))
 }
 
 /// An optional string; empty means absent.
@@ -36,13 +41,19 @@ pub fn opt_u64(obj: &Value, names: &[&str]) -> Result<Option<u64>, FieldError> {
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1e18).map(|f| f as u64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| *f >= 0.0 && f.fract() == 0.0 && *f < 1e18)
+                    .map(|f| f as u64)
+            })
             .map(Some)
             .ok_or_else(|| format!("{} is {n}, not a non-negative integer", names[0])),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => {
-            s.trim().parse::<u64>().map(Some).map_err(|_| format!("{} is {s:?}, not a non-negative integer", names[0]))
-        }
+        Some(Value::String(s)) => s
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| format!("{} is {s:?}, not a non-negative integer", names[0])),
         Some(other) => Err(format!("{} is {}, not a number", names[0], kind(other))),
     }
 }
@@ -55,7 +66,11 @@ pub fn opt_bool(obj: &Value, names: &[&str]) -> Result<Option<bool>, FieldError>
         Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(other) => Err(format!("{} is {}, not true or false", names[0], short(other))),
+        Some(other) => Err(format!(
+            "{} is {}, not true or false",
+            names[0],
+            short(other)
+        )),
     }
 }
 
@@ -66,7 +81,9 @@ const MAX_TIME: i64 = 7_258_118_400;
 
 /// An optional UTC time (`…T09:00:40Z` or `…T09:00Z`) as Unix seconds.
 pub fn opt_time(obj: &Value, names: &[&str]) -> Result<Option<i64>, FieldError> {
-    let Some(s) = opt_str(obj, names)? else { return Ok(None) };
+    let Some(s) = opt_str(obj, names)? else {
+        return Ok(None);
+    };
     let t = parse_iso8601(&s).ok_or_else(|| format!("{} is {s:?}, not a UTC time", names[0]))?;
     if !(MIN_TIME..MAX_TIME).contains(&t) {
         return Err(format!("{} is {s:?}, outside any plausible time", names[0]));
@@ -77,7 +94,11 @@ pub fn opt_time(obj: &Value, names: &[&str]) -> Result<Option<i64>, FieldError> 
 /// The items of a set such as `{"XSet": {"X": [..]}}`; every documented
 /// shape is accepted: the set an array, or an object wrapping the array
 /// under any of `inner` (or a single object). Missing set → `Err`.
-pub fn set_items<'a>(resp: &'a Value, outer: &[&str], inner: &[&str]) -> Result<Vec<&'a Value>, FieldError> {
+pub fn set_items<'a>(
+    resp: &'a Value,
+    outer: &[&str],
+    inner: &[&str],
+) -> Result<Vec<&'a Value>, FieldError> {
     let set = get(resp, outer).ok_or_else(|| format!("{} is missing", outer[0]))?;
     let items = match set {
         Value::Array(a) => a.iter().collect(),
@@ -86,13 +107,24 @@ pub fn set_items<'a>(resp: &'a Value, outer: &[&str], inner: &[&str]) -> Result<
             Some(v @ Value::Object(_)) => vec![v],
             // `{"XSet": {}}` is how an empty set is written.
             None => Vec::new(),
-            Some(other) => return Err(format!("{}.{} is {}, not a list", outer[0], inner[0], kind(other))),
+            Some(other) => {
+                return Err(format!(
+                    "{}.{} is {}, not a list",
+                    outer[0],
+                    inner[0],
+                    kind(other)
+                ));
+            }
         },
         other => return Err(format!("{} is {}, not a list", outer[0], kind(other))),
     };
     for (i, it) in items.iter().enumerate() {
         if !it.is_object() {
-            return Err(format!("{} item {i} is {}, not an object", outer[0], kind(it)));
+            return Err(format!(
+                "{} item {i} is {}, not an object",
+                outer[0],
+                kind(it)
+            ));
         }
     }
     Ok(items)
@@ -111,7 +143,11 @@ fn kind(v: &Value) -> &'static str {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 40 { format!("{}…", &s[..s.floor_char_boundary(40)]) } else { s }
+    if s.len() > 40 {
+        format!("{}…", &s[..s.floor_char_boundary(40)])
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +192,11 @@ mod tests {
         assert_eq!(set_items(&single, &["S"], &["I"]).map(|v| v.len()), Ok(1));
         let empty = json!({"S": {}});
         assert_eq!(set_items(&empty, &["S"], &["I"]).map(|v| v.len()), Ok(0));
-        assert!(set_items(&json!({}), &["S"], &["I"]).unwrap_err().contains("S is missing"));
+        assert!(
+            set_items(&json!({}), &["S"], &["I"])
+                .unwrap_err()
+                .contains("S is missing")
+        );
         assert!(set_items(&json!({"S": {"I": [1]}}), &["S"], &["I"]).is_err());
         assert!(set_items(&json!({"S": "x"}), &["S"], &["I"]).is_err());
     }

@@ -27,15 +27,26 @@ pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), St
         .into_iter()
         .map(|v| {
             let instance_id = req_str(v, &["InstanceId"])?;
-            let status = req_str(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
-            Ok(InstanceStatus { instance_id, status })
+            let status =
+                req_str(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
+            Ok(InstanceStatus {
+                instance_id,
+                status,
+            })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((items, opt_u64(resp, &["TotalCount"])?))
 }
 
-async fn page(client: &Client, region: &str, number: usize) -> Result<(Vec<InstanceStatus>, Option<u64>), ApiError> {
-    let params = [("PageNumber".to_string(), number.to_string()), ("PageSize".to_string(), PAGE_SIZE.to_string())];
+async fn page(
+    client: &Client,
+    region: &str,
+    number: usize,
+) -> Result<(Vec<InstanceStatus>, Option<u64>), ApiError> {
+    let params = [
+        ("PageNumber".to_string(), number.to_string()),
+        ("PageSize".to_string(), PAGE_SIZE.to_string()),
+    ];
     let resp = client.call(ACTION, Some(region), &params).await?;
     parse_page(&resp).map_err(|e| ApiError::decode(ACTION, region, format!("page {number}: {e}")))
 }
@@ -45,13 +56,20 @@ fn pages_for(total: u64) -> usize {
 }
 
 /// Every instance of `region`, each once (sorted by instance id).
-pub async fn walk_instance_status(client: &Arc<Client>, region: &str) -> Result<Vec<InstanceStatus>, ApiError> {
+pub async fn walk_instance_status(
+    client: &Arc<Client>,
+    region: &str,
+) -> Result<Vec<InstanceStatus>, ApiError> {
     let (mut all, total) = page(client, region, 1).await?;
     let total = total.ok_or_else(|| ApiError::decode(ACTION, region, "TotalCount is missing"))?;
     let mut fetched = 1;
     let mut wanted = pages_for(total);
     if wanted > MAX_PAGES {
-        return Err(ApiError::decode(ACTION, region, format!("TotalCount {total} needs more than {MAX_PAGES} pages; walk stopped")));
+        return Err(ApiError::decode(
+            ACTION,
+            region,
+            format!("TotalCount {total} needs more than {MAX_PAGES} pages; walk stopped"),
+        ));
     }
     // Instances created during the walk raise TotalCount on later pages:
     // fetch the extra pages too, until no page asks for more.
@@ -64,7 +82,8 @@ pub async fn walk_instance_status(client: &Arc<Client>, region: &str) -> Result<
         }
         let mut results = Vec::with_capacity(wanted - fetched);
         while let Some(joined) = set.join_next().await {
-            let (n, res) = joined.map_err(|e| ApiError::decode(ACTION, region, format!("page task failed: {e}")))?;
+            let (n, res) = joined
+                .map_err(|e| ApiError::decode(ACTION, region, format!("page task failed: {e}")))?;
             results.push((n, res?));
         }
         results.sort_by_key(|(n, _)| *n);

@@ -4,8 +4,8 @@
 
 pub mod cloud_assistant;
 pub mod fields;
-mod paging;
 pub mod instance_status;
+mod paging;
 pub mod plugins;
 pub mod regions;
 

@@ -27,14 +27,23 @@ pub async fn walk_next_token<T>(
         }
         let resp = client.call(action, Some(region), &p).await?;
         out.extend(parse(&resp).map_err(|e| ApiError::decode(action, region, e))?);
-        let next = opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(action, region, e))?;
+        let next =
+            opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(action, region, e))?;
         match next {
             None => return Ok(out),
             Some(n) if token.as_deref() == Some(n.as_str()) => {
-                return Err(ApiError::decode(action, region, "NextToken did not change from one page to the next"));
+                return Err(ApiError::decode(
+                    action,
+                    region,
+                    "NextToken did not change from one page to the next",
+                ));
             }
             Some(n) => token = Some(n),
         }
     }
-    Err(ApiError::decode(action, region, format!("still a NextToken after {MAX_PAGES} pages; walk stopped")))
+    Err(ApiError::decode(
+        action,
+        region,
+        format!("still a NextToken after {MAX_PAGES} pages; walk stopped"),
+    ))
 }

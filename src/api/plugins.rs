@@ -12,8 +12,12 @@ pub const ACTION: &str = "ListPluginStatus";
 
 /// Compares dotted versions numerically (`2.2.10` > `2.2.9`); a part that is
 /// not a number compares as 0.
-fn version_at_least(version: &str, min: &[u64]) -> bool {
-    let parts: Vec<u64> = version.trim().split('.').map(|p| p.parse().unwrap_or(0)).collect();
+pub fn version_at_least(version: &str, min: &[u64]) -> bool {
+    let parts: Vec<u64> = version
+        .trim()
+        .split('.')
+        .map(|p| p.parse().unwrap_or(0))
+        .collect();
     for (i, m) in min.iter().enumerate() {
         let v = parts.get(i).copied().unwrap_or(0);
         if v != *m {
@@ -46,7 +50,11 @@ pub struct PluginStatus {
 
 pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
     let mut out = Vec::new();
-    for inst in set_items(resp, &["InstancePluginStatusSet"], &["InstancePluginStatus"])? {
+    for inst in set_items(
+        resp,
+        &["InstancePluginStatusSet"],
+        &["InstancePluginStatus"],
+    )? {
         let instance_id = req_str(inst, &["InstanceId"])?;
         let ctx = |e: String| format!("instance {instance_id}: {e}");
         let plugins = match inst.get("PluginStatusSet") {
@@ -58,7 +66,9 @@ pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
             let pctx = |e: String| format!("instance {instance_id} plugin {name}: {e}");
             out.push(PluginStatus {
                 version: opt_str(p, &["PluginVersion"]).map_err(pctx)?,
-                status: opt_str(p, &["PluginStatus"]).map_err(pctx)?.unwrap_or_else(|| "Unknown".to_string()),
+                status: opt_str(p, &["PluginStatus"])
+                    .map_err(pctx)?
+                    .unwrap_or_else(|| "Unknown".to_string()),
                 first_heartbeat: opt_time(p, &["FirstHeartbeatTime"]).map_err(pctx)?,
                 last_heartbeat: opt_time(p, &["LastHeartbeatTime"]).map_err(pctx)?,
                 instance_id: instance_id.clone(),
@@ -75,12 +85,21 @@ fn sort_dedup(v: &mut Vec<PluginStatus>, region: &str) {
     v.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
     v.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
     if v.len() != before {
-        tracing::warn!(action = ACTION, region, duplicates = before - v.len(), "the API listed some plugins more than once; kept one row each");
+        tracing::warn!(
+            action = ACTION,
+            region,
+            duplicates = before - v.len(),
+            "the API listed some plugins more than once; kept one row each"
+        );
     }
 }
 
 /// One plugin name over the whole region, every instance that reports it.
-pub async fn walk_plugin_status_by_name(client: &Client, region: &str, name: &str) -> Result<Vec<PluginStatus>, ApiError> {
+pub async fn walk_plugin_status_by_name(
+    client: &Client,
+    region: &str,
+    name: &str,
+) -> Result<Vec<PluginStatus>, ApiError> {
     let params = [("Name".to_string(), name.to_string())];
     let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
     sort_dedup(&mut all, region);
@@ -88,7 +107,11 @@ pub async fn walk_plugin_status_by_name(client: &Client, region: &str, name: &st
 }
 
 /// Every plugin of one instance (the call that needs no Name).
-pub async fn list_plugins_of_instance(client: &Client, region: &str, instance_id: &str) -> Result<Vec<PluginStatus>, ApiError> {
+pub async fn list_plugins_of_instance(
+    client: &Client,
+    region: &str,
+    instance_id: &str,
+) -> Result<Vec<PluginStatus>, ApiError> {
     let params = [("InstanceId.1".to_string(), instance_id.to_string())];
     let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
     sort_dedup(&mut all, region);
@@ -123,9 +146,20 @@ mod tests {
         }, {"InstanceId": "i-empty", "PluginStatusSet": {}}]}});
         let p = parse_page(&v).expect("parses");
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].name.as_str(), p[0].status.as_str(), p[0].version.as_deref()), ("testName", "Running", Some("1.1")));
+        assert_eq!(
+            (
+                p[0].name.as_str(),
+                p[0].status.as_str(),
+                p[0].version.as_deref()
+            ),
+            ("testName", "Running", Some("1.1"))
+        );
         assert_eq!(p[0].last_heartbeat, Some(1_579_425_346));
         let bad = json!({"InstancePluginStatusSet": {"InstancePluginStatus": [{"InstanceId": "i-1", "PluginStatusSet": {"PluginStatus": [{"PluginStatus": "Running"}]}}]}});
-        assert!(parse_page(&bad).unwrap_err().contains("i-1: PluginName is missing"));
+        assert!(
+            parse_page(&bad)
+                .unwrap_err()
+                .contains("i-1: PluginName is missing")
+        );
     }
 }

@@ -22,7 +22,8 @@ pub fn parse(resp: &Value) -> Result<Vec<Region>, String> {
         .map(|(i, r)| {
             Ok(Region {
                 id: req_str(r, &["RegionId"]).map_err(|e| format!("region {i}: {e}"))?,
-                endpoint: opt_str(r, &["RegionEndpoint"]).map_err(|e| format!("region {i}: {e}"))?,
+                endpoint: opt_str(r, &["RegionEndpoint"])
+                    .map_err(|e| format!("region {i}: {e}"))?,
             })
         })
         .collect()
@@ -49,8 +50,21 @@ mod tests {
             {"RegionId": "us-west-1"}
         ]}});
         let r = parse(&v).expect("parses");
-        assert_eq!(r[0].endpoint.as_deref(), Some("ecs.cn-hangzhou.aliyuncs.com"));
-        assert_eq!(r[1], Region { id: "us-west-1".into(), endpoint: None });
-        assert!(parse(&json!({"Regions": {"Region": [{"LocalName": "x"}]}})).unwrap_err().contains("RegionId is missing"));
+        assert_eq!(
+            r[0].endpoint.as_deref(),
+            Some("ecs.cn-hangzhou.aliyuncs.com")
+        );
+        assert_eq!(
+            r[1],
+            Region {
+                id: "us-west-1".into(),
+                endpoint: None
+            }
+        );
+        assert!(
+            parse(&json!({"Regions": {"Region": [{"LocalName": "x"}]}}))
+                .unwrap_err()
+                .contains("RegionId is missing")
+        );
     }
 }

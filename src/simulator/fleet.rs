@@ -10,7 +10,15 @@ use crate::clock::{format_iso8601, format_iso8601_minutes};
 use crate::rng::Rng;
 
 pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
-pub const PLUGIN_STATES: &[&str] = &["NotInstalled", "Installed", "Running", "Stopped", "Crashed", "Removed", "Unknown"];
+pub const PLUGIN_STATES: &[&str] = &[
+    "NotInstalled",
+    "Installed",
+    "Running",
+    "Stopped",
+    "Crashed",
+    "Removed",
+    "Unknown",
+];
 
 #[derive(Clone, Debug)]
 pub struct RegionSpec {
@@ -23,7 +31,11 @@ pub struct RegionSpec {
 
 impl RegionSpec {
     pub fn new(id: &str, instances: usize) -> Self {
-        RegionSpec { id: id.to_string(), instances, quirky: false }
+        RegionSpec {
+            id: id.to_string(),
+            instances,
+            quirky: false,
+        }
     }
 
     pub fn quirky(mut self) -> Self {
@@ -54,7 +66,11 @@ impl FleetConfig {
                 RegionSpec::new("eu-central-1", 22),
                 RegionSpec::new("us-west-1", 0),
             ],
-            plugins: vec!["ecs-tool-monitor".into(), "aliyun-service-ops".into(), "oos-cloudmonitor".into()],
+            plugins: vec![
+                "ecs-tool-monitor".into(),
+                "aliyun-service-ops".into(),
+                "oos-cloudmonitor".into(),
+            ],
             start,
         }
     }
@@ -64,9 +80,13 @@ impl FleetConfig {
 pub enum Agent {
     NotInstalled,
     /// Installed; beats every minute until `stops_at` (if any), then goes stale.
-    Beating { stops_at: Option<i64> },
+    Beating {
+        stops_at: Option<i64>,
+    },
     /// Installed, last heartbeat long ago.
-    Down { last_heartbeat: i64 },
+    Down {
+        last_heartbeat: i64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -138,20 +158,61 @@ fn region_seed(seed: u64, region: &str) -> u64 {
 /// Generates one instance; `plugin_names` are the fleet's plugins.
 fn generate_instance(rng: &mut Rng, cfg: &FleetConfig, quirky: bool) -> SimInstance {
     const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let id: String = (0..18).map(|_| ALPHABET[rng.below(36) as usize] as char).collect();
-    let status = weighted(rng, &[("Running", 70), ("Stopped", 15), ("Pending", 5), ("Starting", 5), ("Stopping", 5)]);
+    let id: String = (0..18)
+        .map(|_| ALPHABET[rng.below(36) as usize] as char)
+        .collect();
+    let status = weighted(
+        rng,
+        &[
+            ("Running", 70),
+            ("Stopped", 15),
+            ("Pending", 5),
+            ("Starting", 5),
+            ("Stopping", 5),
+        ],
+    );
     let os_type = if rng.chance(0.8) { "Linux" } else { "Windows" };
-    let version = pick(rng, if os_type == "Linux" { LINUX_VERSIONS } else { WINDOWS_VERSIONS }).to_string();
-    let agent = match weighted(rng, &[("none", 10), ("beating", 72), ("stale-later", 6), ("down", 12)]) {
+    let version = pick(
+        rng,
+        if os_type == "Linux" {
+            LINUX_VERSIONS
+        } else {
+            WINDOWS_VERSIONS
+        },
+    )
+    .to_string();
+    let agent = match weighted(
+        rng,
+        &[
+            ("none", 10),
+            ("beating", 72),
+            ("stale-later", 6),
+            ("down", 12),
+        ],
+    ) {
         "none" => Agent::NotInstalled,
-        "beating" if status == "Stopped" => Agent::Down { last_heartbeat: cfg.start - 3600 - rng.below(86_400 * 3) as i64 },
+        "beating" if status == "Stopped" => Agent::Down {
+            last_heartbeat: cfg.start - 3600 - rng.below(86_400 * 3) as i64,
+        },
         "beating" => Agent::Beating { stops_at: None },
-        "stale-later" => Agent::Beating { stops_at: Some(cfg.start + 60 + rng.below(3600) as i64) },
-        _ => Agent::Down { last_heartbeat: cfg.start - 600 - rng.below(86_400 * 7) as i64 },
+        "stale-later" => Agent::Beating {
+            stops_at: Some(cfg.start + 60 + rng.below(3600) as i64),
+        },
+        _ => Agent::Down {
+            last_heartbeat: cfg.start - 600 - rng.below(86_400 * 7) as i64,
+        },
     };
-    let invocations = if agent == Agent::NotInstalled { 0 } else { rng.below(5000) };
+    let invocations = if agent == Agent::NotInstalled {
+        0
+    } else {
+        rng.below(5000)
+    };
     let last_invoked = (invocations > 0).then(|| cfg.start - rng.below(86_400 * 30) as i64);
-    let active_tasks = if matches!(agent, Agent::Beating { .. }) { rng.below(4) } else { 0 };
+    let active_tasks = if matches!(agent, Agent::Beating { .. }) {
+        rng.below(4)
+    } else {
+        0
+    };
     let phase = rng.below(60) as i64;
     let mut plugins = Vec::new();
     if agent != Agent::NotInstalled {
@@ -160,7 +221,8 @@ fn generate_instance(rng: &mut Rng, cfg: &FleetConfig, quirky: bool) -> SimInsta
                 plugins.push(SimPlugin {
                     name: name.clone(),
                     version: format!("1.{}.{}", rng.below(3), rng.below(10)),
-                    status: PLUGIN_STATES[rng.below(PLUGIN_STATES.len() as u64) as usize].to_string(),
+                    status: PLUGIN_STATES[rng.below(PLUGIN_STATES.len() as u64) as usize]
+                        .to_string(),
                     first_heartbeat: cfg.start - 86_400 * 30 - rng.below(86_400 * 30) as i64,
                     lag: rng.below(600) as i64,
                 });
@@ -200,10 +262,18 @@ impl Fleet {
         let mut regions = BTreeMap::new();
         for spec in &cfg.regions {
             let mut rng = Rng::new(region_seed(cfg.seed, &spec.id));
-            let mut instances: Vec<SimInstance> = (0..spec.instances).map(|_| generate_instance(&mut rng, cfg, spec.quirky)).collect();
+            let mut instances: Vec<SimInstance> = (0..spec.instances)
+                .map(|_| generate_instance(&mut rng, cfg, spec.quirky))
+                .collect();
             instances.sort_by(|a, b| a.id.cmp(&b.id));
             instances.dedup_by(|a, b| a.id == b.id);
-            regions.insert(spec.id.clone(), SimRegion { quirky: spec.quirky, instances });
+            regions.insert(
+                spec.id.clone(),
+                SimRegion {
+                    quirky: spec.quirky,
+                    instances,
+                },
+            );
         }
         Fleet { regions }
     }
@@ -226,17 +296,36 @@ impl SimInstance {
         }
     }
 
+    /// Session Manager needs Linux >= 2.2.3.189 or Windows >= 2.1.3.189.
+    pub fn session_manager(&self) -> bool {
+        use crate::api::plugins::version_at_least;
+        let min: &[u64] = if self.os_type == "Windows" {
+            &[2, 1, 3, 189]
+        } else {
+            &[2, 2, 3, 189]
+        };
+        version_at_least(&self.version, min)
+    }
+
     /// CloudAssistantStatus: a heartbeat within the last 2 minutes.
     pub fn agent_up(&self, now: i64) -> bool {
         self.last_heartbeat(now).is_some_and(|h| now - h < 120)
     }
 
     fn time(&self, t: i64) -> Value {
-        if self.quirks & QUIRK_MINUTE_TIMES != 0 { json!(format_iso8601_minutes(t)) } else { json!(format_iso8601(t)) }
+        if self.quirks & QUIRK_MINUTE_TIMES != 0 {
+            json!(format_iso8601_minutes(t))
+        } else {
+            json!(format_iso8601(t))
+        }
     }
 
     fn num(&self, n: u64) -> Value {
-        if self.quirks & QUIRK_NUMBERS_AS_STRINGS != 0 { json!(n.to_string()) } else { json!(n) }
+        if self.quirks & QUIRK_NUMBERS_AS_STRINGS != 0 {
+            json!(n.to_string())
+        } else {
+            json!(n)
+        }
     }
 
     /// The DescribeCloudAssistantStatus row. `old_keys`: the misspelt form.
@@ -250,7 +339,15 @@ impl SimInstance {
             (false, true) => "true",
             (false, false) => "false",
         };
-        m.insert(if old_keys { "CloudAssitantStatus" } else { "CloudAssistantStatus" }.into(), json!(status));
+        m.insert(
+            if old_keys {
+                "CloudAssitantStatus"
+            } else {
+                "CloudAssistantStatus"
+            }
+            .into(),
+            json!(status),
+        );
         let installed = self.agent != Agent::NotInstalled;
         let omit = self.quirks & QUIRK_OMIT_OPTIONAL != 0;
         if installed {
@@ -259,7 +356,10 @@ impl SimInstance {
             m.insert("ActiveTaskCount".into(), self.num(self.active_tasks));
             m.insert("InvocationCount".into(), self.num(self.invocations));
             if !omit {
-                m.insert("SupportSessionManager".into(), json!(self.version.as_str() >= "2.1.3.189"));
+                m.insert(
+                    "SupportSessionManager".into(),
+                    json!(self.session_manager()),
+                );
             }
             if let Some(t) = self.last_invoked.filter(|_| !omit) {
                 m.insert("LastInvokedTime".into(), self.time(t));
@@ -304,7 +404,12 @@ mod tests {
         let cfg = FleetConfig::demo(1_700_000_000);
         let a = Fleet::generate(&cfg);
         let b = Fleet::generate(&cfg);
-        let ids = |f: &Fleet| f.regions.values().flat_map(|r| r.instances.iter().map(|i| i.id.clone())).collect::<Vec<_>>();
+        let ids = |f: &Fleet| {
+            f.regions
+                .values()
+                .flat_map(|r| r.instances.iter().map(|i| i.id.clone()))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(ids(&a), ids(&b));
         assert_eq!(a.instance_count(), 137 + 90 + 51 + 22);
         let mut other = cfg.clone();
@@ -317,11 +422,21 @@ mod tests {
         let start = 1_700_000_000;
         let cfg = FleetConfig::demo(start);
         let fleet = Fleet::generate(&cfg);
-        let all: Vec<&SimInstance> = fleet.regions.values().flat_map(|r| r.instances.iter()).collect();
+        let all: Vec<&SimInstance> = fleet
+            .regions
+            .values()
+            .flat_map(|r| r.instances.iter())
+            .collect();
         let up_at = |t: i64| all.iter().filter(|i| i.agent_up(t)).count();
-        let beating_later = all.iter().filter(|i| matches!(i.agent, Agent::Beating { stops_at: Some(_) })).count();
+        let beating_later = all
+            .iter()
+            .filter(|i| matches!(i.agent, Agent::Beating { stops_at: Some(_) }))
+            .count();
         assert!(beating_later > 0);
-        assert!(up_at(start + 7200) < up_at(start), "agents go stale over time");
+        assert!(
+            up_at(start + 7200) < up_at(start),
+            "agents go stale over time"
+        );
         for i in &all {
             if let Some(h) = i.last_heartbeat(start) {
                 assert!(h <= start);

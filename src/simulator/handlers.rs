@@ -16,7 +16,10 @@ use crate::signer::{canonical_query, signature, string_to_sign};
 pub type Answer = (u16, Value);
 
 pub fn error(state: &SimState, status: u16, code: &str, message: &str) -> Answer {
-    (status, json!({"RequestId": state.request_id(), "Code": code, "Message": message, "HostId": "ecs.aliyuncs.com"}))
+    (
+        status,
+        json!({"RequestId": state.request_id(), "Code": code, "Message": message, "HostId": "ecs.aliyuncs.com"}),
+    )
 }
 
 /// Decodes `k=v&k=v` (percent-encoding, `+` as space as in forms).
@@ -31,7 +34,10 @@ pub fn parse_form(s: &str) -> Vec<(String, String)> {
         while i < b.len() {
             match b[i] {
                 b'+' => out.push(b' '),
-                b'%' => match (b.get(i + 1).copied().and_then(hex), b.get(i + 2).copied().and_then(hex)) {
+                b'%' => match (
+                    b.get(i + 1).copied().and_then(hex),
+                    b.get(i + 2).copied().and_then(hex),
+                ) {
                     (Some(h), Some(l)) => {
                         out.push(h << 4 | l);
                         i += 2;
@@ -57,43 +63,110 @@ pub fn parse_form(s: &str) -> Vec<(String, String)> {
 const MAX_SKEW_SECS: i64 = 15 * 60;
 
 /// Checks signature, method, version, nonce and timestamp. `Err` is the answer.
-pub fn authenticate(state: &SimState, method: &str, params: &[(String, String)]) -> Result<(), Answer> {
+pub fn authenticate(
+    state: &SimState,
+    method: &str,
+    params: &[(String, String)],
+) -> Result<(), Answer> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    for required in ["AccessKeyId", "Signature", "SignatureNonce", "Timestamp", "SignatureMethod", "SignatureVersion", "Version", "Action"] {
+    for required in [
+        "AccessKeyId",
+        "Signature",
+        "SignatureNonce",
+        "Timestamp",
+        "SignatureMethod",
+        "SignatureVersion",
+        "Version",
+        "Action",
+    ] {
         if get(required).is_none() {
-            return Err(error(state, 400, &format!("Missing{required}"), &format!("{required} is mandatory for this action.")));
+            return Err(error(
+                state,
+                400,
+                &format!("Missing{required}"),
+                &format!("{required} is mandatory for this action."),
+            ));
         }
     }
     if get("SignatureMethod") != Some("HMAC-SHA1") || get("SignatureVersion") != Some("1.0") {
-        return Err(error(state, 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."));
+        return Err(error(
+            state,
+            400,
+            "IncompleteSignature",
+            "The request signature does not conform to Aliyun standards.",
+        ));
     }
     let key_id = get("AccessKeyId").unwrap_or_default();
     let Some(key) = state.key(key_id) else {
-        return Err(error(state, 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."));
+        return Err(error(
+            state,
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ));
     };
-    let rest: Vec<(String, String)> = params.iter().filter(|(k, _)| k != "Signature").cloned().collect();
-    let expect = signature(&Secret::new(key.secret.clone()), &string_to_sign(method, &canonical_query(&rest)));
+    let rest: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .cloned()
+        .collect();
+    let expect = signature(
+        &Secret::new(key.secret.clone()),
+        &string_to_sign(method, &canonical_query(&rest)),
+    );
     if get("Signature") != Some(expect.as_str()) {
-        return Err(error(state, 400, "IncompleteSignature", "The request signature does not conform to Aliyun standards."));
+        return Err(error(
+            state,
+            400,
+            "IncompleteSignature",
+            "The request signature does not conform to Aliyun standards.",
+        ));
     }
-    if let Some(token) = &key.security_token {
-        if get("SecurityToken") != Some(token.as_str()) {
-            return Err(error(state, 400, "InvalidSecurityToken.Mismatch", "Specified SecurityToken mismatch with the AccessKey."));
-        }
+    if let Some(token) = &key.security_token
+        && get("SecurityToken") != Some(token.as_str())
+    {
+        return Err(error(
+            state,
+            400,
+            "InvalidSecurityToken.Mismatch",
+            "Specified SecurityToken mismatch with the AccessKey.",
+        ));
     }
     let now = Clock::System.now();
     match get("Timestamp").and_then(parse_iso8601) {
-        None => return Err(error(state, 400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")),
+        None => {
+            return Err(error(
+                state,
+                400,
+                "InvalidTimeStamp.Format",
+                "Specified time stamp or date value is not well formatted.",
+            ));
+        }
         Some(t) if (t - now).abs() > MAX_SKEW_SECS => {
-            return Err(error(state, 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."));
+            return Err(error(
+                state,
+                400,
+                "InvalidTimeStamp.Expired",
+                "Specified time stamp or date value is expired.",
+            ));
         }
         Some(_) => {}
     }
     if !state.use_nonce(get("SignatureNonce").unwrap_or_default(), now) {
-        return Err(error(state, 400, "SignatureNonceUsed", "Specified signature nonce was used already."));
+        return Err(error(
+            state,
+            400,
+            "SignatureNonceUsed",
+            "Specified signature nonce was used already.",
+        ));
     }
     if get("Version") != Some("2014-05-26") {
-        return Err(error(state, 400, "InvalidVersion", "Specified parameter Version is not valid."));
+        return Err(error(
+            state,
+            400,
+            "InvalidVersion",
+            "Specified parameter Version is not valid.",
+        ));
     }
     Ok(())
 }
@@ -111,30 +184,51 @@ fn make_token(state: &SimState, scope: &str, offset: usize) -> String {
 }
 
 fn read_token(state: &SimState, scope: &str, token: &str) -> Option<usize> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(token).ok()?;
-    let text = std::str::from_utf8(bytes.get(2..)?).ok()?.trim_end_matches('|');
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()?;
+    let text = std::str::from_utf8(bytes.get(2..)?)
+        .ok()?
+        .trim_end_matches('|');
     let mut parts = text.rsplitn(2, '|');
     let offset = parts.next()?.parse().ok()?;
     (parts.next()? == format!("{}|{scope}", state.token_salt)).then_some(offset)
 }
 
-fn page_size(state: &SimState, params: &BTreeMap<&str, &str>, name: &str, code: &str) -> Result<usize, Answer> {
+fn page_size(
+    state: &SimState,
+    params: &BTreeMap<&str, &str>,
+    name: &str,
+    code: &str,
+) -> Result<usize, Answer> {
     match params.get(name) {
         None => Ok(10),
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=50).contains(&n) => Ok(n),
-            _ => Err(error(state, 400, code, &format!("The specified parameter {name} is not valid."))),
+            _ => Err(error(
+                state,
+                400,
+                code,
+                &format!("The specified parameter {name} is not valid."),
+            )),
         },
     }
 }
 
 fn instance_ids(params: &BTreeMap<&str, &str>) -> Vec<String> {
-    params.iter().filter(|(k, _)| k.starts_with("InstanceId.")).map(|(_, v)| v.to_string()).collect()
+    params
+        .iter()
+        .filter(|(k, _)| k.starts_with("InstanceId."))
+        .map(|(_, v)| v.to_string())
+        .collect()
 }
 
 /// Answers one authenticated request.
 pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
-    let map: BTreeMap<&str, &str> = params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let map: BTreeMap<&str, &str> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let action = map.get("Action").copied().unwrap_or_default();
     if action == "DescribeRegions" {
         let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
@@ -143,17 +237,35 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             .keys()
             .map(|id| json!({"RegionId": id, "RegionEndpoint": state.base_url(), "LocalName": id}))
             .collect();
-        return (200, json!({"RequestId": state.request_id(), "Regions": {"Region": regions}}));
+        return (
+            200,
+            json!({"RequestId": state.request_id(), "Regions": {"Region": regions}}),
+        );
     }
-    if !matches!(action, "DescribeCloudAssistantStatus" | "DescribeInstanceStatus" | "ListPluginStatus") {
-        return error(state, 404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.");
+    if !matches!(
+        action,
+        "DescribeCloudAssistantStatus" | "DescribeInstanceStatus" | "ListPluginStatus"
+    ) {
+        return error(
+            state,
+            404,
+            "InvalidAction.NotFound",
+            "Specified api is not found, please check your url and method.",
+        );
     }
     let Some(region) = map.get("RegionId").copied() else {
-        return error(state, 400, "MissingRegionId", "RegionId is mandatory for this action.");
+        return error(
+            state,
+            400,
+            "MissingRegionId",
+            "RegionId is mandatory for this action.",
+        );
     };
     if let Some(fault) = state.region_fault(region) {
         match fault {
-            RegionFault::Error { status, code } => return error(state, status, &code, "injected fault"),
+            RegionFault::Error { status, code } => {
+                return error(state, status, &code, "injected fault");
+            }
             RegionFault::Body(b) => return (200, Value::String(b)),
             RegionFault::Hang | RegionFault::EndlessToken => {}
         }
@@ -161,7 +273,12 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     let endless = state.region_fault(region) == Some(RegionFault::EndlessToken);
     let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
     let Some(sim_region) = fleet.regions.get(region) else {
-        return error(state, 404, "InvalidRegionId.NotFound", "The RegionId provided does not exist in our records.");
+        return error(
+            state,
+            404,
+            "InvalidRegionId.NotFound",
+            "The RegionId provided does not exist in our records.",
+        );
     };
     let now = state.clock.now();
     let ids = instance_ids(&map);
@@ -175,21 +292,39 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                 return a;
             }
             if ids.len() > 100 {
-                return error(state, 403, "InstanceIds.ExceedLimit", "The number of instance IDs exceeds the upper limit.");
+                return error(
+                    state,
+                    403,
+                    "InstanceIds.ExceedLimit",
+                    "The number of instance IDs exceeds the upper limit.",
+                );
             }
-            let rows: Vec<&super::fleet::SimInstance> =
-                sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)).collect();
+            let rows: Vec<&super::fleet::SimInstance> = sim_region
+                .instances
+                .iter()
+                .filter(|i| ids.is_empty() || ids.contains(&i.id))
+                .collect();
             let scope = format!("{action}|{region}");
             let offset = match map.get("NextToken") {
                 None => 0,
                 Some(t) => match read_token(state, &scope, t) {
                     Some(o) if o <= rows.len() => o,
-                    _ => return error(state, 400, "InvalidParameter.NextToken", "The specified parameter NextToken is not valid."),
+                    _ => {
+                        return error(
+                            state,
+                            400,
+                            "InvalidParameter.NextToken",
+                            "The specified parameter NextToken is not valid.",
+                        );
+                    }
                 },
             };
             let end = (offset + size).min(rows.len());
             let old = sim_region.quirky;
-            let items: Vec<Value> = rows[offset..end].iter().map(|i| i.agent_json(now, old)).collect();
+            let items: Vec<Value> = rows[offset..end]
+                .iter()
+                .map(|i| i.agent_json(now, old))
+                .collect();
             let set = if old {
                 json!({"InstanceCloudAssitantStatus": {"InstanceCloudAssitantStatusSet": items}})
             } else {
@@ -198,7 +333,11 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(), "PageSize": size});
             merge(&mut body, set);
             if end < rows.len() || endless {
-                body["NextToken"] = json!(make_token(state, &scope, if endless { offset } else { end }));
+                body["NextToken"] = json!(make_token(
+                    state,
+                    &scope,
+                    if endless { offset } else { end }
+                ));
             }
             (200, body)
         }
@@ -210,17 +349,39 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let number = match map.get("PageNumber").map(|v| v.parse::<usize>()) {
                 None => 1,
                 Some(Ok(n)) if n >= 1 => n,
-                _ => return error(state, 400, "InvalidParam.PageNumber", "The specified parameter PageNumber is not valid."),
+                _ => {
+                    return error(
+                        state,
+                        400,
+                        "InvalidParam.PageNumber",
+                        "The specified parameter PageNumber is not valid.",
+                    );
+                }
             };
             if ids.len() > 100 {
-                return error(state, 403, "InvalidParameter.TooManyInstanceIds", "Instance ids cannot be more than 100.");
+                return error(
+                    state,
+                    403,
+                    "InvalidParameter.TooManyInstanceIds",
+                    "Instance ids cannot be more than 100.",
+                );
             }
-            let rows: Vec<&super::fleet::SimInstance> =
-                sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)).collect();
+            let rows: Vec<&super::fleet::SimInstance> = sim_region
+                .instances
+                .iter()
+                .filter(|i| ids.is_empty() || ids.contains(&i.id))
+                .collect();
             let start = ((number - 1) * size).min(rows.len());
             let end = (start + size).min(rows.len());
-            let items: Vec<Value> = rows[start..end].iter().map(|i| json!({"InstanceId": i.id, "Status": i.status})).collect();
-            let total = if sim_region.quirky { json!(rows.len().to_string()) } else { json!(rows.len()) };
+            let items: Vec<Value> = rows[start..end]
+                .iter()
+                .map(|i| json!({"InstanceId": i.id, "Status": i.status}))
+                .collect();
+            let total = if sim_region.quirky {
+                json!(rows.len().to_string())
+            } else {
+                json!(rows.len())
+            };
             (
                 200,
                 json!({"RequestId": state.request_id(), "TotalCount": total, "PageNumber": number, "PageSize": size,
@@ -233,21 +394,39 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                 Err(a) => return a,
             };
             if ids.len() > 50 {
-                return error(state, 400, "InstanceIds.ExceedLimit", "The number of instance IDs exceeds the upper limit.");
+                return error(
+                    state,
+                    400,
+                    "InstanceIds.ExceedLimit",
+                    "The number of instance IDs exceeds the upper limit.",
+                );
             }
             let name = map.get("Name").copied().filter(|n| !n.is_empty());
             if name.is_none() && ids.len() != 1 {
-                return error(state, 400, "PluginName.MissingValue", "The plugin name must be specified when the number of InstanceIds is not 1.");
+                return error(
+                    state,
+                    400,
+                    "PluginName.MissingValue",
+                    "The plugin name must be specified when the number of InstanceIds is not 1.",
+                );
             }
             // Rows: (instance, plugins) for every instance that reports the plugin
             // (by name) or the one instance asked for (all its plugins).
             let mut rows: Vec<Value> = Vec::new();
-            for inst in sim_region.instances.iter().filter(|i| ids.is_empty() || ids.contains(&i.id)) {
+            for inst in sim_region
+                .instances
+                .iter()
+                .filter(|i| ids.is_empty() || ids.contains(&i.id))
+            {
                 if name.is_none() {
                     state.count_instance_query(&inst.id);
-                    if !super::fleet::agent_supports_plugins(&inst.os_type, &inst.version) || !inst.agent_up(now) {
+                    if !super::fleet::agent_supports_plugins(&inst.os_type, &inst.version)
+                        || !inst.agent_up(now)
+                    {
                         // An old or silent agent reports nothing.
-                        rows.push(json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": []}}));
+                        rows.push(
+                            json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": []}}),
+                        );
                         continue;
                     }
                 }
@@ -260,17 +439,31 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                 if name.is_some() && plugins.is_empty() {
                     continue;
                 }
-                rows.push(json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": plugins}}));
+                rows.push(
+                    json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": plugins}}),
+                );
             }
             if !ids.is_empty() && rows.is_empty() && name.is_none() {
-                return error(state, 404, "InvalidInstance.NotFound", "The specified instance does not exist.");
+                return error(
+                    state,
+                    404,
+                    "InvalidInstance.NotFound",
+                    "The specified instance does not exist.",
+                );
             }
             let scope = format!("{action}|{region}|{}|{}", name.unwrap_or(""), ids.join(","));
             let offset = match map.get("NextToken") {
                 None => 0,
                 Some(t) => match read_token(state, &scope, t) {
                     Some(o) if o <= rows.len() => o,
-                    _ => return error(state, 400, "InvalidParameter.NextToken", "The specified parameter NextToken is not valid."),
+                    _ => {
+                        return error(
+                            state,
+                            400,
+                            "InvalidParameter.NextToken",
+                            "The specified parameter NextToken is not valid.",
+                        );
+                    }
                 },
             };
             let end = (offset + size).min(rows.len());
@@ -279,7 +472,11 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
                                   "InstancePluginStatusSet": {"InstancePluginStatus": items}});
             if end < total || endless {
-                body["NextToken"] = json!(make_token(state, &scope, if endless { offset } else { end }));
+                body["NextToken"] = json!(make_token(
+                    state,
+                    &scope,
+                    if endless { offset } else { end }
+                ));
             }
             (200, body)
         }

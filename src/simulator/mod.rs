@@ -57,7 +57,9 @@ impl SimState {
 
     /// Records a nonce; false if it was seen in the last 15 minutes.
     fn use_nonce(&self, nonce: &str, now: i64) -> bool {
-        let Ok(mut n) = self.nonces.lock() else { return false };
+        let Ok(mut n) = self.nonces.lock() else {
+            return false;
+        };
         if n.len() > 100_000 {
             n.retain(|_, t| now - *t < 900);
         }
@@ -79,7 +81,8 @@ impl SimState {
 
     fn count(&self, action: &str, region: &str) {
         if let Ok(mut r) = self.requests.lock() {
-            *r.entry((action.to_string(), region.to_string())).or_default() += 1;
+            *r.entry((action.to_string(), region.to_string()))
+                .or_default() += 1;
         }
     }
 
@@ -104,14 +107,29 @@ pub const DEFAULT_KEY_SECRET: &str = "simulator-secret";
 impl Simulator {
     /// Starts on `127.0.0.1:0` with the default key and the wall clock.
     pub async fn start(cfg: FleetConfig) -> std::io::Result<Self> {
-        Self::start_with(cfg, Clock::System, "127.0.0.1:0".parse().map_err(std::io::Error::other)?).await
+        Self::start_with(
+            cfg,
+            Clock::System,
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+        )
+        .await
     }
 
-    pub async fn start_with(cfg: FleetConfig, clock: Clock, addr: SocketAddr) -> std::io::Result<Self> {
+    pub async fn start_with(
+        cfg: FleetConfig,
+        clock: Clock,
+        addr: SocketAddr,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let mut keys = HashMap::new();
-        keys.insert(DEFAULT_KEY_ID.to_string(), SimKey { secret: DEFAULT_KEY_SECRET.to_string(), security_token: None });
+        keys.insert(
+            DEFAULT_KEY_ID.to_string(),
+            SimKey {
+                secret: DEFAULT_KEY_SECRET.to_string(),
+                security_token: None,
+            },
+        );
         let state = Arc::new(SimState {
             fleet: RwLock::new(Fleet::generate(&cfg)),
             clock,
@@ -127,7 +145,11 @@ impl Simulator {
         });
         let (tx, rx) = watch::channel(false);
         tokio::spawn(serve(listener, Arc::clone(&state), rx));
-        Ok(Simulator { addr, state, shutdown: tx })
+        Ok(Simulator {
+            addr,
+            state,
+            shutdown: tx,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -160,22 +182,43 @@ impl Simulator {
     }
 
     pub fn fleet(&self) -> Fleet {
-        self.state.fleet.read().map(|f| f.clone()).unwrap_or_else(|e| e.into_inner().clone())
+        self.state
+            .fleet
+            .read()
+            .map(|f| f.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     /// Requests answered (any result) per action, all regions.
     pub fn requests(&self, action: &str) -> u64 {
-        self.state.requests.lock().map(|r| r.iter().filter(|((a, _), _)| a == action).map(|(_, n)| n).sum()).unwrap_or(0)
+        self.state
+            .requests
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .filter(|((a, _), _)| a == action)
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 
     /// Requests per (action, region).
     pub fn requests_by_region(&self) -> BTreeMap<(String, String), u64> {
-        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+        self.state
+            .requests
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// How often one instance was asked for all its plugins.
     pub fn instance_queries(&self) -> HashMap<String, u64> {
-        self.state.instance_queries.lock().map(|q| q.clone()).unwrap_or_default()
+        self.state
+            .instance_queries
+            .lock()
+            .map(|q| q.clone())
+            .unwrap_or_default()
     }
 
     pub fn reset_counts(&self) {
@@ -205,7 +248,8 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Rec
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-            let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
                 _ = stop.changed() => {}
@@ -214,12 +258,25 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Rec
     }
 }
 
-async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+async fn handle(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let method = req.method().as_str().to_string();
     let mut params = handlers::parse_form(req.uri().query().unwrap_or(""));
-    let body = Limited::new(req.into_body(), 1 << 20).collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = Limited::new(req.into_body(), 1 << 20)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     params.extend(handlers::parse_form(&String::from_utf8_lossy(&body)));
-    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let (action, region) = (get("Action"), get("RegionId"));
     state.count(&action, &region);
 
@@ -232,12 +289,25 @@ async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Result<Response
         Ok(()) => {
             let (throttle, unavailable) = {
                 let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
-                (rng.chance(faults.throttle_rate), rng.chance(faults.unavailable_rate))
+                (
+                    rng.chance(faults.throttle_rate),
+                    rng.chance(faults.unavailable_rate),
+                )
             };
             if throttle {
-                handlers::error(&state, 400, "Throttling.User", "Request was denied due to user flow control.")
+                handlers::error(
+                    &state,
+                    400,
+                    "Throttling.User",
+                    "Request was denied due to user flow control.",
+                )
             } else if unavailable {
-                handlers::error(&state, 503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
+                handlers::error(
+                    &state,
+                    503,
+                    "ServiceUnavailable",
+                    "The request has failed due to a temporary failure of the server.",
+                )
             } else {
                 if state.region_fault(&region) == Some(RegionFault::Hang) {
                     tokio::time::sleep(Duration::from_secs(3600)).await;

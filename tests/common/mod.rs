@@ -12,14 +12,24 @@ use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionSpec, Simulat
 pub fn fleet(regions: &[(&str, usize)]) -> FleetConfig {
     FleetConfig {
         seed: 7,
-        regions: regions.iter().map(|(id, n)| RegionSpec::new(id, *n)).collect(),
+        regions: regions
+            .iter()
+            .map(|(id, n)| RegionSpec::new(id, *n))
+            .collect(),
         plugins: vec!["ecs-tool-monitor".into(), "aliyun-service-ops".into()],
         start: 1_700_000_000,
     }
 }
 
 pub fn creds(id: &str, secret: &str) -> Arc<CredentialProvider> {
-    CredentialProvider::fixed("test", Credentials { access_key_id: id.into(), access_key_secret: Secret::new(secret), security_token: None })
+    CredentialProvider::fixed(
+        "test",
+        Credentials {
+            access_key_id: id.into(),
+            access_key_secret: Secret::new(secret),
+            security_token: None,
+        },
+    )
 }
 
 pub fn fast_retry() -> RetryPolicy {
@@ -32,7 +42,11 @@ pub fn fast_retry() -> RetryPolicy {
     }
 }
 
-pub fn client_with(sim: &Simulator, secret: &str, tune: impl FnOnce(&mut ClientOptions)) -> Arc<Client> {
+pub fn client_with(
+    sim: &Simulator,
+    secret: &str,
+    tune: impl FnOnce(&mut ClientOptions),
+) -> Arc<Client> {
     let registry = prometheus::Registry::new();
     let metrics = ApiMetrics::new(&registry).expect("metrics");
     let mut opts = ClientOptions {
@@ -61,7 +75,15 @@ use cloud_assistant_exporter::config::Flags;
 /// Starts the whole exporter against `sim` on 127.0.0.1:0 with `extra` flags.
 pub async fn start_exporter(sim: &Simulator, extra: &[&str], clock: Clock) -> Running {
     let url = sim.url();
-    let mut args = vec!["cloud-assistant-exporter", "--web.listen-address", "127.0.0.1:0", "--aliyun.endpoint", url.as_str(), "--aliyun.rate-limit", "0"];
+    let mut args = vec![
+        "cloud-assistant-exporter",
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--aliyun.endpoint",
+        url.as_str(),
+        "--aliyun.rate-limit",
+        "0",
+    ];
     args.extend_from_slice(extra);
     let flags = Flags::try_parse_from(args).expect("flags");
     let env = |k: &str| match k {
@@ -69,17 +91,19 @@ pub async fn start_exporter(sim: &Simulator, extra: &[&str], clock: Clock) -> Ru
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => Some(simulator::DEFAULT_KEY_SECRET.to_string()),
         _ => None,
     };
-    app::start(&flags, env, clock).await.expect("exporter starts")
+    app::start(&flags, env, clock)
+        .await
+        .expect("exporter starts")
 }
 
 /// Waits until `/ready` answers 200.
 pub async fn wait_ready(addr: std::net::SocketAddr) {
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = client.get(format!("http://{addr}/ready")).send().await
+            && r.status() == 200
+        {
+            return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -88,9 +112,16 @@ pub async fn wait_ready(addr: std::net::SocketAddr) {
 
 /// `/metrics` as plain text (the client asks for no gzip).
 pub async fn scrape(addr: std::net::SocketAddr) -> String {
-    let r = reqwest::Client::new().get(format!("http://{addr}/metrics")).send().await.expect("scrape");
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .expect("scrape");
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
     r.text().await.expect("body")
 }
 
@@ -104,7 +135,10 @@ pub struct Sample {
 /// Parses the text exposition format (enough of it for the tests).
 pub fn parse_metrics(text: &str) -> Vec<Sample> {
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let (series, value) = line.rsplit_once(' ').expect("value");
         let (name, labels) = match series.split_once('{') {
             None => (series.to_string(), BTreeMap::new()),
@@ -140,15 +174,25 @@ pub fn parse_metrics(text: &str) -> Vec<Sample> {
             "-Inf" => f64::NEG_INFINITY,
             v => v.parse().expect("number"),
         };
-        out.push(Sample { name, labels, value });
+        out.push(Sample {
+            name,
+            labels,
+            value,
+        });
     }
     out
 }
 
 /// The value of the one series with `name` and exactly these `labels`.
 pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let want: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    samples.iter().find(|s| s.name == name && s.labels == want).map(|s| s.value)
+    let want: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    samples
+        .iter()
+        .find(|s| s.name == name && s.labels == want)
+        .map(|s| s.value)
 }
 
 pub fn count(samples: &[Sample], name: &str) -> usize {

@@ -1,0 +1,150 @@
+//! The golden `/metrics` page: a seeded fleet at a pinned time, rendered and
+//! compared byte for byte, so any change of output shows up in review.
+//! Regenerate with `UPDATE_GOLDEN=1 cargo test --release --test golden`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use cloud_assistant_exporter::clock::Clock;
+use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
+use cloud_assistant_exporter::render::{StateSets, render};
+use cloud_assistant_exporter::simulator::{FleetConfig, RegionSpec, Simulator};
+use common::*;
+
+const NOW: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+fn golden_fleet() -> FleetConfig {
+    FleetConfig {
+        seed: 2026,
+        regions: vec![
+            RegionSpec::new("cn-hangzhou", 7),
+            RegionSpec::new("eu-central-1", 4).quirky(),
+            RegionSpec::new("us-west-1", 0),
+        ],
+        plugins: vec!["ecs-tool-monitor".into(), "oos-cloudmonitor".into()],
+        start: NOW - 1800,
+    }
+}
+
+async fn golden_page() -> String {
+    let clock = Clock::fixed(NOW);
+    let sim = Simulator::start_with(golden_fleet(), clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim");
+    let client = client(&sim);
+    let opts = CollectorOptions {
+        plugins: vec!["ecs-tool-monitor".into(), "oos-cloudmonitor".into()],
+        discovery_interval: std::time::Duration::ZERO,
+        ..CollectorOptions::default()
+    };
+    let collector = Collector::new(
+        Arc::clone(&client),
+        opts,
+        clock,
+        prometheus::Registry::new(),
+    )
+    .expect("collector");
+    let report = collector.run_cycle().await;
+    assert_eq!(report.regions_ok, 3);
+    let mut snap = collector.snapshot().await;
+    // Durations are the only values that vary between runs.
+    for r in snap.regions.values_mut() {
+        r.duration = 0.0;
+    }
+    let page = render(&snap, &prometheus::Registry::new(), StateSets::All, &[]).expect("render");
+    String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
+}
+
+fn golden_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/metrics.txt")
+}
+
+#[tokio::test]
+async fn page_matches_the_golden_file() {
+    let page = golden_page().await;
+    let path = golden_path();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &page).expect("write golden");
+    }
+    let want = std::fs::read_to_string(&path).expect("golden file (UPDATE_GOLDEN=1 creates it)");
+    if page != want {
+        let diff: Vec<String> = page
+            .lines()
+            .zip(want.lines())
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .take(10)
+            .map(|(i, (a, b))| format!("line {}:\n  got  {a}\n  want {b}", i + 1))
+            .collect();
+        panic!(
+            "/metrics differs from {} ({} vs {} lines); UPDATE_GOLDEN=1 regenerates it.\n{}",
+            path.display(),
+            page.lines().count(),
+            want.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+/// Runs `promtool check metrics` on `text`. Without promtool the check fails
+/// under CI (which installs it) and is reported, not run, elsewhere.
+fn promtool_check(text: &str) {
+    let Ok(mut child) = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI (apt-get install prometheus)"
+        );
+        eprintln!("promtool not found: install Debian's prometheus package to run this check");
+        return;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_golden_page() {
+    promtool_check(&golden_page().await);
+}
+
+#[tokio::test]
+async fn promtool_accepts_a_live_page() {
+    // The whole page as served: fleet, exporter and process metrics.
+    let sim = Simulator::start(golden_fleet()).await.expect("sim");
+    let running = start_exporter(
+        &sim,
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.plugins",
+            "ecs-tool-monitor",
+        ],
+        Clock::System,
+    )
+    .await;
+    wait_ready(running.addr).await;
+    let text = scrape(running.addr).await;
+    assert!(text.contains("process_resident_memory_bytes"));
+    promtool_check(&text);
+    running.shutdown().await;
+}
