@@ -16,7 +16,7 @@ use crate::api::{self, PluginStatus, plugins::agent_supports_plugins};
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::ApiError;
-use crate::render::{Page, StateSets, render};
+use crate::render::{INSTANCE_STATES, PLUGIN_STATES, Page, StateSets, render};
 use crate::snapshot::{FleetSnapshot, RegionData, RegionState};
 
 /// Which (account, region) pairs this replica walks.
@@ -101,6 +101,8 @@ struct State {
     discovery: Discovery,
     /// Instance → clock time first seen (newest are asked first).
     first_seen: HashMap<String, i64>,
+    /// States outside the documented ones already warned about.
+    warned_states: HashSet<String>,
 }
 
 /// What one cycle did, for tests and logs.
@@ -332,6 +334,23 @@ impl Collector {
                         {
                             tracing::info!(region = %region, plugin = %p.name, "discovered a plugin name; sweeping it from now on");
                             st.discovery.names.insert(p.name.clone());
+                        }
+                    }
+                    let unknown: Vec<String> = data
+                        .instances
+                        .iter()
+                        .filter(|i| !INSTANCE_STATES.contains(&i.status.as_str()))
+                        .map(|i| format!("instance state {}", i.status))
+                        .chain(
+                            data.plugins
+                                .iter()
+                                .filter(|p| !PLUGIN_STATES.contains(&p.status.as_str()))
+                                .map(|p| format!("plugin state {}", p.status)),
+                        )
+                        .collect();
+                    for u in unknown {
+                        if st.warned_states.insert(u.clone()) {
+                            tracing::warn!(region = %region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
                         }
                     }
                     tracing::info!(

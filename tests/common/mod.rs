@@ -198,3 +198,31 @@ pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<
 pub fn count(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|s| s.name == name).count()
 }
+
+use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
+
+/// A collector on `sim` driven by hand (`run_cycle`), with its own registry.
+pub fn collector(sim: &Simulator, opts: CollectorOptions, clock: Clock) -> Collector {
+    let (registry, api) = cloud_assistant_exporter::metrics::new_registry().expect("registry");
+    let opts_client = ClientOptions {
+        endpoint_template: Some(sim.url()),
+        timeout: Duration::from_secs(5),
+        max_concurrency: 16,
+        rate_limit: 0.0,
+        retry: fast_retry(),
+        ..ClientOptions::default()
+    };
+    let client = Client::new(
+        creds(simulator::DEFAULT_KEY_ID, simulator::DEFAULT_KEY_SECRET),
+        opts_client,
+        api,
+    )
+    .expect("client");
+    Collector::new(Arc::new(client), opts, clock, registry).expect("collector")
+}
+
+/// The page the collector serves now, parsed.
+pub fn page_samples(c: &Collector) -> Vec<Sample> {
+    let page = c.page().load_full();
+    parse_metrics(&String::from_utf8(page.plain().expect("gunzip")).expect("utf8"))
+}
