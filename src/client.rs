@@ -73,6 +73,8 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// Larger answers are refused rather than buffered.
     pub max_body_bytes: usize,
+    /// Pages one walk may take before it stops with an error.
+    pub max_pages: usize,
 }
 
 impl Default for ClientOptions {
@@ -84,6 +86,7 @@ impl Default for ClientOptions {
             rate_limit: 20.0,
             retry: RetryPolicy::default(),
             max_body_bytes: 16 << 20,
+            max_pages: crate::api::MAX_PAGES,
         }
     }
 }
@@ -181,16 +184,19 @@ impl RateLimiter {
         }
     }
 
+    /// Books the next free slot at or after `now`; `None` when unlimited.
+    fn reserve(&self, now: Instant) -> Option<Instant> {
+        let mut s = self.state.lock().ok()?;
+        let interval = s.interval?;
+        let at = s.next.max(now);
+        s.next = at + interval.div_f64(s.factor);
+        Some(at)
+    }
+
     async fn wait(&self) {
-        let at = {
-            let Ok(mut s) = self.state.lock() else { return };
-            let Some(interval) = s.interval else { return };
-            let now = Instant::now();
-            let at = s.next.max(now);
-            s.next = at + interval.div_f64(s.factor);
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
+        if let Some(at) = self.reserve(Instant::now()) {
+            tokio::time::sleep_until(at.into()).await;
+        }
     }
 
     fn on_throttle(&self) {
@@ -295,6 +301,10 @@ impl Client {
             .ok()
             .and_then(|m| m.get(region).copied())
             .unwrap_or(0)
+    }
+
+    pub fn max_pages(&self) -> usize {
+        self.opts.max_pages.max(1)
     }
 
     pub fn has_endpoint_template(&self) -> bool {
@@ -598,6 +608,43 @@ mod tests {
         let d = p.backoff(1, true, &mut rng);
         assert!(d >= Duration::from_millis(250) && d <= Duration::from_millis(500));
         assert!(p.backoff(40, true, &mut rng) <= p.cap);
+    }
+
+    #[test]
+    fn rate_limiter_spaces_requests_and_backs_off_when_throttled() {
+        let r = RateLimiter::new(10.0);
+        let t0 = Instant::now();
+        let slots: Vec<Duration> = (0..3)
+            .filter_map(|_| r.reserve(t0))
+            .map(|t| t - t0)
+            .collect();
+        assert_eq!(
+            slots,
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(100),
+                Duration::from_millis(200)
+            ]
+        );
+        r.on_throttle();
+        let a = r.reserve(t0).expect("slot");
+        let b = r.reserve(t0).expect("slot");
+        assert_eq!(
+            b - a,
+            Duration::from_millis(200),
+            "half the rate after throttling"
+        );
+        for _ in 0..100 {
+            r.on_success();
+        }
+        let c = r.reserve(t0).expect("slot");
+        let d = r.reserve(t0).expect("slot");
+        assert_eq!(
+            d - c,
+            Duration::from_millis(100),
+            "recovers to the configured rate"
+        );
+        assert!(RateLimiter::new(0.0).reserve(t0).is_none(), "0 = no limit");
     }
 
     #[test]

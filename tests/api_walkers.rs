@@ -426,7 +426,7 @@ async fn hostile_answers_are_clear_errors() {
         );
     }
     sim.update_faults(|f| {
-        f.regions.insert("r".into(), RegionFault::EndlessToken);
+        f.regions.insert("r".into(), RegionFault::RepeatToken);
     });
     // A token that does not change is caught on the second page.
     let e = api::walk_cloud_assistant_status(&client, "r")

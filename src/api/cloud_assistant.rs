@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::fields::{opt_bool, opt_str, opt_time, opt_u64, req_str, set_items};
+use super::fields::{check_unique, opt_bool, opt_str, opt_time, opt_u64, req_str, set_items};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -59,10 +59,12 @@ fn parse_item(v: &Value) -> Result<AgentStatus, String> {
 
 /// The agents of one answer page.
 pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    set_items(resp, OUTER, INNER)?
+    let agents = set_items(resp, OUTER, INNER)?
         .into_iter()
         .map(parse_item)
-        .collect()
+        .collect::<Result<Vec<_>, String>>()?;
+    check_unique(agents.iter().map(|a| a.instance_id.as_str()), "instance")?;
+    Ok(agents)
 }
 
 /// Every agent of `region`, each instance once (sorted by instance id).
@@ -164,6 +166,13 @@ mod tests {
                 .unwrap_err()
                 .contains("missing")
         );
+    }
+
+    #[test]
+    fn an_instance_twice_in_one_page_is_an_error() {
+        let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [
+            {"InstanceId": "i-1", "CloudAssistantStatus": true}, {"InstanceId": "i-1", "CloudAssistantStatus": false}]}});
+        assert!(parse_page(&v).unwrap_err().contains("i-1 is listed twice"));
     }
 
     #[test]

@@ -130,6 +130,22 @@ pub fn set_items<'a>(
     Ok(items)
 }
 
+/// An error naming the first key that one page lists twice. Rows repeated
+/// across pages can happen while instances come and go; within one page
+/// they mean a broken answer.
+pub fn check_unique<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Result<(), FieldError> {
+    let mut seen = std::collections::HashSet::new();
+    for k in keys {
+        if !seen.insert(k) {
+            return Err(format!("{what} {k} is listed twice in one page"));
+        }
+    }
+    Ok(())
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

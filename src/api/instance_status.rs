@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::PAGE_SIZE;
 use super::cloud_assistant::dedup_by_id;
-use super::fields::{opt_u64, req_str, set_items};
-use super::{MAX_PAGES, PAGE_SIZE};
+use super::fields::{check_unique, opt_u64, req_str, set_items};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -35,6 +35,7 @@ pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), St
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    check_unique(items.iter().map(|i| i.instance_id.as_str()), "instance")?;
     Ok((items, opt_u64(resp, &["TotalCount"])?))
 }
 
@@ -64,11 +65,14 @@ pub async fn walk_instance_status(
     let total = total.ok_or_else(|| ApiError::decode(ACTION, region, "TotalCount is missing"))?;
     let mut fetched = 1;
     let mut wanted = pages_for(total);
-    if wanted > MAX_PAGES {
+    let max_pages = client.max_pages();
+    if wanted > max_pages {
         return Err(ApiError::decode(
             ACTION,
             region,
-            format!("TotalCount {total} needs more than {MAX_PAGES} pages; walk stopped"),
+            format!(
+                "TotalCount {total} needs more than {max_pages} pages; walk stopped (page cap)"
+            ),
         ));
     }
     // Instances created during the walk raise TotalCount on later pages:
@@ -91,7 +95,7 @@ pub async fn walk_instance_status(
         for (_, (items, t)) in results {
             all.extend(items);
             if let Some(t) = t {
-                wanted = wanted.max(pages_for(t).min(MAX_PAGES));
+                wanted = wanted.max(pages_for(t).min(max_pages));
             }
         }
     }

@@ -16,7 +16,6 @@ pub use regions::{Region, describe_regions};
 
 /// Items per page for every paged action (the documented maximum).
 pub const PAGE_SIZE: usize = 50;
-/// A walk that needs more pages than this is cut off with an error (a
-/// NextToken that never ends would otherwise loop forever): 50 000 pages is
-/// 2.5 million instances in one region.
+/// Default cap of pages per walk (see `ClientOptions::max_pages`): 50 000
+/// pages is 2.5 million instances in one region.
 pub const MAX_PAGES: usize = 50_000;

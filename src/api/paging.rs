@@ -2,14 +2,14 @@
 
 use serde_json::Value;
 
+use super::PAGE_SIZE;
 use super::fields::opt_str;
-use super::{MAX_PAGES, PAGE_SIZE};
 use crate::client::Client;
 use crate::error::ApiError;
 
 /// Calls `action` page after page (`MaxResults=50`, then `NextToken`) until no
 /// token comes back, feeding each answer to `parse`. A token that repeats or
-/// a walk longer than [`MAX_PAGES`] pages is an error, not an endless loop.
+/// a walk longer than the client's page cap is an error, not an endless loop.
 pub async fn walk_next_token<T>(
     client: &Client,
     action: &str,
@@ -19,7 +19,8 @@ pub async fn walk_next_token<T>(
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
-    for _ in 0..MAX_PAGES {
+    let max_pages = client.max_pages();
+    for _ in 0..max_pages {
         let mut p = params.to_vec();
         p.push(("MaxResults".into(), PAGE_SIZE.to_string()));
         if let Some(t) = &token {
@@ -44,6 +45,6 @@ pub async fn walk_next_token<T>(
     Err(ApiError::decode(
         action,
         region,
-        format!("still a NextToken after {MAX_PAGES} pages; walk stopped"),
+        format!("still a NextToken after {max_pages} pages; walk stopped (page cap)"),
     ))
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::fields::{opt_str, opt_time, req_str, set_items};
+use super::fields::{check_unique, opt_str, opt_time, req_str, set_items};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -76,6 +76,11 @@ pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
             });
         }
     }
+    let keys: Vec<String> = out
+        .iter()
+        .map(|p| format!("{}/{}", p.instance_id, p.name))
+        .collect();
+    check_unique(keys.iter().map(String::as_str), "instance/plugin")?;
     Ok(out)
 }
 

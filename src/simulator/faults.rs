@@ -15,6 +15,8 @@ pub struct Faults {
     pub unavailable_rate: f64,
     /// Failures of one region (every action in it).
     pub regions: HashMap<String, RegionFault>,
+    /// Failures of one action (in every region; DescribeRegions too).
+    pub actions: HashMap<String, RegionFault>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum RegionFault {
     Hang,
     /// Answer 200 with this body.
     Body(String),
-    /// Paged actions always return another NextToken.
+    /// Paged actions always return a new NextToken, past the end too.
     EndlessToken,
+    /// Paged actions return the token they were given, again and again.
+    RepeatToken,
 }

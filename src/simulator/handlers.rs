@@ -230,6 +230,15 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let action = map.get("Action").copied().unwrap_or_default();
+    let region = map.get("RegionId").copied().unwrap_or_default();
+    let fault = state.fault(action, region);
+    match &fault {
+        Some(RegionFault::Error { status, code }) => {
+            return error(state, *status, code, "injected fault");
+        }
+        Some(RegionFault::Body(b)) => return (200, Value::String(b.clone())),
+        _ => {}
+    }
     if action == "DescribeRegions" {
         let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
         let regions: Vec<Value> = fleet
@@ -253,24 +262,16 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             "Specified api is not found, please check your url and method.",
         );
     }
-    let Some(region) = map.get("RegionId").copied() else {
+    if region.is_empty() {
         return error(
             state,
             400,
             "MissingRegionId",
             "RegionId is mandatory for this action.",
         );
-    };
-    if let Some(fault) = state.region_fault(region) {
-        match fault {
-            RegionFault::Error { status, code } => {
-                return error(state, status, &code, "injected fault");
-            }
-            RegionFault::Body(b) => return (200, Value::String(b)),
-            RegionFault::Hang | RegionFault::EndlessToken => {}
-        }
     }
-    let endless = state.region_fault(region) == Some(RegionFault::EndlessToken);
+    let endless = fault == Some(RegionFault::EndlessToken);
+    let repeat = fault == Some(RegionFault::RepeatToken);
     let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
     let Some(sim_region) = fleet.regions.get(region) else {
         return error(
@@ -308,7 +309,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let offset = match map.get("NextToken") {
                 None => 0,
                 Some(t) => match read_token(state, &scope, t) {
-                    Some(o) if o <= rows.len() => o,
+                    Some(o) if o <= rows.len() || endless => o,
                     _ => {
                         return error(
                             state,
@@ -319,9 +320,10 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     }
                 },
             };
-            let end = (offset + size).min(rows.len());
+            let start = offset.min(rows.len());
+            let end = (start + size).min(rows.len());
             let old = sim_region.quirky;
-            let items: Vec<Value> = rows[offset..end]
+            let items: Vec<Value> = rows[start..end]
                 .iter()
                 .map(|i| i.agent_json(now, old))
                 .collect();
@@ -332,12 +334,8 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             };
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(), "PageSize": size});
             merge(&mut body, set);
-            if end < rows.len() || endless {
-                body["NextToken"] = json!(make_token(
-                    state,
-                    &scope,
-                    if endless { offset } else { end }
-                ));
+            if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
+                body["NextToken"] = json!(make_token(state, &scope, next));
             }
             (200, body)
         }
@@ -455,7 +453,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let offset = match map.get("NextToken") {
                 None => 0,
                 Some(t) => match read_token(state, &scope, t) {
-                    Some(o) if o <= rows.len() => o,
+                    Some(o) if o <= rows.len() || endless => o,
                     _ => {
                         return error(
                             state,
@@ -466,20 +464,35 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     }
                 },
             };
-            let end = (offset + size).min(rows.len());
+            let start = offset.min(rows.len());
+            let end = (start + size).min(rows.len());
             let total = rows.len();
-            let items: Vec<Value> = rows.drain(offset..end).collect();
+            let items: Vec<Value> = rows.drain(start..end).collect();
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
                                   "InstancePluginStatusSet": {"InstancePluginStatus": items}});
-            if end < total || endless {
-                body["NextToken"] = json!(make_token(
-                    state,
-                    &scope,
-                    if endless { offset } else { end }
-                ));
+            if let Some(next) = next_offset(offset, size, end, total, endless, repeat) {
+                body["NextToken"] = json!(make_token(state, &scope, next));
             }
             (200, body)
         }
+    }
+}
+
+/// Where the next page starts, if there is one (faults bend the rule).
+fn next_offset(
+    offset: usize,
+    size: usize,
+    end: usize,
+    len: usize,
+    endless: bool,
+    repeat: bool,
+) -> Option<usize> {
+    if repeat {
+        Some(offset)
+    } else if endless {
+        Some(offset + size)
+    } else {
+        (end < len).then_some(end)
     }
 }
 

@@ -9,7 +9,7 @@ pub mod handlers;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -48,6 +48,8 @@ pub struct SimState {
     base_url: RwLock<String>,
     token_salt: u64,
     request_seq: AtomicU64,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 impl SimState {
@@ -75,8 +77,13 @@ impl SimState {
         self.base_url.read().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn region_fault(&self, region: &str) -> Option<RegionFault> {
-        self.faults.read().ok()?.regions.get(region).cloned()
+    /// The fault injected for this action, else for this region.
+    fn fault(&self, action: &str, region: &str) -> Option<RegionFault> {
+        let f = self.faults.read().ok()?;
+        f.actions
+            .get(action)
+            .or_else(|| f.regions.get(region))
+            .cloned()
     }
 
     fn count(&self, action: &str, region: &str) {
@@ -142,6 +149,8 @@ impl Simulator {
             base_url: RwLock::new(format!("http://{addr}")),
             token_salt: cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16,
             request_seq: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
         });
         let (tx, rx) = watch::channel(false);
         tokio::spawn(serve(listener, Arc::clone(&state), rx));
@@ -221,7 +230,13 @@ impl Simulator {
             .unwrap_or_default()
     }
 
+    /// Most requests it has had in hand at once since the last reset.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::Relaxed)
+    }
+
     pub fn reset_counts(&self) {
+        self.state.max_in_flight.store(0, Ordering::Relaxed);
         if let Ok(mut r) = self.state.requests.lock() {
             r.clear();
         }
@@ -258,6 +273,23 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Rec
     }
 }
 
+/// Counts a request as in hand until dropped.
+struct InFlight<'a>(&'a SimState);
+
+impl<'a> InFlight<'a> {
+    fn enter(state: &'a SimState) -> Self {
+        let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(state)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn handle(
     state: Arc<SimState>,
     req: Request<Incoming>,
@@ -279,6 +311,7 @@ async fn handle(
     };
     let (action, region) = (get("Action"), get("RegionId"));
     state.count(&action, &region);
+    let _in_flight = InFlight::enter(&state);
 
     let faults = state.faults.read().map(|f| f.clone()).unwrap_or_default();
     if !faults.latency.is_zero() {
@@ -309,7 +342,7 @@ async fn handle(
                     "The request has failed due to a temporary failure of the server.",
                 )
             } else {
-                if state.region_fault(&region) == Some(RegionFault::Hang) {
+                if state.fault(&action, &region) == Some(RegionFault::Hang) {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
                 handlers::dispatch(&state, &params)
