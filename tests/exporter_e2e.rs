@@ -531,3 +531,82 @@ async fn ready_is_503_until_the_first_cycle_finishes() {
     wait_ready(running.addr).await;
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover() {
+    let clock = Clock::fixed(NOW);
+    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim");
+    sim.update_faults(|f| {
+        f.throttle_rate = 0.10;
+        f.unavailable_rate = 0.05;
+    });
+    let running = start_exporter(
+        &sim,
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.plugins",
+            "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor",
+            "--collect.plugin-discovery-interval",
+            "0",
+        ],
+        clock.clone(),
+    )
+    .await;
+    wait_ready(running.addr).await;
+    let samples = parse_metrics(&scrape(running.addr).await);
+    check_page(&samples, &sim.fleet(), NOW, true);
+    let retries: f64 = samples
+        .iter()
+        .filter(|s| s.name == "aliyun_cloud_assistant_exporter_api_retries_total")
+        .map(|s| s.value)
+        .sum();
+    assert!(retries > 0.0, "faults were retried");
+
+    // One region's endpoint goes down: the others are fresh, it keeps its last good copy.
+    sim.update_faults(|f| {
+        f.throttle_rate = 0.0;
+        f.unavailable_rate = 0.0;
+        f.regions.insert(
+            "r-137".into(),
+            RegionFault::Error {
+                status: 503,
+                code: "ServiceUnavailable".into(),
+            },
+        );
+    });
+    running.collector.run_cycle().await;
+    let down = parse_metrics(&scrape(running.addr).await);
+    assert_eq!(
+        value(
+            &down,
+            "aliyun_cloud_assistant_exporter_region_up",
+            &[("region_id", "r-137")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &down,
+            "aliyun_cloud_assistant_exporter_region_up",
+            &[("region_id", "r-51")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        down.iter()
+            .filter(
+                |s| s.name == "aliyun_cloud_assistant_agent_up" && s.labels["region_id"] == "r-137"
+            )
+            .count(),
+        137
+    );
+
+    sim.update_faults(|f| f.regions.clear());
+    running.collector.run_cycle().await;
+    let back = parse_metrics(&scrape(running.addr).await);
+    check_page(&back, &sim.fleet(), NOW, true);
+    running.shutdown().await;
+}

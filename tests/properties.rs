@@ -1,0 +1,111 @@
+//! Property tests: the response parsers and the signer's encoder never panic
+//! on any input, and the encoder round-trips.
+
+use cloud_assistant_exporter::api::{cloud_assistant, instance_status, plugins, regions};
+use cloud_assistant_exporter::client::decode_response;
+use cloud_assistant_exporter::clock::{format_iso8601, parse_iso8601};
+use cloud_assistant_exporter::signer::{canonical_query, percent_encode};
+use cloud_assistant_exporter::simulator::handlers::parse_form;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// Arbitrary JSON, biased towards the keys the parsers look for.
+fn json_value() -> impl Strategy<Value = Value> {
+    let keys = prop_oneof![
+        Just("InstanceId".to_string()),
+        Just("CloudAssistantStatus".to_string()),
+        Just("CloudAssitantStatus".to_string()),
+        Just("InstanceCloudAssistantStatusSet".to_string()),
+        Just("InstanceCloudAssistantStatus".to_string()),
+        Just("InstanceCloudAssitantStatus".to_string()),
+        Just("InstanceStatuses".to_string()),
+        Just("InstanceStatus".to_string()),
+        Just("Status".to_string()),
+        Just("TotalCount".to_string()),
+        Just("NextToken".to_string()),
+        Just("LastHeartbeatTime".to_string()),
+        Just("ActiveTaskCount".to_string()),
+        Just("InstancePluginStatusSet".to_string()),
+        Just("InstancePluginStatus".to_string()),
+        Just("PluginStatusSet".to_string()),
+        Just("PluginStatus".to_string()),
+        Just("PluginName".to_string()),
+        Just("Regions".to_string()),
+        Just("Region".to_string()),
+        Just("RegionId".to_string()),
+        "[A-Za-z]{1,8}",
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)),
+        ".{0,24}".prop_map(Value::String),
+        Just(json!("2021-01-20T09:00Z")),
+        Just(json!("True")),
+        Just(json!("17")),
+    ];
+    leaf.prop_recursive(4, 64, 6, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((keys.clone(), inner), 0..6)
+                .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parsers_never_panic(v in json_value()) {
+        let _ = cloud_assistant::parse_page(&v);
+        let _ = instance_status::parse_page(&v);
+        let _ = plugins::parse_page(&v);
+        let _ = regions::parse(&v);
+        // Wrapped in each set name, so the item parsers see the values too.
+        for outer in ["InstanceCloudAssistantStatusSet", "InstanceStatuses", "InstancePluginStatusSet", "Regions"] {
+            let wrapped = json!({ outer: v.clone() });
+            let _ = cloud_assistant::parse_page(&wrapped);
+            let _ = instance_status::parse_page(&wrapped);
+            let _ = plugins::parse_page(&wrapped);
+            let _ = regions::parse(&wrapped);
+        }
+    }
+
+    #[test]
+    fn decoding_any_body_never_panics(status in 100u16..600, body in prop::collection::vec(any::<u8>(), 0..512)) {
+        match decode_response("A", "r", status, &body) {
+            Ok(v) => prop_assert!(v.is_object() && (200..300).contains(&status)),
+            Err(e) => prop_assert!(e.to_string().starts_with("A in r:")),
+        }
+    }
+
+    #[test]
+    fn parsing_any_time_never_panics(s in ".{0,40}") {
+        let _ = parse_iso8601(&s);
+    }
+
+    #[test]
+    fn times_round_trip(t in -2_000_000_000i64..8_000_000_000) {
+        prop_assert_eq!(parse_iso8601(&format_iso8601(t)), Some(t));
+    }
+
+    #[test]
+    fn encoding_is_unreserved_or_percent_and_round_trips(s in any::<String>()) {
+        let e = percent_encode(&s);
+        let mut bytes = e.bytes();
+        while let Some(b) = bytes.next() {
+            if b == b'%' {
+                let h = [bytes.next(), bytes.next()];
+                prop_assert!(h.iter().all(|c| c.is_some_and(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))));
+            } else {
+                prop_assert!(b.is_ascii_alphanumeric() || b"-_.~".contains(&b), "{} in {}", b as char, e);
+            }
+        }
+        let q = canonical_query(&[("k".to_string(), s.clone())]);
+        prop_assert_eq!(parse_form(&q), vec![("k".to_string(), s)]);
+    }
+}
