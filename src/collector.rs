@@ -407,6 +407,8 @@ impl Collector {
         self.end_discovery_round(&mut st, now);
 
         st.snapshot.last_collection = Some(self.clock.now());
+        st.snapshot.cycles += 1;
+        st.snapshot.cycle_duration = cycle_start.elapsed().as_secs_f64();
         st.snapshot.plugin_names = BTreeMap::from([
             ("flag", self.opts.plugins.len()),
             ("discovered", st.discovery.names.len()),

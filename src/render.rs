@@ -513,6 +513,33 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         }
     );
     fam!(
+        "aliyun_cloud_assistant_exporter_cycles_total",
+        "counter",
+        "Collection cycles finished since the exporter started.",
+        move |out: &mut dyn Write| series(
+            out,
+            "aliyun_cloud_assistant_exporter_cycles_total",
+            &[],
+            snap.cycles
+        )
+    );
+    fam!(
+        "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+        "gauge",
+        "Seconds the last whole collection cycle took, every region included.",
+        move |out: &mut dyn Write| {
+            if snap.cycles > 0 {
+                series(
+                    out,
+                    "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+                    &[],
+                    format!("{:.6}", snap.cycle_duration),
+                )?;
+            }
+            Ok(())
+        }
+    );
+    fam!(
         "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
         "gauge",
         "When the last collection cycle finished, Unix seconds.",

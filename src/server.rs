@@ -9,11 +9,16 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio::sync::{Semaphore, watch};
 
 use crate::render::Page;
@@ -47,10 +52,57 @@ pub struct AppState {
     pub opts: Arc<ServerOptions>,
 }
 
-type Resp = Response<Full<Bytes>>;
+type Body = BoxBody<Bytes, std::io::Error>;
+type Resp = Response<Body>;
+
+fn full(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A body fed chunk by chunk from a channel.
+struct ChannelBody(mpsc::Receiver<std::io::Result<Bytes>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::io::Result<Frame<Bytes>>>> {
+        self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
+    }
+}
+
+/// The page inflated on the fly in 64 KiB chunks, so a client without gzip
+/// never makes the whole plain page sit in memory.
+fn inflate_stream(page: Arc<Page>) -> Body {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut dec = flate2::read::GzDecoder::new(&page.gzip[..]);
+        loop {
+            let mut buf = vec![0u8; 64 << 10];
+            match dec.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
+                        return; // the client went away
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    BodyExt::boxed(ChannelBody(rx))
+}
 
 fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
+    let mut r = Response::new(full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -89,22 +141,20 @@ fn landing(path: &str) -> String {
 async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp {
     let page = state.page.load_full();
     let gzip = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING));
-    let body = if gzip {
-        page.gzip.clone()
+    let len = if gzip {
+        page.gzip.len()
+    } else {
+        page.plain_len
+    };
+    let body = if head {
+        full(Bytes::new())
+    } else if gzip {
+        full(page.gzip.clone())
     } else {
         // Rare: a client without gzip gets the page inflated for it.
-        match tokio::task::spawn_blocking(move || page.plain()).await {
-            Ok(Ok(b)) => Bytes::from(b),
-            _ => {
-                return text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "cannot decompress the page\n",
-                );
-            }
-        }
+        inflate_stream(page)
     };
-    let len = body.len();
-    let mut r = Response::new(Full::new(if head { Bytes::new() } else { body }));
+    let mut r = Response::new(body);
     let h = r.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -114,9 +164,7 @@ async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp 
     if gzip {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
-    if head {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     r
 }
 

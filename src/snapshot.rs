@@ -38,6 +38,10 @@ pub struct FleetSnapshot {
     pub regions: BTreeMap<String, RegionState>,
     /// Clock time the last cycle finished (absent before the first).
     pub last_collection: Option<i64>,
+    /// Cycles finished since start.
+    pub cycles: u64,
+    /// Seconds the last whole cycle took (all regions, rendering excluded).
+    pub cycle_duration: f64,
     /// Plugin names swept, by source (`flag`, `discovered`).
     pub plugin_names: BTreeMap<&'static str, usize>,
 }

@@ -54,6 +54,7 @@ async fn golden_page() -> String {
     for r in snap.regions.values_mut() {
         r.duration = 0.0;
     }
+    snap.cycle_duration = 0.0;
     let page = render(&snap, &prometheus::Registry::new(), StateSets::All, &[]).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }

@@ -408,39 +408,33 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     "The plugin name must be specified when the number of InstanceIds is not 1.",
                 );
             }
-            // Rows: (instance, plugins) for every instance that reports the plugin
-            // (by name) or the one instance asked for (all its plugins).
-            let mut rows: Vec<Value> = Vec::new();
-            for inst in sim_region
+            // Rows: every instance that reports the plugin (by name), or the
+            // one instance asked for (all its plugins). Only the page's rows
+            // are turned into JSON.
+            let mut rows: Vec<&super::fleet::SimInstance> = sim_region
                 .instances
                 .iter()
                 .filter(|i| ids.is_empty() || ids.contains(&i.id))
-            {
-                if name.is_none() {
+                .filter(|i| name.is_none_or(|n| i.plugins.iter().any(|p| p.name == n)))
+                .collect();
+            if name.is_none() {
+                for inst in &rows {
                     state.count_instance_query(&inst.id);
-                    if !super::fleet::agent_supports_plugins(&inst.os_type, &inst.version)
-                        || !inst.agent_up(now)
-                    {
-                        // An old or silent agent reports nothing.
-                        rows.push(
-                            json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": []}}),
-                        );
-                        continue;
-                    }
                 }
+            }
+            let row_json = |inst: &super::fleet::SimInstance| {
+                // An old or silent agent reports nothing about its plugins.
+                let silent = name.is_none()
+                    && (!super::fleet::agent_supports_plugins(&inst.os_type, &inst.version)
+                        || !inst.agent_up(now));
                 let plugins: Vec<Value> = inst
                     .plugins
                     .iter()
-                    .filter(|p| name.is_none_or(|n| n == p.name))
+                    .filter(|p| !silent && name.is_none_or(|n| n == p.name))
                     .map(|p| inst.plugin_json(p, now))
                     .collect();
-                if name.is_some() && plugins.is_empty() {
-                    continue;
-                }
-                rows.push(
-                    json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": plugins}}),
-                );
-            }
+                json!({"InstanceId": inst.id, "PluginStatusSet": {"PluginStatus": plugins}})
+            };
             if !ids.is_empty() && rows.is_empty() && name.is_none() {
                 return error(
                     state,
@@ -467,7 +461,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             let start = offset.min(rows.len());
             let end = (start + size).min(rows.len());
             let total = rows.len();
-            let items: Vec<Value> = rows.drain(start..end).collect();
+            let items: Vec<Value> = rows.drain(start..end).map(row_json).collect();
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
                                   "InstancePluginStatusSet": {"InstancePluginStatus": items}});
             if let Some(next) = next_offset(offset, size, end, total, endless, repeat) {

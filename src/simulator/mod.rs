@@ -50,6 +50,7 @@ pub struct SimState {
     request_seq: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    nonce_prune_at: AtomicUsize,
 }
 
 impl SimState {
@@ -62,8 +63,12 @@ impl SimState {
         let Ok(mut n) = self.nonces.lock() else {
             return false;
         };
-        if n.len() > 100_000 {
+        // Prune what is past the Timestamp window, but only when the map
+        // has doubled since the last prune, so a busy simulator stays O(1).
+        if n.len() >= 2 * self.nonce_prune_at.load(Ordering::Relaxed) {
             n.retain(|_, t| now - *t < 900);
+            self.nonce_prune_at
+                .store(n.len().max(50_000), Ordering::Relaxed);
         }
         n.insert(nonce.to_string(), now).is_none()
     }
@@ -151,6 +156,7 @@ impl Simulator {
             request_seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            nonce_prune_at: AtomicUsize::new(50_000),
         });
         let (tx, rx) = watch::channel(false);
         tokio::spawn(serve(listener, Arc::clone(&state), rx));
