@@ -415,11 +415,18 @@ impl Collector {
         ]);
         match render(&st.snapshot, &self.registry, self.opts.state_sets, &[]) {
             Ok(page) => {
-                tracing::debug!(
-                    bytes = page.plain_len,
+                tracing::info!(
+                    cycle = st.snapshot.cycles,
+                    regions_ok = report.regions_ok,
+                    regions_failed = report.regions_failed,
+                    duration_seconds = format!("{:.3}", st.snapshot.cycle_duration),
+                    render_seconds = format!(
+                        "{:.3}",
+                        cycle_start.elapsed().as_secs_f64() - st.snapshot.cycle_duration
+                    ),
+                    page_bytes = page.plain_len,
                     gzip_bytes = page.gzip.len(),
-                    seconds = cycle_start.elapsed().as_secs_f64(),
-                    "page rendered"
+                    "cycle finished"
                 );
                 self.page.store(Arc::new(page));
                 self.ready.store(true, Ordering::Release);

@@ -1,0 +1,540 @@
+//! Scale benchmark: the exporter binary, as a separate process, against the
+//! in-repo simulator with a fixed latency per API call. Prints, per fleet
+//! size, cycle wall time against its lower bound, API calls against their
+//! minimum, `/metrics` latency under concurrent scrapes during a cycle, page
+//! sizes, peak RSS and CPU per cycle.
+//!
+//! `cargo run --release --bin bench` (see `--help`).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use cloud_assistant_exporter::simulator::{
+    self, Faults, Fleet, FleetConfig, RegionSpec, Simulator,
+};
+use tokio::sync::mpsc;
+
+#[derive(Parser, Debug)]
+#[command(about = "Scale benchmark of cloud-assistant-exporter against the simulator")]
+struct Args {
+    /// Fleet sizes to run (instances over 10 regions, the largest 40%)
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+    sizes: Vec<usize>,
+    /// Latency the simulator adds to every API call, in milliseconds
+    #[arg(long, default_value_t = 30)]
+    latency_ms: u64,
+    /// Fleet size of the extra run at the default limits (8 in flight, 20/s); 0 skips it
+    #[arg(long, default_value_t = 10_000)]
+    defaults_size: usize,
+    /// API requests in flight for the main runs (raised so the limit does not bind)
+    #[arg(long, default_value_t = 512)]
+    max_concurrency: u32,
+    /// Concurrent scrapers of /metrics during a cycle
+    #[arg(long, default_value_t = 8)]
+    scrapers: usize,
+    /// A fast check that the benchmark works: 1 000 instances, defaults run at 1 000
+    #[arg(long)]
+    smoke: bool,
+    /// The exporter binary (default: next to this one)
+    #[arg(long)]
+    exporter: Option<PathBuf>,
+}
+
+const PLUGINS: [&str; 3] = ["ecs-tool-monitor", "aliyun-service-ops", "oos-cloudmonitor"];
+const START: i64 = 1_780_000_000;
+
+/// 10 regions; the largest holds 40%, the other nine share the rest.
+fn fleet_config(size: usize) -> FleetConfig {
+    let largest = size * 2 / 5;
+    let rest = size - largest;
+    let mut regions = vec![RegionSpec::new("bench-00", largest)];
+    for i in 1..10 {
+        let n = rest / 9 + usize::from(i <= rest % 9);
+        regions.push(RegionSpec::new(&format!("bench-{i:02}"), n));
+    }
+    FleetConfig {
+        seed: 2024,
+        regions,
+        plugins: PLUGINS.iter().map(|s| s.to_string()).collect(),
+        start: START,
+    }
+}
+
+/// The fewest calls a cycle can make, per action, and the longest chain of
+/// calls that must follow one another (DescribeRegions, then the longest
+/// NextToken walk).
+struct Minimum {
+    regions: u64,
+    agents: u64,
+    instances: u64,
+    plugin_sweeps: u64,
+    chain: u64,
+}
+
+fn pages(n: usize) -> u64 {
+    (n as u64).div_ceil(50).max(1)
+}
+
+fn minimum(fleet: &Fleet) -> Minimum {
+    let mut m = Minimum {
+        regions: 1,
+        agents: 0,
+        instances: 0,
+        plugin_sweeps: 0,
+        chain: 0,
+    };
+    for r in fleet.regions.values() {
+        let n = r.instances.len();
+        m.agents += pages(n);
+        m.instances += pages(n);
+        m.chain = m.chain.max(pages(n));
+        for name in PLUGINS {
+            let rows = r
+                .instances
+                .iter()
+                .filter(|i| i.plugins.iter().any(|p| p.name == name))
+                .count();
+            m.plugin_sweeps += pages(rows);
+            m.chain = m.chain.max(pages(rows));
+        }
+    }
+    m.chain += 1;
+    m
+}
+
+/// A "cycle finished" line of the exporter's JSON log.
+#[derive(Debug)]
+struct CycleEvent {
+    duration: f64,
+    render: f64,
+}
+
+struct Exporter {
+    child: Child,
+    addr: String,
+    cycles: mpsc::UnboundedReceiver<CycleEvent>,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn spawn_exporter(
+    bin: &PathBuf,
+    sim: &Simulator,
+    interval: Duration,
+    concurrency: Option<u32>,
+) -> Result<Exporter, String> {
+    let port = free_port().map_err(|e| e.to_string())?;
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--web.listen-address",
+        &addr,
+        "--aliyun.endpoint",
+        &sim.url(),
+        "--log.format",
+        "json",
+    ])
+    .args(["--collect.interval", &format!("{}s", interval.as_secs())])
+    .env("ALIBABA_CLOUD_ACCESS_KEY_ID", simulator::DEFAULT_KEY_ID)
+    .env(
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        simulator::DEFAULT_KEY_SECRET,
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if let Some(c) = concurrency {
+        cmd.args([
+            "--aliyun.max-concurrency",
+            &c.to_string(),
+            "--aliyun.rate-limit",
+            "0",
+        ]);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if v["level"] == "WARN" || v["level"] == "ERROR" {
+                eprintln!("exporter: {line}");
+            }
+            if v["message"] == "cycle finished" {
+                let num = |k: &str| {
+                    v[k].as_str()
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or(f64::NAN)
+                };
+                let _ = tx.send(CycleEvent {
+                    duration: num("duration_seconds"),
+                    render: num("render_seconds"),
+                });
+            }
+        }
+    });
+    Ok(Exporter {
+        child,
+        addr,
+        cycles: rx,
+    })
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Row {
+    size: usize,
+    wall: f64,
+    lower: f64,
+    render: f64,
+    calls: [(u64, u64); 4],
+    discovery: u64,
+    gzip_p: (f64, f64, usize),
+    plain_p: (f64, f64, usize),
+    gzip_bytes: usize,
+    plain_bytes: usize,
+    rss: f64,
+    cpu: f64,
+}
+
+async fn next_cycle(e: &mut Exporter, within: Duration) -> Result<CycleEvent, String> {
+    tokio::time::timeout(within, e.cycles.recv())
+        .await
+        .map_err(|_| format!("no cycle finished within {within:?}"))?
+        .ok_or_else(|| "the exporter exited".to_string())
+}
+
+/// Scrapes `/metrics` in a loop until `stop`, half the time with gzip.
+async fn scrape_loop(addr: String, stop: Arc<AtomicBool>, gzip: bool) -> Vec<Duration> {
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut req = client.get(format!("http://{addr}/metrics"));
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
+        let t0 = Instant::now();
+        match req.send().await {
+            Ok(r) if r.status() == 200 => {
+                if r.bytes().await.is_ok() {
+                    out.push(t0.elapsed());
+                }
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    out
+}
+
+async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String> {
+    let cfg = fleet_config(size);
+    let sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        ..Faults::default()
+    });
+    let min = minimum(&sim.fleet());
+    let latency = args.latency_ms as f64 / 1000.0;
+    let lower = min.chain as f64 * latency;
+    // Room for a cycle to finish well before the next starts.
+    let interval = Duration::from_secs((lower * 2.5 + 6.0).ceil() as u64);
+    let within = interval * 3;
+    let mut e = spawn_exporter(bin, &sim, interval, Some(args.max_concurrency))?;
+    let pid = e.child.id();
+
+    // Cycle 1: cold (discovery starts from nothing).
+    next_cycle(&mut e, within).await?;
+    // Cycle 2: scrapers run while it does.
+    sim.reset_counts();
+    while sim.requests("DescribeRegions") == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for i in 0..args.scrapers {
+        tasks.push((
+            i % 2 == 0,
+            tokio::spawn(scrape_loop(e.addr.clone(), Arc::clone(&stop), i % 2 == 0)),
+        ));
+    }
+    next_cycle(&mut e, within).await?;
+    stop.store(true, Ordering::Relaxed);
+    let (mut gz, mut plain) = (Vec::new(), Vec::new());
+    for (gzip, t) in tasks {
+        let lat = t.await.map_err(|e| e.to_string())?;
+        if gzip {
+            gz.extend(lat)
+        } else {
+            plain.extend(lat)
+        }
+    }
+    gz.sort();
+    plain.sort();
+
+    // Cycle 3: quiet, for wall time, calls and CPU.
+    sim.reset_counts();
+    let cpu0 = cpu_seconds(pid);
+    let c3 = next_cycle(&mut e, within).await?;
+    let cpu = cpu_seconds(pid) - cpu0;
+    let discovery: u64 = sim.instance_queries().values().sum();
+    let calls = [
+        (sim.requests("DescribeRegions"), min.regions),
+        (sim.requests("DescribeCloudAssistantStatus"), min.agents),
+        (sim.requests("DescribeInstanceStatus"), min.instances),
+        (
+            sim.requests("ListPluginStatus") - discovery,
+            min.plugin_sweeps,
+        ),
+    ];
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/metrics", e.addr);
+    let gzip_bytes = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?
+        .len();
+    let plain_bytes = client
+        .head(&url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    let rss = peak_rss_mb(pid);
+    Ok(Row {
+        size,
+        wall: c3.duration,
+        lower,
+        render: c3.render,
+        calls,
+        discovery,
+        gzip_p: (percentile(&gz, 0.5), percentile(&gz, 0.99), gz.len()),
+        plain_p: (
+            percentile(&plain, 0.5),
+            percentile(&plain, 0.99),
+            plain.len(),
+        ),
+        gzip_bytes,
+        plain_bytes,
+        rss,
+        cpu,
+    })
+}
+
+/// One cold cycle at the default limits (8 in flight, 20 requests/s).
+async fn run_defaults(args: &Args, bin: &PathBuf, size: usize) -> Result<(f64, u64), String> {
+    let sim = Simulator::start(fleet_config(size))
+        .await
+        .map_err(|e| e.to_string())?;
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        ..Faults::default()
+    });
+    let mut e = spawn_exporter(bin, &sim, Duration::from_secs(60), None)?;
+    let c = next_cycle(&mut e, Duration::from_secs(1800)).await?;
+    let by_region = sim.requests_by_region();
+    let total: u64 = by_region.values().sum();
+    let mut per_action = std::collections::BTreeMap::new();
+    for ((action, _), n) in by_region {
+        *per_action.entry(action).or_insert(0u64) += n;
+    }
+    eprintln!("defaults run calls: {per_action:?}");
+    Ok((c.duration, total))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|m| m.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|k| k.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+                    / 1_048_576.0
+            })
+        })
+        .unwrap_or(0.0);
+    format!("{cpu}, {cores} cores, {mem:.0} GiB")
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.sizes = vec![1000];
+        args.defaults_size = 1000;
+    }
+    let bin = args.exporter.clone().unwrap_or_else(|| {
+        let me = std::env::current_exe().unwrap_or_default();
+        me.with_file_name(format!(
+            "cloud-assistant-exporter{}",
+            std::env::consts::EXE_SUFFIX
+        ))
+    });
+    println!("machine: {}", machine());
+    println!(
+        "settings: latency {} ms per call; main runs --aliyun.max-concurrency {} --aliyun.rate-limit 0; {} scrapers (half gzip); 10 regions, largest 40%; plugins: {}",
+        args.latency_ms,
+        args.max_concurrency,
+        args.scrapers,
+        PLUGINS.join(", ")
+    );
+    println!();
+    println!(
+        "| instances | cycle wall s | lower bound s | ratio | render s | API calls (Regions/Agents/Instances/Plugins) | minimum | ratio | discovery calls | /metrics gzip p50/p99 ms (n) | plain p50/p99 ms (n) | page gzip / plain MB | peak RSS MB | CPU s/cycle |"
+    );
+    println!("|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---|---:|---:|");
+    let mut rows = Vec::new();
+    for &size in &args.sizes {
+        match run_size(&args, &bin, size).await {
+            Ok(r) => {
+                let got: u64 = r.calls.iter().map(|c| c.0).sum();
+                let min: u64 = r.calls.iter().map(|c| c.1).sum();
+                let list = |f: fn(&(u64, u64)) -> u64| {
+                    r.calls
+                        .iter()
+                        .map(f)
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                };
+                println!(
+                    "| {} | {:.2} | {:.2} | {:.3} | {:.2} | {} | {} | {:.3} | {} | {:.1}/{:.1} ({}) | {:.1}/{:.1} ({}) | {:.1} / {:.1} | {:.0} | {:.2} |",
+                    r.size,
+                    r.wall,
+                    r.lower,
+                    r.wall / r.lower,
+                    r.render,
+                    list(|c| c.0),
+                    list(|c| c.1),
+                    got as f64 / min as f64,
+                    r.discovery,
+                    r.gzip_p.0,
+                    r.gzip_p.1,
+                    r.gzip_p.2,
+                    r.plain_p.0,
+                    r.plain_p.1,
+                    r.plain_p.2,
+                    r.gzip_bytes as f64 / 1e6,
+                    r.plain_bytes as f64 / 1e6,
+                    r.rss,
+                    r.cpu
+                );
+                rows.push(r);
+            }
+            Err(e) => {
+                eprintln!("error: {size} instances: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (
+        rows.iter().find(|r| r.size == 10_000),
+        rows.iter().find(|r| r.size == 100_000),
+    ) {
+        println!();
+        println!(
+            "growth 10 000 → 100 000: wall ×{:.2}, CPU ×{:.2}, peak RSS ×{:.2}, gzip page ×{:.2}",
+            b.wall / a.wall,
+            b.cpu / a.cpu,
+            b.rss / a.rss,
+            b.gzip_bytes as f64 / a.gzip_bytes as f64
+        );
+    }
+    if args.defaults_size > 0 {
+        match run_defaults(&args, &bin, args.defaults_size).await {
+            Ok((secs, calls)) => {
+                println!();
+                println!(
+                    "at the defaults (--aliyun.max-concurrency 8 --aliyun.rate-limit 20), {} instances: first cycle {secs:.1} s for {calls} API calls",
+                    args.defaults_size
+                );
+            }
+            Err(e) => {
+                eprintln!("error: defaults run: {e}");
+                return std::process::ExitCode::FAILURE;
+            }
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}
