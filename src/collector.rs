@@ -142,7 +142,7 @@ impl Collector {
         registry: Registry,
     ) -> std::io::Result<Self> {
         let empty = FleetSnapshot::default();
-        let page = render(&empty, &registry, opts.state_sets, &[])?;
+        let page = render(&empty, &registry, opts.state_sets, 0)?;
         let discovery = Discovery {
             round_start: clock.now(),
             ..Discovery::default()
@@ -324,16 +324,26 @@ impl Collector {
                     report.regions_ok += 1;
                     report.discovery_calls += asked.len();
                     for a in &data.agents {
-                        st.first_seen.entry(a.instance_id.clone()).or_insert(now);
+                        if !st.first_seen.contains_key(&a.instance_id) {
+                            st.first_seen.insert(a.instance_id.clone(), now);
+                        }
                     }
                     st.discovery.asked.extend(asked);
-                    for p in data.plugins.iter().chain(&discovery) {
-                        st.discovery.reported.insert(p.name.clone());
-                        if !self.opts.plugins.contains(&p.name)
-                            && !st.discovery.names.contains(&p.name)
+                    let reported: BTreeSet<&str> = data
+                        .plugins
+                        .iter()
+                        .chain(&discovery)
+                        .map(|p| p.name.as_str())
+                        .collect();
+                    for name in reported {
+                        if !st.discovery.reported.contains(name) {
+                            st.discovery.reported.insert(name.to_string());
+                        }
+                        if !self.opts.plugins.iter().any(|p| p == name)
+                            && !st.discovery.names.contains(name)
                         {
-                            tracing::info!(region = %region, plugin = %p.name, "discovered a plugin name; sweeping it from now on");
-                            st.discovery.names.insert(p.name.clone());
+                            tracing::info!(region = %region, plugin = %name, "discovered a plugin name; sweeping it from now on");
+                            st.discovery.names.insert(name.to_string());
                         }
                     }
                     let unknown: Vec<String> = data
@@ -390,20 +400,20 @@ impl Collector {
             }
         }
         // Forget instances no region reports any more.
-        let live: HashSet<&str> = st
-            .snapshot
-            .regions
-            .values()
-            .filter_map(|r| r.data.as_ref())
-            .flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str()))
-            .collect();
-        let first_seen: HashMap<String, i64> = st
-            .first_seen
-            .iter()
-            .filter(|(k, _)| live.contains(k.as_str()))
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        st.first_seen = first_seen;
+        {
+            let State {
+                snapshot,
+                first_seen,
+                ..
+            } = &mut *st;
+            let live: HashSet<&str> = snapshot
+                .regions
+                .values()
+                .filter_map(|r| r.data.as_ref())
+                .flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str()))
+                .collect();
+            first_seen.retain(|k, _| live.contains(k.as_str()));
+        }
         self.end_discovery_round(&mut st, now);
 
         st.snapshot.last_collection = Some(self.clock.now());
@@ -413,7 +423,8 @@ impl Collector {
             ("flag", self.opts.plugins.len()),
             ("discovered", st.discovery.names.len()),
         ]);
-        match render(&st.snapshot, &self.registry, self.opts.state_sets, &[]) {
+        let hint = self.page.load().gzip.len();
+        match render(&st.snapshot, &self.registry, self.opts.state_sets, hint) {
             Ok(page) => {
                 tracing::info!(
                     cycle = st.snapshot.cycles,

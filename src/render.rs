@@ -49,64 +49,130 @@ impl Page {
     }
 }
 
-/// Counts bytes on their way to the encoder.
-struct Counting<W> {
-    inner: W,
-    n: usize,
+/// Where series are written: lines are built in a buffer (no virtual call
+/// per piece) that goes to the compressor in large chunks.
+pub struct Out<'w> {
+    buf: Vec<u8>,
+    sink: &'w mut dyn Write,
+    /// Bytes written in all (the page's plain size).
+    written: usize,
 }
 
-impl<W: Write> Write for Counting<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.n += n;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+const CHUNK: usize = 64 << 10;
 
-/// Writes a label value with `\`, `"` and newline escaped.
-fn esc(out: &mut (impl Write + ?Sized), v: &str) -> io::Result<()> {
-    if !v.contains(['\\', '"', '\n']) {
-        return out.write_all(v.as_bytes());
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.write_all(b"\\\\")?,
-            '"' => out.write_all(b"\\\"")?,
-            '\n' => out.write_all(b"\\n")?,
-            c => write!(out, "{c}")?,
+impl<'w> Out<'w> {
+    fn new(sink: &'w mut dyn Write) -> Self {
+        Out {
+            buf: Vec::with_capacity(CHUNK + 1024),
+            sink,
+            written: 0,
         }
     }
-    Ok(())
+
+    fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.buf.extend_from_slice(bytes);
+        self.maybe_flush()
+    }
+
+    fn maybe_flush(&mut self) -> io::Result<()> {
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.written += self.buf.len();
+        self.sink.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Appends a label value with `\`, `"` and newline escaped.
+    fn esc(&mut self, v: &str) {
+        if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+            self.buf.extend_from_slice(v.as_bytes());
+            return;
+        }
+        for b in v.bytes() {
+            match b {
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'"' => self.buf.extend_from_slice(b"\\\""),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b => self.buf.push(b),
+            }
+        }
+    }
+}
+
+/// A sample value, written without going through `fmt`.
+pub trait SampleValue {
+    fn write_to(&self, buf: &mut Vec<u8>);
+}
+
+fn write_int(buf: &mut Vec<u8>, v: i128) {
+    if v < 0 {
+        buf.push(b'-');
+    }
+    let mut n = v.unsigned_abs();
+    let mut tmp = [0u8; 40];
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&tmp[i..]);
+}
+
+macro_rules! int_value {
+    ($($t:ty),*) => {$(
+        impl SampleValue for $t {
+            fn write_to(&self, buf: &mut Vec<u8>) {
+                write_int(buf, *self as i128);
+            }
+        }
+    )*};
+}
+int_value!(i32, i64, u8, u64, usize);
+
+impl SampleValue for String {
+    fn write_to(&self, buf: &mut Vec<u8>) {
+        buf.extend_from_slice(self.as_bytes());
+    }
 }
 
 /// One series: `name{l1="v1",...} value`.
 fn series(
-    out: &mut (impl Write + ?Sized),
+    out: &mut Out<'_>,
     name: &str,
     labels: &[(&str, &str)],
-    value: impl std::fmt::Display,
+    value: impl SampleValue,
 ) -> io::Result<()> {
-    out.write_all(name.as_bytes())?;
+    out.buf.extend_from_slice(name.as_bytes());
     if !labels.is_empty() {
-        out.write_all(b"{")?;
+        out.buf.push(b'{');
         for (i, (k, v)) in labels.iter().enumerate() {
             if i > 0 {
-                out.write_all(b",")?;
+                out.buf.push(b',');
             }
-            out.write_all(k.as_bytes())?;
-            out.write_all(b"=\"")?;
-            esc(out, v)?;
-            out.write_all(b"\"")?;
+            out.buf.extend_from_slice(k.as_bytes());
+            out.buf.extend_from_slice(b"=\"");
+            out.esc(v);
+            out.buf.push(b'"');
         }
-        out.write_all(b"}")?;
+        out.buf.push(b'}');
     }
-    writeln!(out, " {value}")
+    out.buf.push(b' ');
+    value.write_to(&mut out.buf);
+    out.buf.push(b'\n');
+    out.maybe_flush()
 }
 
-type Body<'a> = Box<dyn Fn(&mut dyn Write) -> io::Result<()> + 'a>;
+type Body<'a> = Box<dyn Fn(&mut Out<'_>) -> io::Result<()> + 'a>;
 
 /// A metric family: name, help, type and a writer for its series.
 struct Family<'a> {
@@ -130,6 +196,15 @@ pub fn agent_state(a: &crate::api::AgentStatus) -> &'static str {
     } else {
         "down"
     }
+}
+
+/// Counts items by key in one pass (sorted keys, for stable output).
+fn count_by<K: Ord>(keys: impl Iterator<Item = K>) -> std::collections::BTreeMap<K, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for k in keys {
+        *m.entry(k).or_insert(0) += 1;
+    }
+    m
 }
 
 /// The states to write for a state set whose current state is `current`.
@@ -194,7 +269,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_agent_info",
         "gauge",
         "Cloud Assistant agent version, OS type and Session Manager support; always 1.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for a in &d.agents {
                     let sm = if a.session_manager == Some(true) {
@@ -274,7 +349,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_agents",
         "gauge",
         "Cloud Assistant agents per region by status (up, down, not_installed).",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 let mut counts = [0usize; 3];
                 for a in &d.agents {
@@ -299,7 +374,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_instance_status",
         "gauge",
         "ECS instance state (state set: 1 for the current state).",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for i in &d.instances {
                     for s in states(INSTANCE_STATES, &i.status, mode) {
@@ -320,16 +395,16 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_instances",
         "gauge",
         "ECS instances per region by state.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
-                let seen: BTreeSet<&str> = d
-                    .instances
-                    .iter()
-                    .map(|i| i.status.as_str())
-                    .filter(|s| !INSTANCE_STATES.contains(s))
-                    .collect();
-                for s in INSTANCE_STATES.iter().copied().chain(seen) {
-                    let n = d.instances.iter().filter(|i| i.status == s).count();
+                let counts = count_by(d.instances.iter().map(|i| i.status.as_str()));
+                let seen = counts
+                    .keys()
+                    .copied()
+                    .filter(|s| !INSTANCE_STATES.contains(s));
+                let all: Vec<&str> = INSTANCE_STATES.iter().copied().chain(seen).collect();
+                for s in all {
+                    let n = counts.get(s).copied().unwrap_or(0);
                     series(
                         out,
                         "aliyun_cloud_assistant_instances",
@@ -345,7 +420,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_plugin_status",
         "gauge",
         "Cloud Assistant plugin state on the instance (state set: 1 for the current state).",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for p in &d.plugins {
                     for s in states(PLUGIN_STATES, &p.status, mode) {
@@ -366,7 +441,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_plugin_info",
         "gauge",
         "Cloud Assistant plugin version on the instance; always 1.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for p in &d.plugins {
                     let [r, i] = base(region, &p.instance_id);
@@ -390,7 +465,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
         "gauge",
         "Last heartbeat of the plugin, Unix seconds.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for p in &d.plugins {
                     if let Some(h) = p.last_heartbeat {
@@ -411,7 +486,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
         "gauge",
         "Seconds between the collection and the plugin's last heartbeat.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
                 for p in &d.plugins {
                     if let Some(h) = p.last_heartbeat {
@@ -432,22 +507,22 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_plugins",
         "gauge",
         "Cloud Assistant plugins per region, plugin and state.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, d) in regions() {
-                let names: BTreeSet<&str> = d.plugins.iter().map(|p| p.name.as_str()).collect();
-                for name in names {
-                    let extra: BTreeSet<&str> = d
-                        .plugins
+                let counts = count_by(
+                    d.plugins
                         .iter()
-                        .filter(|p| p.name == name && !PLUGIN_STATES.contains(&p.status.as_str()))
-                        .map(|p| p.status.as_str())
-                        .collect();
-                    for s in PLUGIN_STATES.iter().copied().chain(extra) {
-                        let n = d
-                            .plugins
-                            .iter()
-                            .filter(|p| p.name == name && p.status == s)
-                            .count();
+                        .map(|p| (p.name.as_str(), p.status.as_str())),
+                );
+                let names: BTreeSet<&str> = counts.keys().map(|k| k.0).collect();
+                for name in names {
+                    let extra = counts
+                        .keys()
+                        .filter(|k| k.0 == name && !PLUGIN_STATES.contains(&k.1))
+                        .map(|k| k.1);
+                    let all: Vec<&str> = PLUGIN_STATES.iter().copied().chain(extra).collect();
+                    for s in all {
+                        let n = counts.get(&(name, s)).copied().unwrap_or(0);
                         series(
                             out,
                             "aliyun_cloud_assistant_plugins",
@@ -466,7 +541,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_region_up",
         "gauge",
         "1 if the region's last collection cycle succeeded, else 0.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, r) in &snap.regions {
                 series(
                     out,
@@ -482,7 +557,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
         "gauge",
         "When the region was last collected successfully, Unix seconds.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, r) in &snap.regions {
                 if let Some(t) = r.last_success {
                     series(
@@ -500,7 +575,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_collection_duration_seconds",
         "gauge",
         "Seconds the region's last collection cycle took.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for (region, r) in &snap.regions {
                 series(
                     out,
@@ -516,7 +591,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_cycles_total",
         "counter",
         "Collection cycles finished since the exporter started.",
-        move |out: &mut dyn Write| series(
+        move |out: &mut Out<'_>| series(
             out,
             "aliyun_cloud_assistant_exporter_cycles_total",
             &[],
@@ -527,7 +602,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
         "gauge",
         "Seconds the last whole collection cycle took, every region included.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             if snap.cycles > 0 {
                 series(
                     out,
@@ -543,7 +618,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
         "gauge",
         "When the last collection cycle finished, Unix seconds.",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             if let Some(t) = snap.last_collection {
                 series(
                     out,
@@ -559,7 +634,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "aliyun_cloud_assistant_exporter_plugin_names",
         "gauge",
         "Plugin names swept by name in every cycle, by source (flag, discovered).",
-        move |out: &mut dyn Write| {
+        move |out: &mut Out<'_>| {
             for source in ["discovered", "flag"] {
                 let n = snap.plugin_names.get(source).copied().unwrap_or(0);
                 series(
@@ -577,20 +652,17 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
 
 /// Renders the whole page: fleet and exporter families from the snapshot and
 /// the registry's families (API counters, build info, process), all sorted
-/// by name. `exclude` drops registry families by prefix (the golden test
-/// leaves out what varies from run to run).
+/// by name. `gzip_hint` is the expected compressed size (the last page's):
+/// the buffer is sized once instead of doubling its way there.
 pub fn render(
     snap: &FleetSnapshot,
     registry: &Registry,
     mode: StateSets,
-    exclude: &[&str],
+    gzip_hint: usize,
 ) -> io::Result<Page> {
     let mut families = fleet_families(snap, mode);
     let encoder = prometheus::TextEncoder::new();
     for mf in registry.gather() {
-        if exclude.iter().any(|p| mf.name().starts_with(p)) {
-            continue;
-        }
         let mut text = String::new();
         if encoder
             .encode_utf8(std::slice::from_ref(&mf), &mut text)
@@ -602,25 +674,30 @@ pub fn render(
             name: mf.name().to_string(),
             kind: "",
             help: "",
-            body: Box::new(move |out| out.write_all(text.as_bytes())),
+            body: Box::new(move |out| out.raw(text.as_bytes())),
         });
     }
     families.sort_by(|a, b| a.name.cmp(&b.name));
-    // Buffer the many small writes before they reach the compressor.
-    let gz = GzEncoder::new(Vec::new(), Compression::fast());
-    let mut w = Counting {
-        inner: io::BufWriter::with_capacity(1 << 16, gz),
-        n: 0,
-    };
+    let mut gz = GzEncoder::new(
+        Vec::with_capacity(gzip_hint + gzip_hint / 16),
+        Compression::fast(),
+    );
+    let mut out = Out::new(&mut gz);
     for fam in &families {
         if !fam.kind.is_empty() {
-            writeln!(w, "# HELP {} {}", fam.name, fam.help)?;
-            writeln!(w, "# TYPE {} {}", fam.name, fam.kind)?;
+            for line in [("# HELP ", fam.help), ("# TYPE ", fam.kind)] {
+                out.raw(line.0.as_bytes())?;
+                out.raw(fam.name.as_bytes())?;
+                out.raw(b" ")?;
+                out.raw(line.1.as_bytes())?;
+                out.raw(b"\n")?;
+            }
         }
-        (fam.body)(&mut w)?;
+        (fam.body)(&mut out)?;
     }
-    let plain_len = w.n;
-    let gzip = w.inner.into_inner().map_err(|e| e.into_error())?.finish()?;
+    out.flush()?;
+    let plain_len = out.written;
+    let gzip = gz.finish()?;
     Ok(Page {
         gzip: Bytes::from(gzip),
         plain_len,
@@ -696,7 +773,7 @@ mod tests {
     }
 
     fn text(mode: StateSets) -> String {
-        let page = render(&snap(), &Registry::new(), mode, &[]).expect("render");
+        let page = render(&snap(), &Registry::new(), mode, 0).expect("render");
         let plain = page.plain().expect("gunzip");
         assert_eq!(plain.len(), page.plain_len);
         String::from_utf8(plain).expect("utf8")
@@ -742,6 +819,18 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn integers_are_written_exactly() {
+        for v in [0i64, 7, -7, 1_700_000_000, i64::MAX, i64::MIN] {
+            let mut b = Vec::new();
+            v.write_to(&mut b);
+            assert_eq!(String::from_utf8(b).expect("ascii"), v.to_string());
+        }
+        let mut b = Vec::new();
+        u64::MAX.write_to(&mut b);
+        assert_eq!(b, u64::MAX.to_string().into_bytes());
     }
 
     #[test]

@@ -7,18 +7,36 @@ use std::process::Command;
 #[test]
 fn bench_smoke_runs_and_stays_at_the_minimum_of_calls() {
     let out = Command::new(env!("CARGO_BIN_EXE_bench"))
-        .args(["--smoke", "--exporter", env!("CARGO_BIN_EXE_cloud-assistant-exporter")])
+        .args([
+            "--smoke",
+            "--exporter",
+            env!("CARGO_BIN_EXE_cloud-assistant-exporter"),
+        ])
         .output()
         .expect("bench runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "bench failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let row = stdout.lines().find(|l| l.starts_with("| 1000 |")).expect("a row for 1 000 instances");
+    assert!(
+        out.status.success(),
+        "bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 1000 |"))
+        .expect("a row for 1 000 instances");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
     // | instances | wall | lower | ratio | render | calls | minimum | ratio | ...
-    let (calls, minimum, ratio): (&str, &str, f64) = (cells[6], cells[7], cells[8].parse().expect("ratio"));
-    assert!(ratio <= 1.02, "API calls {calls} against the minimum {minimum}");
+    let (calls, minimum, ratio): (&str, &str, f64) =
+        (cells[6], cells[7], cells[8].parse().expect("ratio"));
+    assert!(
+        ratio <= 1.02,
+        "API calls {calls} against the minimum {minimum}"
+    );
     let wall: f64 = cells[2].parse().expect("wall");
     let lower: f64 = cells[3].parse().expect("lower bound");
-    assert!(wall >= lower, "a cycle cannot beat its lower bound ({wall} < {lower})");
+    assert!(
+        wall >= lower,
+        "a cycle cannot beat its lower bound ({wall} < {lower})"
+    );
     assert!(stdout.contains("at the defaults"), "{stdout}");
 }

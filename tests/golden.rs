@@ -55,7 +55,7 @@ async fn golden_page() -> String {
         r.duration = 0.0;
     }
     snap.cycle_duration = 0.0;
-    let page = render(&snap, &prometheus::Registry::new(), StateSets::All, &[]).expect("render");
+    let page = render(&snap, &prometheus::Registry::new(), StateSets::All, 0).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 

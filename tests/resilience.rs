@@ -306,7 +306,7 @@ async fn tiny_server(
         &Default::default(),
         &prometheus::Registry::new(),
         cloud_assistant_exporter::render::StateSets::All,
-        &[],
+        0,
     )
     .expect("page");
     let state = AppState {

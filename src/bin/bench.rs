@@ -34,7 +34,7 @@ struct Args {
     /// API requests in flight for the main runs (raised so the limit does not bind)
     #[arg(long, default_value_t = 512)]
     max_concurrency: u32,
-    /// Concurrent scrapers of /metrics during a cycle
+    /// Concurrent scrapers of /metrics during a cycle (one cycle asking for gzip, one plain)
     #[arg(long, default_value_t = 8)]
     scrapers: usize,
     /// A fast check that the benchmark works: 1 000 instances, defaults run at 1 000
@@ -122,6 +122,17 @@ struct Exporter {
 
 impl Drop for Exporter {
     fn drop(&mut self) {
+        // SIGTERM first: the exporter shuts down gracefully (and a profiler
+        // wrapped around it gets to write its data).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -264,7 +275,7 @@ async fn next_cycle(e: &mut Exporter, within: Duration) -> Result<CycleEvent, St
         .ok_or_else(|| "the exporter exited".to_string())
 }
 
-/// Scrapes `/metrics` in a loop until `stop`, half the time with gzip.
+/// Scrapes `/metrics` in a loop until `stop`.
 async fn scrape_loop(addr: String, stop: Arc<AtomicBool>, gzip: bool) -> Vec<Duration> {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
@@ -286,6 +297,33 @@ async fn scrape_loop(addr: String, stop: Arc<AtomicBool>, gzip: bool) -> Vec<Dur
     out
 }
 
+/// Waits for the next cycle to start, scrapes with `n` clients until it
+/// finishes, and returns the sorted latencies.
+async fn scrape_during_next_cycle(
+    sim: &Simulator,
+    e: &mut Exporter,
+    n: usize,
+    gzip: bool,
+    within: Duration,
+) -> Result<Vec<Duration>, String> {
+    sim.reset_counts();
+    while sim.requests("DescribeRegions") == 0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(scrape_loop(e.addr.clone(), Arc::clone(&stop), gzip)))
+        .collect();
+    next_cycle(e, within).await?;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())?);
+    }
+    all.sort();
+    Ok(all)
+}
+
 async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String> {
     let cfg = fleet_config(size);
     let sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
@@ -304,34 +342,11 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
 
     // Cycle 1: cold (discovery starts from nothing).
     next_cycle(&mut e, within).await?;
-    // Cycle 2: scrapers run while it does.
-    sim.reset_counts();
-    while sim.requests("DescribeRegions") == 0 {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for i in 0..args.scrapers {
-        tasks.push((
-            i % 2 == 0,
-            tokio::spawn(scrape_loop(e.addr.clone(), Arc::clone(&stop), i % 2 == 0)),
-        ));
-    }
-    next_cycle(&mut e, within).await?;
-    stop.store(true, Ordering::Relaxed);
-    let (mut gz, mut plain) = (Vec::new(), Vec::new());
-    for (gzip, t) in tasks {
-        let lat = t.await.map_err(|e| e.to_string())?;
-        if gzip {
-            gz.extend(lat)
-        } else {
-            plain.extend(lat)
-        }
-    }
-    gz.sort();
-    plain.sort();
+    // Cycle 2: scrapers asking for gzip run while it does; cycle 3: plain ones.
+    let gz = scrape_during_next_cycle(&sim, &mut e, args.scrapers, true, within).await?;
+    let plain = scrape_during_next_cycle(&sim, &mut e, args.scrapers, false, within).await?;
 
-    // Cycle 3: quiet, for wall time, calls and CPU.
+    // Cycle 4: quiet, for wall time, calls and CPU.
     sim.reset_counts();
     let cpu0 = cpu_seconds(pid);
     let c3 = next_cycle(&mut e, within).await?;
@@ -453,7 +468,7 @@ async fn main() -> std::process::ExitCode {
     });
     println!("machine: {}", machine());
     println!(
-        "settings: latency {} ms per call; main runs --aliyun.max-concurrency {} --aliyun.rate-limit 0; {} scrapers (half gzip); 10 regions, largest 40%; plugins: {}",
+        "settings: latency {} ms per call; main runs --aliyun.max-concurrency {} --aliyun.rate-limit 0; {} concurrent scrapers during a cycle (gzip in one cycle, plain in the next); 10 regions, largest 40%; plugins: {}",
         args.latency_ms,
         args.max_concurrency,
         args.scrapers,
