@@ -89,7 +89,7 @@ struct Discovery {
     /// Names some instance reported in this round (by discovery or sweep).
     reported: BTreeSet<String>,
     /// Instances asked in this round.
-    asked: HashSet<String>,
+    asked: HashSet<Arc<str>>,
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +100,7 @@ struct State {
     unsupported: HashMap<String, i64>,
     discovery: Discovery,
     /// Instance → clock time first seen (newest are asked first).
-    first_seen: HashMap<String, i64>,
+    first_seen: HashMap<Arc<str>, i64>,
     /// States outside the documented ones already warned about.
     warned_states: HashSet<String>,
 }
@@ -128,7 +128,7 @@ enum RegionOutcome {
     Ok {
         data: RegionData,
         discovery: Vec<PluginStatus>,
-        asked: Vec<String>,
+        asked: Vec<Arc<str>>,
     },
     Unsupported(ApiError),
     Failed(String, String),
@@ -333,7 +333,7 @@ impl Collector {
                         .plugins
                         .iter()
                         .chain(&discovery)
-                        .map(|p| p.name.as_str())
+                        .map(|p| &*p.name)
                         .collect();
                     for name in reported {
                         if !st.discovery.reported.contains(name) {
@@ -349,12 +349,12 @@ impl Collector {
                     let unknown: Vec<String> = data
                         .instances
                         .iter()
-                        .filter(|i| !INSTANCE_STATES.contains(&i.status.as_str()))
+                        .filter(|i| !INSTANCE_STATES.contains(&&*i.status))
                         .map(|i| format!("instance state {}", i.status))
                         .chain(
                             data.plugins
                                 .iter()
-                                .filter(|p| !PLUGIN_STATES.contains(&p.status.as_str()))
+                                .filter(|p| !PLUGIN_STATES.contains(&&*p.status))
                                 .map(|p| format!("plugin state {}", p.status)),
                         )
                         .collect();
@@ -410,11 +410,13 @@ impl Collector {
                 .regions
                 .values()
                 .filter_map(|r| r.data.as_ref())
-                .flat_map(|d| d.agents.iter().map(|a| a.instance_id.as_str()))
+                .flat_map(|d| d.agents.iter().map(|a| &*a.instance_id))
                 .collect();
-            first_seen.retain(|k, _| live.contains(k.as_str()));
+            first_seen.retain(|k, _| live.contains(&**k));
         }
         self.end_discovery_round(&mut st, now);
+        let shared = crate::intern::sweep();
+        tracing::debug!(shared_strings = shared, "intern pool swept");
 
         st.snapshot.last_collection = Some(self.clock.now());
         st.snapshot.cycles += 1;
@@ -480,10 +482,10 @@ impl Collector {
 /// discovery interval).
 pub fn pick_discovery_targets(
     agents: &[api::AgentStatus],
-    asked: &HashSet<String>,
-    first_seen: &HashMap<String, i64>,
+    asked: &HashSet<Arc<str>>,
+    first_seen: &HashMap<Arc<str>, i64>,
     share: f64,
-) -> Vec<String> {
+) -> Vec<Arc<str>> {
     let mut eligible: Vec<&api::AgentStatus> = agents
         .iter()
         .filter(|a| a.up && agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref()))
@@ -504,7 +506,7 @@ pub fn pick_discovery_targets(
 
 /// The discovery calls of a region's cycle.
 enum Targets {
-    Chosen(Vec<String>),
+    Chosen(Vec<Arc<str>>),
     /// Pick from this cycle's agents, with this share.
     AfterAgents(f64),
 }
@@ -512,8 +514,8 @@ enum Targets {
 async fn discover(
     client: &Arc<Client>,
     region: &str,
-    targets: Vec<String>,
-) -> (Vec<PluginStatus>, Vec<String>) {
+    targets: Vec<Arc<str>>,
+) -> (Vec<PluginStatus>, Vec<Arc<str>>) {
     let mut set = tokio::task::JoinSet::new();
     for id in targets {
         let (client, region) = (Arc::clone(client), region.to_string());
@@ -622,10 +624,10 @@ async fn collect_region(
     plugins.extend(discovered.iter().cloned());
     let live: HashSet<&str> = agents
         .iter()
-        .map(|a| a.instance_id.as_str())
-        .chain(instances.iter().map(|i| i.instance_id.as_str()))
+        .map(|a| &*a.instance_id)
+        .chain(instances.iter().map(|i| &*i.instance_id))
         .collect();
-    plugins.retain(|p| live.contains(p.instance_id.as_str()));
+    plugins.retain(|p| live.contains(&*p.instance_id));
     plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
     plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
     RegionOutcome::Ok {

@@ -10,6 +10,7 @@ pub mod collector;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod intern;
 pub mod logging;
 pub mod metrics;
 pub mod render;

@@ -383,7 +383,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                             out,
                             "aliyun_cloud_assistant_instance_status",
                             &[r, id, ("status", s)],
-                            (s == i.status) as u8,
+                            (s == &*i.status) as u8,
                         )?;
                     }
                 }
@@ -397,7 +397,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "ECS instances per region by state.",
         move |out: &mut Out<'_>| {
             for (region, d) in regions() {
-                let counts = count_by(d.instances.iter().map(|i| i.status.as_str()));
+                let counts = count_by(d.instances.iter().map(|i| &*i.status));
                 let seen = counts
                     .keys()
                     .copied()
@@ -429,7 +429,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                             out,
                             "aliyun_cloud_assistant_plugin_status",
                             &[r, i, ("plugin", &p.name), ("status", s)],
-                            (s == p.status) as u8,
+                            (s == &*p.status) as u8,
                         )?;
                     }
                 }
@@ -509,11 +509,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "Cloud Assistant plugins per region, plugin and state.",
         move |out: &mut Out<'_>| {
             for (region, d) in regions() {
-                let counts = count_by(
-                    d.plugins
-                        .iter()
-                        .map(|p| (p.name.as_str(), p.status.as_str())),
-                );
+                let counts = count_by(d.plugins.iter().map(|p| (&*p.name, &*p.status)));
                 let names: BTreeSet<&str> = counts.keys().map(|k| k.0).collect();
                 for name in names {
                     let extra = counts

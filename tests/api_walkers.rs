@@ -45,7 +45,7 @@ async fn walkers_return_exactly_the_fleet_at_page_boundaries() {
         let agents = api::walk_cloud_assistant_status(&client, region)
             .await
             .expect("agents");
-        let got: BTreeSet<String> = agents.iter().map(|a| a.instance_id.clone()).collect();
+        let got: BTreeSet<String> = agents.iter().map(|a| a.instance_id.to_string()).collect();
         assert_eq!(got, want, "{region}: agents");
         assert_eq!(agents.len(), *n, "{region}: each instance once");
         assert_eq!(
@@ -58,7 +58,7 @@ async fn walkers_return_exactly_the_fleet_at_page_boundaries() {
         let inst = api::walk_instance_status(&client, region)
             .await
             .expect("instances");
-        let got: BTreeSet<String> = inst.iter().map(|i| i.instance_id.clone()).collect();
+        let got: BTreeSet<String> = inst.iter().map(|i| i.instance_id.to_string()).collect();
         assert_eq!(got, want, "{region}: instances");
         assert_eq!(inst.len(), *n);
         assert_eq!(
@@ -69,9 +69,9 @@ async fn walkers_return_exactly_the_fleet_at_page_boundaries() {
             let sim_i = fleet.regions[*region]
                 .instances
                 .iter()
-                .find(|s| s.id == i.instance_id)
+                .find(|s| *s.id == *i.instance_id)
                 .expect("known");
-            assert_eq!(i.status, sim_i.status);
+            assert_eq!(&*i.status, sim_i.status);
         }
     }
 }
@@ -94,7 +94,7 @@ async fn agent_fields_match_the_fleet_including_quirky_regions() {
             let s = fleet.regions[region]
                 .instances
                 .iter()
-                .find(|s| s.id == a.instance_id)
+                .find(|s| *s.id == *a.instance_id)
                 .expect("known");
             assert_eq!(a.up, s.agent_up(now), "{}", a.instance_id);
             let installed = s.agent != simulator::fleet::Agent::NotInstalled;
@@ -135,7 +135,7 @@ async fn plugin_walks_by_name_and_by_instance() {
             .collect();
         assert_eq!(
             got.iter()
-                .map(|p| (p.instance_id.clone(), p.status.clone()))
+                .map(|p| (p.instance_id.to_string(), p.status.to_string()))
                 .collect::<Vec<_>>(),
             want,
             "{name}"

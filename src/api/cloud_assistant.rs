@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use super::fields::{check_unique, opt_bool, opt_str, opt_time, opt_u64, req_str, set_items};
+use std::sync::Arc;
+
+use super::fields::{check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -13,11 +15,11 @@ pub const ACTION: &str = "DescribeCloudAssistantStatus";
 /// never zero.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct AgentStatus {
-    pub instance_id: String,
+    pub instance_id: Arc<str>,
     /// CloudAssistantStatus: a heartbeat within the last 2 minutes.
     pub up: bool,
-    pub version: Option<String>,
-    pub os_type: Option<String>,
+    pub version: Option<Arc<str>>,
+    pub os_type: Option<Arc<str>>,
     pub session_manager: Option<bool>,
     pub active_tasks: Option<u64>,
     pub invocations: Option<u64>,
@@ -39,15 +41,15 @@ const INNER: &[&str] = &[
 ];
 
 fn parse_item(v: &Value) -> Result<AgentStatus, String> {
-    let instance_id = req_str(v, &["InstanceId"])?;
+    let instance_id = req_shared(v, &["InstanceId"])?;
     let ctx = |e: String| format!("instance {instance_id}: {e}");
     let up = opt_bool(v, &["CloudAssistantStatus", "CloudAssitantStatus"])
         .map_err(ctx)?
         .ok_or_else(|| format!("instance {instance_id}: CloudAssistantStatus is missing"))?;
     Ok(AgentStatus {
         up,
-        version: opt_str(v, &["CloudAssistantVersion", "CloudAssitantVersion"]).map_err(ctx)?,
-        os_type: opt_str(v, &["OSType"]).map_err(ctx)?,
+        version: opt_shared(v, &["CloudAssistantVersion", "CloudAssitantVersion"]).map_err(ctx)?,
+        os_type: opt_shared(v, &["OSType"]).map_err(ctx)?,
         session_manager: opt_bool(v, &["SupportSessionManager"]).map_err(ctx)?,
         active_tasks: opt_u64(v, &["ActiveTaskCount"]).map_err(ctx)?,
         invocations: opt_u64(v, &["InvocationCount"]).map_err(ctx)?,
@@ -63,7 +65,7 @@ pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
         .into_iter()
         .map(parse_item)
         .collect::<Result<Vec<_>, String>>()?;
-    check_unique(agents.iter().map(|a| a.instance_id.as_str()), "instance")?;
+    check_unique(agents.iter().map(|a| &*a.instance_id), "instance")?;
     Ok(agents)
 }
 

@@ -4,7 +4,10 @@
 
 use serde_json::Value;
 
+use std::sync::Arc;
+
 use crate::clock::parse_iso8601;
+use crate::intern::intern;
 
 /// What was wrong with one field, for an error message.
 pub type FieldError = String;
@@ -22,6 +25,22 @@ pub fn req_str(obj: &Value, names: &[&str]) -> Result<String, FieldError> {
     opt_str(obj, names)?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("{} is missing", names[0]))
+}
+
+/// A required string, shared through the intern pool.
+pub fn req_shared(obj: &Value, names: &[&str]) -> Result<Arc<str>, FieldError> {
+    match get(obj, names) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(intern(s)),
+        _ => req_str(obj, names).map(|s| intern(&s)),
+    }
+}
+
+/// An optional string, shared through the intern pool; empty means absent.
+pub fn opt_shared(obj: &Value, names: &[&str]) -> Result<Option<Arc<str>>, FieldError> {
+    match get(obj, names) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(Some(intern(s))),
+        _ => Ok(opt_str(obj, names)?.map(|s| intern(&s))),
+    }
 }
 
 /// An optional string; empty means absent.

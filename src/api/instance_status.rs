@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::PAGE_SIZE;
 use super::cloud_assistant::dedup_by_id;
-use super::fields::{check_unique, opt_u64, req_str, set_items};
+use super::fields::{check_unique, opt_u64, req_shared, set_items};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -16,9 +16,9 @@ pub const ACTION: &str = "DescribeInstanceStatus";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceStatus {
-    pub instance_id: String,
+    pub instance_id: Arc<str>,
     /// Pending, Running, Starting, Stopping, Stopped, or a state added later.
-    pub status: String,
+    pub status: Arc<str>,
 }
 
 /// The instances of one page and the TotalCount it reports.
@@ -26,16 +26,16 @@ pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), St
     let items = set_items(resp, &["InstanceStatuses"], &["InstanceStatus"])?
         .into_iter()
         .map(|v| {
-            let instance_id = req_str(v, &["InstanceId"])?;
+            let instance_id = req_shared(v, &["InstanceId"])?;
             let status =
-                req_str(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
+                req_shared(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
             Ok(InstanceStatus {
                 instance_id,
                 status,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
-    check_unique(items.iter().map(|i| i.instance_id.as_str()), "instance")?;
+    check_unique(items.iter().map(|i| &*i.instance_id), "instance")?;
     Ok((items, opt_u64(resp, &["TotalCount"])?))
 }
 
@@ -114,7 +114,7 @@ mod tests {
             {"Status": "Running", "InstanceId": "i-1"}, {"Status": "Hibernating", "InstanceId": "i-2"}]}});
         let (items, total) = parse_page(&v).expect("parses");
         assert_eq!(total, Some(58));
-        assert_eq!(items[1].status, "Hibernating");
+        assert_eq!(&*items[1].status, "Hibernating");
         assert!(parse_page(&json!({"TotalCount": 1, "InstanceStatuses": {"InstanceStatus": [{"InstanceId": "i-1"}]}})).unwrap_err().contains("i-1: Status is missing"));
         assert_eq!(pages_for(0), 1);
         assert_eq!(pages_for(50), 1);

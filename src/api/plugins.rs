@@ -3,10 +3,13 @@
 
 use serde_json::Value;
 
-use super::fields::{check_unique, opt_str, opt_time, req_str, set_items};
+use std::sync::Arc;
+
+use super::fields::{check_unique, opt_shared, opt_time, req_shared, set_items};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
+use crate::intern::intern;
 
 pub const ACTION: &str = "ListPluginStatus";
 
@@ -39,11 +42,11 @@ pub fn agent_supports_plugins(os_type: Option<&str>, version: Option<&str>) -> b
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginStatus {
-    pub instance_id: String,
-    pub name: String,
-    pub version: Option<String>,
+    pub instance_id: Arc<str>,
+    pub name: Arc<str>,
+    pub version: Option<Arc<str>>,
     /// NotInstalled, Installed, Running, Stopped, Crashed, Removed, Unknown, or later ones.
-    pub status: String,
+    pub status: Arc<str>,
     pub first_heartbeat: Option<i64>,
     pub last_heartbeat: Option<i64>,
 }
@@ -55,20 +58,20 @@ pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
         &["InstancePluginStatusSet"],
         &["InstancePluginStatus"],
     )? {
-        let instance_id = req_str(inst, &["InstanceId"])?;
+        let instance_id = req_shared(inst, &["InstanceId"])?;
         let ctx = |e: String| format!("instance {instance_id}: {e}");
         let plugins = match inst.get("PluginStatusSet") {
             None | Some(Value::Null) => Vec::new(),
             Some(_) => set_items(inst, &["PluginStatusSet"], &["PluginStatus"]).map_err(ctx)?,
         };
         for p in plugins {
-            let name = req_str(p, &["PluginName"]).map_err(ctx)?;
+            let name = req_shared(p, &["PluginName"]).map_err(ctx)?;
             let pctx = |e: String| format!("instance {instance_id} plugin {name}: {e}");
             out.push(PluginStatus {
-                version: opt_str(p, &["PluginVersion"]).map_err(pctx)?,
-                status: opt_str(p, &["PluginStatus"])
+                version: opt_shared(p, &["PluginVersion"]).map_err(pctx)?,
+                status: opt_shared(p, &["PluginStatus"])
                     .map_err(pctx)?
-                    .unwrap_or_else(|| "Unknown".to_string()),
+                    .unwrap_or_else(|| intern("Unknown")),
                 first_heartbeat: opt_time(p, &["FirstHeartbeatTime"]).map_err(pctx)?,
                 last_heartbeat: opt_time(p, &["LastHeartbeatTime"]).map_err(pctx)?,
                 instance_id: instance_id.clone(),
@@ -152,11 +155,7 @@ mod tests {
         let p = parse_page(&v).expect("parses");
         assert_eq!(p.len(), 1);
         assert_eq!(
-            (
-                p[0].name.as_str(),
-                p[0].status.as_str(),
-                p[0].version.as_deref()
-            ),
+            (&*p[0].name, &*p[0].status, p[0].version.as_deref()),
             ("testName", "Running", Some("1.1"))
         );
         assert_eq!(p[0].last_heartbeat, Some(1_579_425_346));
