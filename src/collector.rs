@@ -426,7 +426,18 @@ impl Collector {
             ("discovered", st.discovery.names.len()),
         ]);
         let hint = self.page.load().gzip.len();
-        match render(&st.snapshot, &self.registry, self.opts.state_sets, hint) {
+        // Rendering a large fleet takes a while: off the async workers, so
+        // scrapes keep being answered at once meanwhile. The snapshot is
+        // cheap to clone (region data sits behind `Arc`s).
+        let (snap, registry, mode) = (
+            st.snapshot.clone(),
+            self.registry.clone(),
+            self.opts.state_sets,
+        );
+        let rendered = tokio::task::spawn_blocking(move || render(&snap, &registry, mode, hint))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(format!("render task failed: {e}"))));
+        match rendered {
             Ok(page) => {
                 tracing::info!(
                     cycle = st.snapshot.cycles,
