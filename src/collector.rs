@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES, Page, StateSets, render};
-use crate::snapshot::{FleetSnapshot, RegionData, RegionState};
+use crate::snapshot::{FleetSnapshot, RegionData, RegionKey, RegionState};
 
 /// Which (account, region) pairs this replica walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,12 +92,25 @@ struct Discovery {
     asked: HashSet<Arc<str>>,
 }
 
+/// One account the collector walks, with its own client (credentials,
+/// endpoint) under the limits all accounts share.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The `account` label value; empty without `--config.file`.
+    pub name: String,
+    pub client: Arc<Client>,
+    /// Regions to walk; empty = the collector's default (`--aliyun.regions`,
+    /// else all that DescribeRegions returns).
+    pub regions: Vec<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     snapshot: FleetSnapshot,
-    known_regions: Vec<String>,
+    /// Account → the regions DescribeRegions last returned.
+    known_regions: HashMap<String, Vec<String>>,
     /// Region → clock time to look at it again.
-    unsupported: HashMap<String, i64>,
+    unsupported: HashMap<RegionKey, i64>,
     discovery: Discovery,
     /// Instance → clock time first seen (newest are asked first).
     first_seen: HashMap<Arc<str>, i64>,
@@ -114,7 +127,7 @@ pub struct CycleReport {
 }
 
 pub struct Collector {
-    client: Arc<Client>,
+    accounts: std::sync::RwLock<Vec<Account>>,
     opts: CollectorOptions,
     clock: Clock,
     registry: Registry,
@@ -135,20 +148,49 @@ enum RegionOutcome {
 }
 
 impl Collector {
+    /// One unnamed account: series carry no `account` label.
     pub fn new(
         client: Arc<Client>,
         opts: CollectorOptions,
         clock: Clock,
         registry: Registry,
     ) -> std::io::Result<Self> {
-        let empty = FleetSnapshot::default();
+        let account = Account {
+            name: String::new(),
+            client,
+            regions: Vec::new(),
+        };
+        Self::build(vec![account], false, opts, clock, registry)
+    }
+
+    /// Several named accounts (`--config.file`): every series carries `account`.
+    pub fn with_accounts(
+        accounts: Vec<Account>,
+        opts: CollectorOptions,
+        clock: Clock,
+        registry: Registry,
+    ) -> std::io::Result<Self> {
+        Self::build(accounts, true, opts, clock, registry)
+    }
+
+    fn build(
+        accounts: Vec<Account>,
+        labelled: bool,
+        opts: CollectorOptions,
+        clock: Clock,
+        registry: Registry,
+    ) -> std::io::Result<Self> {
+        let empty = FleetSnapshot {
+            accounts_labelled: labelled,
+            ..FleetSnapshot::default()
+        };
         let page = render(&empty, &registry, opts.state_sets, 0)?;
         let discovery = Discovery {
             round_start: clock.now(),
             ..Discovery::default()
         };
         Ok(Collector {
-            client,
+            accounts: std::sync::RwLock::new(accounts),
             opts,
             clock,
             registry,
@@ -156,6 +198,7 @@ impl Collector {
             ready: Arc::new(AtomicBool::new(false)),
             state: Mutex::new(State {
                 discovery,
+                snapshot: empty,
                 ..State::default()
             }),
         })
@@ -171,8 +214,16 @@ impl Collector {
         Arc::clone(&self.ready)
     }
 
-    pub fn client(&self) -> &Arc<Client> {
-        &self.client
+    /// Replaces the accounts (a reloaded `--config.file`); the next cycle
+    /// walks the new set, and regions of removed accounts leave the page.
+    pub fn set_accounts(&self, accounts: Vec<Account>) {
+        if let Ok(mut a) = self.accounts.write() {
+            *a = accounts;
+        }
+    }
+
+    pub fn accounts(&self) -> Vec<Account> {
+        self.accounts.read().map(|a| a.clone()).unwrap_or_default()
     }
 
     /// A copy of the current snapshot.
@@ -197,38 +248,45 @@ impl Collector {
         }
     }
 
-    /// The regions of this cycle: the configured list, else DescribeRegions
-    /// (the last known list when it fails).
-    async fn region_list(&self, st: &mut State) -> Vec<String> {
-        let need_endpoints = !self.client.has_endpoint_template();
-        if !self.opts.regions.is_empty() && !need_endpoints {
-            return self.opts.regions.clone();
+    /// The regions of an account this cycle: its configured list, else
+    /// DescribeRegions (the last known list when that fails).
+    async fn region_list(
+        &self,
+        account: &Account,
+        known: Option<&Vec<String>>,
+    ) -> (Vec<String>, Option<Vec<String>>) {
+        let configured = if account.regions.is_empty() {
+            &self.opts.regions
+        } else {
+            &account.regions
+        };
+        let client = &account.client;
+        if !configured.is_empty() && (client.has_endpoint_template() || known.is_some()) {
+            return (configured.clone(), None);
         }
-        if !self.opts.regions.is_empty() && !st.known_regions.is_empty() {
-            return self.opts.regions.clone();
-        }
-        match api::describe_regions(&self.client).await {
+        match api::describe_regions(client).await {
             Ok(regions) => {
-                self.client.set_region_endpoints(
+                client.set_region_endpoints(
                     regions
                         .iter()
                         .filter_map(|r| Some((r.id.clone(), r.endpoint.clone()?))),
                 );
-                st.known_regions = regions.into_iter().map(|r| r.id).collect();
-                if self.opts.regions.is_empty() {
-                    st.known_regions.clone()
+                let ids: Vec<String> = regions.into_iter().map(|r| r.id).collect();
+                let walk = if configured.is_empty() {
+                    ids.clone()
                 } else {
-                    self.opts.regions.clone()
-                }
+                    configured.clone()
+                };
+                (walk, Some(ids))
+            }
+            Err(e) if configured.is_empty() => {
+                let known = known.cloned().unwrap_or_default();
+                tracing::warn!(account = %account.name, error = %e, code = e.code(), known = known.len(), "DescribeRegions failed; using the last known region list");
+                (known, None)
             }
             Err(e) => {
-                if self.opts.regions.is_empty() {
-                    tracing::warn!(error = %e, code = e.code(), known = st.known_regions.len(), "DescribeRegions failed; using the last known region list");
-                    st.known_regions.clone()
-                } else {
-                    tracing::warn!(error = %e, code = e.code(), "DescribeRegions failed; regions use their default endpoints");
-                    self.opts.regions.clone()
-                }
+                tracing::warn!(account = %account.name, error = %e, code = e.code(), "DescribeRegions failed; regions use their default endpoints");
+                (configured.clone(), None)
             }
         }
     }
@@ -248,17 +306,36 @@ impl Collector {
         let mut st = self.state.lock().await;
         let cycle_start = Instant::now();
         let now = self.clock.now();
-        let mut regions = self.region_list(&mut st).await;
-        regions.retain(|r| self.opts.shard.owns("", r));
-        regions.sort();
-        regions.dedup();
-        // Regions the API no longer lists leave the page.
-        st.snapshot.regions.retain(|r, _| regions.contains(r));
+        let accounts = self.accounts();
+        let mut keys: Vec<(RegionKey, Arc<Client>)> = Vec::new();
+        for account in &accounts {
+            let (regions, listed) = self
+                .region_list(account, st.known_regions.get(&account.name))
+                .await;
+            if let Some(listed) = listed {
+                st.known_regions.insert(account.name.clone(), listed);
+            }
+            for r in regions {
+                if self.opts.shard.owns(&account.name, &r) {
+                    keys.push((
+                        RegionKey::new(&account.name, &r),
+                        Arc::clone(&account.client),
+                    ));
+                }
+            }
+        }
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        keys.dedup_by(|a, b| a.0 == b.0);
+        st.known_regions
+            .retain(|name, _| accounts.iter().any(|a| &a.name == name));
+        // Regions the API no longer lists (or accounts gone) leave the page.
+        st.snapshot
+            .regions
+            .retain(|k, _| keys.iter().any(|(key, _)| key == k));
         st.unsupported.retain(|_, until| *until > now);
-        let active: Vec<String> = regions
-            .iter()
-            .filter(|r| !st.unsupported.contains_key(*r))
-            .cloned()
+        let active: Vec<(RegionKey, Arc<Client>)> = keys
+            .into_iter()
+            .filter(|(k, _)| !st.unsupported.contains_key(k))
             .collect();
 
         let names: Vec<String> = {
@@ -267,8 +344,8 @@ impl Collector {
             n.into_iter().collect()
         };
         let mut tasks = tokio::task::JoinSet::new();
-        for region in &active {
-            let prev = st.snapshot.regions.get(region).and_then(|r| r.data.clone());
+        for (key, client) in &active {
+            let prev = st.snapshot.regions.get(key).and_then(|r| r.data.clone());
             let share = self.discovery_share();
             // A region seen before picks its targets now; a new one picks
             // them once its agents are known, so day one shows plugins.
@@ -282,16 +359,17 @@ impl Collector {
                 None if share > 0.0 => Targets::AfterAgents(share),
                 None => Targets::Chosen(Vec::new()),
             };
-            let client = Arc::clone(&self.client);
+            let client = Arc::clone(client);
             let names = names.clone();
-            let region = region.clone();
+            let key = key.clone();
             let deadline = self.opts.region_timeout;
             tasks.spawn(async move {
                 let t0 = Instant::now();
-                let calls0 = client.calls_in(&region);
+                let region = key.region.as_str();
+                let calls0 = client.calls_in(region);
                 let outcome = match tokio::time::timeout(
                     deadline,
-                    collect_region(&client, &region, &names, targets, now),
+                    collect_region(&client, region, &names, targets, now),
                 )
                 .await
                 {
@@ -301,20 +379,17 @@ impl Collector {
                         "Deadline".into(),
                     ),
                 };
-                (
-                    region.clone(),
-                    outcome,
-                    t0.elapsed().as_secs_f64(),
-                    client.calls_in(&region) - calls0,
-                )
+                let calls = client.calls_in(region) - calls0;
+                (key, outcome, t0.elapsed().as_secs_f64(), calls)
             });
         }
         let mut report = CycleReport::default();
         while let Some(joined) = tasks.join_next().await {
-            let Ok((region, outcome, secs, calls)) = joined else {
+            let Ok((key, outcome, secs, calls)) = joined else {
                 report.regions_failed += 1;
                 continue;
             };
+            let (account, region) = (key.account.as_str(), key.region.as_str());
             match outcome {
                 RegionOutcome::Ok {
                     data,
@@ -342,7 +417,7 @@ impl Collector {
                         if !self.opts.plugins.iter().any(|p| p == name)
                             && !st.discovery.names.contains(name)
                         {
-                            tracing::info!(region = %region, plugin = %name, "discovered a plugin name; sweeping it from now on");
+                            tracing::info!(account, region, plugin = %name, "discovered a plugin name; sweeping it from now on");
                             st.discovery.names.insert(name.to_string());
                         }
                     }
@@ -360,19 +435,29 @@ impl Collector {
                         .collect();
                     for u in unknown {
                         if st.warned_states.insert(u.clone()) {
-                            tracing::warn!(region = %region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
+                            tracing::warn!(account, region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
                         }
                     }
                     tracing::info!(
-                        region = %region, instances = data.instances.len(), agents = data.agents.len(), plugins = data.plugins.len(),
-                        calls, duration_seconds = format!("{secs:.3}"), "region collected"
+                        account,
+                        region,
+                        instances = data.instances.len(),
+                        agents = data.agents.len(),
+                        plugins = data.plugins.len(),
+                        calls,
+                        duration_seconds = format!("{secs:.3}"),
+                        "region collected"
                     );
-                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState {
-                        data: None,
-                        up: false,
-                        last_success: None,
-                        duration: 0.0,
-                    });
+                    let entry = st
+                        .snapshot
+                        .regions
+                        .entry(key.clone())
+                        .or_insert(RegionState {
+                            data: None,
+                            up: false,
+                            last_success: None,
+                            duration: 0.0,
+                        });
                     entry.data = Some(Arc::new(data));
                     entry.up = true;
                     entry.last_success = Some(now);
@@ -380,20 +465,24 @@ impl Collector {
                 }
                 RegionOutcome::Unsupported(e) => {
                     let recheck = self.opts.unsupported_recheck;
-                    tracing::warn!(region = %region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
+                    tracing::warn!(account, region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
                     st.unsupported
-                        .insert(region.clone(), now + recheck.as_secs() as i64);
-                    st.snapshot.regions.remove(&region);
+                        .insert(key.clone(), now + recheck.as_secs() as i64);
+                    st.snapshot.regions.remove(&key);
                 }
                 RegionOutcome::Failed(error, code) => {
                     report.regions_failed += 1;
-                    tracing::warn!(region = %region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
-                    let entry = st.snapshot.regions.entry(region).or_insert(RegionState {
-                        data: None,
-                        up: false,
-                        last_success: None,
-                        duration: 0.0,
-                    });
+                    tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
+                    let entry = st
+                        .snapshot
+                        .regions
+                        .entry(key.clone())
+                        .or_insert(RegionState {
+                            data: None,
+                            up: false,
+                            last_success: None,
+                            duration: 0.0,
+                        });
                     entry.up = false;
                     entry.duration = secs;
                 }

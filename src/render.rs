@@ -145,25 +145,26 @@ impl SampleValue for String {
     }
 }
 
-/// One series: `name{l1="v1",...} value`.
+/// One series: `name{account="a",l1="v1",...} value`; the `account` label
+/// comes first, and only when accounts are configured.
 fn series(
     out: &mut Out<'_>,
+    account: Option<&str>,
     name: &str,
     labels: &[(&str, &str)],
     value: impl SampleValue,
 ) -> io::Result<()> {
     out.buf.extend_from_slice(name.as_bytes());
-    if !labels.is_empty() {
-        out.buf.push(b'{');
-        for (i, (k, v)) in labels.iter().enumerate() {
-            if i > 0 {
-                out.buf.push(b',');
-            }
-            out.buf.extend_from_slice(k.as_bytes());
-            out.buf.extend_from_slice(b"=\"");
-            out.esc(v);
-            out.buf.push(b'"');
-        }
+    let mut sep = b'{';
+    for (k, v) in account.map(|a| ("account", a)).iter().chain(labels) {
+        out.buf.push(sep);
+        sep = b',';
+        out.buf.extend_from_slice(k.as_bytes());
+        out.buf.extend_from_slice(b"=\"");
+        out.esc(v);
+        out.buf.push(b'"');
+    }
+    if sep == b',' {
         out.buf.push(b'}');
     }
     out.buf.push(b' ');
@@ -171,6 +172,9 @@ fn series(
     out.buf.push(b'\n');
     out.maybe_flush()
 }
+
+/// The `account` label (when accounts are configured) and the region id.
+type Labels<'a> = (Option<&'a str>, &'a str);
 
 type Body<'a> = Box<dyn Fn(&mut Out<'_>) -> io::Result<()> + 'a>;
 
@@ -226,7 +230,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
     let regions = || {
         snap.regions
             .iter()
-            .filter_map(|(id, r)| Some((id.as_str(), r.data.as_deref()?)))
+            .filter_map(|(key, r)| Some((snap.labels(key), r.data.as_deref()?)))
     };
     let mut f: Vec<Family<'a>> = Vec::new();
     macro_rules! fam {
@@ -241,23 +245,24 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
     }
     // Per agent: a value from each row, absent where the API gave none.
     fn per_agent<'a>(
-        regions: impl Fn() -> Box<dyn Iterator<Item = (&'a str, &'a RegionData)> + 'a> + 'a,
+        regions: impl Fn() -> Box<dyn Iterator<Item = (Labels<'a>, &'a RegionData)> + 'a> + 'a,
         name: &'static str,
         value: impl Fn(&crate::api::AgentStatus, &RegionData) -> Option<i64> + 'a,
     ) -> Body<'a> {
         Box::new(move |out| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for a in &d.agents {
                     if let Some(v) = value(a, d) {
-                        series(out, name, &base(region, &a.instance_id), v)?;
+                        series(out, acct, name, &base(region, &a.instance_id), v)?;
                     }
                 }
             }
             Ok(())
         })
     }
-    let boxed =
-        move || -> Box<dyn Iterator<Item = (&'a str, &'a RegionData)> + 'a> { Box::new(regions()) };
+    let boxed = move || -> Box<dyn Iterator<Item = (Labels<'a>, &'a RegionData)> + 'a> {
+        Box::new(regions())
+    };
 
     f.push(Family {
         name: "aliyun_cloud_assistant_agent_up".into(),
@@ -270,7 +275,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Cloud Assistant agent version, OS type and Session Manager support; always 1.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for a in &d.agents {
                     let sm = if a.session_manager == Some(true) {
                         "true"
@@ -280,6 +285,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                     let [r, i] = base(region, &a.instance_id);
                     series(
                         out,
+                        acct,
                         "aliyun_cloud_assistant_agent_info",
                         &[
                             r,
@@ -350,7 +356,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Cloud Assistant agents per region by status (up, down, not_installed).",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 let mut counts = [0usize; 3];
                 for a in &d.agents {
                     let s = agent_state(a);
@@ -361,6 +367,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                 for (s, n) in AGENT_STATES.iter().zip(counts) {
                     series(
                         out,
+                        acct,
                         "aliyun_cloud_assistant_agents",
                         &[("region_id", region), ("status", s)],
                         n,
@@ -375,12 +382,13 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "ECS instance state (state set: 1 for the current state).",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for i in &d.instances {
                     for s in states(INSTANCE_STATES, &i.status, mode) {
                         let [r, id] = base(region, &i.instance_id);
                         series(
                             out,
+                            acct,
                             "aliyun_cloud_assistant_instance_status",
                             &[r, id, ("status", s)],
                             (s == &*i.status) as u8,
@@ -396,7 +404,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "ECS instances per region by state.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 let counts = count_by(d.instances.iter().map(|i| &*i.status));
                 let seen = counts
                     .keys()
@@ -407,6 +415,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                     let n = counts.get(s).copied().unwrap_or(0);
                     series(
                         out,
+                        acct,
                         "aliyun_cloud_assistant_instances",
                         &[("region_id", region), ("status", s)],
                         n,
@@ -421,12 +430,13 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Cloud Assistant plugin state on the instance (state set: 1 for the current state).",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for p in &d.plugins {
                     for s in states(PLUGIN_STATES, &p.status, mode) {
                         let [r, i] = base(region, &p.instance_id);
                         series(
                             out,
+                            acct,
                             "aliyun_cloud_assistant_plugin_status",
                             &[r, i, ("plugin", &p.name), ("status", s)],
                             (s == &*p.status) as u8,
@@ -442,11 +452,12 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Cloud Assistant plugin version on the instance; always 1.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for p in &d.plugins {
                     let [r, i] = base(region, &p.instance_id);
                     series(
                         out,
+                        acct,
                         "aliyun_cloud_assistant_plugin_info",
                         &[
                             r,
@@ -466,12 +477,13 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Last heartbeat of the plugin, Unix seconds.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for p in &d.plugins {
                     if let Some(h) = p.last_heartbeat {
                         let [r, i] = base(region, &p.instance_id);
                         series(
                             out,
+                            acct,
                             "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
                             &[r, i, ("plugin", &p.name)],
                             h,
@@ -487,12 +499,13 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Seconds between the collection and the plugin's last heartbeat.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 for p in &d.plugins {
                     if let Some(h) = p.last_heartbeat {
                         let [r, i] = base(region, &p.instance_id);
                         series(
                             out,
+                            acct,
                             "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
                             &[r, i, ("plugin", &p.name)],
                             (d.collected_at - h).max(0),
@@ -508,7 +521,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Cloud Assistant plugins per region, plugin and state.",
         move |out: &mut Out<'_>| {
-            for (region, d) in regions() {
+            for ((acct, region), d) in regions() {
                 let counts = count_by(d.plugins.iter().map(|p| (&*p.name, &*p.status)));
                 let names: BTreeSet<&str> = counts.keys().map(|k| k.0).collect();
                 for name in names {
@@ -521,6 +534,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                         let n = counts.get(&(name, s)).copied().unwrap_or(0);
                         series(
                             out,
+                            acct,
                             "aliyun_cloud_assistant_plugins",
                             &[("region_id", region), ("plugin", name), ("status", s)],
                             n,
@@ -538,9 +552,11 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "1 if the region's last collection cycle succeeded, else 0.",
         move |out: &mut Out<'_>| {
-            for (region, r) in &snap.regions {
+            for (key, r) in &snap.regions {
+                let (acct, region) = snap.labels(key);
                 series(
                     out,
+                    acct,
                     "aliyun_cloud_assistant_exporter_region_up",
                     &[("region_id", region)],
                     r.up as u8,
@@ -554,10 +570,12 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "When the region was last collected successfully, Unix seconds.",
         move |out: &mut Out<'_>| {
-            for (region, r) in &snap.regions {
+            for (key, r) in &snap.regions {
+                let (acct, region) = snap.labels(key);
                 if let Some(t) = r.last_success {
                     series(
                         out,
+                        acct,
                         "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
                         &[("region_id", region)],
                         t,
@@ -572,9 +590,11 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "gauge",
         "Seconds the region's last collection cycle took.",
         move |out: &mut Out<'_>| {
-            for (region, r) in &snap.regions {
+            for (key, r) in &snap.regions {
+                let (acct, region) = snap.labels(key);
                 series(
                     out,
+                    acct,
                     "aliyun_cloud_assistant_exporter_collection_duration_seconds",
                     &[("region_id", region)],
                     format!("{:.6}", r.duration),
@@ -589,6 +609,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
         "Collection cycles finished since the exporter started.",
         move |out: &mut Out<'_>| series(
             out,
+            None,
             "aliyun_cloud_assistant_exporter_cycles_total",
             &[],
             snap.cycles
@@ -602,6 +623,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
             if snap.cycles > 0 {
                 series(
                     out,
+                    None,
                     "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
                     &[],
                     format!("{:.6}", snap.cycle_duration),
@@ -618,6 +640,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
             if let Some(t) = snap.last_collection {
                 series(
                     out,
+                    None,
                     "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
                     &[],
                     t,
@@ -635,6 +658,7 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
                 let n = snap.plugin_names.get(source).copied().unwrap_or(0);
                 series(
                     out,
+                    None,
                     "aliyun_cloud_assistant_exporter_plugin_names",
                     &[("source", source)],
                     n,
@@ -704,7 +728,7 @@ pub fn render(
 mod tests {
     use super::*;
     use crate::api::{AgentStatus, InstanceStatus, PluginStatus};
-    use crate::snapshot::RegionState;
+    use crate::snapshot::{RegionKey, RegionState};
     use std::sync::Arc;
 
     fn snap() -> FleetSnapshot {
@@ -748,7 +772,7 @@ mod tests {
         };
         let mut s = FleetSnapshot::default();
         s.regions.insert(
-            "r".into(),
+            RegionKey::new("", "r"),
             RegionState {
                 data: Some(Arc::new(data)),
                 up: true,
@@ -757,7 +781,7 @@ mod tests {
             },
         );
         s.regions.insert(
-            "dead".into(),
+            RegionKey::new("", "dead"),
             RegionState {
                 data: None,
                 up: false,
@@ -815,6 +839,38 @@ mod tests {
         let mut sorted = names.clone();
         sorted.sort();
         assert_eq!(names, sorted);
+    }
+
+    #[test]
+    fn accounts_label_every_series_when_configured() {
+        let mut s = snap();
+        let plain = String::from_utf8(
+            render(&s, &Registry::new(), StateSets::All, 0)
+                .expect("render")
+                .plain()
+                .expect("gunzip"),
+        )
+        .expect("utf8");
+        assert!(!plain.contains("account="));
+        let state = s.regions.remove(&RegionKey::new("", "r")).expect("region");
+        s.regions.insert(RegionKey::new("prod", "r"), state);
+        s.accounts_labelled = true;
+        let t = String::from_utf8(
+            render(&s, &Registry::new(), StateSets::All, 0)
+                .expect("render")
+                .plain()
+                .expect("gunzip"),
+        )
+        .expect("utf8");
+        assert!(t.contains("aliyun_cloud_assistant_agent_up{account=\"prod\",region_id=\"r\",instance_id=\"i-1\"} 1"), "{t}");
+        assert!(t.contains(
+            "aliyun_cloud_assistant_exporter_region_up{account=\"prod\",region_id=\"r\"} 1"
+        ));
+        assert!(t.contains(
+            "aliyun_cloud_assistant_agents{account=\"prod\",region_id=\"r\",status=\"up\"} 1"
+        ));
+        // Series that are not per account have none.
+        assert!(t.contains("aliyun_cloud_assistant_exporter_cycles_total 0"));
     }
 
     #[test]

@@ -32,10 +32,28 @@ pub struct RegionState {
     pub duration: f64,
 }
 
+/// A region of an account (the account is empty without `--config.file`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RegionKey {
+    pub account: String,
+    pub region: String,
+}
+
+impl RegionKey {
+    pub fn new(account: &str, region: &str) -> Self {
+        RegionKey {
+            account: account.to_string(),
+            region: region.to_string(),
+        }
+    }
+}
+
 /// Everything the page is rendered from.
 #[derive(Clone, Debug, Default)]
 pub struct FleetSnapshot {
-    pub regions: BTreeMap<String, RegionState>,
+    pub regions: BTreeMap<RegionKey, RegionState>,
+    /// Whether series carry the `account` label (with `--config.file`).
+    pub accounts_labelled: bool,
     /// Clock time the last cycle finished (absent before the first).
     pub last_collection: Option<i64>,
     /// Cycles finished since start.
@@ -44,4 +62,14 @@ pub struct FleetSnapshot {
     pub cycle_duration: f64,
     /// Plugin names swept, by source (`flag`, `discovered`).
     pub plugin_names: BTreeMap<&'static str, usize>,
+}
+
+impl FleetSnapshot {
+    /// The `account` label value (if series carry one) and the region id.
+    pub fn labels<'a>(&self, key: &'a RegionKey) -> (Option<&'a str>, &'a str) {
+        (
+            self.accounts_labelled.then_some(key.account.as_str()),
+            key.region.as_str(),
+        )
+    }
 }
