@@ -11,8 +11,9 @@ use crate::client::{Client, ClientOptions};
 use crate::clock::Clock;
 use crate::collector::{Collector, CollectorOptions, Shard};
 use crate::config::Flags;
-use crate::credentials::{CredentialProvider, Credentials};
+use crate::credentials::{self as creds, CredentialProvider, Credentials};
 use crate::secret::Secret;
+use crate::server::web_config::WebConfigSource;
 use crate::server::{AppState, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
@@ -47,6 +48,21 @@ pub async fn start(
     clock: Clock,
 ) -> Result<Running, StartError> {
     flags.validate().map_err(StartError)?;
+    let shard_index = flags.resolve_shard_index(&env).map_err(StartError)?;
+    // Read before anything starts, so a bad file fails fast.
+    let web = match &flags.web_config_file {
+        Some(path) => Some(
+            WebConfigSource::load(path)
+                .map_err(|e| StartError(format!("--web.config.file {e}")))?,
+        ),
+        None => None,
+    };
+    let (registry, api_metrics) =
+        crate::metrics::new_registry().map_err(|e| StartError(format!("metrics registry: {e}")))?;
+    register_shard_info(&registry, flags.shard_count, shard_index)
+        .map_err(|e| StartError(format!("metrics registry: {e}")))?;
+    let refresh_metrics = creds::RefreshMetrics::new(&registry)
+        .map_err(|e| StartError(format!("metrics registry: {e}")))?;
     let (credentials, endpoint, demo) = if flags.demo {
         let sim = Simulator::start_with(
             FleetConfig::demo(clock.now()),
@@ -62,17 +78,28 @@ pub async fn start(
                 access_key_id: simulator::DEFAULT_KEY_ID.into(),
                 access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
                 security_token: None,
+                expiration: None,
             },
         );
         (creds, Some(sim.url()), Some(sim))
     } else {
-        let creds =
-            CredentialProvider::from_env_with(&env).map_err(|e| StartError(e.to_string()))?;
-        tracing::info!(source = creds.source(), "credentials found");
+        let ctx = creds::Context::new(
+            creds::Env::capture(&env),
+            creds::ContextOptions {
+                sts_endpoint: flags.sts_endpoint.clone(),
+                metadata_endpoint: flags.metadata_endpoint.clone(),
+                timeout: flags.request_timeout,
+                metrics: Some(refresh_metrics),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| StartError(e.to_string()))?;
+        let creds = CredentialProvider::default_chain(&ctx, flags.role_arn.as_deref())
+            .await
+            .map_err(|e| StartError(e.to_string()))?;
+        tracing::info!(source = creds.source(), via = %creds.describe(), "credentials found");
         (creds, flags.endpoint.clone(), None)
     };
-    let (registry, api_metrics) =
-        crate::metrics::new_registry().map_err(|e| StartError(format!("metrics registry: {e}")))?;
     let client = Client::new(
         credentials,
         ClientOptions {
@@ -96,7 +123,7 @@ pub async fn start(
                 region_timeout: flags.region_timeout,
                 shard: Shard {
                     count: flags.shard_count,
-                    index: flags.shard_index,
+                    index: shard_index,
                 },
                 state_sets: flags.state_sets.into(),
                 ..CollectorOptions::default()
@@ -111,6 +138,7 @@ pub async fn start(
         ready: collector.ready(),
         opts: Arc::new(ServerOptions {
             telemetry_path: flags.telemetry_path.clone(),
+            web: web.clone(),
             ..ServerOptions::default()
         }),
     };
@@ -118,7 +146,7 @@ pub async fn start(
         .await
         .map_err(|e| StartError(format!("cannot listen on {}: {e}", flags.listen_address)))?;
     let addr = server.local_addr().map_err(|e| StartError(e.to_string()))?;
-    tracing::info!(address = %addr, path = %flags.telemetry_path, version = %crate::metrics::long_version(), "serving metrics");
+    tracing::info!(address = %addr, path = %flags.telemetry_path, tls = web.as_ref().is_some_and(|w| w.tls()), version = %crate::metrics::long_version(), "serving metrics");
     let (stop, rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(server.run(rx.clone())),
@@ -131,4 +159,23 @@ pub async fn start(
         stop,
         tasks,
     })
+}
+
+/// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every
+/// replica, so dashboards can tell the shards apart and check none is missing.
+fn register_shard_info(
+    registry: &prometheus::Registry,
+    count: u64,
+    index: u64,
+) -> prometheus::Result<()> {
+    let info = prometheus::IntGaugeVec::new(
+        prometheus::Opts::new(
+            "aliyun_cloud_assistant_exporter_shard_info",
+            "The shard this replica collects (index) out of count; always 1.",
+        ),
+        &["index", "count"],
+    )?;
+    info.with_label_values(&[index.to_string(), count.to_string()])
+        .set(1);
+    registry.register(Box::new(info))
 }

@@ -349,9 +349,11 @@ impl Client {
         let started = Instant::now();
         let mut rng = Rng::from_time();
         let mut attempt = 0u32;
+        let mut refreshed = false;
         loop {
             attempt += 1;
             let t0 = Instant::now();
+            let generation = self.credentials.generation();
             let res = self.try_once(action, region, params).await;
             self.metrics
                 .duration
@@ -372,6 +374,21 @@ impl Client {
                 Ok(v) => {
                     self.rate.on_success();
                     return Ok(v);
+                }
+                Err(e) if e.code() == "InvalidSecurityToken.Expired" && !refreshed => {
+                    // Our clock or the refresh lagged the API's: refresh now
+                    // and try this call once more, outside the retry budget.
+                    refreshed = true;
+                    attempt -= 1;
+                    tracing::debug!(
+                        action,
+                        region = region.unwrap_or(""),
+                        "security token refused as expired; refreshing credentials"
+                    );
+                    self.metrics.retries.with_label_values(&[action]).inc();
+                    self.credentials
+                        .force_refresh(generation, self.opts.timeout)
+                        .await;
                 }
                 Err(e) => {
                     let throttled = e.is_throttling();
@@ -412,7 +429,13 @@ impl Client {
             .acquire()
             .await
             .map_err(|_| transport("client is shut down".into(), false))?;
-        let creds = self.credentials.current();
+        // Read just before signing; if they have expired, wait (bounded)
+        // for the refresh rather than sign with them.
+        let creds = self
+            .credentials
+            .valid(self.opts.timeout)
+            .await
+            .map_err(|e| transport(e.to_string(), false))?;
         // A fresh nonce and timestamp for every try.
         let nonce = uuid::Uuid::new_v4().to_string();
         let timestamp = format_iso8601(crate::clock::Clock::System.now());

@@ -76,6 +76,16 @@ fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     parse_duration(s)
 }
 
+fn parse_url(s: &str) -> Result<String, String> {
+    crate::credentials::validate_endpoint_url(s)?;
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+fn parse_role_arn(s: &str) -> Result<String, String> {
+    crate::credentials::validate_role_arn(s.trim())?;
+    Ok(s.trim().to_string())
+}
+
 fn parse_endpoint(s: &str) -> Result<String, String> {
     crate::client::validate_endpoint_template(s)?;
     Ok(s.trim_end_matches('/').to_string())
@@ -169,6 +179,18 @@ pub struct Flags {
     #[arg(long = "aliyun.request-timeout", default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
 
+    /// Assume this RAM role (STS AssumeRole) with whatever the credential chain yields
+    #[arg(long = "aliyun.role-arn", value_parser = parse_role_arn, value_name = "ARN")]
+    pub role_arn: Option<String>,
+
+    /// STS URL; at its default, ALIBABA_CLOUD_STS_REGION=R picks https://sts.R.aliyuncs.com
+    #[arg(long = "aliyun.sts-endpoint", default_value = crate::credentials::DEFAULT_STS_ENDPOINT, value_parser = parse_url, value_name = "URL")]
+    pub sts_endpoint: String,
+
+    /// ECS instance metadata service URL (for the instance's RAM role)
+    #[arg(long = "aliyun.metadata-endpoint", default_value = crate::credentials::DEFAULT_METADATA_ENDPOINT, value_parser = parse_url, value_name = "URL")]
+    pub metadata_endpoint: String,
+
     /// Number of replicas the (account, region) pairs are split over
     #[arg(long = "shard.count", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..), value_name = "N")]
     pub shard_count: u64,
@@ -176,6 +198,14 @@ pub struct Flags {
     /// Which of the --shard.count replicas this is (0-based)
     #[arg(long = "shard.index", default_value_t = 0, value_name = "I")]
     pub shard_index: u64,
+
+    /// Take --shard.index from the number after the last '-' of the hostname (a StatefulSet pod)
+    #[arg(long = "shard.index-from-hostname", conflicts_with = "shard_index")]
+    pub shard_index_from_hostname: bool,
+
+    /// TLS, basic auth and extra headers for the HTTP server (the exporter-toolkit YAML)
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<std::path::PathBuf>,
 
     /// Serve a built-in simulated fleet instead of a real account
     #[arg(long = "demo")]
@@ -214,6 +244,59 @@ impl Flags {
         }
         Ok(())
     }
+
+    /// The shard index in force: `--shard.index`, or with
+    /// `--shard.index-from-hostname` the hostname's trailing number
+    /// (`HOSTNAME` through `env`, else the kernel's hostname).
+    pub fn resolve_shard_index(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<u64, String> {
+        if !self.shard_index_from_hostname {
+            return Ok(self.shard_index);
+        }
+        let host = hostname(env).ok_or(
+            "--shard.index-from-hostname: cannot read the hostname (HOSTNAME, /proc/sys/kernel/hostname, hostname)",
+        )?;
+        let index = index_from_hostname(&host)?;
+        if index >= self.shard_count {
+            return Err(format!(
+                "--shard.index {index} (from hostname {host:?}) must be below --shard.count {}",
+                self.shard_count
+            ));
+        }
+        Ok(index)
+    }
+}
+
+fn hostname(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let clean = |s: String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    env("HOSTNAME")
+        .and_then(clean)
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .and_then(clean)
+        })
+        .or_else(|| {
+            let out = std::process::Command::new("hostname").output().ok()?;
+            clean(String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+}
+
+/// `exporter-2` → 2; a domain after the first `.` is ignored
+/// (`exporter-2.exporter.monitoring.svc` → 2).
+pub fn index_from_hostname(host: &str) -> Result<u64, String> {
+    let short = host.split('.').next().unwrap_or(host);
+    short
+        .rsplit_once('-')
+        .and_then(|(_, n)| {
+            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse::<u64>().ok())
+                .flatten()
+        })
+        .ok_or_else(|| {
+            format!(
+                "--shard.index-from-hostname: hostname {host:?} does not end in -<number> (e.g. exporter-2)"
+            )
+        })
 }
 
 #[cfg(test)]
@@ -292,5 +375,36 @@ mod tests {
         }
         let f = parse(&["--shard.count", "2", "--shard.index", "2"]).expect("parses");
         assert!(f.validate().unwrap_err().contains("--shard.index"));
+    }
+
+    #[test]
+    fn shard_index_from_hostname() {
+        assert_eq!(index_from_hostname("exporter-2"), Ok(2));
+        assert_eq!(index_from_hostname("cloud-assistant-exporter-10"), Ok(10));
+        assert_eq!(
+            index_from_hostname("exporter-3.exporter.monitoring.svc"),
+            Ok(3)
+        );
+        for bad in ["exporter", "exporter-", "exporter-x1", "exporter-+1", ""] {
+            assert!(index_from_hostname(bad).is_err(), "{bad}");
+        }
+        let f = parse(&["--shard.count", "3", "--shard.index-from-hostname"]).expect("parses");
+        let env = |host: &'static str| move |k: &str| (k == "HOSTNAME").then(|| host.to_string());
+        assert_eq!(f.resolve_shard_index(&env("exporter-2")), Ok(2));
+        assert!(
+            f.resolve_shard_index(&env("exporter-3"))
+                .unwrap_err()
+                .contains("below")
+        );
+        assert!(
+            f.resolve_shard_index(&env("exporter"))
+                .unwrap_err()
+                .contains("-<number>")
+        );
+        assert!(parse(&["--shard.index", "1", "--shard.index-from-hostname"]).is_err());
+        assert_eq!(
+            parse(&[]).expect("defaults").resolve_shard_index(&env("x")),
+            Ok(0)
+        );
     }
 }

@@ -30,6 +30,14 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Parsed answers and config files put a secret straight into a `Secret`,
+/// never into a plain `String` field first.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,6 +48,12 @@ mod tests {
         assert_eq!(format!("{s}"), "***");
         assert_eq!(format!("{s:?}"), "***");
         assert_eq!(format!("{:?}", Some(&s)), "Some(***)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn deserializes_from_a_json_string() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").expect("string");
         assert_eq!(s.expose(), "hunter2");
     }
 }

@@ -1,5 +1,8 @@
 //! The HTTP side: `/metrics` serves the last rendered page as bytes (never
-//! waiting on the cloud), plus `/healthz`, `/ready`, `/` and `/-/reload`.
+//! waiting on the cloud), plus `/healthz`, `/ready`, `/` and `/-/reload`;
+//! TLS, basic auth and extra headers from `--web.config.file`.
+
+pub mod web_config;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,13 +18,16 @@ use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::Watcher;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::sync::{Semaphore, watch};
 
 use crate::render::Page;
+use web_config::WebConfigSource;
 
 pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -30,8 +36,14 @@ pub struct ServerOptions {
     pub telemetry_path: String,
     /// Connections served at once; more wait in the kernel's backlog.
     pub max_connections: usize,
-    /// A client must send its request headers within this time.
+    /// A client must send its request headers (and finish a TLS handshake)
+    /// within this time.
     pub header_timeout: Duration,
+    /// `--web.config.file`: TLS, basic auth and extra headers.
+    pub web: Option<Arc<WebConfigSource>>,
+    /// How often the web config files are checked for changes besides at
+    /// each new connection (scrapers keep their connections open).
+    pub web_config_check_interval: Duration,
 }
 
 impl Default for ServerOptions {
@@ -40,6 +52,8 @@ impl Default for ServerOptions {
             telemetry_path: "/metrics".into(),
             max_connections: 256,
             header_timeout: Duration::from_secs(10),
+            web: None,
+            web_config_check_interval: Duration::from_secs(3),
         }
     }
 }
@@ -175,10 +189,41 @@ fn method_not_allowed(allow: &'static str) -> Resp {
     r
 }
 
+fn unauthorized() -> Resp {
+    let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(web_config::WWW_AUTHENTICATE),
+    );
+    r
+}
+
 pub async fn handle(
     state: AppState,
     req: Request<Incoming>,
 ) -> Result<Resp, std::convert::Infallible> {
+    let Some(web) = state.opts.web.clone() else {
+        return route(state, req).await;
+    };
+    // One config for the whole request, even if a reload lands meanwhile.
+    let cfg = web.current();
+    let mut resp = if cfg.requires_auth()
+        && req.uri().path() != "/healthz"
+        && !web
+            .authorize(&cfg, req.headers().get(header::AUTHORIZATION))
+            .await
+    {
+        unauthorized()
+    } else {
+        route(state, req).await?
+    };
+    for (name, value) in &cfg.headers {
+        resp.headers_mut().insert(name.clone(), value.clone());
+    }
+    Ok(resp)
+}
+
+async fn route(state: AppState, req: Request<Incoming>) -> Result<Resp, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
@@ -210,10 +255,19 @@ pub async fn handle(
                 );
                 r
             }
-            "/-/reload" if method == Method::POST => text(
-                StatusCode::OK,
-                "nothing to reload: no configuration file is in use\n",
-            ),
+            "/-/reload" if method == Method::POST => match &state.opts.web {
+                None => text(
+                    StatusCode::OK,
+                    "nothing to reload: no configuration file is in use\n",
+                ),
+                Some(web) => match web.reload() {
+                    Ok(()) => text(StatusCode::OK, "web config reloaded\n"),
+                    Err(e) => text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("web config not reloaded, the last good one stays: {e}\n"),
+                    ),
+                },
+            },
             "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
             "/-/reload" => method_not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
@@ -242,6 +296,18 @@ impl Server {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let limit = Arc::new(Semaphore::new(self.state.opts.max_connections.max(1)));
+        let watcher_task = self.state.opts.web.clone().map(|web| {
+            let every = self.state.opts.web_config_check_interval;
+            let mut stop = shutdown.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => web.reload_if_changed(),
+                        _ = stop.changed() => return,
+                    }
+                }
+            })
+        });
         loop {
             // Take a slot before accepting: past the limit, connections wait in the backlog.
             let permit = tokio::select! {
@@ -261,23 +327,89 @@ impl Server {
                     continue;
                 }
             };
+            // Taken here, so shutdown also waits for connections still in
+            // their TLS handshake.
+            let watcher = graceful.watcher();
             let state = self.state.clone();
-            let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(self.state.opts.header_timeout)
-                .serve_connection(TokioIo::new(stream), svc);
-            let conn = graceful.watch(conn);
             tokio::spawn(async move {
-                let _ = conn.await;
+                connection(stream, state, watcher).await;
                 drop(permit);
             });
+        }
+        if let Some(t) = watcher_task {
+            t.abort();
         }
         tokio::select! {
             _ = graceful.shutdown() => {}
             _ = tokio::time::sleep(Duration::from_secs(10)) => tracing::warn!("connections still open after 10s; closing them"),
         }
     }
+}
+
+/// One accepted connection: the TLS handshake if the web config has TLS,
+/// then HTTP/1.1.
+async fn connection(stream: TcpStream, state: AppState, watcher: Watcher) {
+    let Some(web) = state.opts.web.clone() else {
+        return serve(stream, state, watcher).await;
+    };
+    web.reload_if_changed();
+    if !web.tls() {
+        return serve(stream, state, watcher).await;
+    }
+    let Some(tls) = web.current().tls.clone() else {
+        return;
+    };
+    let timeout = state.opts.header_timeout;
+    match tokio::time::timeout(timeout, handshake(stream, tls)).await {
+        Ok(Ok(Some(s))) => serve(s, state, watcher).await,
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+        Err(_) => tracing::debug!("TLS handshake timed out"),
+    }
+}
+
+/// The TLS handshake; `None` when the client spoke plain HTTP (it gets a 400
+/// that says so, as Go's servers do) or went away first.
+async fn handshake(
+    mut stream: TcpStream,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> std::io::Result<Option<tokio_rustls::server::TlsStream<TcpStream>>> {
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 0 {
+        return Ok(None);
+    }
+    // 0x16: a TLS handshake record. Anything else is not TLS.
+    if first[0] != 0x16 {
+        // Read the request first, so closing does not reset the connection
+        // before the client reads the answer.
+        let mut buf = vec![0u8; 8 << 10];
+        let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+        let _ = stream
+            .write_all(
+                b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                  Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+            )
+            .await;
+        let _ = stream.shutdown().await;
+        return Ok(None);
+    }
+    tokio_rustls::TlsAcceptor::from(tls)
+        .accept(stream)
+        .await
+        .map(Some)
+}
+
+async fn serve<I>(io: I, state: AppState, watcher: Watcher)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = state.opts.header_timeout;
+    let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), svc);
+    let _ = watcher.watch(conn).await;
 }
 
 #[cfg(test)]

@@ -62,11 +62,24 @@ pub fn parse_form(s: &str) -> Vec<(String, String)> {
 /// How long a Timestamp may be away from the server's clock.
 const MAX_SKEW_SECS: i64 = 15 * 60;
 
-/// Checks signature, method, version, nonce and timestamp. `Err` is the answer.
+/// Checks signature, method, version, nonce and timestamp of an ECS call.
+/// `Err` is the answer.
 pub fn authenticate(
     state: &SimState,
     method: &str,
     params: &[(String, String)],
+) -> Result<(), Answer> {
+    authenticate_for(state, method, params, "2014-05-26", true)
+}
+
+/// The same for the API of `version`; `ecs` calls also honour
+/// [`super::Simulator::refuse_long_term_keys`].
+pub fn authenticate_for(
+    state: &SimState,
+    method: &str,
+    params: &[(String, String)],
+    version: &str,
+    ecs: bool,
 ) -> Result<(), Answer> {
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     for required in [
@@ -133,6 +146,30 @@ pub fn authenticate(
         ));
     }
     let now = Clock::System.now();
+    if key.expires_at.is_some_and(|e| now >= e) {
+        state
+            .expired_refusals
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(error(
+            state,
+            400,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.",
+        ));
+    }
+    if ecs
+        && key.security_token.is_none()
+        && state
+            .long_term_refused
+            .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(error(
+            state,
+            403,
+            "Forbidden.RAM",
+            "User not authorized to operate on the specified resource, or this API does not support RAM.",
+        ));
+    }
     match get("Timestamp").and_then(parse_iso8601) {
         None => {
             return Err(error(
@@ -160,7 +197,7 @@ pub fn authenticate(
             "Specified signature nonce was used already.",
         ));
     }
-    if get("Version") != Some("2014-05-26") {
+    if get("Version") != Some(version) {
         return Err(error(
             state,
             400,

@@ -6,10 +6,13 @@
 pub mod faults;
 pub mod fleet;
 pub mod handlers;
+pub mod identity;
+pub mod metadata;
+pub mod sts;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -26,12 +29,27 @@ use crate::clock::Clock;
 use crate::rng::Rng;
 pub use faults::{Faults, RegionFault};
 pub use fleet::{Fleet, FleetConfig, RegionSpec};
+pub use identity::{IdentityConfig, IdentityServer};
 
 /// An AccessKey the simulator accepts.
 #[derive(Clone, Debug)]
 pub struct SimKey {
     pub secret: String,
     pub security_token: Option<String>,
+    /// Temporary credentials: refused as `InvalidSecurityToken.Expired` from
+    /// then on (Unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+impl SimKey {
+    /// A long-term AccessKey.
+    pub fn long_term(secret: impl Into<String>) -> Self {
+        SimKey {
+            secret: secret.into(),
+            security_token: None,
+            expires_at: None,
+        }
+    }
 }
 
 /// Everything the simulator knows; shared by its connections and by tests
@@ -51,11 +69,25 @@ pub struct SimState {
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
     nonce_prune_at: AtomicUsize,
+    /// ECS calls signed with a long-term key are refused (`Forbidden.RAM`),
+    /// as for a RAM user that may only assume a role.
+    long_term_refused: AtomicBool,
+    expired_refusals: AtomicU64,
 }
 
 impl SimState {
     fn key(&self, id: &str) -> Option<SimKey> {
         self.keys.read().ok()?.get(id).cloned()
+    }
+
+    /// Adds a key; drops temporary ones expired for an hour, so a long
+    /// run with short-lived credentials does not grow without bound.
+    pub(crate) fn insert_key(&self, id: &str, key: SimKey) {
+        if let Ok(mut k) = self.keys.write() {
+            let now = Clock::System.now();
+            k.retain(|_, v| v.expires_at.is_none_or(|e| now - e < 3600));
+            k.insert(id.to_string(), key);
+        }
     }
 
     /// Records a nonce; false if it was seen in the last 15 minutes.
@@ -137,10 +169,7 @@ impl Simulator {
         let mut keys = HashMap::new();
         keys.insert(
             DEFAULT_KEY_ID.to_string(),
-            SimKey {
-                secret: DEFAULT_KEY_SECRET.to_string(),
-                security_token: None,
-            },
+            SimKey::long_term(DEFAULT_KEY_SECRET),
         );
         let state = Arc::new(SimState {
             fleet: RwLock::new(Fleet::generate(&cfg)),
@@ -157,6 +186,8 @@ impl Simulator {
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
             nonce_prune_at: AtomicUsize::new(50_000),
+            long_term_refused: AtomicBool::new(false),
+            expired_refusals: AtomicU64::new(0),
         });
         let (tx, rx) = watch::channel(false);
         tokio::spawn(serve(listener, Arc::clone(&state), rx));
@@ -172,9 +203,20 @@ impl Simulator {
     }
 
     pub fn add_key(&self, id: &str, key: SimKey) {
-        if let Ok(mut k) = self.state.keys.write() {
-            k.insert(id.to_string(), key);
-        }
+        self.state.insert_key(id, key);
+    }
+
+    /// Refuses ECS calls signed with long-term keys (STS still takes them),
+    /// so a test proves that role credentials are really used.
+    pub fn refuse_long_term_keys(&self, refuse: bool) {
+        self.state
+            .long_term_refused
+            .store(refuse, Ordering::Relaxed);
+    }
+
+    /// Calls refused because their security token had expired.
+    pub fn expired_refusals(&self) -> u64 {
+        self.state.expired_refusals.load(Ordering::Relaxed)
     }
 
     pub fn set_faults(&self, faults: Faults) {

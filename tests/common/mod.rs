@@ -28,6 +28,7 @@ pub fn creds(id: &str, secret: &str) -> Arc<CredentialProvider> {
             access_key_id: id.into(),
             access_key_secret: Secret::new(secret),
             security_token: None,
+            expiration: None,
         },
     )
 }

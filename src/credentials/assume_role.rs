@@ -1,0 +1,278 @@
+//! STS AssumeRole: a RAM role assumed with the credentials of another source
+//! (`ram_role_arn`, `RamRoleArn`, `ChainableRamRoleArn`, `--aliyun.role-arn`),
+//! signed exactly like the ECS calls. Also the STS plumbing that
+//! AssumeRoleWithOIDC shares.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    BoxFuture, Context, CredentialProvider, Credentials, CredentialsError,
+    DEFAULT_DURATION_SECONDS, DEFAULT_ROLE_SESSION_NAME, SOURCE_ASSUME_ROLE, STS_API_VERSION,
+    Source,
+};
+use crate::clock::{Clock, format_iso8601, parse_iso8601};
+use crate::secret::Secret;
+use crate::signer::{CommonParams, canonical_query, sign_request};
+
+/// The role to assume and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleSpec {
+    pub role_arn: String,
+    /// Default `cloud-assistant-exporter`.
+    pub role_session_name: Option<String>,
+    /// Default 3600.
+    pub duration_seconds: Option<u32>,
+    pub external_id: Option<String>,
+    /// A policy document that narrows the role's permissions further.
+    pub policy: Option<String>,
+}
+
+impl RoleSpec {
+    pub fn new(role_arn: impl Into<String>) -> Self {
+        RoleSpec {
+            role_arn: role_arn.into(),
+            role_session_name: None,
+            duration_seconds: None,
+            external_id: None,
+            policy: None,
+        }
+    }
+}
+
+pub(crate) struct AssumeRoleSource {
+    role: RoleSpec,
+    inner: Arc<CredentialProvider>,
+}
+
+impl AssumeRoleSource {
+    pub(crate) fn new(role: RoleSpec, inner: Arc<CredentialProvider>) -> Self {
+        AssumeRoleSource { role, inner }
+    }
+
+    fn params(&self) -> Vec<(String, String)> {
+        let mut p = vec![
+            ("RoleArn".to_string(), self.role.role_arn.clone()),
+            (
+                "RoleSessionName".to_string(),
+                self.role
+                    .role_session_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ROLE_SESSION_NAME.into()),
+            ),
+            (
+                "DurationSeconds".to_string(),
+                self.role
+                    .duration_seconds
+                    .unwrap_or(DEFAULT_DURATION_SECONDS)
+                    .to_string(),
+            ),
+        ];
+        if let Some(id) = &self.role.external_id {
+            p.push(("ExternalId".into(), id.clone()));
+        }
+        if let Some(policy) = &self.role.policy {
+            p.push(("Policy".into(), policy.clone()));
+        }
+        p
+    }
+}
+
+impl Source for AssumeRoleSource {
+    fn label(&self) -> &'static str {
+        SOURCE_ASSUME_ROLE
+    }
+
+    fn describe(&self) -> String {
+        format!("assume_role with {}", self.inner.describe())
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        ctx: &'a Context,
+    ) -> BoxFuture<'a, Result<Credentials, CredentialsError>> {
+        Box::pin(async move {
+            // The source's own refresh keeps these valid; never sign with expired ones.
+            let src = self.inner.valid(ctx.timeout).await?;
+            let nonce = uuid::Uuid::new_v4().to_string();
+            let timestamp = format_iso8601(Clock::System.now());
+            let common = CommonParams {
+                access_key_id: &src.access_key_id,
+                security_token: src.security_token.as_ref(),
+                action: "AssumeRole",
+                version: STS_API_VERSION,
+                region_id: None,
+                timestamp: &timestamp,
+                nonce: &nonce,
+            };
+            let signed = sign_request("POST", self.params(), &common, &src.access_key_secret);
+            post_sts(
+                ctx,
+                SOURCE_ASSUME_ROLE,
+                "AssumeRole",
+                canonical_query(&signed),
+            )
+            .await
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StsAnswer {
+    credentials: Option<StsCredentials>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StsCredentials {
+    access_key_id: String,
+    access_key_secret: Secret,
+    security_token: Secret,
+    expiration: String,
+}
+
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// POSTs a form to STS and reads the `Credentials` of the answer.
+pub(crate) async fn post_sts(
+    ctx: &Context,
+    from: &'static str,
+    action: &str,
+    form: String,
+) -> Result<Credentials, CredentialsError> {
+    let fail =
+        |m: String| CredentialsError::fetch(from, format!("{action} at {}: {m}", ctx.sts_endpoint));
+    let mut resp = ctx
+        .http
+        .post(&ctx.sts_endpoint)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form)
+        .send()
+        .await
+        .map_err(|e| fail(super::describe_http_error(&e)))?;
+    let status = resp.status().as_u16();
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| fail(super::describe_http_error(&e)))?
+    {
+        if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(fail(format!("answer larger than {MAX_ANSWER_BYTES} bytes")));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if !(200..300).contains(&status) {
+        return Err(fail(describe_error_body(status, &buf)));
+    }
+    parse_sts_credentials(&buf).map_err(fail)
+}
+
+/// `Code (HTTP 400): Message (RequestId …)` of an error answer. Error
+/// answers hold no credentials, but their text is not echoed beyond these
+/// fields either.
+pub(crate) fn describe_error_body(status: u16, body: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) if o.get("Code").is_some_and(Value::is_string) => {
+            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            format!(
+                "{} (HTTP {status}): {} (RequestId {})",
+                s("Code"),
+                s("Message"),
+                s("RequestId")
+            )
+        }
+        _ => format!("HTTP {status} without an API error body"),
+    }
+}
+
+/// The credentials of a successful STS answer. Errors never quote the
+/// answer: it holds a secret.
+pub(crate) fn parse_sts_credentials(body: &[u8]) -> Result<Credentials, String> {
+    let answer: StsAnswer = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "malformed answer ({:?} at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    let c = answer
+        .credentials
+        .ok_or_else(|| "the answer has no Credentials".to_string())?;
+    if c.access_key_id.is_empty() || c.access_key_secret.expose().is_empty() {
+        return Err("the answer's Credentials are empty".into());
+    }
+    let expiration = parse_iso8601(&c.expiration)
+        .ok_or_else(|| "the answer's Expiration is not a time".to_string())?;
+    Ok(Credentials {
+        access_key_id: c.access_key_id,
+        access_key_secret: c.access_key_secret,
+        security_token: Some(c.security_token),
+        expiration: Some(expiration),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sts_answers_without_quoting_them() {
+        let ok = br#"{"RequestId":"r","AssumedRoleUser":{"Arn":"a","AssumedRoleId":"i"},
+            "Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","SecurityToken":"tok-XYZ","Expiration":"2030-01-01T00:00:00Z"}}"#;
+        let c = parse_sts_credentials(ok).expect("ok");
+        assert_eq!(c.access_key_id, "STS.1");
+        assert_eq!(c.access_key_secret.expose(), "sec-XYZ");
+        assert_eq!(c.expiration, Some(1_893_456_000));
+        for bad in [
+            &br#"{"Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","SecurityToken":"tok-XYZ","Expiration":"soon"}}"#[..],
+            br#"{"Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","SecurityToken":"tok-XYZ"}}"#,
+            br#"{"Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","#,
+            br#"{"RequestId":"r"}"#,
+        ] {
+            let e = parse_sts_credentials(bad).expect_err("bad");
+            assert!(!e.contains("XYZ"), "{e}");
+        }
+        let e = describe_error_body(
+            403,
+            br#"{"RequestId":"R1","Code":"NoPermission","Message":"You are not authorized"}"#,
+        );
+        assert_eq!(
+            e,
+            "NoPermission (HTTP 403): You are not authorized (RequestId R1)"
+        );
+        assert_eq!(
+            describe_error_body(502, b"<html>"),
+            "HTTP 502 without an API error body"
+        );
+    }
+
+    #[test]
+    fn params_have_defaults_and_optional_ones() {
+        let inner = CredentialProvider::fixed("t", Credentials::access_key("id", Secret::new("s")));
+        let mut role = RoleSpec::new("acs:ram::1:role/r");
+        let p = AssumeRoleSource::new(role.clone(), Arc::clone(&inner)).params();
+        assert_eq!(
+            p,
+            vec![
+                ("RoleArn".to_string(), "acs:ram::1:role/r".to_string()),
+                ("RoleSessionName".into(), "cloud-assistant-exporter".into()),
+                ("DurationSeconds".into(), "3600".into()),
+            ]
+        );
+        role.external_id = Some("ext".into());
+        role.policy = Some("{}".into());
+        role.duration_seconds = Some(900);
+        let p = AssumeRoleSource::new(role, inner).params();
+        assert!(p.contains(&("ExternalId".into(), "ext".into())));
+        assert!(p.contains(&("Policy".into(), "{}".into())));
+        assert!(p.contains(&("DurationSeconds".into(), "900".into())));
+    }
+}

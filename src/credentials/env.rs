@@ -1,0 +1,101 @@
+//! Step 1 of the chain: `ALIBABA_CLOUD_ACCESS_KEY_ID` and
+//! `ALIBABA_CLOUD_ACCESS_KEY_SECRET`, optional `ALIBABA_CLOUD_SECURITY_TOKEN`.
+
+use super::{CredentialSpec, CredentialsError, Env, SOURCE_ENV};
+
+const ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+const SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+const TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
+
+/// The chain's note when neither variable is set.
+pub(crate) const NOT_SET: &str =
+    "environment (ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set)";
+
+/// The AccessKey of the environment; `None` when neither variable is set.
+/// Half a key is an error rather than a reason to look elsewhere: it is
+/// almost always a typo, and another source would hide it.
+pub(crate) fn detect(env: &Env) -> Result<Option<CredentialSpec>, CredentialsError> {
+    match (env.get(ID), env.secret(SECRET)) {
+        (Some(id), Some(secret)) => Ok(Some(CredentialSpec::AccessKey {
+            origin: SOURCE_ENV,
+            access_key_id: id.trim().to_string(),
+            access_key_secret: secret,
+            security_token: env.secret(TOKEN),
+        })),
+        (None, None) if !env.is_set(ID) && !env.is_set(SECRET) => Ok(None),
+        (Some(_), None) => Err(half(ID, SECRET, env.is_set(SECRET))),
+        (None, Some(_)) => Err(half(SECRET, ID, env.is_set(ID))),
+        (None, None) => Err(CredentialsError::Config(format!(
+            "{ID} and {SECRET} are set but empty; set both, or run with --demo"
+        ))),
+    }
+}
+
+fn half(set: &str, missing: &str, empty: bool) -> CredentialsError {
+    let what = if empty { "empty" } else { "not set" };
+    CredentialsError::Config(format!(
+        "{set} is set but {missing} is {what}; set both, or run with --demo"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::env;
+    use super::*;
+    use crate::credentials::CredentialProvider;
+
+    #[test]
+    fn reads_the_environment() {
+        let spec = detect(&env(&[
+            (ID, " LTAIid "),
+            (SECRET, "s3cret"),
+            (TOKEN, "tok"),
+        ]))
+        .expect("ok")
+        .expect("configured");
+        let CredentialSpec::AccessKey {
+            origin,
+            access_key_id,
+            access_key_secret,
+            security_token,
+        } = &spec
+        else {
+            panic!("{spec:?}")
+        };
+        assert_eq!(
+            (*origin, access_key_id.as_str(), access_key_secret.expose()),
+            ("env", "LTAIid", "s3cret")
+        );
+        assert_eq!(security_token.as_ref().map(|t| t.expose()), Some("tok"));
+        assert!(!format!("{spec:?}").contains("s3cret"));
+        assert!(!format!("{spec:?}").contains("tok\""));
+    }
+
+    #[test]
+    fn unset_is_none_and_half_a_key_is_a_clear_error() {
+        assert!(detect(&env(&[])).expect("ok").is_none());
+        let e = detect(&env(&[(ID, "x")])).expect_err("half");
+        assert!(
+            e.to_string().contains(SECRET) && e.to_string().contains("--demo"),
+            "{e}"
+        );
+        let e = detect(&env(&[(ID, "x"), (SECRET, "")])).expect_err("empty");
+        assert!(e.to_string().contains(&format!("{SECRET} is empty")), "{e}");
+        let e = detect(&env(&[(SECRET, "x")])).expect_err("half");
+        assert!(e.to_string().contains(ID), "{e}");
+    }
+
+    #[test]
+    fn provider_from_env_with() {
+        let p = CredentialProvider::from_env_with(|k| match k {
+            ID => Some("LTAIid".into()),
+            SECRET => Some("s3cret".into()),
+            _ => None,
+        })
+        .expect("configured");
+        assert_eq!(p.source(), "env");
+        assert_eq!(p.current().access_key_secret.expose(), "s3cret");
+        let e = CredentialProvider::from_env_with(|_| None).expect_err("none");
+        assert!(e.to_string().contains(ID), "{e}");
+    }
+}

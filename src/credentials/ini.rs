@@ -1,0 +1,372 @@
+//! Step 4 of the chain: the SDKs' credentials file,
+//! `ALIBABA_CLOUD_CREDENTIALS_FILE` else `~/.alibabacloud/credentials.ini`,
+//! section `ALIBABA_CLOUD_PROFILE` else `default`, with the SDKs' key names.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::chain::Detected;
+use super::{CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CREDENTIALS_FILE};
+use crate::secret::Secret;
+
+/// Sections of an INI file: name → key → value. Values stay in this map
+/// only until the secret ones are moved into [`Secret`]s.
+type Sections = HashMap<String, HashMap<String, String>>;
+
+/// Parses `[section]` and `key = value` lines; `#` and `;` start comments.
+/// Errors name the line, never its text.
+fn parse(text: &str) -> Result<Sections, String> {
+    let mut sections = Sections::new();
+    let mut current: Option<String> = None;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[') {
+            let name = name
+                .strip_suffix(']')
+                .ok_or_else(|| format!("line {}: a section header without ']'", n + 1))?;
+            let name = name.trim().to_string();
+            sections.entry(name.clone()).or_default();
+            current = Some(name);
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("line {}: neither a section nor key = value", n + 1))?;
+        let section = current
+            .as_ref()
+            .ok_or_else(|| format!("line {}: a key before any [section]", n + 1))?;
+        let mut v = v.trim();
+        // An inline comment needs a space before it: secrets hold no spaces.
+        if let Some(i) = v.find(" #").or_else(|| v.find(" ;")) {
+            v = v[..i].trim_end();
+        }
+        if v.len() >= 2
+            && ((v.starts_with('"') && v.ends_with('"'))
+                || (v.starts_with('\'') && v.ends_with('\'')))
+        {
+            v = &v[1..v.len() - 1];
+        }
+        sections
+            .entry(section.clone())
+            .or_default()
+            .insert(k.trim().to_ascii_lowercase(), v.to_string());
+    }
+    Ok(sections)
+}
+
+/// The file and whether it was named explicitly (then it must exist).
+fn file_path(env: &Env, path: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = path {
+        return Some((p.to_path_buf(), true));
+    }
+    if let Some(p) = env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") {
+        return Some((PathBuf::from(p), true));
+    }
+    env.home()
+        .map(|h| (h.join(".alibabacloud").join("credentials.ini"), false))
+}
+
+fn read(path: &Path, explicit: bool) -> Result<Option<Sections>, CredentialsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+        Err(e) => {
+            return Err(CredentialsError::Config(format!(
+                "cannot read the credentials file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    parse(&text).map(Some).map_err(|e| {
+        CredentialsError::Config(format!("the credentials file {}: {e}", path.display()))
+    })
+}
+
+/// The chain's step: `Absent` when there is no file, no such section or
+/// the section is disabled (`enable = false`).
+pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
+    let Some((path, explicit)) = file_path(env, None) else {
+        return Ok(Detected::Absent(
+            "credentials file (HOME and ALIBABA_CLOUD_CREDENTIALS_FILE are not set)".into(),
+        ));
+    };
+    let Some(mut sections) = read(&path, explicit)? else {
+        return Ok(Detected::Absent(format!(
+            "credentials file ({} does not exist)",
+            path.display()
+        )));
+    };
+    let name = env
+        .get("ALIBABA_CLOUD_PROFILE")
+        .unwrap_or("default")
+        .trim()
+        .to_string();
+    let Some(section) = sections.remove(&name) else {
+        return Ok(Detected::Absent(format!(
+            "credentials file (no section [{name}] in {})",
+            path.display()
+        )));
+    };
+    if section
+        .get("enable")
+        .is_some_and(|v| v.eq_ignore_ascii_case("false"))
+    {
+        return Ok(Detected::Absent(format!(
+            "credentials file (section [{name}] in {} has enable = false)",
+            path.display()
+        )));
+    }
+    let kind = section.get("type").cloned().unwrap_or_default();
+    Ok(Detected::Found(
+        to_spec(section, &name, &path)?,
+        format!(
+            "credentials file {} section [{name}] (type {kind})",
+            path.display()
+        ),
+    ))
+}
+
+/// A section asked for by name (`None`: as the chain picks it); missing is an error.
+pub(crate) fn load(
+    env: &Env,
+    path: Option<&Path>,
+    profile: Option<&str>,
+) -> Result<CredentialSpec, CredentialsError> {
+    let (path, explicit) = file_path(env, path)
+        .ok_or_else(|| CredentialsError::Config("credentials file: HOME is not set".into()))?;
+    let mut sections = read(&path, explicit)?.ok_or_else(|| {
+        CredentialsError::Config(format!(
+            "the credentials file {} does not exist",
+            path.display()
+        ))
+    })?;
+    let name = profile
+        .or_else(|| env.get("ALIBABA_CLOUD_PROFILE"))
+        .unwrap_or("default")
+        .trim()
+        .to_string();
+    let section = sections.remove(&name).ok_or_else(|| {
+        CredentialsError::Config(format!("no section [{name}] in {}", path.display()))
+    })?;
+    to_spec(section, &name, &path)
+}
+
+fn to_spec(
+    mut s: HashMap<String, String>,
+    name: &str,
+    path: &Path,
+) -> Result<CredentialSpec, CredentialsError> {
+    let kind = s.get("type").cloned().unwrap_or_default();
+    let err = |what: String| {
+        CredentialsError::Config(format!("section [{name}] of {}: {what}", path.display()))
+    };
+    let mut take = |key: &str| -> Result<String, CredentialsError> {
+        s.remove(key)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or_else(|| err(format!("type {kind} needs {key}")))
+    };
+    let access_key = |take: &mut dyn FnMut(&str) -> Result<String, CredentialsError>| {
+        Ok::<_, CredentialsError>(CredentialSpec::AccessKey {
+            origin: SOURCE_CREDENTIALS_FILE,
+            access_key_id: take("access_key_id")?.trim().to_string(),
+            access_key_secret: Secret::new(take("access_key_secret")?),
+            security_token: None,
+        })
+    };
+    match kind.as_str() {
+        "access_key" => access_key(&mut take),
+        "ram_role_arn" => {
+            let source = access_key(&mut take)?;
+            let role_arn = take("role_arn")?;
+            let role_session_name = take("role_session_name").ok();
+            let external_id = take("external_id").ok();
+            let policy = take("policy").ok();
+            let duration = take("role_session_expiration")
+                .ok()
+                .map(|d| {
+                    d.trim().parse::<u32>().map_err(|_| {
+                        err("role_session_expiration is not a number of seconds".into())
+                    })
+                })
+                .transpose()?;
+            Ok(CredentialSpec::AssumeRole {
+                role: RoleSpec {
+                    role_arn: role_arn.trim().to_string(),
+                    role_session_name,
+                    duration_seconds: duration,
+                    external_id,
+                    policy,
+                },
+                source: Box::new(source),
+            })
+        }
+        "oidc_role_arn" => Ok(CredentialSpec::Oidc {
+            origin: SOURCE_CREDENTIALS_FILE,
+            spec: OidcSpec {
+                role_arn: take("role_arn")?.trim().to_string(),
+                oidc_provider_arn: take("oidc_provider_arn")?.trim().to_string(),
+                oidc_token_file: PathBuf::from(take("oidc_token_file_path")?.trim()),
+                role_session_name: take("role_session_name").ok(),
+                duration_seconds: None,
+            },
+        }),
+        "ecs_ram_role" => Ok(CredentialSpec::EcsRamRole {
+            origin: SOURCE_CREDENTIALS_FILE,
+            role_name: take("role_name").ok(),
+        }),
+        "" => Err(err("type is not set".into())),
+        other => Err(err(format!(
+            "type {other:?} is not supported (access_key, ram_role_arn, oidc_role_arn, ecs_ram_role)"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::env;
+    use super::*;
+
+    const FILE: &str = "\
+# the SDKs' example
+[default]
+enable = true
+type = access_key
+access_key_id = LTAIdefault
+access_key_secret = sec-default  # trailing comment
+
+[role]
+type = ram_role_arn
+access_key_id = LTAIrole
+access_key_secret = \"sec-role\"
+role_arn = acs:ram::123:role/reader
+role_session_name = s1
+role_session_expiration = 900
+
+[oidc]
+type = oidc_role_arn
+oidc_provider_arn = acs:ram::123:oidc-provider/p
+oidc_token_file_path = /var/token
+role_arn = acs:ram::123:role/o
+
+[ecs]
+type = ecs_ram_role
+role_name = EcsRole
+
+[off]
+enable = false
+type = access_key
+
+[bad]
+type = rsa_key_pair
+";
+
+    fn file_env(text: &str, profile: Option<&str>) -> (PathBuf, Env) {
+        let path = std::env::temp_dir().join(format!(
+            "cae-ini-{}-{}.ini",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::write(&path, text).expect("write");
+        let p = path.to_string_lossy().into_owned();
+        let mut pairs = vec![("ALIBABA_CLOUD_CREDENTIALS_FILE", p.as_str())];
+        if let Some(profile) = profile {
+            pairs.push(("ALIBABA_CLOUD_PROFILE", profile));
+        }
+        (path.clone(), env(&pairs))
+    }
+
+    #[test]
+    fn every_type_maps_to_its_source() {
+        let (path, e) = file_env(FILE, None);
+        match detect(&e).expect("ok") {
+            Detected::Found(
+                CredentialSpec::AccessKey {
+                    origin,
+                    access_key_id,
+                    access_key_secret,
+                    ..
+                },
+                what,
+            ) => {
+                assert_eq!(
+                    (origin, access_key_id.as_str(), access_key_secret.expose()),
+                    ("credentials_file", "LTAIdefault", "sec-default")
+                );
+                assert!(what.contains("[default] (type access_key)"), "{what}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let CredentialSpec::AssumeRole { role, source } =
+            load(&e, None, Some("role")).expect("role")
+        else {
+            panic!()
+        };
+        assert_eq!(role.role_arn, "acs:ram::123:role/reader");
+        assert_eq!(role.duration_seconds, Some(900));
+        assert_eq!(role.role_session_name.as_deref(), Some("s1"));
+        let CredentialSpec::AccessKey {
+            access_key_secret, ..
+        } = *source
+        else {
+            panic!()
+        };
+        assert_eq!(access_key_secret.expose(), "sec-role", "quotes stripped");
+        let CredentialSpec::Oidc { spec, .. } = load(&e, None, Some("oidc")).expect("oidc") else {
+            panic!()
+        };
+        assert_eq!(spec.oidc_token_file, PathBuf::from("/var/token"));
+        assert!(matches!(
+            load(&e, None, Some("ecs")).expect("ecs"),
+            CredentialSpec::EcsRamRole { role_name: Some(ref r), .. } if r == "EcsRole"
+        ));
+        let bad = load(&e, None, Some("bad")).expect_err("bad").to_string();
+        assert!(
+            bad.contains("rsa_key_pair") && bad.contains("[bad]"),
+            "{bad}"
+        );
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn absent_disabled_and_broken_files() {
+        let (path, e) = file_env(FILE, Some("off"));
+        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
+        let (_, e) = file_env(FILE, Some("nope"));
+        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
+        // Named explicitly but missing: an error, not a silent skip.
+        let e = env(&[(
+            "ALIBABA_CLOUD_CREDENTIALS_FILE",
+            "/nonexistent/credentials.ini",
+        )]);
+        assert!(
+            detect(&e)
+                .expect_err("missing")
+                .to_string()
+                .contains("/nonexistent/credentials.ini")
+        );
+        // The default path may be missing.
+        let e = env(&[("HOME", "/nonexistent-home")]);
+        assert!(matches!(detect(&e), Ok(Detected::Absent(_))));
+        let (p2, e) = file_env("[default]\naccess_key_secret sec-broken\n", None);
+        let err = detect(&e).expect_err("broken").to_string();
+        assert!(
+            err.contains("line 2") && !err.contains("sec-broken"),
+            "{err}"
+        );
+        let (p3, e) = file_env(
+            "[default]\ntype = access_key\naccess_key_secret = sec-x\n",
+            None,
+        );
+        let err = detect(&e).expect_err("no id").to_string();
+        assert!(
+            err.contains("needs access_key_id") && !err.contains("sec-x"),
+            "{err}"
+        );
+        for p in [path, p2, p3] {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}

@@ -1,0 +1,816 @@
+//! `--web.config.file`: the exporter-toolkit YAML that node_exporter reads
+//! (TLS, basic auth, extra response headers), re-read when it changes.
+//!
+//! Whether the listener speaks TLS at all is decided once at start, as in
+//! exporter-toolkit: a reload may change certificates, client auth, users and
+//! headers, but not turn HTTPS into plain HTTP (a half-written file must never
+//! be able to do that).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use base64::Engine;
+use http::{HeaderName, HeaderValue};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio_rustls::rustls::{
+    self, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+    client::danger::HandshakeSignatureValid,
+    crypto::{CryptoProvider, WebPkiSupportedAlgorithms},
+    server::WebPkiClientVerifier,
+    server::danger::{ClientCertVerified, ClientCertVerifier},
+};
+
+/// The challenge of a 401.
+pub const WWW_AUTHENTICATE: &str = "Basic realm=\"cloud-assistant-exporter\"";
+
+// ---------------------------------------------------------------------------
+// The file, as written (strict: an unknown key is an error, not ignored).
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    tls_server_config: Option<FileTls>,
+    #[serde(default)]
+    basic_auth_users: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    http_server_config: Option<FileHttp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    #[serde(default)]
+    cert_file: Option<String>,
+    #[serde(default)]
+    key_file: Option<String>,
+    #[serde(default)]
+    client_auth_type: Option<String>,
+    #[serde(default)]
+    client_ca_file: Option<String>,
+    #[serde(default)]
+    min_version: Option<String>,
+    #[serde(default)]
+    max_version: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHttp {
+    #[serde(default)]
+    headers: Option<BTreeMap<String, String>>,
+}
+
+/// exporter-toolkit's `client_auth_type` values (Go's `tls.ClientAuthType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    NoClientCert,
+    RequestClientCert,
+    RequireAnyClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+impl ClientAuth {
+    fn parse(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "" | "NoClientCert" => ClientAuth::NoClientCert,
+            "RequestClientCert" => ClientAuth::RequestClientCert,
+            "RequireAnyClientCert" => ClientAuth::RequireAnyClientCert,
+            "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
+            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
+            other => {
+                return Err(format!(
+                    "tls_server_config.client_auth_type {other:?} is not one of NoClientCert, \
+                     RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, \
+                     RequireAndVerifyClientCert"
+                ));
+            }
+        })
+    }
+
+    fn verifies(self) -> bool {
+        matches!(
+            self,
+            ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert
+        )
+    }
+}
+
+fn parse_version(field: &str, s: &str) -> Result<u8, String> {
+    match s {
+        "TLS12" => Ok(12),
+        "TLS13" => Ok(13),
+        "TLS10" | "TLS11" => Err(format!(
+            "tls_server_config.{field} {s} is not supported: TLS12 and TLS13 are"
+        )),
+        other => Err(format!(
+            "tls_server_config.{field} {other:?} is not TLS12 or TLS13"
+        )),
+    }
+}
+
+/// Headers the server sets itself: a config file may not override them.
+const RESERVED_HEADERS: &[&str] = &[
+    "allow",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "vary",
+    "www-authenticate",
+];
+
+// ---------------------------------------------------------------------------
+// The loaded, validated configuration.
+
+/// One good version of the web config. Its `Debug` shows no password hash.
+pub struct WebConfig {
+    /// Present when the file has a `tls_server_config`.
+    pub tls: Option<Arc<ServerConfig>>,
+    pub client_auth: ClientAuth,
+    /// User → bcrypt hash.
+    users: BTreeMap<String, String>,
+    /// Added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl std::fmt::Debug for WebConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfig")
+            .field("tls", &self.tls.is_some())
+            .field("client_auth", &self.client_auth)
+            .field("users", &self.users.keys().collect::<Vec<_>>())
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+impl WebConfig {
+    /// True when requests need a user and password.
+    pub fn requires_auth(&self) -> bool {
+        !self.users.is_empty()
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.len()
+    }
+}
+
+/// Reads and validates the file at `path`; relative certificate paths are
+/// taken from the file's directory. Returns the config and every file it
+/// depends on (to watch for changes).
+fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    // An empty file (or only comments) is a valid config with nothing in it.
+    let file: FileConfig = yaml_serde::from_str::<Option<FileConfig>>(&text)
+        .map_err(|e| one_line(&e.to_string()))?
+        .unwrap_or_default();
+    let base = path.parent().unwrap_or(Path::new("."));
+    let resolve = |p: &str| -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            base.join(p)
+        }
+    };
+    let mut deps = vec![path.to_path_buf()];
+
+    let mut users = BTreeMap::new();
+    for (user, hash) in file.basic_auth_users.unwrap_or_default() {
+        if user.is_empty() || user.contains(':') {
+            return Err(format!(
+                "basic_auth_users: {user:?} is not a user name (empty, or has a ':')"
+            ));
+        }
+        // Checked now so that a typo fails at load, not at every request.
+        // The hash itself is never echoed back.
+        if hash.parse::<bcrypt::HashParts>().is_err() {
+            return Err(format!(
+                "basic_auth_users: the password of {user:?} is not a bcrypt hash"
+            ));
+        }
+        users.insert(user, hash);
+    }
+
+    let mut headers = Vec::new();
+    for (name, value) in file
+        .http_server_config
+        .and_then(|h| h.headers)
+        .unwrap_or_default()
+    {
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("http_server_config.headers: {name:?} is not a header name"))?;
+        if RESERVED_HEADERS.contains(&n.as_str()) {
+            return Err(format!(
+                "http_server_config.headers: {name} is set by the server and cannot be configured"
+            ));
+        }
+        let v = HeaderValue::from_str(&value).map_err(|_| {
+            format!("http_server_config.headers: the value of {name} is not a valid header value")
+        })?;
+        headers.push((n, v));
+    }
+
+    let (tls, client_auth) = match file.tls_server_config {
+        None => (None, ClientAuth::NoClientCert),
+        Some(t) => {
+            let client_auth = ClientAuth::parse(t.client_auth_type.as_deref().unwrap_or(""))?;
+            let cert_file = t
+                .cert_file
+                .filter(|s| !s.is_empty())
+                .ok_or("tls_server_config: cert_file is missing")?;
+            let key_file = t
+                .key_file
+                .filter(|s| !s.is_empty())
+                .ok_or("tls_server_config: key_file is missing")?;
+            let ca_file = t.client_ca_file.filter(|s| !s.is_empty());
+            match (&ca_file, client_auth.verifies()) {
+                (None, true) => {
+                    return Err(format!(
+                        "tls_server_config: client_auth_type {client_auth:?} needs client_ca_file"
+                    ));
+                }
+                (Some(_), false) => {
+                    return Err(format!(
+                        "tls_server_config: client_ca_file is set but client_auth_type \
+                         {client_auth:?} does not verify client certificates"
+                    ));
+                }
+                _ => {}
+            }
+            let min = parse_version("min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
+            let max = parse_version("max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
+            if min > max {
+                return Err("tls_server_config: min_version is above max_version".into());
+            }
+            let cert_path = resolve(&cert_file);
+            let key_path = resolve(&key_file);
+            let ca_path = ca_file.as_deref().map(resolve);
+            deps.push(cert_path.clone());
+            deps.push(key_path.clone());
+            deps.extend(ca_path.clone());
+            let cfg = server_config(
+                &cert_path,
+                &key_path,
+                ca_path.as_deref(),
+                client_auth,
+                min,
+                max,
+            )?;
+            (Some(Arc::new(cfg)), client_auth)
+        }
+    };
+    Ok((
+        WebConfig {
+            tls,
+            client_auth,
+            users,
+            headers,
+        },
+        deps,
+    ))
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("tls_server_config: {what} {}: {e}", path.display()))
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    // The same rustls and aws-lc-rs provider that reqwest uses; passed
+    // explicitly so nothing depends on a process-wide default.
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn server_config(
+    cert_path: &Path,
+    key_path: &Path,
+    ca_path: Option<&Path>,
+    client_auth: ClientAuth,
+    min: u8,
+    max: u8,
+) -> Result<ServerConfig, String> {
+    let cert_pem = read_file("cert_file", cert_path)?;
+    let certs = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("tls_server_config: cert_file {}: {e}", cert_path.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "tls_server_config: cert_file {}: no certificate in it",
+            cert_path.display()
+        ));
+    }
+    let key_pem = read_file("key_file", key_path)?;
+    // The error names the file, never its content.
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        format!(
+            "tls_server_config: key_file {}: no private key in it ({e})",
+            key_path.display()
+        )
+    })?;
+
+    let provider = provider();
+    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
+    if max >= 13 {
+        versions.push(&rustls::version::TLS13);
+    }
+    if min <= 12 {
+        versions.push(&rustls::version::TLS12);
+    }
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&versions)
+        .map_err(|e| format!("tls_server_config: {e}"))?;
+
+    let verifier: Option<Arc<dyn ClientCertVerifier>> = match client_auth {
+        ClientAuth::NoClientCert => None,
+        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
+            Some(Arc::new(AnyClientCert {
+                mandatory: client_auth == ClientAuth::RequireAnyClientCert,
+                algorithms: provider.signature_verification_algorithms,
+            }))
+        }
+        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
+            let ca_path = ca_path.ok_or("tls_server_config: client_ca_file is missing")?;
+            let ca_pem = read_file("client_ca_file", ca_path)?;
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&ca_pem) {
+                let cert = cert.map_err(|e| {
+                    format!(
+                        "tls_server_config: client_ca_file {}: {e}",
+                        ca_path.display()
+                    )
+                })?;
+                roots.add(cert).map_err(|e| {
+                    format!(
+                        "tls_server_config: client_ca_file {}: {e}",
+                        ca_path.display()
+                    )
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "tls_server_config: client_ca_file {}: no certificate in it",
+                    ca_path.display()
+                ));
+            }
+            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let b = if client_auth == ClientAuth::VerifyClientCertIfGiven {
+                b.allow_unauthenticated()
+            } else {
+                b
+            };
+            Some(
+                b.build()
+                    .map_err(|e| format!("tls_server_config: client_ca_file: {e}"))?,
+            )
+        }
+    };
+    let builder = match verifier {
+        Some(v) => builder.with_client_cert_verifier(v),
+        None => builder.with_no_client_auth(),
+    };
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("tls_server_config: cert_file and key_file: {e}"))?;
+    // The server speaks HTTP/1.1 only.
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// `RequestClientCert` / `RequireAnyClientCert`: a client certificate is
+/// asked for (or required) but not checked against a CA, as in Go. The
+/// handshake signature is still verified, so the client holds the key.
+#[derive(Debug)]
+struct AnyClientCert {
+    mandatory: bool,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ClientCertVerifier for AnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Change detection.
+
+/// What a file looked like; any change of content changes it in practice
+/// (size, modification and change times in nanoseconds, inode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Stamp(Option<(u64, i64, i64, i64, i64, u64)>);
+
+fn stamp(path: &Path) -> Stamp {
+    let Ok(m) = std::fs::metadata(path) else {
+        return Stamp(None);
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Stamp(Some((
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec(),
+            m.ino(),
+        )))
+    }
+    #[cfg(not(unix))]
+    {
+        let t = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        Stamp(Some((
+            m.len(),
+            t.as_secs() as i64,
+            t.subsec_nanos() as i64,
+            0,
+            0,
+            0,
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct Watched {
+    paths: Vec<PathBuf>,
+    stamps: Vec<Stamp>,
+}
+
+impl Watched {
+    fn new(paths: Vec<PathBuf>) -> Self {
+        let stamps = paths.iter().map(|p| stamp(p)).collect();
+        Watched { paths, stamps }
+    }
+
+    fn changed(&self) -> bool {
+        self.paths
+            .iter()
+            .zip(&self.stamps)
+            .any(|(p, s)| stamp(p) != *s)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The source the server reads from.
+
+/// The web config file, its last good version, and the password cache.
+pub struct WebConfigSource {
+    path: PathBuf,
+    current: ArcSwap<WebConfig>,
+    /// Fixed at start: the listener speaks TLS or it does not.
+    tls: bool,
+    /// The files of the last attempt, good or bad: a bad file is tried again
+    /// only once it changes, so it is logged once, not on every connection.
+    watched: Mutex<Watched>,
+    /// User → SHA-256 of (user, password, hash) that bcrypt accepted, so a
+    /// scrape does not pay bcrypt each time.
+    verified: Mutex<HashMap<String, [u8; 32]>>,
+}
+
+impl std::fmt::Debug for WebConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebConfigSource")
+            .field("path", &self.path)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl WebConfigSource {
+    /// Loads the file at start; an error is one line naming the problem.
+    pub fn load(path: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
+        let path = path.into();
+        // Stamps are taken before reading, so a write during the read shows
+        // up as a change at the next check.
+        let before = Watched::new(vec![path.clone()]);
+        let (cfg, deps) = load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut watched = Watched::new(deps);
+        watched.stamps[0] = before.stamps[0].clone();
+        tracing::info!(
+            file = %path.display(),
+            tls = cfg.tls.is_some(),
+            client_auth = ?cfg.client_auth,
+            users = cfg.users.len(),
+            headers = cfg.headers.len(),
+            "web config loaded"
+        );
+        Ok(Arc::new(WebConfigSource {
+            tls: cfg.tls.is_some(),
+            path,
+            current: ArcSwap::from_pointee(cfg),
+            watched: Mutex::new(watched),
+            verified: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// True when the listener speaks TLS.
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The last good config.
+    pub fn current(&self) -> Arc<WebConfig> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the files if any changed since the last attempt; cheap when
+    /// none did (a few `stat`s). A bad file keeps the last good config.
+    pub fn reload_if_changed(&self) {
+        // If another connection is checking right now, it does the work.
+        let Ok(mut watched) = self.watched.try_lock() else {
+            return;
+        };
+        if !watched.changed() {
+            return;
+        }
+        let _ = self.reload_locked(&mut watched);
+    }
+
+    /// Re-reads the files now (`POST /-/reload`).
+    pub fn reload(&self) -> Result<(), String> {
+        let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+        self.reload_locked(&mut watched)
+    }
+
+    fn reload_locked(&self, watched: &mut Watched) -> Result<(), String> {
+        let before = stamp(&self.path);
+        let result = load(&self.path).and_then(|(cfg, deps)| {
+            if cfg.tls.is_some() != self.tls {
+                return Err(if self.tls {
+                    "tls_server_config was removed: switching from HTTPS to plain HTTP needs a restart"
+                } else {
+                    "tls_server_config was added: switching from plain HTTP to HTTPS needs a restart"
+                }
+                .to_string());
+            }
+            Ok((cfg, deps))
+        });
+        match result {
+            Ok((cfg, deps)) => {
+                *watched = Watched::new(deps);
+                watched.stamps[0] = before;
+                tracing::info!(
+                    file = %self.path.display(),
+                    tls = cfg.tls.is_some(),
+                    client_auth = ?cfg.client_auth,
+                    users = cfg.users.len(),
+                    headers = cfg.headers.len(),
+                    "web config loaded"
+                );
+                self.current.store(Arc::new(cfg));
+                self.verified
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clear();
+                Ok(())
+            }
+            Err(e) => {
+                // Remember what was tried, plus the files of the good config
+                // (a fixed certificate must be picked up too).
+                let mut paths = vec![self.path.clone()];
+                for p in &watched.paths[1..] {
+                    paths.push(p.clone());
+                }
+                *watched = Watched::new(paths);
+                watched.stamps[0] = before;
+                tracing::error!(file = %self.path.display(), error = %e, "web config not reloaded; keeping the last good one");
+                Err(e)
+            }
+        }
+    }
+
+    /// Checks an `Authorization: Basic` header against `cfg`'s users.
+    pub async fn authorize(&self, cfg: &Arc<WebConfig>, header: Option<&HeaderValue>) -> bool {
+        let Some((user, password)) = header.and_then(parse_basic) else {
+            return false;
+        };
+        let Some((_, first_hash)) = cfg.users.iter().next() else {
+            return true;
+        };
+        let known = cfg.users.get(&user);
+        let hash = known.unwrap_or(first_hash).clone();
+        let key = cache_key(&user, &password, &hash);
+        if known.is_some() {
+            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(k) = cache.get(&user)
+                && bool::from(k.ct_eq(&key))
+            {
+                return true;
+            }
+        }
+        // An unknown user still pays one bcrypt (against a real hash of the
+        // same cost), so timing does not tell which users exist.
+        let is_known = known.is_some();
+        let ok = tokio::task::spawn_blocking(move || {
+            bcrypt::verify(&password, &hash).unwrap_or(false) && is_known
+        })
+        .await
+        .unwrap_or(false);
+        if ok {
+            let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            // Only if the config did not change meanwhile.
+            if Arc::ptr_eq(cfg, &self.current.load()) {
+                cache.insert(user, key);
+            }
+        }
+        ok
+    }
+}
+
+fn cache_key(user: &str, password: &[u8], hash: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for part in [user.as_bytes(), password, hash.as_bytes()] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn parse_basic(v: &HeaderValue) -> Option<(String, Vec<u8>)> {
+    let v = v.to_str().ok()?.trim();
+    let (scheme, rest) = v.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let colon = raw.iter().position(|&b| b == b':')?;
+    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
+    Some((user, raw[colon + 1..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write");
+        p
+    }
+
+    fn tempdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("web-config-unit-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        d
+    }
+
+    #[test]
+    fn empty_and_comment_only_files_are_valid() {
+        let d = tempdir("empty");
+        for text in ["", "# nothing\n", "---\n"] {
+            let p = write(&d, "web.yml", text);
+            let s = WebConfigSource::load(&p).expect("loads");
+            assert!(!s.tls() && !s.current().requires_auth());
+        }
+    }
+
+    #[test]
+    fn errors_are_one_line_and_name_the_problem() {
+        let d = tempdir("errors");
+        let hash = bcrypt::hash("pw", 4).expect("hash");
+        for (text, want) in [
+            ("bogus: 1\n", "unknown field"),
+            ("tls_server_config:\n  cert_file: a\n  nope: 1\n", "nope"),
+            (
+                "tls_server_config:\n  key_file: k\n",
+                "cert_file is missing",
+            ),
+            ("basic_auth_users:\n  alice: plain\n", "not a bcrypt hash"),
+            (
+                "http_server_config:\n  headers:\n    Content-Type: x\n",
+                "Content-Type",
+            ),
+            (
+                "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: Maybe\n",
+                "client_auth_type",
+            ),
+            (
+                "tls_server_config:\n  cert_file: c\n  key_file: k\n  min_version: TLS10\n",
+                "TLS10",
+            ),
+            (
+                "tls_server_config:\n  cert_file: c\n  key_file: k\n  client_auth_type: RequireAndVerifyClientCert\n",
+                "needs client_ca_file",
+            ),
+            (
+                "tls_server_config:\n  cert_file: c\n  key_file: k\n",
+                "cert_file",
+            ),
+            ("basic_auth_users: [\n", "web.yml"),
+        ] {
+            let p = write(&d, "web.yml", text);
+            let e = WebConfigSource::load(&p).expect_err(text);
+            assert!(e.contains(want), "{text:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+            assert!(!e.contains(&hash));
+        }
+    }
+
+    #[test]
+    fn basic_auth_header_parsing() {
+        let enc = |s: &str| {
+            HeaderValue::from_str(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(s)
+            ))
+            .expect("header")
+        };
+        assert_eq!(
+            parse_basic(&enc("alice:pa:ss")),
+            Some(("alice".into(), b"pa:ss".to_vec()))
+        );
+        assert_eq!(parse_basic(&enc("alice")), None);
+        assert_eq!(parse_basic(&HeaderValue::from_static("Bearer x")), None);
+        assert_eq!(parse_basic(&HeaderValue::from_static("Basic !!!")), None);
+    }
+
+    #[tokio::test]
+    async fn passwords_are_checked_and_cached() {
+        let d = tempdir("auth");
+        let hash = bcrypt::hash("secret", 4).expect("hash");
+        let p = write(
+            &d,
+            "web.yml",
+            &format!("basic_auth_users:\n  alice: '{hash}'\n"),
+        );
+        let s = WebConfigSource::load(&p).expect("loads");
+        let cfg = s.current();
+        let h = |u: &str, pw: &str| {
+            HeaderValue::from_str(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{u}:{pw}"))
+            ))
+            .expect("header")
+        };
+        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
+        assert!(s.verified.lock().expect("lock").contains_key("alice"));
+        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
+        assert!(!s.authorize(&cfg, Some(&h("alice", "wrong"))).await);
+        assert!(!s.authorize(&cfg, Some(&h("bob", "secret"))).await);
+        assert!(!s.authorize(&cfg, None).await);
+        assert!(!format!("{:?}", cfg).contains(&hash));
+    }
+}

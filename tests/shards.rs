@@ -1,0 +1,169 @@
+//! `--shard.count N` replicas over one simulated account cover every region
+//! exactly once, and each says which shard it is.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use clap::Parser;
+use cloud_assistant_exporter::app;
+use cloud_assistant_exporter::clock::Clock;
+use cloud_assistant_exporter::config::Flags;
+use cloud_assistant_exporter::simulator::{self, Simulator};
+use common::*;
+
+const NOW: i64 = 1_700_003_600;
+
+const REGIONS: [&str; 12] = [
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-qingdao",
+    "cn-zhangjiakou",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "eu-central-1",
+    "us-west-1",
+    "us-east-1",
+];
+
+async fn simulator() -> Simulator {
+    let regions: Vec<(&str, usize)> = REGIONS.iter().map(|r| (*r, 2)).collect();
+    Simulator::start_with(
+        fleet(&regions),
+        Clock::fixed(NOW),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .expect("simulator")
+}
+
+const QUIET: [&str; 4] = [
+    "--collect.interval",
+    "1h",
+    "--collect.plugin-discovery-interval",
+    "0",
+];
+
+/// Region ids with `region_up` on each replica's page, and its shard_info.
+async fn scrape_replicas(addrs: &[std::net::SocketAddr]) -> Vec<(Vec<String>, Vec<Sample>)> {
+    let mut out = Vec::new();
+    for addr in addrs {
+        wait_ready(*addr).await;
+        let samples = parse_metrics(&scrape(*addr).await);
+        let regions = samples
+            .iter()
+            .filter(|s| s.name == "aliyun_cloud_assistant_exporter_region_up")
+            .map(|s| s.labels["region_id"].clone())
+            .collect();
+        let info = samples
+            .into_iter()
+            .filter(|s| s.name == "aliyun_cloud_assistant_exporter_shard_info")
+            .collect();
+        out.push((regions, info));
+    }
+    out
+}
+
+fn check_cover(n: u64, replicas: &[(Vec<String>, Vec<Sample>)]) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, (regions, info)) in replicas.iter().enumerate() {
+        for r in regions {
+            *seen.entry(r.clone()).or_default() += 1;
+        }
+        assert_eq!(info.len(), 1, "replica {i}: one shard_info");
+        assert_eq!(info[0].value, 1.0);
+        assert_eq!(info[0].labels["index"], i.to_string());
+        assert_eq!(info[0].labels["count"], n.to_string());
+    }
+    let want: BTreeMap<String, usize> = REGIONS.iter().map(|r| (r.to_string(), 1)).collect();
+    assert_eq!(seen, want, "N={n}: every region exactly once");
+}
+
+#[tokio::test]
+async fn replicas_cover_every_region_exactly_once() {
+    let sim = simulator().await;
+    for n in 1..=3u64 {
+        let mut running = Vec::new();
+        for i in 0..n {
+            let (count, index) = (n.to_string(), i.to_string());
+            let mut args = QUIET.to_vec();
+            args.extend(["--shard.count", &count, "--shard.index", &index]);
+            running.push(start_exporter(&sim, &args, Clock::fixed(NOW)).await);
+        }
+        let addrs: Vec<_> = running.iter().map(|r| r.addr).collect();
+        check_cover(n, &scrape_replicas(&addrs).await);
+        for r in running {
+            r.shutdown().await;
+        }
+    }
+}
+
+/// The StatefulSet way: the index comes from the pod's hostname.
+#[tokio::test]
+async fn index_from_hostname_splits_the_same_way() {
+    let sim = simulator().await;
+    let url = sim.url();
+    let mut running = Vec::new();
+    for i in 0..3 {
+        let mut args = vec![
+            "cloud-assistant-exporter",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--aliyun.endpoint",
+            url.as_str(),
+            "--aliyun.rate-limit",
+            "0",
+            "--shard.count",
+            "3",
+            "--shard.index-from-hostname",
+        ];
+        args.extend(QUIET);
+        let flags = Flags::try_parse_from(args).expect("flags");
+        let host = format!("cloud-assistant-exporter-{i}");
+        let env = move |k: &str| match k {
+            "ALIBABA_CLOUD_ACCESS_KEY_ID" => Some(simulator::DEFAULT_KEY_ID.to_string()),
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => Some(simulator::DEFAULT_KEY_SECRET.to_string()),
+            "HOSTNAME" => Some(host.clone()),
+            _ => None,
+        };
+        running.push(
+            app::start(&flags, env, Clock::fixed(NOW))
+                .await
+                .expect("starts"),
+        );
+    }
+    let addrs: Vec<_> = running.iter().map(|r| r.addr).collect();
+    check_cover(3, &scrape_replicas(&addrs).await);
+    for r in running {
+        r.shutdown().await;
+    }
+}
+
+#[test]
+fn a_hostname_without_a_number_is_one_line_and_exit_2() {
+    for (host, want) in [
+        ("exporter", "does not end in -<number>"),
+        ("exporter-7", "must be below --shard.count 3"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_cloud-assistant-exporter"))
+            .args([
+                "--demo",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--shard.count",
+                "3",
+                "--shard.index-from-hostname",
+            ])
+            .env("HOSTNAME", host)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{host}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.starts_with("error:") && err.contains(want), "{err}");
+    }
+}

@@ -1,0 +1,715 @@
+//! `--web.config.file` against the real binary: TLS with a throwaway CA,
+//! client certificates, basic auth, extra headers, live reloads, and
+//! start-up errors.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use cloud_assistant_exporter::server::web_config::WebConfigSource;
+use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use tokio::io::AsyncReadExt;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
+const CHALLENGE: &str = "Basic realm=\"cloud-assistant-exporter\"";
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cae-web-config-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create the temp dir");
+    d
+}
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate from
+/// it, and a client certificate from another CA; all as PEM files in `dir`.
+struct Pki {
+    dir: PathBuf,
+}
+
+impl Pki {
+    fn new(dir: &Path) -> Pki {
+        let ca = new_ca("test CA");
+        let other_ca = new_ca("another CA");
+        leaf(dir, "server", &ca, ExtendedKeyUsagePurpose::ServerAuth);
+        leaf(dir, "client", &ca, ExtendedKeyUsagePurpose::ClientAuth);
+        leaf(dir, "other", &other_ca, ExtendedKeyUsagePurpose::ClientAuth);
+        leaf(
+            dir,
+            "other-server",
+            &other_ca,
+            ExtendedKeyUsagePurpose::ServerAuth,
+        );
+        std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca");
+        std::fs::write(dir.join("other-ca.pem"), other_ca.pem()).expect("write other ca");
+        Pki {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.join(name)).expect("read pem")
+    }
+
+    /// A client trusting only the test CA, with the named certificate.
+    fn client(&self, identity: Option<&str>) -> reqwest::Client {
+        self.client_trusting("ca.pem", identity)
+    }
+
+    fn client_trusting(&self, ca: &str, identity: Option<&str>) -> reqwest::Client {
+        let ca = reqwest::Certificate::from_pem(&self.read(ca)).expect("ca cert");
+        let mut b = reqwest::Client::builder()
+            .tls_certs_only([ca])
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10));
+        if let Some(name) = identity {
+            let mut pem = self.read(&format!("{name}.pem"));
+            pem.extend(self.read(&format!("{name}-key.pem")));
+            b = b.identity(reqwest::Identity::from_pem(&pem).expect("identity"));
+        }
+        b.build().expect("client")
+    }
+}
+
+fn new_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    CertifiedIssuer::self_signed(p, KeyPair::generate().expect("key")).expect("ca")
+}
+
+fn leaf(
+    dir: &Path,
+    name: &str,
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    usage: ExtendedKeyUsagePurpose,
+) {
+    let mut p = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("params");
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.extended_key_usages = vec![usage];
+    let key = KeyPair::generate().expect("key");
+    let cert = p.signed_by(&key, issuer).expect("sign");
+    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).expect("write cert");
+    std::fs::write(dir.join(format!("{name}-key.pem")), key.serialize_pem()).expect("write key");
+}
+
+fn hash(password: &str) -> String {
+    // Cost 4: the lowest, to keep the tests fast.
+    bcrypt::hash(password, 4).expect("bcrypt")
+}
+
+/// Replaces the file in one step (rename), as a ConfigMap update does, so the
+/// server never reads half a file.
+fn write_atomic(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).expect("write");
+    std::fs::rename(&tmp, path).expect("rename");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Exporter {
+    child: Child,
+    port: u16,
+}
+
+impl Exporter {
+    fn start(web_config: &Path) -> Exporter {
+        let port = free_port();
+        let child = Command::new(BIN)
+            .args([
+                "--demo",
+                "--web.listen-address",
+                &format!("127.0.0.1:{port}"),
+                "--web.config.file",
+                web_config.to_str().expect("utf-8 path"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        Exporter { child, port }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Waits until `/healthz` answers over TLS (it needs no password).
+    async fn wait_up(&self, client: &reqwest::Client) {
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Ok(r) = client.get(self.url("/healthz")).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the exporter did not come up over TLS");
+    }
+
+    /// SIGTERM, then its stderr.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            if Instant::now() > until {
+                let _ = self.child.kill();
+                panic!("no exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        err
+    }
+}
+
+async fn status(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    auth: Option<(&str, &str)>,
+) -> Result<reqwest::Response, reqwest::Error> {
+    let mut r = client.request(method, url);
+    if let Some((u, p)) = auth {
+        r = r.basic_auth(u, Some(p));
+    }
+    r.send().await
+}
+
+async fn get(client: &reqwest::Client, url: &str, auth: Option<(&str, &str)>) -> u16 {
+    status(client, reqwest::Method::GET, url, auth)
+        .await
+        .expect("request")
+        .status()
+        .as_u16()
+}
+
+/// Polls until `check` holds (reloads are picked up at the next connection
+/// or within the server's check interval).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("never: {what}");
+}
+
+#[tokio::test]
+async fn tls_basic_auth_headers_and_live_reload() {
+    let dir = tempdir("auth");
+    let pki = Pki::new(&dir);
+    let web = dir.join("web.yml");
+    let old_hash = hash("old-secret");
+    let config = |alice_hash: &str| {
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
+             basic_auth_users:\n  alice: '{alice_hash}'\n  bob: '{}'\n\
+             http_server_config:\n  headers:\n    X-Frame-Options: deny\n    \
+             Strict-Transport-Security: max-age=31536000\n",
+            hash("bob-secret")
+        )
+    };
+    write_atomic(&web, &config(&old_hash));
+    let exporter = Exporter::start(&web);
+    let client = pki.client(None);
+    exporter.wait_up(&client).await;
+
+    // /healthz is open, and carries the extra headers.
+    let r = status(
+        &client,
+        reqwest::Method::GET,
+        &exporter.url("/healthz"),
+        None,
+    )
+    .await
+    .expect("healthz");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "deny");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+
+    // The right password opens /metrics (twice: the second is served from
+    // the verification cache).
+    let good = Some(("alice", "old-secret"));
+    for _ in 0..2 {
+        let r = status(
+            &client,
+            reqwest::Method::GET,
+            &exporter.url("/metrics"),
+            good,
+        )
+        .await
+        .expect("metrics");
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(r.headers()["x-frame-options"], "deny");
+        let page = r.text().await.expect("page");
+        assert!(
+            page.contains("aliyun_cloud_assistant_exporter_shard_info{count=\"1\",index=\"0\"} 1"),
+            "{page}"
+        );
+    }
+
+    // Wrong, unknown or missing credentials: 401 with the challenge, on
+    // every path but /healthz, including unknown ones.
+    for (path, auth) in [
+        ("/metrics", Some(("alice", "wrong"))),
+        ("/metrics", Some(("mallory", "old-secret"))),
+        ("/metrics", Some(("bob", "old-secret"))),
+        ("/metrics", None),
+        ("/", None),
+        ("/ready", None),
+        ("/no-such-page", None),
+    ] {
+        let r = status(&client, reqwest::Method::GET, &exporter.url(path), auth)
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 401, "{path} {auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+        assert_eq!(r.headers()["x-frame-options"], "deny");
+    }
+    let r = status(
+        &client,
+        reqwest::Method::POST,
+        &exporter.url("/-/reload"),
+        None,
+    )
+    .await
+    .expect("reload");
+    assert_eq!(r.status(), 401);
+
+    // With the password, the usual answers.
+    eventually("ready, with the password", || async {
+        get(&client, &exporter.url("/ready"), good).await == 200
+    })
+    .await;
+    assert_eq!(get(&client, &exporter.url("/nope"), good).await, 404);
+    assert_eq!(
+        get(
+            &client,
+            &exporter.url("/metrics"),
+            Some(("bob", "bob-secret"))
+        )
+        .await,
+        200
+    );
+    let r = status(
+        &client,
+        reqwest::Method::POST,
+        &exporter.url("/metrics"),
+        good,
+    )
+    .await
+    .expect("post");
+    assert_eq!(r.status(), 405);
+    let r = client
+        .get(exporter.url("/metrics"))
+        .basic_auth("alice", Some("old-secret"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("gzip");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+
+    // Plain HTTP to the TLS port does not get the page.
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    match plain
+        .get(format!("http://127.0.0.1:{}/healthz", exporter.port))
+        .send()
+        .await
+    {
+        Ok(r) => {
+            assert_eq!(r.status(), 400);
+            assert!(r.text().await.expect("body").contains("HTTPS"));
+        }
+        Err(e) => assert!(!e.is_status(), "{e}"),
+    }
+    // Nor does a client that does not trust the CA.
+    let untrusting = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pki.read("other-ca.pem")).expect("ca")])
+        .no_proxy()
+        .build()
+        .expect("client");
+    assert!(
+        untrusting
+            .get(exporter.url("/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // POST /-/reload with a good file: 200.
+    let r = status(
+        &client,
+        reqwest::Method::POST,
+        &exporter.url("/-/reload"),
+        good,
+    )
+    .await
+    .expect("reload");
+    assert_eq!(r.status(), 200);
+
+    // Alice's password changes in the file: without a restart, the old one
+    // stops working and the new one works.
+    let new_hash = hash("new-secret");
+    write_atomic(&web, &config(&new_hash));
+    eventually(
+        "the new password works and the old one does not",
+        || async {
+            get(
+                &client,
+                &exporter.url("/metrics"),
+                Some(("alice", "new-secret")),
+            )
+            .await
+                == 200
+                && get(
+                    &client,
+                    &exporter.url("/metrics"),
+                    Some(("alice", "old-secret")),
+                )
+                .await
+                    == 401
+        },
+    )
+    .await;
+
+    // A broken file keeps the last good config: on /-/reload (500 with the
+    // reason) and when only noticed by the watcher.
+    write_atomic(&web, "basic_auth_users:\n  alice: not-a-hash\n");
+    let r = status(
+        &client,
+        reqwest::Method::POST,
+        &exporter.url("/-/reload"),
+        Some(("alice", "new-secret")),
+    )
+    .await
+    .expect("reload");
+    assert_eq!(r.status(), 500);
+    let reason = r.text().await.expect("body");
+    assert!(reason.contains("not a bcrypt hash"), "{reason}");
+    write_atomic(&web, "tls_server_config: [oops\n");
+    // Longer than the server's check interval (3s).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        get(
+            &client,
+            &exporter.url("/metrics"),
+            Some(("alice", "new-secret"))
+        )
+        .await,
+        200
+    );
+    assert_eq!(get(&client, &exporter.url("/metrics"), None).await, 401);
+
+    // Fixed again: taken without a restart.
+    write_atomic(&web, &config(&old_hash));
+    eventually("the fixed file is taken", || async {
+        get(
+            &client,
+            &exporter.url("/metrics"),
+            Some(("alice", "old-secret")),
+        )
+        .await
+            == 200
+    })
+    .await;
+
+    let stderr = exporter.stop();
+    assert!(
+        stderr.contains("web config not reloaded"),
+        "a bad file is logged: {stderr}"
+    );
+    for secret in [
+        old_hash.as_str(),
+        new_hash.as_str(),
+        "old-secret",
+        "new-secret",
+        "bob-secret",
+    ] {
+        assert!(!stderr.contains(secret), "a secret in the logs: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn client_certificates_are_required_and_checked() {
+    let dir = tempdir("mtls");
+    let pki = Pki::new(&dir);
+    let web = dir.join("web.yml");
+    let config = |auth_type: &str, ca: bool| {
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: {auth_type}\n{}",
+            dir.join("server.pem").display(),
+            dir.join("server-key.pem").display(),
+            if ca { "  client_ca_file: ca.pem\n" } else { "" }
+        )
+    };
+    write_atomic(&web, &config("RequireAndVerifyClientCert", true));
+    let exporter = Exporter::start(&web);
+    let good = pki.client(Some("client"));
+    exporter.wait_up(&good).await;
+    let url = exporter.url("/metrics");
+
+    assert_eq!(get(&good, &url, None).await, 200);
+    let none = pki.client(None);
+    assert!(
+        none.get(&url).send().await.is_err(),
+        "no client certificate: the handshake fails"
+    );
+    let other = pki.client(Some("other"));
+    assert!(
+        other.get(&url).send().await.is_err(),
+        "a certificate from another CA: the handshake fails"
+    );
+
+    // VerifyClientCertIfGiven, by reload: no certificate is fine, a bad one
+    // still is not.
+    write_atomic(&web, &config("VerifyClientCertIfGiven", true));
+    eventually("VerifyClientCertIfGiven is taken", || async {
+        matches!(none.get(&url).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    assert!(other.get(&url).send().await.is_err());
+    assert_eq!(get(&good, &url, None).await, 200);
+
+    // RequireAnyClientCert: any certificate, none is refused.
+    write_atomic(&web, &config("RequireAnyClientCert", false));
+    eventually("RequireAnyClientCert is taken", || async {
+        matches!(other.get(&url).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    assert!(none.get(&url).send().await.is_err());
+
+    // A file that would switch to plain HTTP is refused.
+    write_atomic(&web, "");
+    let r = good
+        .post(exporter.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), 500);
+    assert!(r.text().await.expect("body").contains("restart"));
+    assert!(none.get(&url).send().await.is_err());
+    assert_eq!(get(&good, &url, None).await, 200);
+    exporter.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn tls_versions_are_enforced() {
+    let dir = tempdir("versions");
+    let pki = Pki::new(&dir);
+    let web = dir.join("web.yml");
+    write_atomic(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  min_version: TLS13\n",
+    );
+    let exporter = Exporter::start(&web);
+    let client = pki.client(None);
+    exporter.wait_up(&client).await;
+    let ca = reqwest::Certificate::from_pem(&pki.read("ca.pem")).expect("ca");
+    let tls12 = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .max_tls_version(reqwest::tls::Version::TLS_1_2)
+        .no_proxy()
+        .build()
+        .expect("client");
+    assert!(tls12.get(exporter.url("/healthz")).send().await.is_err());
+    assert_eq!(get(&client, &exporter.url("/healthz"), None).await, 200);
+    exporter.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// cert-manager style rotation: the certificate and key files are replaced
+/// (one after the other) and new handshakes get the new certificate.
+#[tokio::test]
+async fn certificates_rotate_without_a_restart() {
+    let dir = tempdir("rotate");
+    let pki = Pki::new(&dir);
+    let web = dir.join("web.yml");
+    write_atomic(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
+    );
+    let exporter = Exporter::start(&web);
+    let old = pki.client(None);
+    exporter.wait_up(&old).await;
+    let new = pki.client_trusting("other-ca.pem", None);
+    assert!(new.get(exporter.url("/healthz")).send().await.is_err());
+    for (from, to) in [
+        ("other-server.pem", "server.pem"),
+        ("other-server-key.pem", "server-key.pem"),
+    ] {
+        write_atomic(
+            &dir.join(to),
+            &String::from_utf8(pki.read(from)).expect("pem"),
+        );
+    }
+    eventually("the new certificate is served", || async {
+        matches!(new.get(exporter.url("/healthz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
+    assert!(old.get(exporter.url("/healthz")).send().await.is_err());
+    exporter.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_web_config_at_start_is_one_line_and_exit_2() {
+    let dir = tempdir("bad");
+    Pki::new(&dir);
+    let cases = [
+        ("bogus: 1\n", "unknown field `bogus`"),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  cipher: x\n",
+            "unknown field `cipher`",
+        ),
+        (
+            "tls_server_config:\n  cert_file: missing.pem\n  key_file: server-key.pem\n",
+            "missing.pem",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: ca.pem\n",
+            "key_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  client_auth_type: RequireAndVerifyClientCert\n",
+            "client_ca_file",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  max_version: TLS14\n",
+            "max_version",
+        ),
+        ("basic_auth_users:\n  alice: hunter2\n", "not a bcrypt hash"),
+        ("basic_auth_users: [\n", "line"),
+        (
+            "http_server_config:\n  headers:\n    Content-Length: '1'\n",
+            "Content-Length",
+        ),
+    ];
+    for (text, want) in cases {
+        let web = dir.join("web.yml");
+        std::fs::write(&web, text).expect("write");
+        let out = Command::new(BIN)
+            .args([
+                "--demo",
+                "--web.listen-address",
+                &format!("127.0.0.1:{}", free_port()),
+                "--web.config.file",
+                web.to_str().expect("utf-8"),
+            ])
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{text}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{text}: {err}");
+        assert!(err.starts_with("error: --web.config.file"), "{text}: {err}");
+        assert!(err.contains(want), "{text}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+    let out = Command::new(BIN)
+        .args(["--demo", "--web.config.file", "/nonexistent/web.yml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A client that opens a connection and never finishes the TLS handshake
+/// loses it after the header timeout, so it cannot hold a slot for ever.
+#[tokio::test]
+async fn a_stalled_tls_handshake_is_dropped() {
+    let dir = tempdir("stall");
+    Pki::new(&dir);
+    let web = dir.join("web.yml");
+    write_atomic(
+        &web,
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
+    );
+    let source = WebConfigSource::load(&web).expect("web config");
+    let page = cloud_assistant_exporter::render::render(
+        &Default::default(),
+        &prometheus::Registry::new(),
+        cloud_assistant_exporter::render::StateSets::All,
+        0,
+    )
+    .expect("page");
+    let state = AppState {
+        page: Arc::new(ArcSwap::from_pointee(page)),
+        ready: Arc::new(AtomicBool::new(true)),
+        opts: Arc::new(ServerOptions {
+            max_connections: 2,
+            header_timeout: Duration::from_millis(300),
+            web: Some(source),
+            ..ServerOptions::default()
+        }),
+    };
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), state)
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server.run(rx));
+
+    let started = Instant::now();
+    // A TLS record header, then nothing.
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut s, &[0x16, 0x03, 0x01])
+        .await
+        .expect("write");
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("the server closes the connection");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    let _ = stop.send(true);
+    let _ = task.await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
