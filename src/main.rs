@@ -3,6 +3,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use cloud_assistant_exporter::{app, clock::Clock, config::Flags, logging};
 
+// glibc's allocator keeps the memory freed after each cycle's JSON and page
+// buffers (its mmap threshold grows after a large free), which more than
+// doubled the resident size at 100 000 instances; mimalloc returns it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let flags = match Flags::try_parse() {
         Ok(f) => f,
