@@ -20,5 +20,12 @@ fn main() {
     println!("cargo:rustc-env=BUILD_REVISION={revision}");
     println!("cargo:rustc-env=BUILD_RUSTC={rustc_version}");
     println!("cargo:rerun-if-env-changed=GIT_REVISION");
+    // HEAD names a branch; the revision changes with the branch's ref.
     println!("cargo:rerun-if-changed=.git/HEAD");
+    println!("cargo:rerun-if-changed=.git/packed-refs");
+    if let Ok(head) = std::fs::read_to_string(".git/HEAD")
+        && let Some(r) = head.trim().strip_prefix("ref: ")
+    {
+        println!("cargo:rerun-if-changed=.git/{r}");
+    }
 }
