@@ -17,7 +17,7 @@ use crate::client::Client;
 use crate::clock::Clock;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES, Page, StateSets, render};
-use crate::snapshot::{FleetSnapshot, RegionData, RegionKey, RegionState};
+use crate::snapshot::{FleetSnapshot, RegionData, RegionKey};
 
 /// Which (account, region) pairs this replica walks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -448,16 +448,7 @@ impl Collector {
                         duration_seconds = format!("{secs:.3}"),
                         "region collected"
                     );
-                    let entry = st
-                        .snapshot
-                        .regions
-                        .entry(key.clone())
-                        .or_insert(RegionState {
-                            data: None,
-                            up: false,
-                            last_success: None,
-                            duration: 0.0,
-                        });
+                    let entry = st.snapshot.regions.entry(key.clone()).or_default();
                     entry.data = Some(Arc::new(data));
                     entry.up = true;
                     entry.last_success = Some(now);
@@ -473,16 +464,7 @@ impl Collector {
                 RegionOutcome::Failed(error, code) => {
                     report.regions_failed += 1;
                     tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
-                    let entry = st
-                        .snapshot
-                        .regions
-                        .entry(key.clone())
-                        .or_insert(RegionState {
-                            data: None,
-                            up: false,
-                            last_success: None,
-                            duration: 0.0,
-                        });
+                    let entry = st.snapshot.regions.entry(key.clone()).or_default();
                     entry.up = false;
                     entry.duration = secs;
                 }

@@ -12,16 +12,7 @@ use prometheus::Registry;
 
 use crate::snapshot::{FleetSnapshot, RegionData};
 
-pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
-pub const PLUGIN_STATES: &[&str] = &[
-    "NotInstalled",
-    "Installed",
-    "Running",
-    "Stopped",
-    "Crashed",
-    "Removed",
-    "Unknown",
-];
+pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
 pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
 
 /// `all`: every state of a state set is a series; `current`: only the current one.

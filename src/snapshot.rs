@@ -21,7 +21,7 @@ pub struct RegionData {
 }
 
 /// A region as the page shows it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct RegionState {
     /// The last good data (kept when a later cycle fails).
     pub data: Option<Arc<RegionData>>,

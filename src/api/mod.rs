@@ -14,6 +14,19 @@ pub use instance_status::{InstanceStatus, walk_instance_status};
 pub use plugins::{PluginStatus, list_plugins_of_instance, walk_plugin_status_by_name};
 pub use regions::{Region, describe_regions};
 
+/// The instance states DescribeInstanceStatus documents.
+pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
+/// The plugin states ListPluginStatus documents.
+pub const PLUGIN_STATES: &[&str] = &[
+    "NotInstalled",
+    "Installed",
+    "Running",
+    "Stopped",
+    "Crashed",
+    "Removed",
+    "Unknown",
+];
+
 /// Items per page for every paged action (the documented maximum).
 pub const PAGE_SIZE: usize = 50;
 /// Default cap of pages per walk (see `ClientOptions::max_pages`): 50 000

@@ -9,16 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::clock::{format_iso8601, format_iso8601_minutes};
 use crate::rng::Rng;
 
-pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
-pub const PLUGIN_STATES: &[&str] = &[
-    "NotInstalled",
-    "Installed",
-    "Running",
-    "Stopped",
-    "Crashed",
-    "Removed",
-    "Unknown",
-];
+pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
 
 #[derive(Clone, Debug)]
 pub struct RegionSpec {

@@ -343,22 +343,11 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                 .filter(|i| ids.is_empty() || ids.contains(&i.id))
                 .collect();
             let scope = format!("{action}|{region}");
-            let offset = match map.get("NextToken") {
-                None => 0,
-                Some(t) => match read_token(state, &scope, t) {
-                    Some(o) if o <= rows.len() || endless => o,
-                    _ => {
-                        return error(
-                            state,
-                            400,
-                            "InvalidParameter.NextToken",
-                            "The specified parameter NextToken is not valid.",
-                        );
-                    }
-                },
-            };
-            let start = offset.min(rows.len());
-            let end = (start + size).min(rows.len());
+            let (offset, start, end) =
+                match page_window(state, &map, &scope, rows.len(), size, endless) {
+                    Ok(w) => w,
+                    Err(a) => return a,
+                };
             let old = sim_region.quirky;
             let items: Vec<Value> = rows[start..end]
                 .iter()
@@ -481,22 +470,11 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                 );
             }
             let scope = format!("{action}|{region}|{}|{}", name.unwrap_or(""), ids.join(","));
-            let offset = match map.get("NextToken") {
-                None => 0,
-                Some(t) => match read_token(state, &scope, t) {
-                    Some(o) if o <= rows.len() || endless => o,
-                    _ => {
-                        return error(
-                            state,
-                            400,
-                            "InvalidParameter.NextToken",
-                            "The specified parameter NextToken is not valid.",
-                        );
-                    }
-                },
-            };
-            let start = offset.min(rows.len());
-            let end = (start + size).min(rows.len());
+            let (offset, start, end) =
+                match page_window(state, &map, &scope, rows.len(), size, endless) {
+                    Ok(w) => w,
+                    Err(a) => return a,
+                };
             let total = rows.len();
             let items: Vec<Value> = rows.drain(start..end).map(row_json).collect();
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
@@ -507,6 +485,34 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             (200, body)
         }
     }
+}
+
+/// The token's offset and the rows `[start, end)` of this page; a token
+/// that is not ours, or points past the rows, is the API's error.
+fn page_window(
+    state: &SimState,
+    map: &BTreeMap<&str, &str>,
+    scope: &str,
+    len: usize,
+    size: usize,
+    endless: bool,
+) -> Result<(usize, usize, usize), Answer> {
+    let offset = match map.get("NextToken") {
+        None => 0,
+        Some(t) => match read_token(state, scope, t) {
+            Some(o) if o <= len || endless => o,
+            _ => {
+                return Err(error(
+                    state,
+                    400,
+                    "InvalidParameter.NextToken",
+                    "The specified parameter NextToken is not valid.",
+                ));
+            }
+        },
+    };
+    let start = offset.min(len);
+    Ok((offset, start, (start + size).min(len)))
 }
 
 /// Where the next page starts, if there is one (faults bend the rule).
