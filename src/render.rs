@@ -251,6 +251,24 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
             Ok(())
         })
     }
+    // Per plugin row: a value from each, absent where the API gave none.
+    fn per_plugin<'a>(
+        regions: impl Fn() -> Box<dyn Iterator<Item = (Labels<'a>, &'a RegionData)> + 'a> + 'a,
+        name: &'static str,
+        value: impl Fn(&crate::api::PluginStatus, &RegionData) -> Option<i64> + 'a,
+    ) -> Body<'a> {
+        Box::new(move |out| {
+            for ((acct, region), d) in regions() {
+                for p in &d.plugins {
+                    if let Some(v) = value(p, d) {
+                        let [r, i] = base(region, &p.instance_id);
+                        series(out, acct, name, &[r, i, ("plugin", &p.name)], v)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
     let boxed = move || -> Box<dyn Iterator<Item = (Labels<'a>, &'a RegionData)> + 'a> {
         Box::new(regions())
     };
@@ -463,50 +481,26 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
             Ok(())
         }
     );
-    fam!(
-        "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
-        "gauge",
-        "Last heartbeat of the plugin, Unix seconds.",
-        move |out: &mut Out<'_>| {
-            for ((acct, region), d) in regions() {
-                for p in &d.plugins {
-                    if let Some(h) = p.last_heartbeat {
-                        let [r, i] = base(region, &p.instance_id);
-                        series(
-                            out,
-                            acct,
-                            "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
-                            &[r, i, ("plugin", &p.name)],
-                            h,
-                        )?;
-                    }
-                }
-            }
-            Ok(())
-        }
-    );
-    fam!(
-        "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
-        "gauge",
-        "Seconds between the collection and the plugin's last heartbeat.",
-        move |out: &mut Out<'_>| {
-            for ((acct, region), d) in regions() {
-                for p in &d.plugins {
-                    if let Some(h) = p.last_heartbeat {
-                        let [r, i] = base(region, &p.instance_id);
-                        series(
-                            out,
-                            acct,
-                            "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
-                            &[r, i, ("plugin", &p.name)],
-                            (d.collected_at - h).max(0),
-                        )?;
-                    }
-                }
-            }
-            Ok(())
-        }
-    );
+    f.push(Family {
+        name: "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds".into(),
+        kind: "gauge",
+        help: "Last heartbeat of the plugin, Unix seconds.",
+        body: per_plugin(
+            boxed,
+            "aliyun_cloud_assistant_plugin_last_heartbeat_timestamp_seconds",
+            |p, _| p.last_heartbeat,
+        ),
+    });
+    f.push(Family {
+        name: "aliyun_cloud_assistant_plugin_heartbeat_age_seconds".into(),
+        kind: "gauge",
+        help: "Seconds between the collection and the plugin's last heartbeat.",
+        body: per_plugin(
+            boxed,
+            "aliyun_cloud_assistant_plugin_heartbeat_age_seconds",
+            |p, d| p.last_heartbeat.map(|h| (d.collected_at - h).max(0)),
+        ),
+    });
     fam!(
         "aliyun_cloud_assistant_plugins",
         "gauge",
