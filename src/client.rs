@@ -75,6 +75,10 @@ pub struct ClientOptions {
     pub max_body_bytes: usize,
     /// Pages one walk may take before it stops with an error.
     pub max_pages: usize,
+    /// Limits shared with other clients (one per account of `--config.file`,
+    /// all under one `--aliyun.max-concurrency` and `--aliyun.rate-limit`);
+    /// `None`: limits of its own from `max_concurrency` and `rate_limit`.
+    pub limits: Option<Arc<Limits>>,
 }
 
 impl Default for ClientOptions {
@@ -87,6 +91,7 @@ impl Default for ClientOptions {
             retry: RetryPolicy::default(),
             max_body_bytes: 16 << 20,
             max_pages: crate::api::MAX_PAGES,
+            limits: None,
         }
     }
 }
@@ -101,23 +106,39 @@ pub struct ApiMetrics {
 
 impl ApiMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        Self::for_account(registry, None)
+    }
+
+    /// The metrics of one account of `--config.file`: every series carries
+    /// `account` as a constant label, so several accounts' metrics of one
+    /// name live side by side in the registry.
+    pub fn for_account(registry: &Registry, account: Option<&str>) -> prometheus::Result<Self> {
+        let opts = |name: &str, help: &str| {
+            let o = Opts::new(name, help);
+            match account {
+                Some(a) => o.const_label("account", a),
+                None => o,
+            }
+        };
         let requests = IntCounterVec::new(
-            Opts::new(
+            opts(
                 "aliyun_cloud_assistant_exporter_api_requests_total",
                 "API requests sent, by action and result code (OK or the API error code).",
             ),
             &["action", "code"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
-                "Duration of single API requests (each try), by action.",
-            )
-            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts {
+                common_opts: opts(
+                    "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
+                    "Duration of single API requests (each try), by action.",
+                ),
+                buckets: vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
+            },
             &["action"],
         )?;
         let retries = IntCounterVec::new(
-            Opts::new(
+            opts(
                 "aliyun_cloud_assistant_exporter_api_retries_total",
                 "API requests tried again after a retryable failure, by action.",
             ),
@@ -131,6 +152,13 @@ impl ApiMetrics {
             duration,
             retries,
         })
+    }
+
+    /// Takes these metrics off the registry (an account removed by a reload).
+    pub fn unregister(&self, registry: &Registry) {
+        let _ = registry.unregister(Box::new(self.requests.clone()));
+        let _ = registry.unregister(Box::new(self.duration.clone()));
+        let _ = registry.unregister(Box::new(self.retries.clone()));
     }
 
     /// Requests answered so far for `action` with `code`.
@@ -214,14 +242,32 @@ impl RateLimiter {
     }
 }
 
+/// The concurrency and rate limits of API requests. Clients that share one
+/// (`Arc`) stay under them all together.
+#[derive(Debug)]
+pub struct Limits {
+    semaphore: Semaphore,
+    rate: RateLimiter,
+}
+
+impl Limits {
+    /// At most `max_concurrency` requests in flight and `rate_limit` per
+    /// second (0 = no rate limit).
+    pub fn new(max_concurrency: usize, rate_limit: f64) -> Arc<Self> {
+        Arc::new(Limits {
+            semaphore: Semaphore::new(max_concurrency.max(1)),
+            rate: RateLimiter::new(rate_limit),
+        })
+    }
+}
+
 /// A signed, rate-limited, retrying ECS API client. Cheap to share (`Arc`).
 pub struct Client {
     http: reqwest::Client,
     credentials: Arc<CredentialProvider>,
     opts: ClientOptions,
     region_endpoints: RwLock<HashMap<String, String>>,
-    semaphore: Semaphore,
-    rate: RateLimiter,
+    limits: Arc<Limits>,
     metrics: ApiMetrics,
     /// Requests sent per region (for the per-region log line).
     region_calls: Mutex<HashMap<String, u64>>,
@@ -278,11 +324,14 @@ impl Client {
             ))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let limits = opts
+            .limits
+            .clone()
+            .unwrap_or_else(|| Limits::new(opts.max_concurrency, opts.rate_limit));
         Ok(Client {
             http,
             credentials,
-            semaphore: Semaphore::new(opts.max_concurrency.max(1)),
-            rate: RateLimiter::new(opts.rate_limit),
+            limits,
             opts,
             region_endpoints: RwLock::new(HashMap::new()),
             metrics,
@@ -372,7 +421,7 @@ impl Client {
             }
             match res {
                 Ok(v) => {
-                    self.rate.on_success();
+                    self.limits.rate.on_success();
                     return Ok(v);
                 }
                 Err(e) if e.code() == "InvalidSecurityToken.Expired" && !refreshed => {
@@ -393,7 +442,7 @@ impl Client {
                 Err(e) => {
                     let throttled = e.is_throttling();
                     if throttled {
-                        self.rate.on_throttle();
+                        self.limits.rate.on_throttle();
                     }
                     if !e.is_retryable() || attempt >= self.opts.retry.max_tries {
                         return Err(e);
@@ -423,8 +472,9 @@ impl Client {
             message,
             timeout,
         };
-        self.rate.wait().await;
+        self.limits.rate.wait().await;
         let _permit = self
+            .limits
             .semaphore
             .acquire()
             .await

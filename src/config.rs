@@ -203,6 +203,11 @@ pub struct Flags {
     #[arg(long = "shard.index-from-hostname", conflicts_with = "shard_index")]
     pub shard_index_from_hostname: bool,
 
+    /// YAML file of several accounts (name, endpoint, regions, credentials); every series then
+    /// carries the label account. Re-read on SIGHUP and POST /-/reload
+    #[arg(long = "config.file", value_name = "FILE", conflicts_with_all = ["demo", "role_arn"])]
+    pub config_file: Option<std::path::PathBuf>,
+
     /// TLS, basic auth and extra headers for the HTTP server (the exporter-toolkit YAML)
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<std::path::PathBuf>,
@@ -369,6 +374,13 @@ mod tests {
             &["--web.telemetry-path", "metrics"],
             &["--log.level", "trace"],
             &["--no-such-flag"],
+            &["--config.file", "a.yml", "--demo"],
+            &[
+                "--config.file",
+                "a.yml",
+                "--aliyun.role-arn",
+                "acs:ram::1:role/r",
+            ],
         ] {
             let e = parse(bad).expect_err(&format!("{bad:?}"));
             assert_eq!(e.exit_code(), 2, "{bad:?}");

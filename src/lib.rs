@@ -2,6 +2,7 @@
 //! Cloud Assistant. The binary is a thin shell over this library, so the
 //! tests and the benchmark run the same code.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod client;

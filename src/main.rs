@@ -52,23 +52,34 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        wait_for_signal().await;
+        serve_until_signal(&running).await;
         tracing::info!("shutting down");
         running.shutdown().await;
         ExitCode::SUCCESS
     })
 }
 
-async fn wait_for_signal() {
+/// Serves until SIGTERM or Ctrl-C; SIGHUP re-reads the configuration files
+/// (`--config.file`, `--web.config.file`) as `POST /-/reload` does.
+async fn serve_until_signal(running: &app::Running) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+        if let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            loop {
+                tokio::select! {
+                    _ = term.recv() => return,
+                    _ = tokio::signal::ctrl_c() => return,
+                    _ = hup.recv() => {
+                        // Each part logs what it did; a failure keeps the running config.
+                        tracing::info!("SIGHUP: reloading the configuration files");
+                        let _ = running.reload().await;
+                    }
+                }
             }
-            return;
         }
     }
     let _ = tokio::signal::ctrl_c().await;

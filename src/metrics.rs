@@ -17,6 +17,14 @@ pub fn long_version() -> String {
 
 /// A registry with build info, process metrics and the API self-metrics.
 pub fn new_registry() -> prometheus::Result<(Registry, ApiMetrics)> {
+    let registry = base_registry()?;
+    let api = ApiMetrics::new(&registry)?;
+    Ok((registry, api))
+}
+
+/// A registry with build info and process metrics only: with
+/// `--config.file` each account registers API self-metrics of its own.
+pub fn base_registry() -> prometheus::Result<Registry> {
     let registry = Registry::new();
     let build = IntGaugeVec::new(
         Opts::new(
@@ -31,6 +39,5 @@ pub fn new_registry() -> prometheus::Result<(Registry, ApiMetrics)> {
     registry.register(Box::new(
         prometheus::process_collector::ProcessCollector::for_self(),
     ))?;
-    let api = ApiMetrics::new(&registry)?;
-    Ok((registry, api))
+    Ok(registry)
 }

@@ -31,6 +31,21 @@ use web_config::WebConfigSource;
 
 pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// What a reload hook returns.
+pub type ReloadFuture =
+    Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+
+/// Reloads what the server does not own (the accounts of `--config.file`)
+/// on `POST /-/reload`; the error is the reason, one line.
+#[derive(Clone)]
+pub struct ReloadHook(pub Arc<dyn Fn() -> ReloadFuture + Send + Sync>);
+
+impl std::fmt::Debug for ReloadHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReloadHook")
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     pub telemetry_path: String,
@@ -44,6 +59,8 @@ pub struct ServerOptions {
     /// How often the web config files are checked for changes besides at
     /// each new connection (scrapers keep their connections open).
     pub web_config_check_interval: Duration,
+    /// Run by `POST /-/reload` besides re-reading the web config.
+    pub reload_hook: Option<ReloadHook>,
 }
 
 impl Default for ServerOptions {
@@ -54,6 +71,7 @@ impl Default for ServerOptions {
             header_timeout: Duration::from_secs(10),
             web: None,
             web_config_check_interval: Duration::from_secs(3),
+            reload_hook: None,
         }
     }
 }
@@ -255,18 +273,9 @@ async fn route(state: AppState, req: Request<Incoming>) -> Result<Resp, std::con
                 );
                 r
             }
-            "/-/reload" if method == Method::POST => match &state.opts.web {
-                None => text(
-                    StatusCode::OK,
-                    "nothing to reload: no configuration file is in use\n",
-                ),
-                Some(web) => match web.reload() {
-                    Ok(()) => text(StatusCode::OK, "web config reloaded\n"),
-                    Err(e) => text(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        format!("web config not reloaded, the last good one stays: {e}\n"),
-                    ),
-                },
+            "/-/reload" if method == Method::POST => match reload(&state.opts).await {
+                Ok(msg) => text(StatusCode::OK, msg),
+                Err(msg) => text(StatusCode::INTERNAL_SERVER_ERROR, msg),
             },
             "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
             "/-/reload" => method_not_allowed("POST"),
@@ -274,6 +283,40 @@ async fn route(state: AppState, req: Request<Incoming>) -> Result<Resp, std::con
         }
     };
     Ok(resp)
+}
+
+/// Re-reads the web config and runs the reload hook (`POST /-/reload`,
+/// `SIGHUP`), each even when the other fails: a line per part, `Err` when
+/// any part failed (what failed keeps its last good version).
+pub async fn reload(opts: &ServerOptions) -> Result<String, String> {
+    let mut out = String::new();
+    let mut ok = true;
+    if let Some(web) = &opts.web {
+        match web.reload() {
+            Ok(()) => out.push_str("web config reloaded\n"),
+            Err(e) => {
+                ok = false;
+                out.push_str(&format!(
+                    "web config not reloaded, the last good one stays: {e}\n"
+                ));
+            }
+        }
+    }
+    if let Some(hook) = &opts.reload_hook {
+        match (hook.0)().await {
+            Ok(()) => out.push_str("accounts reloaded\n"),
+            Err(e) => {
+                ok = false;
+                out.push_str(&format!(
+                    "accounts not reloaded, the running ones stay: {e}\n"
+                ));
+            }
+        }
+    }
+    if out.is_empty() {
+        out.push_str("nothing to reload: no configuration file is in use\n");
+    }
+    if ok { Ok(out) } else { Err(out) }
 }
 
 /// A bound server; `run` serves until `shutdown` turns true, then lets the

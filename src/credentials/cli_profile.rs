@@ -116,6 +116,14 @@ pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
     }
 }
 
+/// Whether the CLI config has a profile of this name (no file: it has not).
+pub(crate) fn has_profile(env: &Env, name: &str) -> Result<bool, CredentialsError> {
+    let Some(path) = config_path(env) else {
+        return Ok(false);
+    };
+    Ok(read(&path)?.is_some_and(|cfg| cfg.profiles.iter().any(|p| p.name == name.trim())))
+}
+
 /// A profile asked for by name (`None`: as the chain picks it); missing is an error.
 pub(crate) fn load(env: &Env, profile: Option<&str>) -> Result<CredentialSpec, CredentialsError> {
     let path = config_path(env)

@@ -39,6 +39,8 @@ pub const SOURCE_CLI_PROFILE: &str = "cli_profile";
 pub const SOURCE_CREDENTIALS_FILE: &str = "credentials_file";
 pub const SOURCE_ECS_RAM_ROLE: &str = "ecs_ram_role";
 pub const SOURCE_ASSUME_ROLE: &str = "assume_role";
+/// Keys an account of `--config.file` names (its secret read from a file).
+pub const SOURCE_CONFIG_FILE: &str = "config_file";
 
 pub const DEFAULT_STS_ENDPOINT: &str = "https://sts.aliyuncs.com";
 pub const DEFAULT_METADATA_ENDPOINT: &str = "http://100.100.100.200";
@@ -102,7 +104,7 @@ impl CredentialsError {
 
 /// A typed description of a credential source: what the default chain
 /// picks, and what an account of a config file can name.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum CredentialSpec {
     /// The default chain: environment, OIDC, CLI profile, credentials file,
     /// ECS RAM role; the first one configured wins.
@@ -139,6 +141,9 @@ pub enum CredentialSpec {
         path: Option<PathBuf>,
         profile: Option<String>,
     },
+    /// A profile by name: the CLI config's profile of that name when it has
+    /// one, else that section of the credentials file.
+    Profile { name: String },
 }
 
 /// The environment variables the sources read, captured once at start.

@@ -28,15 +28,27 @@ pub struct RefreshMetrics {
 
 impl RefreshMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        let refreshes = IntCounterVec::new(
-            Opts::new(
-                "aliyun_cloud_assistant_exporter_credential_refreshes_total",
-                "Credentials fetched from their source (the first at start included), by source and result.",
-            ),
-            &["source", "result"],
-        )?;
+        Self::for_account(registry, None)
+    }
+
+    /// The metric of one account of `--config.file` (`account` as a
+    /// constant label, so several accounts share the name in one registry).
+    pub fn for_account(registry: &Registry, account: Option<&str>) -> prometheus::Result<Self> {
+        let mut opts = Opts::new(
+            "aliyun_cloud_assistant_exporter_credential_refreshes_total",
+            "Credentials fetched from their source (the first at start included), by source and result.",
+        );
+        if let Some(a) = account {
+            opts = opts.const_label("account", a);
+        }
+        let refreshes = IntCounterVec::new(opts, &["source", "result"])?;
         registry.register(Box::new(refreshes.clone()))?;
         Ok(RefreshMetrics { refreshes })
+    }
+
+    /// Takes the metric off the registry (an account removed by a reload).
+    pub fn unregister(&self, registry: &Registry) {
+        let _ = registry.unregister(Box::new(self.refreshes.clone()));
     }
 
     /// Both series of a source exist from the start, so alerts on failures
@@ -329,6 +341,18 @@ impl CredentialProvider {
                 }
                 CredentialSpec::CredentialsFile { path, profile } => {
                     let spec = ini::load(&ctx.env, path.as_deref(), profile.as_deref())?;
+                    Self::from_spec(&spec, ctx).await
+                }
+                CredentialSpec::Profile { name } => {
+                    let spec = if cli_profile::has_profile(&ctx.env, name)? {
+                        cli_profile::load(&ctx.env, Some(name))?
+                    } else {
+                        ini::load(&ctx.env, None, Some(name)).map_err(|e| {
+                            CredentialsError::Config(format!(
+                                "profile {name:?}: no CLI profile of that name, and {e}"
+                            ))
+                        })?
+                    };
                     Self::from_spec(&spec, ctx).await
                 }
             }

@@ -68,6 +68,8 @@ pub struct SimState {
     request_seq: AtomicU64,
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
+    /// Counts requests in hand across several simulators that share it.
+    shared_in_flight: RwLock<Option<Arc<InFlightGauge>>>,
     nonce_prune_at: AtomicUsize,
     /// ECS calls signed with a long-term key are refused (`Forbidden.RAM`),
     /// as for a RAM user that may only assume a role.
@@ -185,6 +187,7 @@ impl Simulator {
             request_seq: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
+            shared_in_flight: RwLock::new(None),
             nonce_prune_at: AtomicUsize::new(50_000),
             long_term_refused: AtomicBool::new(false),
             expired_refusals: AtomicU64::new(0),
@@ -283,6 +286,19 @@ impl Simulator {
         self.state.max_in_flight.load(Ordering::Relaxed)
     }
 
+    /// Requests it has in hand now.
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Also counts its requests in `gauge`, which other simulators may share
+    /// (one simulator per account, limits that hold for all together).
+    pub fn share_in_flight(&self, gauge: Arc<InFlightGauge>) {
+        if let Ok(mut g) = self.state.shared_in_flight.write() {
+            *g = Some(gauge);
+        }
+    }
+
     pub fn reset_counts(&self) {
         self.state.max_in_flight.store(0, Ordering::Relaxed);
         if let Ok(mut r) = self.state.requests.lock() {
@@ -321,20 +337,50 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Rec
     }
 }
 
+/// Requests in hand now and at most, across the simulators sharing it.
+#[derive(Debug, Default)]
+pub struct InFlightGauge {
+    now: AtomicUsize,
+    max: AtomicUsize,
+}
+
+impl InFlightGauge {
+    /// Most requests in hand at once, all sharing simulators together.
+    pub fn max(&self) -> usize {
+        self.max.load(Ordering::SeqCst)
+    }
+
+    fn enter(&self) {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn exit(&self) {
+        self.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Counts a request as in hand until dropped.
-struct InFlight<'a>(&'a SimState);
+struct InFlight<'a>(&'a SimState, Option<Arc<InFlightGauge>>);
 
 impl<'a> InFlight<'a> {
     fn enter(state: &'a SimState) -> Self {
         let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         state.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        InFlight(state)
+        let shared = state.shared_in_flight.read().ok().and_then(|g| g.clone());
+        if let Some(g) = &shared {
+            g.enter();
+        }
+        InFlight(state, shared)
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        if let Some(g) = &self.1 {
+            g.exit();
+        }
     }
 }
 
