@@ -541,7 +541,7 @@ impl Client {
 }
 
 /// A reqwest error in words, without the URL.
-fn describe_reqwest_error(e: &reqwest::Error) -> String {
+pub(crate) fn describe_reqwest_error(e: &reqwest::Error) -> String {
     use std::error::Error as _;
     let kind = if e.is_timeout() {
         "timed out"

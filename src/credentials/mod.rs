@@ -387,27 +387,6 @@ pub trait Source: Send + Sync {
     ) -> BoxFuture<'a, Result<Credentials, CredentialsError>>;
 }
 
-/// A reqwest error in words, without the URL (a metadata URL is harmless,
-/// but the client's form bodies must never be quoted; reqwest never does).
-fn describe_http_error(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else {
-        "request failed"
-    };
-    let mut msg = kind.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
-}
-
 /// Unix milliseconds now.
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -14,7 +14,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -160,7 +159,7 @@ impl IdentityServer {
             seq: AtomicU64::new(0),
         });
         let (tx, rx) = watch::channel(false);
-        tokio::spawn(serve(listener, Arc::clone(&state), rx));
+        tokio::spawn(super::serve_with(listener, Arc::clone(&state), rx, handle));
         Ok(IdentityServer {
             addr,
             state,
@@ -223,27 +222,6 @@ impl IdentityServer {
 impl Drop for IdentityServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
-    }
-}
-
-async fn serve(listener: TcpListener, state: Arc<IdentityState>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let conn = tokio::select! {
-            c = listener.accept() => c,
-            _ = stop.changed() => return,
-        };
-        let Ok((stream, _)) = conn else { continue };
-        let state = Arc::clone(&state);
-        let mut stop = stop.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::select! {
-                _ = conn => {}
-                _ = stop.changed() => {}
-            }
-        });
     }
 }
 

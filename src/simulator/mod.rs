@@ -193,7 +193,7 @@ impl Simulator {
             expired_refusals: AtomicU64::new(0),
         });
         let (tx, rx) = watch::channel(false);
-        tokio::spawn(serve(listener, Arc::clone(&state), rx));
+        tokio::spawn(serve_with(listener, Arc::clone(&state), rx, handle));
         Ok(Simulator {
             addr,
             state,
@@ -316,7 +316,20 @@ impl Drop for Simulator {
     }
 }
 
-async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Receiver<bool>) {
+/// Serves HTTP/1 on `listener` with `handler` until `stop` turns true (the
+/// ECS simulator and the identity server share it).
+pub(crate) async fn serve_with<S, H, F>(
+    listener: TcpListener,
+    state: Arc<S>,
+    mut stop: watch::Receiver<bool>,
+    handler: H,
+) where
+    S: Send + Sync + 'static,
+    H: Fn(Arc<S>, Request<Incoming>) -> F + Copy + Send + Sync + 'static,
+    F: std::future::Future<Output = Result<Response<Full<Bytes>>, std::convert::Infallible>>
+        + Send
+        + 'static,
+{
     loop {
         let conn = tokio::select! {
             c = listener.accept() => c,
@@ -326,7 +339,7 @@ async fn serve(listener: TcpListener, state: Arc<SimState>, mut stop: watch::Rec
         let state = Arc::clone(&state);
         let mut stop = stop.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&state), req));
+            let svc = hyper::service::service_fn(move |req| handler(Arc::clone(&state), req));
             let conn = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::select! {
