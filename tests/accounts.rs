@@ -225,39 +225,6 @@ fn check_fleet(page: &[Sample], a: &Acct) {
     assert!(!instances.is_empty(), "{}: instance states", a.name);
 }
 
-/// Runs `promtool check metrics` on `text` when promtool is installed
-/// (required under CI, as in tests/golden.rs).
-fn promtool_check(text: &str) {
-    use std::io::Write;
-    let Ok(mut child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "promtool is required under CI (apt-get install prometheus)"
-        );
-        eprintln!("promtool not found: the page is not checked with it");
-        return;
-    };
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let out = child.wait_with_output().expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool check metrics failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Fleet and per-region series of `account`, without the exporter's own
 /// (whose durations change from cycle to cycle).
 fn fleet_series(page: &[Sample], account: &str) -> Vec<Sample> {

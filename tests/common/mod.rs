@@ -227,3 +227,36 @@ pub fn page_samples(c: &Collector) -> Vec<Sample> {
     let page = c.page().load_full();
     parse_metrics(&String::from_utf8(page.plain().expect("gunzip")).expect("utf8"))
 }
+
+/// Runs `promtool check metrics` on `text`. Without promtool the check fails
+/// under CI (which installs it) and is reported, not run, elsewhere.
+pub fn promtool_check(text: &str) {
+    let Ok(mut child) = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "promtool is required under CI (apt-get install prometheus)"
+        );
+        eprintln!("promtool not found: install Debian's prometheus package to run this check");
+        return;
+    };
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("promtool runs");
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
