@@ -154,6 +154,29 @@ async fn plugin_walks_by_name_and_by_instance() {
         .await
         .expect("plugins");
     assert_eq!(got.len(), inst.plugins.len());
+
+    // A plugin installed while the simulator runs is swept from then on.
+    let mut plugin = inst.plugins[0].clone();
+    plugin.name = "late-plugin".into();
+    let target = inst.id.clone();
+    sim.update_fleet(|f| {
+        if let Some(i) = f
+            .regions
+            .get_mut("r")
+            .and_then(|r| r.instances.iter_mut().find(|i| i.id == target))
+        {
+            i.plugins.push(plugin);
+        }
+    });
+    let got = api::walk_plugin_status_by_name(&client, "r", "late-plugin")
+        .await
+        .expect("plugins");
+    assert_eq!(
+        got.iter()
+            .map(|p| p.instance_id.to_string())
+            .collect::<Vec<_>>(),
+        [target]
+    );
 }
 
 async fn call_err(

@@ -2,7 +2,8 @@
 //! and their state at any moment (heartbeats advance with the clock, some
 //! agents stop beating after a while, so dashboards see staleness grow).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
@@ -246,6 +247,39 @@ pub struct Fleet {
 pub struct SimRegion {
     pub quirky: bool,
     pub instances: Vec<SimInstance>,
+    /// Positions in `instances` of the instances reporting each plugin,
+    /// built on first use: a sweep page then costs its own rows, not a scan
+    /// of the region (the bench runs the simulator beside the exporter).
+    /// `Simulator::update_fleet` clears it.
+    pub(crate) by_plugin: OnceLock<HashMap<String, Vec<u32>>>,
+}
+
+impl SimRegion {
+    pub fn new(quirky: bool, instances: Vec<SimInstance>) -> Self {
+        SimRegion {
+            quirky,
+            instances,
+            by_plugin: OnceLock::new(),
+        }
+    }
+
+    /// The positions of the instances that report plugin `name`, in id order.
+    pub fn with_plugin(&self, name: &str) -> &[u32] {
+        let index = self.by_plugin.get_or_init(|| {
+            let mut m: HashMap<String, Vec<u32>> = HashMap::new();
+            for (pos, inst) in self.instances.iter().enumerate() {
+                for p in &inst.plugins {
+                    let rows = m.entry(p.name.clone()).or_default();
+                    // An instance listed once even if it reports a name twice.
+                    if rows.last() != Some(&(pos as u32)) {
+                        rows.push(pos as u32);
+                    }
+                }
+            }
+            m
+        });
+        index.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
 }
 
 impl Fleet {
@@ -258,13 +292,7 @@ impl Fleet {
                 .collect();
             instances.sort_by(|a, b| a.id.cmp(&b.id));
             instances.dedup_by(|a, b| a.id == b.id);
-            regions.insert(
-                spec.id.clone(),
-                SimRegion {
-                    quirky: spec.quirky,
-                    instances,
-                },
-            );
+            regions.insert(spec.id.clone(), SimRegion::new(spec.quirky, instances));
         }
         Fleet { regions }
     }
@@ -389,6 +417,34 @@ impl SimInstance {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn plugin_index_lists_what_a_scan_finds() {
+        let fleet = Fleet::generate(&FleetConfig::demo(1_700_000_000));
+        let mut checked = 0;
+        for r in fleet.regions.values() {
+            let names: BTreeSet<&str> = r
+                .instances
+                .iter()
+                .flat_map(|i| i.plugins.iter().map(|p| p.name.as_str()))
+                .collect();
+            for name in names {
+                checked += 1;
+                let scan: Vec<u32> = (0..r.instances.len() as u32)
+                    .filter(|&k| {
+                        r.instances[k as usize]
+                            .plugins
+                            .iter()
+                            .any(|p| p.name == name)
+                    })
+                    .collect();
+                assert_eq!(r.with_plugin(name), scan.as_slice(), "{name}");
+            }
+            assert!(r.with_plugin("no-such-plugin").is_empty());
+        }
+        assert!(checked > 3, "the demo fleet has plugins");
+    }
 
     #[test]
     fn same_seed_same_fleet() {

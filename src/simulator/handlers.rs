@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::SimState;
 use super::faults::RegionFault;
+use super::fleet::SimInstance;
 use crate::clock::{Clock, parse_iso8601};
 use crate::secret::Secret;
 use crate::signer::{canonical_query, signature, string_to_sign};
@@ -337,11 +338,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     "The number of instance IDs exceeds the upper limit.",
                 );
             }
-            let rows: Vec<&super::fleet::SimInstance> = sim_region
-                .instances
-                .iter()
-                .filter(|i| ids.is_empty() || ids.contains(&i.id))
-                .collect();
+            let rows = select(&sim_region.instances, &ids);
             let scope = format!("{action}|{region}");
             let (offset, start, end) =
                 match page_window(state, &map, &scope, rows.len(), size, endless) {
@@ -349,9 +346,8 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     Err(a) => return a,
                 };
             let old = sim_region.quirky;
-            let items: Vec<Value> = rows[start..end]
-                .iter()
-                .map(|i| i.agent_json(now, old))
+            let items: Vec<Value> = (start..end)
+                .map(|k| rows.get(k).agent_json(now, old))
                 .collect();
             let set = if old {
                 json!({"InstanceCloudAssitantStatus": {"InstanceCloudAssitantStatusSet": items}})
@@ -390,15 +386,11 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     "Instance ids cannot be more than 100.",
                 );
             }
-            let rows: Vec<&super::fleet::SimInstance> = sim_region
-                .instances
-                .iter()
-                .filter(|i| ids.is_empty() || ids.contains(&i.id))
-                .collect();
+            let rows = select(&sim_region.instances, &ids);
             let start = ((number - 1) * size).min(rows.len());
             let end = (start + size).min(rows.len());
-            let items: Vec<Value> = rows[start..end]
-                .iter()
+            let items: Vec<Value> = (start..end)
+                .map(|k| rows.get(k))
                 .map(|i| json!({"InstanceId": i.id, "Status": i.status}))
                 .collect();
             let total = if sim_region.quirky {
@@ -437,18 +429,23 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             // Rows: every instance that reports the plugin (by name), or the
             // one instance asked for (all its plugins). Only the page's rows
             // are turned into JSON.
-            let mut rows: Vec<&super::fleet::SimInstance> = sim_region
-                .instances
-                .iter()
-                .filter(|i| ids.is_empty() || ids.contains(&i.id))
-                .filter(|i| name.is_none_or(|n| i.plugins.iter().any(|p| p.name == n)))
-                .collect();
+            let rows: Rows<'_> = match (name, ids.is_empty()) {
+                (Some(n), true) => Rows::Indexed(&sim_region.instances, sim_region.with_plugin(n)),
+                _ => Rows::Picked(
+                    sim_region
+                        .instances
+                        .iter()
+                        .filter(|i| ids.contains(&i.id))
+                        .filter(|i| name.is_none_or(|n| i.plugins.iter().any(|p| p.name == n)))
+                        .collect(),
+                ),
+            };
             if name.is_none() {
-                for inst in &rows {
+                for inst in rows.iter() {
                     state.count_instance_query(&inst.id);
                 }
             }
-            let row_json = |inst: &super::fleet::SimInstance| {
+            let row_json = |inst: &SimInstance| {
                 // An old or silent agent reports nothing about its plugins.
                 let silent = name.is_none()
                     && (!super::fleet::agent_supports_plugins(&inst.os_type, &inst.version)
@@ -476,7 +473,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     Err(a) => return a,
                 };
             let total = rows.len();
-            let items: Vec<Value> = rows.drain(start..end).map(row_json).collect();
+            let items: Vec<Value> = (start..end).map(|k| row_json(rows.get(k))).collect();
             let mut body = json!({"RequestId": state.request_id(), "TotalCount": total, "PageSize": size,
                                   "InstancePluginStatusSet": {"InstancePluginStatus": items}});
             if let Some(next) = next_offset(offset, size, end, total, endless, repeat) {
@@ -484,6 +481,50 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             }
             (200, body)
         }
+    }
+}
+
+/// The rows a request covers: the whole region (no ids given), or the
+/// instances asked for, in id order.
+fn select<'a>(all: &'a [SimInstance], ids: &[String]) -> Rows<'a> {
+    if ids.is_empty() {
+        Rows::All(all)
+    } else {
+        Rows::Picked(all.iter().filter(|i| ids.contains(&i.id)).collect())
+    }
+}
+
+/// Rows of a page walk, without copying a large region's list per request.
+enum Rows<'a> {
+    All(&'a [SimInstance]),
+    Indexed(&'a [SimInstance], &'a [u32]),
+    Picked(Vec<&'a SimInstance>),
+}
+
+impl<'a> Rows<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::All(a) => a.len(),
+            Rows::Indexed(_, ix) => ix.len(),
+            Rows::Picked(p) => p.len(),
+        }
+    }
+
+    /// Row `k < len()`.
+    fn get(&self, k: usize) -> &'a SimInstance {
+        match self {
+            Rows::All(a) => &a[k],
+            Rows::Indexed(a, ix) => &a[ix[k] as usize],
+            Rows::Picked(p) => p[k],
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &'a SimInstance> + '_ {
+        (0..self.len()).map(|k| self.get(k))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

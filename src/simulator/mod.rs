@@ -238,6 +238,9 @@ impl Simulator {
     pub fn update_fleet(&self, change: impl FnOnce(&mut Fleet)) {
         if let Ok(mut f) = self.state.fleet.write() {
             change(&mut f);
+            for r in f.regions.values_mut() {
+                r.by_plugin = std::sync::OnceLock::new();
+            }
         }
     }
 
