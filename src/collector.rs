@@ -350,14 +350,20 @@ impl Collector {
             // A region seen before picks its targets now; a new one picks
             // them once its agents are known, so day one shows plugins.
             let targets = match &prev {
-                Some(d) => Targets::Chosen(pick_discovery_targets(
-                    &d.agents,
-                    &st.discovery.asked,
-                    &st.first_seen,
-                    share,
-                )),
+                Some(d) => Targets::Chosen {
+                    ids: pick_discovery_targets(
+                        &d.agents,
+                        &st.discovery.asked,
+                        &st.first_seen,
+                        share,
+                    ),
+                    walk_pages: d.agents.len().div_ceil(api::PAGE_SIZE),
+                },
                 None if share > 0.0 => Targets::AfterAgents(share),
-                None => Targets::Chosen(Vec::new()),
+                None => Targets::Chosen {
+                    ids: Vec::new(),
+                    walk_pages: 0,
+                },
             };
             let client = Arc::clone(client);
             let names = names.clone();
@@ -588,28 +594,47 @@ pub fn pick_discovery_targets(
 
 /// The discovery calls of a region's cycle.
 enum Targets {
-    Chosen(Vec<Arc<str>>),
+    /// Picked from the last cycle's agents; they run beside this cycle's
+    /// agent walk (of about `walk_pages` pages).
+    Chosen {
+        ids: Vec<Arc<str>>,
+        walk_pages: usize,
+    },
     /// Pick from this cycle's agents, with this share.
     AfterAgents(f64),
 }
 
+/// Asks each target for its plugins, in `lanes`; a failed call is left out
+/// (discovery is best effort), the rest count as asked.
 async fn discover(
     client: &Arc<Client>,
     region: &str,
     targets: Vec<Arc<str>>,
+    lanes: usize,
 ) -> (Vec<PluginStatus>, Vec<Arc<str>>) {
-    let mut set = tokio::task::JoinSet::new();
-    for id in targets {
-        let (client, region) = (Arc::clone(client), region.to_string());
-        set.spawn(async move {
-            let res = api::list_plugins_of_instance(&client, &region, &id).await;
-            (id, res)
-        });
-    }
+    let answers = api::paging::in_lanes(
+        targets,
+        lanes,
+        |id| {
+            let (client, region) = (Arc::clone(client), region.to_string());
+            async move {
+                let res = api::list_plugins_of_instance(&client, &region, &id).await;
+                Ok((id, res))
+            }
+        },
+        |e| e,
+    )
+    .await;
+    let answers = match answers {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!(region, error = %e, "plugin discovery stopped");
+            Vec::new()
+        }
+    };
     let mut rows = Vec::new();
     let mut asked = Vec::new();
-    while let Some(j) = set.join_next().await {
-        let Ok((id, res)) = j else { continue };
+    for (id, res) in answers {
         match res {
             Ok(r) => {
                 rows.extend(r);
@@ -624,7 +649,8 @@ async fn discover(
 }
 
 /// Walks one region: agents, instances, a sweep per plugin name and the
-/// discovery calls, all at once (the client's limits pace them).
+/// discovery calls, all at once (the client's limits pace them; the
+/// independent single calls run in a few lanes beside the NextToken walks).
 async fn collect_region(
     client: &Arc<Client>,
     region: &str,
@@ -664,20 +690,33 @@ async fn collect_region(
             Some(e) => Err(e),
         }
     };
-    let agents_then_discovery = async {
-        let agents = api::walk_cloud_assistant_status(client, region).await;
-        let (discovered, asked) = match (&targets, &agents) {
-            (Targets::Chosen(ids), _) => discover(client, region, ids.clone()).await,
-            (Targets::AfterAgents(share), Ok(a)) => {
-                let ids = pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), *share);
-                discover(client, region, ids).await
+    let agents_and_discovery = async {
+        match targets {
+            Targets::Chosen { ids, walk_pages } => {
+                let lanes = api::paging::lanes_for(ids.len(), walk_pages);
+                let (agents, (discovered, asked)) = tokio::join!(
+                    api::walk_cloud_assistant_status(client, region),
+                    discover(client, region, ids, lanes)
+                );
+                (agents, discovered, asked)
             }
-            (Targets::AfterAgents(_), Err(_)) => (Vec::new(), Vec::new()),
-        };
-        (agents, discovered, asked)
+            Targets::AfterAgents(share) => {
+                let agents = api::walk_cloud_assistant_status(client, region).await;
+                let (discovered, asked) = match &agents {
+                    // Nothing else of the region is left to overlap with.
+                    Ok(a) => {
+                        let ids =
+                            pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), share);
+                        discover(client, region, ids, api::paging::MAX_LANES).await
+                    }
+                    Err(_) => (Vec::new(), Vec::new()),
+                };
+                (agents, discovered, asked)
+            }
+        }
     };
     let ((agents, discovered, asked), instances, sweeps) = tokio::join!(
-        agents_then_discovery,
+        agents_and_discovery,
         api::walk_instance_status(client, region),
         sweeps
     );

@@ -114,6 +114,32 @@ async fn agent_fields_match_the_fleet_including_quirky_regions() {
 }
 
 #[tokio::test]
+async fn numbered_pages_run_in_a_few_lanes() {
+    let sim = Simulator::start(fleet(&[("r", 2000)])).await.expect("sim");
+    sim.update_faults(|f| f.latency = Duration::from_millis(20));
+    let client = client_with(&sim, simulator::DEFAULT_KEY_SECRET, |o| {
+        o.max_concurrency = 256;
+        o.rate_limit = 0.0;
+    });
+    let t0 = std::time::Instant::now();
+    let got = api::walk_instance_status(&client, "r").await.expect("walk");
+    assert_eq!(got.len(), 2000);
+    assert_eq!(sim.requests("DescribeInstanceStatus"), 40);
+    // Concurrent (39 later pages one after another would take 780 ms), but
+    // never more than the lanes at once however high the client's limit.
+    let peak = sim.max_in_flight();
+    assert!(
+        (2..=api::paging::MIN_LANES).contains(&peak),
+        "{peak} in flight"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_millis(700),
+        "{:?}",
+        t0.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn plugin_walks_by_name_and_by_instance() {
     let sim = Simulator::start(fleet(&[("r", 137)])).await.expect("sim");
     let client = client(&sim);

@@ -1,6 +1,6 @@
 //! DescribeInstanceStatus: the lifecycle state of every instance of a region.
 //! Paged by number; once the first page gives TotalCount, the rest are
-//! fetched concurrently.
+//! fetched concurrently, in a few lanes.
 
 use std::sync::Arc;
 
@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::PAGE_SIZE;
 use super::cloud_assistant::dedup_by_id;
 use super::fields::{check_unique, opt_u64, req_shared, set_items};
+use super::paging::{in_lanes, lanes_for};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -78,21 +79,20 @@ pub async fn walk_instance_status(
     // Instances created during the walk raise TotalCount on later pages:
     // fetch the extra pages too, until no page asks for more.
     while fetched < wanted {
-        let mut set = tokio::task::JoinSet::new();
-        for n in fetched + 1..=wanted {
-            let client = Arc::clone(client);
-            let region = region.to_string();
-            set.spawn(async move { (n, page(&client, &region, n).await) });
-        }
-        let mut results = Vec::with_capacity(wanted - fetched);
-        while let Some(joined) = set.join_next().await {
-            let (n, res) = joined
-                .map_err(|e| ApiError::decode(ACTION, region, format!("page task failed: {e}")))?;
-            results.push((n, res?));
-        }
-        results.sort_by_key(|(n, _)| *n);
+        // The agents' NextToken walk of this region is about as many pages,
+        // one after another: a few lanes finish these well within it.
+        let results = in_lanes(
+            fetched + 1..=wanted,
+            lanes_for(wanted - fetched, wanted),
+            |n| {
+                let (client, region) = (Arc::clone(client), region.to_string());
+                async move { page(&client, &region, n).await }
+            },
+            |e| ApiError::decode(ACTION, region, e),
+        )
+        .await?;
         fetched = wanted;
-        for (_, (items, t)) in results {
+        for (items, t) in results {
             all.extend(items);
             if let Some(t) = t {
                 wanted = wanted.max(pages_for(t).min(max_pages));

@@ -5,7 +5,7 @@
 pub mod cloud_assistant;
 pub mod fields;
 pub mod instance_status;
-mod paging;
+pub mod paging;
 pub mod plugins;
 pub mod regions;
 
