@@ -503,17 +503,19 @@ impl Collector {
             ("discovered", st.discovery.names.len()),
         ]);
         let hint = self.page.load().gzip.len();
-        // Rendering a large fleet takes a while: off the async workers, so
-        // scrapes keep being answered at once meanwhile. The snapshot is
-        // cheap to clone (region data sits behind `Arc`s).
+        // Rendering a large fleet takes a while: off the async workers and
+        // at a lower priority, so scrapes keep being answered at once
+        // meanwhile. The snapshot is cheap to clone (region data sits behind
+        // `Arc`s).
         let (snap, registry, mode) = (
             st.snapshot.clone(),
             self.registry.clone(),
             self.opts.state_sets,
         );
-        let rendered = tokio::task::spawn_blocking(move || render(&snap, &registry, mode, hint))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(format!("render task failed: {e}"))));
+        let rendered =
+            crate::background::run("render", move || render(&snap, &registry, mode, hint))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         match rendered {
             Ok(page) => {
                 tracing::info!(

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod api;
 pub mod app;
+pub mod background;
 pub mod client;
 pub mod clock;
 pub mod collector;
