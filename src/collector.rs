@@ -343,9 +343,30 @@ impl Collector {
             n.extend(st.discovery.names.iter().cloned());
             n.into_iter().collect()
         };
+        // Page estimates from the last cycle: the longest walk of the fleet
+        // sets the cycle's length; shorter sweeps can share lanes within it.
+        let estimates: HashMap<RegionKey, WalkEstimate> = active
+            .iter()
+            .filter_map(|(k, _)| {
+                let d = st.snapshot.regions.get(k)?.data.as_ref()?;
+                Some((k.clone(), WalkEstimate::of(d, &names)))
+            })
+            .collect();
+        let longest = estimates
+            .values()
+            .map(WalkEstimate::longest)
+            .max()
+            .unwrap_or(0);
         let mut tasks = tokio::task::JoinSet::new();
         for (key, client) in &active {
             let prev = st.snapshot.regions.get(key).and_then(|r| r.data.clone());
+            let sweeps = match estimates.get(key) {
+                Some(e) => e.sweep_plan(longest),
+                None => SweepPlan {
+                    names: names.clone(),
+                    lanes: names.len(),
+                },
+            };
             let share = self.discovery_share();
             // A region seen before picks its targets now; a new one picks
             // them once its agents are known, so day one shows plugins.
@@ -366,7 +387,6 @@ impl Collector {
                 },
             };
             let client = Arc::clone(client);
-            let names = names.clone();
             let key = key.clone();
             let deadline = self.opts.region_timeout;
             tasks.spawn(async move {
@@ -375,7 +395,7 @@ impl Collector {
                 let calls0 = client.calls_in(region);
                 let outcome = match tokio::time::timeout(
                     deadline,
-                    collect_region(&client, region, &names, targets, now),
+                    collect_region(&client, region, sweeps, targets, now),
                 )
                 .await
                 {
@@ -594,6 +614,61 @@ pub fn pick_discovery_targets(
         .collect()
 }
 
+/// A region's walk lengths in pages, as the last cycle saw them.
+struct WalkEstimate {
+    agents: usize,
+    /// Per plugin name to sweep; a name the region did not report is taken
+    /// to be as long as the agent walk.
+    sweeps: Vec<(String, usize)>,
+}
+
+impl WalkEstimate {
+    fn of(d: &RegionData, names: &[String]) -> Self {
+        let agents = d.agents.len().div_ceil(api::PAGE_SIZE).max(1);
+        let mut rows: HashMap<&str, usize> = HashMap::new();
+        for p in &d.plugins {
+            *rows.entry(&*p.name).or_default() += 1;
+        }
+        let sweeps = names
+            .iter()
+            .map(|n| {
+                let pages = rows
+                    .get(n.as_str())
+                    .map_or(agents, |r| r.div_ceil(api::PAGE_SIZE).max(1));
+                (n.clone(), pages)
+            })
+            .collect();
+        WalkEstimate { agents, sweeps }
+    }
+
+    fn longest(&self) -> usize {
+        self.sweeps
+            .iter()
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(0)
+            .max(self.agents)
+    }
+
+    /// Sweeps longest first, in as few lanes as fit within `longest`.
+    fn sweep_plan(&self, longest: usize) -> SweepPlan {
+        let mut sweeps = self.sweeps.clone();
+        sweeps.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let pages: Vec<usize> = sweeps.iter().map(|(_, p)| *p).collect();
+        SweepPlan {
+            lanes: api::paging::lanes_for_walks(&pages, longest),
+            names: sweeps.into_iter().map(|(n, _)| n).collect(),
+        }
+    }
+}
+
+/// The plugin sweeps of a region's cycle: names in the order they start,
+/// and how many run at once.
+struct SweepPlan {
+    names: Vec<String>,
+    lanes: usize,
+}
+
 /// The discovery calls of a region's cycle.
 enum Targets {
     /// Picked from the last cycle's agents; they run beside this cycle's
@@ -651,39 +726,42 @@ async fn discover(
 }
 
 /// Walks one region: agents, instances, a sweep per plugin name and the
-/// discovery calls, all at once (the client's limits pace them; the
-/// independent single calls run in a few lanes beside the NextToken walks).
+/// discovery calls, all at once (the client's limits pace them). Sweeps
+/// short enough share lanes, and the independent single calls run in a few
+/// lanes, beside the NextToken walks: the same cycle length, without a burst
+/// of every walk of every region at its start.
 async fn collect_region(
     client: &Arc<Client>,
     region: &str,
-    names: &[String],
+    sweeps: SweepPlan,
     targets: Targets,
     now: i64,
 ) -> RegionOutcome {
     let sweeps = async {
-        let mut set = tokio::task::JoinSet::new();
-        for name in names {
-            let (client, region, name) = (Arc::clone(client), region.to_string(), name.clone());
-            set.spawn(
-                async move { api::walk_plugin_status_by_name(&client, &region, &name).await },
-            );
-        }
+        // Every sweep runs; the first error (after all) fails the region.
+        let results = api::paging::in_lanes(
+            sweeps.names,
+            sweeps.lanes,
+            |name| {
+                let (client, region) = (Arc::clone(client), region.to_string());
+                async move {
+                    Ok::<_, ApiError>(
+                        api::walk_plugin_status_by_name(&client, &region, &name).await,
+                    )
+                }
+            },
+            |e| ApiError::decode(api::plugins::ACTION, region, e),
+        )
+        .await?;
         let mut rows = Vec::new();
         let mut first_err = None;
-        while let Some(j) = set.join_next().await {
-            match j {
-                Ok(Ok(r)) => rows.extend(r),
+        for r in results {
+            match r {
+                Ok(r) => rows.extend(r),
                 // A name no instance of this region has.
-                Ok(Err(ApiError::Api { code, .. })) if code == "InvalidPluginName.NotFound" => {}
-                Ok(Err(e)) => {
-                    first_err.get_or_insert(e);
-                }
+                Err(ApiError::Api { code, .. }) if code == "InvalidPluginName.NotFound" => {}
                 Err(e) => {
-                    first_err.get_or_insert(ApiError::decode(
-                        api::plugins::ACTION,
-                        region,
-                        format!("task failed: {e}"),
-                    ));
+                    first_err.get_or_insert(e);
                 }
             }
         }
@@ -768,6 +846,49 @@ async fn collect_region(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::AgentStatus;
+
+    fn region_with(agents: usize, plugins: &[(&str, usize)]) -> RegionData {
+        let mut d = RegionData {
+            agents: vec![AgentStatus::default(); agents],
+            instances: Vec::new(),
+            plugins: Vec::new(),
+            collected_at: 0,
+        };
+        for (name, rows) in plugins {
+            for _ in 0..*rows {
+                d.plugins.push(PluginStatus {
+                    instance_id: "i".into(),
+                    name: (*name).into(),
+                    version: None,
+                    status: "Running".into(),
+                    first_heartbeat: None,
+                    last_heartbeat: None,
+                });
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn sweeps_share_lanes_within_the_longest_walk() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let large = WalkEstimate::of(
+            &region_with(40_000, &[("a", 24_000), ("b", 24_000), ("c", 24_000)]),
+            &names,
+        );
+        let small = WalkEstimate::of(&region_with(6_000, &[("a", 4_000), ("b", 3_000)]), &names);
+        assert_eq!(large.longest(), 800);
+        // The large region's sweeps are each 480 pages: all at once.
+        assert_eq!(large.sweep_plan(800).lanes, 3);
+        // The small one's: 80, 60 and "c" (not reported: as long as its
+        // 120-page agent walk), 260 pages one after another, longest first.
+        let plan = small.sweep_plan(800);
+        assert_eq!(plan.lanes, 1);
+        assert_eq!(plan.names, ["c", "a", "b"]);
+        // Alone, the small region's longest walk is its own 120 pages.
+        assert_eq!(small.sweep_plan(small.longest()).lanes, 3);
+    }
 
     #[test]
     fn shards_cover_every_pair_once() {

@@ -116,7 +116,7 @@ async fn agent_fields_match_the_fleet_including_quirky_regions() {
 #[tokio::test]
 async fn numbered_pages_run_in_a_few_lanes() {
     let sim = Simulator::start(fleet(&[("r", 2000)])).await.expect("sim");
-    sim.update_faults(|f| f.latency = Duration::from_millis(20));
+    sim.update_faults(|f| f.latency = Duration::from_millis(30));
     let client = client_with(&sim, simulator::DEFAULT_KEY_SECRET, |o| {
         o.max_concurrency = 256;
         o.rate_limit = 0.0;
@@ -125,15 +125,12 @@ async fn numbered_pages_run_in_a_few_lanes() {
     let got = api::walk_instance_status(&client, "r").await.expect("walk");
     assert_eq!(got.len(), 2000);
     assert_eq!(sim.requests("DescribeInstanceStatus"), 40);
-    // Concurrent (39 later pages one after another would take 780 ms), but
-    // never more than the lanes at once however high the client's limit.
-    let peak = sim.max_in_flight();
+    // 39 later pages in 2 lanes (finishing in half the time of the region's
+    // 40-page agent walk), however high the client's limit: concurrent, as
+    // one after another they would take 1.2 s, but not 39 at once.
+    assert_eq!(sim.max_in_flight(), 2);
     assert!(
-        (2..=api::paging::MIN_LANES).contains(&peak),
-        "{peak} in flight"
-    );
-    assert!(
-        t0.elapsed() < Duration::from_millis(700),
+        t0.elapsed() < Duration::from_millis(1000),
         "{:?}",
         t0.elapsed()
     );

@@ -51,7 +51,7 @@ pub async fn walk_next_token<T>(
 
 /// Single calls that do not depend on each other (the later pages of a
 /// numbered walk, discovery calls) run in this many lanes at least.
-pub const MIN_LANES: usize = 4;
+pub const MIN_LANES: usize = 1;
 /// And in this many at most.
 pub const MAX_LANES: usize = 64;
 
@@ -64,6 +64,27 @@ pub fn lanes_for(calls: usize, walk_pages: usize) -> usize {
     (calls * 2)
         .div_ceil(walk_pages.max(1))
         .clamp(MIN_LANES, MAX_LANES)
+}
+
+/// The fewest lanes that hold NextToken walks of about `pages` pages each,
+/// no lane longer than `longest` pages (the longest walk of the cycle, which
+/// sets its length anyway), longest walks placed first, each on the lane
+/// that frees first; one lane per walk when they do not fit otherwise.
+pub fn lanes_for_walks(pages: &[usize], longest: usize) -> usize {
+    let mut sorted = pages.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    for lanes in 1..sorted.len() {
+        let mut load = vec![0usize; lanes];
+        for p in &sorted {
+            if let Some(lightest) = load.iter_mut().min() {
+                *lightest += p;
+            }
+        }
+        if load.iter().all(|l| *l <= longest) {
+            return lanes;
+        }
+    }
+    sorted.len().max(1)
 }
 
 /// Runs `call` on every item, at most `lanes` at once (each in its own task),
@@ -111,13 +132,25 @@ mod tests {
     #[test]
     fn lanes_keep_single_calls_within_half_a_walk() {
         // Later pages of a numbered walk: as many as the agents' walk.
-        assert_eq!(lanes_for(799, 800), MIN_LANES);
+        assert_eq!(lanes_for(799, 800), 2);
         // 330 discovery calls beside an 800-page walk.
-        assert_eq!(lanes_for(330, 800), MIN_LANES);
+        assert_eq!(lanes_for(330, 800), 1);
         // 4 800 calls: 12 lanes take 400 rounds, half of the walk.
         assert_eq!(lanes_for(4800, 800), 12);
         assert_eq!(lanes_for(1_000_000, 10), MAX_LANES);
         assert_eq!(lanes_for(0, 800), MIN_LANES);
+    }
+
+    #[test]
+    fn walks_share_lanes_only_where_they_fit_in_the_longest() {
+        // A small region's three sweeps fit one after another in the
+        // largest region's 800-page walk.
+        assert_eq!(lanes_for_walks(&[80, 80, 80], 800), 1);
+        // The largest region's own: 3 × 480 do not fit in 2 lanes of 800.
+        assert_eq!(lanes_for_walks(&[480, 480, 480], 800), 3);
+        assert_eq!(lanes_for_walks(&[500, 300, 200, 400], 800), 2);
+        assert_eq!(lanes_for_walks(&[900], 800), 1);
+        assert_eq!(lanes_for_walks(&[], 800), 1);
     }
 
     #[tokio::test]
