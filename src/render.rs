@@ -655,6 +655,12 @@ fn fleet_families<'a>(snap: &'a FleetSnapshot, mode: StateSets) -> Vec<Family<'a
     f
 }
 
+/// The page is compressed once per cycle and sent on every scrape: level 4
+/// (zlib-rs) makes it ~13% smaller than level 1 for about twice the
+/// compression CPU (0.9 s instead of 0.5 s for a 366 MB page), spent on the
+/// background thread; levels above 4 save little more for much more CPU.
+pub const GZIP_LEVEL: u32 = 4;
+
 /// Renders the whole page: fleet and exporter families from the snapshot and
 /// the registry's families (API counters, build info, process), all sorted
 /// by name. `gzip_hint` is the expected compressed size (the last page's):
@@ -685,7 +691,7 @@ pub fn render(
     families.sort_by(|a, b| a.name.cmp(&b.name));
     let mut gz = GzEncoder::new(
         Vec::with_capacity(gzip_hint + gzip_hint / 16),
-        Compression::fast(),
+        Compression::new(GZIP_LEVEL),
     );
     let mut out = Out::new(&mut gz);
     for fam in &families {
