@@ -360,7 +360,8 @@ impl Collector {
         let mut tasks = tokio::task::JoinSet::new();
         for (key, client) in &active {
             let prev = st.snapshot.regions.get(key).and_then(|r| r.data.clone());
-            let sweeps = match estimates.get(key) {
+            let estimate = estimates.get(key);
+            let sweeps = match estimate {
                 Some(e) => e.sweep_plan(longest),
                 None => SweepPlan {
                     names: names.clone(),
@@ -378,7 +379,7 @@ impl Collector {
                         &st.first_seen,
                         share,
                     ),
-                    walk_pages: d.agents.len().div_ceil(api::PAGE_SIZE),
+                    walk_pages: estimate.map_or(0, |e| e.agents),
                 },
                 None if share > 0.0 => Targets::AfterAgents(share),
                 None => Targets::Chosen {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::SimState;
 use super::faults::RegionFault;
-use super::fleet::SimInstance;
+use super::fleet::{SimInstance, SimRegion};
 use crate::clock::{Clock, parse_iso8601};
 use crate::secret::Secret;
 use crate::signer::{canonical_query, signature, string_to_sign};
@@ -338,7 +338,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     "The number of instance IDs exceeds the upper limit.",
                 );
             }
-            let rows = select(&sim_region.instances, &ids);
+            let rows = select(sim_region, &ids, None);
             let scope = format!("{action}|{region}");
             let (offset, start, end) =
                 match page_window(state, &map, &scope, rows.len(), size, endless) {
@@ -386,7 +386,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
                     "Instance ids cannot be more than 100.",
                 );
             }
-            let rows = select(&sim_region.instances, &ids);
+            let rows = select(sim_region, &ids, None);
             let start = ((number - 1) * size).min(rows.len());
             let end = (start + size).min(rows.len());
             let items: Vec<Value> = (start..end)
@@ -429,17 +429,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             // Rows: every instance that reports the plugin (by name), or the
             // one instance asked for (all its plugins). Only the page's rows
             // are turned into JSON.
-            let rows: Rows<'_> = match (name, ids.is_empty()) {
-                (Some(n), true) => Rows::Indexed(&sim_region.instances, sim_region.with_plugin(n)),
-                _ => Rows::Picked(
-                    sim_region
-                        .instances
-                        .iter()
-                        .filter(|i| ids.contains(&i.id))
-                        .filter(|i| name.is_none_or(|n| i.plugins.iter().any(|p| p.name == n)))
-                        .collect(),
-                ),
-            };
+            let rows = select(sim_region, &ids, name);
             if name.is_none() {
                 for inst in rows.iter() {
                     state.count_instance_query(&inst.id);
@@ -484,13 +474,19 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     }
 }
 
-/// The rows a request covers: the whole region (no ids given), or the
-/// instances asked for, in id order.
-fn select<'a>(all: &'a [SimInstance], ids: &[String]) -> Rows<'a> {
-    if ids.is_empty() {
-        Rows::All(all)
-    } else {
-        Rows::Picked(all.iter().filter(|i| ids.contains(&i.id)).collect())
+/// The rows a request covers, in id order: the whole region (no ids given)
+/// or the instances asked for; with a plugin name, only those reporting it.
+fn select<'a>(region: &'a SimRegion, ids: &[String], plugin: Option<&str>) -> Rows<'a> {
+    let all = &region.instances[..];
+    match plugin {
+        None if ids.is_empty() => Rows::All(all),
+        Some(name) if ids.is_empty() => Rows::Indexed(all, region.with_plugin(name)),
+        _ => Rows::Picked(
+            all.iter()
+                .filter(|i| ids.contains(&i.id))
+                .filter(|i| plugin.is_none_or(|n| i.plugins.iter().any(|p| p.name == n)))
+                .collect(),
+        ),
     }
 }
 
