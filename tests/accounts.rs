@@ -8,9 +8,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -23,7 +23,6 @@ use cloud_assistant_exporter::simulator::{
 };
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
 const NOW: i64 = 1_700_003_600;
 const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
 const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
@@ -720,17 +719,10 @@ async fn shards_split_account_region_pairs() {
 
 // ---- through the binary ----
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
 /// Runs the binary to its end (at most 5 s): exit code and stderr.
 fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
     let started = Instant::now();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(EXPORTER_BIN)
         .env_clear()
         .args(["--web.listen-address", "127.0.0.1:0"])
         .args(args)
@@ -811,93 +803,25 @@ fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
 }
 
 /// The binary, its stderr drained in the background.
-struct Exporter {
-    child: Child,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
-    drain: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Exporter {
-    fn spawn(args: &[&str]) -> Self {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(BIN)
-            .env_clear()
-            .args(["--web.listen-address", &addr])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().expect("stderr");
-        let sink = Arc::clone(&stderr);
-        let drain = std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
-        Exporter {
-            child,
-            addr,
-            stderr,
-            drain: Some(drain),
-        }
-    }
-
-    fn socket(&self) -> std::net::SocketAddr {
-        self.addr.parse().expect("addr")
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(ok.success());
-    }
-
-    /// SIGTERM, wait, and the whole stderr.
-    fn stop(mut self) -> String {
-        self.signal("-TERM");
-        let until = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(d) = self.drain.take() {
-            let _ = d.join();
-        }
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_the_accounts_file() {
     let alpha = account("alpha", 7, &[("cn-hangzhou", 2)]).await;
     let beta = account("beta", 8, &[("cn-beijing", 3)]).await;
     let dir = TempDir::new("sighup");
     let config = dir.write("accounts.yml", &accounts_file(&[entry(&dir, &alpha, None)]));
-    let exporter = Exporter::spawn(&[
-        "--config.file",
-        &config,
-        "--aliyun.rate-limit",
-        "0",
-        "--collect.interval",
-        "1s",
-        "--collect.plugin-discovery-interval",
-        "0",
-    ]);
+    let exporter = ExporterProcess::spawn(
+        &[
+            "--config.file",
+            &config,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "1s",
+            "--collect.plugin-discovery-interval",
+            "0",
+        ],
+        &[],
+    );
     wait_ready(exporter.socket()).await;
     let page = parse_metrics(&scrape(exporter.socket()).await);
     assert_eq!(

@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -19,7 +18,6 @@ use cloud_assistant_exporter::simulator::{
 };
 use common::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 const REGIONS: [&str; 2] = ["cn-hangzhou", "cn-shanghai"];
 const REFRESHES: &str = "aliyun_cloud_assistant_exporter_credential_refreshes_total";
@@ -442,83 +440,6 @@ async fn a_failing_sts_at_start_is_a_clear_error() {
 
 // ---- through the binary ----
 
-/// The binary, its stderr drained in the background (debug logs would
-/// otherwise fill the pipe and block it).
-struct Exporter {
-    child: Child,
-    addr: String,
-    stderr: Arc<Mutex<String>>,
-    drain: Option<std::thread::JoinHandle<()>>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
-
-/// Spawns the binary with exactly `env` (plus nothing from ours).
-fn spawn(args: &[&str], env: &[(&str, String)]) -> Exporter {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .args(["--web.listen-address", &addr])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let mut child = c.spawn().expect("spawn");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().expect("stderr");
-    let sink = Arc::clone(&stderr);
-    let drain = std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            if let Ok(mut s) = sink.lock() {
-                s.push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        }
-    });
-    Exporter {
-        child,
-        addr,
-        stderr,
-        drain: Some(drain),
-    }
-}
-
-impl Exporter {
-    fn socket(&self) -> std::net::SocketAddr {
-        self.addr.parse().expect("addr")
-    }
-
-    /// SIGTERM, wait, and the whole stderr.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(d) = self.drain.take() {
-            let _ = d.join();
-        }
-        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
 fn sum(page: &[Sample], name: &str, label: &str, want: impl Fn(&str) -> bool) -> f64 {
     page.iter()
         .filter(|s| s.name == name && s.labels.get(label).is_some_and(|v| want(v)))
@@ -537,7 +458,7 @@ async fn short_lived_credentials_refresh_once_per_half_life_and_never_expire_in_
     let (sim_url, id_url) = (sim.url(), id.url());
     let mut env = long_term_key().to_vec();
     env.push(("HOME", home.str()));
-    let exporter = spawn(
+    let exporter = ExporterProcess::spawn(
         &[
             "--aliyun.endpoint",
             &sim_url,
@@ -642,7 +563,7 @@ async fn no_secret_or_token_in_debug_logs_or_metrics() {
     .await;
     sim.refuse_long_term_keys(true);
     let (sim_url, id_url) = (sim.url(), id.url());
-    let exporter = spawn(
+    let exporter = ExporterProcess::spawn(
         &[
             "--aliyun.endpoint",
             &sim_url,
@@ -689,7 +610,7 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
     let home = TempDir::new("empty-home");
     let closed = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let out = Command::new(BIN)
+    let out = Command::new(EXPORTER_BIN)
         .env_clear()
         .env("HOME", home.path())
         .args([
@@ -723,7 +644,10 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
 
 #[test]
 fn credential_flags_are_listed_and_validated() {
-    let help = Command::new(BIN).arg("--help").output().expect("runs");
+    let help = Command::new(EXPORTER_BIN)
+        .arg("--help")
+        .output()
+        .expect("runs");
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in [
         "--aliyun.role-arn",
@@ -741,7 +665,7 @@ fn credential_flags_are_listed_and_validated() {
         &["--aliyun.metadata-endpoint", "http://127.0.0.1:99999"],
         &["--aliyun.role-arn", "reader"],
     ] {
-        let out = Command::new(BIN)
+        let out = Command::new(EXPORTER_BIN)
             .env_clear()
             .args(args)
             .output()

@@ -260,3 +260,94 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The exporter binary of this build.
+pub const EXPORTER_BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
+
+/// A port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
+}
+
+/// The binary as its own process, its stderr drained in the background
+/// (debug logs would otherwise fill the pipe and block it).
+pub struct ExporterProcess {
+    pub child: std::process::Child,
+    pub addr: String,
+    stderr: Arc<std::sync::Mutex<String>>,
+    drain: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ExporterProcess {
+    /// Spawns the binary on a free port with `args` and exactly `env`
+    /// (nothing of the test's own environment).
+    pub fn spawn(args: &[&str], env: &[(&str, String)]) -> Self {
+        use std::io::Read;
+        use std::process::{Command, Stdio};
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut c = Command::new(EXPORTER_BIN);
+        c.env_clear()
+            .args(["--web.listen-address", &addr])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let mut child = c.spawn().expect("spawn");
+        let stderr = Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr");
+        let sink = Arc::clone(&stderr);
+        let drain = std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        ExporterProcess {
+            child,
+            addr,
+            stderr,
+            drain: Some(drain),
+        }
+    }
+
+    pub fn socket(&self) -> std::net::SocketAddr {
+        self.addr.parse().expect("addr")
+    }
+
+    /// Sends `sig` (`-HUP`, `-TERM`, …) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// SIGTERM, wait (15 s at most, then kill), and the whole stderr.
+    pub fn stop(mut self) -> String {
+        self.signal("-TERM");
+        let until = std::time::Instant::now() + Duration::from_secs(15);
+        while std::time::Instant::now() < until {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
