@@ -4,15 +4,13 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use cloud_assistant_exporter::api;
 use cloud_assistant_exporter::client::{Client, ClientOptions};
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
-use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
+use cloud_assistant_exporter::server::ServerOptions;
 use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionFault, RegionSpec, Simulator};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -299,33 +297,9 @@ async fn a_next_token_that_never_ends_stops_at_the_page_cap() {
     );
 }
 
-async fn tiny_server(
-    opts: ServerOptions,
-) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
-    let page = cloud_assistant_exporter::render::render(
-        &Default::default(),
-        &prometheus::Registry::new(),
-        cloud_assistant_exporter::render::StateSets::All,
-        0,
-    )
-    .expect("page");
-    let state = AppState {
-        page: Arc::new(ArcSwap::from_pointee(page)),
-        ready: Arc::new(AtomicBool::new(true)),
-        opts: Arc::new(opts),
-    };
-    let server = Server::bind(([127, 0, 0, 1], 0).into(), state)
-        .await
-        .expect("bind");
-    let addr = server.local_addr().expect("addr");
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(server.run(rx));
-    (addr, tx)
-}
-
 #[tokio::test]
 async fn slow_clients_cannot_exhaust_the_server() {
-    let (addr, _stop) = tiny_server(ServerOptions {
+    let (addr, _stop, _task) = tiny_server(ServerOptions {
         max_connections: 4,
         header_timeout: Duration::from_millis(300),
         ..ServerOptions::default()

@@ -2,17 +2,17 @@
 //! client certificates, basic auth, extra headers, live reloads, and
 //! start-up errors.
 
+mod common;
+
+use common::free_port;
+
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
+use cloud_assistant_exporter::server::ServerOptions;
 use cloud_assistant_exporter::server::web_config::WebConfigSource;
-use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -119,14 +119,6 @@ fn write_atomic(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).expect("write");
     std::fs::rename(&tmp, path).expect("rename");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 struct Exporter {
@@ -673,29 +665,13 @@ async fn a_stalled_tls_handshake_is_dropped() {
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
     );
     let source = WebConfigSource::load(&web).expect("web config");
-    let page = cloud_assistant_exporter::render::render(
-        &Default::default(),
-        &prometheus::Registry::new(),
-        cloud_assistant_exporter::render::StateSets::All,
-        0,
-    )
-    .expect("page");
-    let state = AppState {
-        page: Arc::new(ArcSwap::from_pointee(page)),
-        ready: Arc::new(AtomicBool::new(true)),
-        opts: Arc::new(ServerOptions {
-            max_connections: 2,
-            header_timeout: Duration::from_millis(300),
-            web: Some(source),
-            ..ServerOptions::default()
-        }),
-    };
-    let server = Server::bind(([127, 0, 0, 1], 0).into(), state)
-        .await
-        .expect("bind");
-    let addr = server.local_addr().expect("addr");
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(server.run(rx));
+    let (addr, stop, task) = common::tiny_server(ServerOptions {
+        max_connections: 2,
+        header_timeout: Duration::from_millis(300),
+        web: Some(source),
+        ..ServerOptions::default()
+    })
+    .await;
 
     let started = Instant::now();
     // A TLS record header, then nothing.

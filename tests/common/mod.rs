@@ -351,3 +351,34 @@ impl ExporterProcess {
         self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
+
+/// The HTTP server alone on 127.0.0.1:0, serving an empty page with
+/// `opts`: its address, the sender that stops it, and its task.
+pub async fn tiny_server(
+    opts: cloud_assistant_exporter::server::ServerOptions,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
+    use cloud_assistant_exporter::server::{AppState, Server};
+    let page = cloud_assistant_exporter::render::render(
+        &Default::default(),
+        &prometheus::Registry::new(),
+        cloud_assistant_exporter::render::StateSets::All,
+        0,
+    )
+    .expect("page");
+    let state = AppState {
+        page: Arc::new(arc_swap::ArcSwap::from_pointee(page)),
+        ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        opts: Arc::new(opts),
+    };
+    let server = Server::bind(([127, 0, 0, 1], 0).into(), state)
+        .await
+        .expect("bind");
+    let addr = server.local_addr().expect("addr");
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(server.run(rx));
+    (addr, tx, task)
+}
