@@ -7,7 +7,6 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,43 +39,6 @@ const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_config_last_reload_successful",
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
 ];
-
-/// A directory of its own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "cae-{tag}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&p).expect("mkdir");
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `rel` atomically (write + rename), as config management does.
-    fn write(&self, rel: &str, text: &str) -> String {
-        let p = self.0.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        let tmp = self.0.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-        std::fs::write(&tmp, text).expect("write");
-        std::fs::rename(&tmp, &p).expect("rename");
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A simulated account: its simulator, which accepts only its own key.
 struct Acct {

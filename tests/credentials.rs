@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,47 +21,6 @@ use common::*;
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 const REGIONS: [&str; 2] = ["cn-hangzhou", "cn-shanghai"];
 const REFRESHES: &str = "aliyun_cloud_assistant_exporter_credential_refreshes_total";
-
-/// A directory of its own under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!(
-            "cae-{tag}-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&p).expect("mkdir");
-        TempDir(p)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn str(&self) -> String {
-        self.0.to_string_lossy().into_owned()
-    }
-
-    /// Writes `rel` atomically (write + rename), as the kubelet swaps tokens.
-    fn write(&self, rel: &str, text: &str) -> String {
-        let p = self.0.join(rel);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        let tmp = self.0.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
-        std::fs::write(&tmp, text).expect("write");
-        std::fs::rename(&tmp, &p).expect("rename");
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 async fn sim() -> Simulator {
     Simulator::start(fleet(&[(REGIONS[0], 3), (REGIONS[1], 2)]))

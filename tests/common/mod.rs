@@ -382,3 +382,45 @@ pub async fn tiny_server(
     let task = tokio::spawn(server.run(rx));
     (addr, tx, task)
 }
+
+/// A directory of its own under the system temp dir, removed on drop.
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!(
+            "cae-{tag}-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        ));
+        std::fs::create_dir_all(&p).expect("mkdir");
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    pub fn str(&self) -> String {
+        self.0.to_string_lossy().into_owned()
+    }
+
+    /// Writes `rel` atomically (write + rename), as config management and
+    /// the kubelet do.
+    pub fn write(&self, rel: &str, text: &str) -> String {
+        let p = self.0.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        let tmp = self.0.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, &p).expect("rename");
+        p.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
