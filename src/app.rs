@@ -1,28 +1,46 @@
-//! Wiring: flags → credentials, client, collector, server. `main` and the
+//! Wiring: flags → accounts, collector, server; one path for every mode. `main` and the
 //! end-to-end tests both start the exporter through [`start`].
 
 use std::net::SocketAddr;
-use std::path::Path;
+
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::accounts::{AccountSet, BuildOptions};
-use crate::client::{ApiMetrics, Client, ClientOptions, Limits};
+use crate::accounts::{AccountSet, AccountsError, AccountsSource, BuildOptions};
+use crate::client::{ClientOptions, Limits};
 use crate::clock::Clock;
 use crate::collector::{Collector, CollectorOptions, Shard};
 use crate::config::Flags;
-use crate::credentials::{self as creds, CredentialProvider, Credentials};
+use crate::config::accounts_file::{AccountConfig, CredentialConfig};
+use crate::credentials::{self as creds, RoleSpec};
 use crate::secret::Secret;
 use crate::server::web_config::WebConfigSource;
 use crate::server::{AppState, ReloadFuture, ReloadHook, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
-/// A startup failure: one line for the user, exit code 2.
+/// Why the exporter did not start: `main` prints it as one line and exits 2.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartError(pub String);
+pub enum StartError {
+    #[error("{0}")]
+    Flags(String),
+    #[error("--web.config.file {0}")]
+    WebConfig(String),
+    #[error("metrics registry: {0}")]
+    Registry(#[from] prometheus::Error),
+    #[error("cannot start the demo simulator: {0}")]
+    Demo(std::io::Error),
+    #[error(transparent)]
+    Accounts(#[from] AccountsError),
+    #[error("cannot render the first page: {0}")]
+    Render(std::io::Error),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
 
 /// A running exporter. `shutdown` stops it gracefully.
 pub struct Running {
@@ -57,18 +75,15 @@ pub async fn start(
     env: impl Fn(&str) -> Option<String>,
     clock: Clock,
 ) -> Result<Running, StartError> {
-    flags.validate().map_err(StartError)?;
-    let shard_index = flags.resolve_shard_index(&env).map_err(StartError)?;
+    flags.validate().map_err(StartError::Flags)?;
+    let shard_index = flags.resolve_shard_index(&env).map_err(StartError::Flags)?;
     // Read before anything starts, so a bad file fails fast.
     let web = match &flags.web_config_file {
-        Some(path) => Some(
-            WebConfigSource::load(path)
-                .map_err(|e| StartError(format!("--web.config.file {e}")))?,
-        ),
+        Some(path) => Some(WebConfigSource::load(path).map_err(StartError::WebConfig)?),
         None => None,
     };
-    let registry = crate::metrics::base_registry().map_err(registry_error)?;
-    register_shard_info(&registry, flags.shard_count, shard_index).map_err(registry_error)?;
+    let registry = crate::metrics::base_registry()?;
+    register_shard_info(&registry, flags.shard_count, shard_index)?;
     let opts = CollectorOptions {
         regions: flags.regions.clone(),
         plugins: flags.plugins.clone(),
@@ -82,17 +97,53 @@ pub async fn start(
         state_sets: flags.state_sets.into(),
         ..CollectorOptions::default()
     };
-    let (collector, demo, reload_hook) = match &flags.config_file {
-        Some(path) => {
-            let (collector, hook) =
-                start_accounts(flags, path, &env, clock, registry, opts).await?;
-            (collector, None, Some(hook))
-        }
-        None => {
-            let (collector, demo) = start_single(flags, &env, clock, registry, opts).await?;
-            (collector, demo, None)
-        }
+    let demo = match flags.demo {
+        true => Some(start_demo(&clock).await?),
+        false => None,
     };
+    let set = Arc::new(AccountSet::new(BuildOptions {
+        source: accounts_source(flags, demo.as_ref()),
+        default_endpoint: flags.endpoint.clone(),
+        client: ClientOptions {
+            timeout: flags.request_timeout,
+            max_concurrency: flags.max_concurrency as usize,
+            rate_limit: flags.rate_limit,
+            limits: Some(Limits::new(
+                flags.max_concurrency as usize,
+                flags.rate_limit,
+            )),
+            ..ClientOptions::default()
+        },
+        env: creds::Env::capture(&env),
+        credentials: creds::ContextOptions {
+            sts_endpoint: flags.sts_endpoint.clone(),
+            metadata_endpoint: flags.metadata_endpoint.clone(),
+            timeout: flags.request_timeout,
+            ..Default::default()
+        },
+        registry: registry.clone(),
+    }));
+    let accounts = set.load().await?;
+    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    tracing::info!(accounts = %names.join(","), file = ?set.file(), "accounts loaded");
+    let reloads = ReloadMetrics::new(&registry)?;
+    reloads.record(true, clock.now());
+    let collector = Arc::new(
+        Collector::new(accounts, opts, clock.clone(), registry).map_err(StartError::Render)?,
+    );
+    let reloader = Arc::new(Reloader {
+        set: Arc::clone(&set),
+        collector: Arc::clone(&collector),
+        metrics: reloads,
+        clock,
+    });
+    // Only a file can change: without one, a reload re-reads the web config alone.
+    let reload_hook = set.file().is_some().then(|| {
+        ReloadHook(Arc::new(move || -> ReloadFuture {
+            let r = Arc::clone(&reloader);
+            Box::pin(async move { r.reload().await.map_err(|e| e.to_string()) })
+        }))
+    });
     let server_opts = Arc::new(ServerOptions {
         telemetry_path: flags.telemetry_path.clone(),
         web: web.clone(),
@@ -106,8 +157,14 @@ pub async fn start(
     };
     let server = Server::bind(flags.listen_address, state)
         .await
-        .map_err(|e| StartError(format!("cannot listen on {}: {e}", flags.listen_address)))?;
-    let addr = server.local_addr().map_err(|e| StartError(e.to_string()))?;
+        .map_err(|source| StartError::Listen {
+            addr: flags.listen_address,
+            source,
+        })?;
+    let addr = server.local_addr().map_err(|source| StartError::Listen {
+        addr: flags.listen_address,
+        source,
+    })?;
     tracing::info!(address = %addr, path = %flags.telemetry_path, tls = web.as_ref().is_some_and(|w| w.tls()), version = %crate::metrics::long_version(), "serving metrics");
     let (stop, rx) = watch::channel(false);
     let tasks = vec![
@@ -124,127 +181,50 @@ pub async fn start(
     })
 }
 
-fn registry_error(e: prometheus::Error) -> StartError {
-    StartError(format!("metrics registry: {e}"))
+/// The in-process simulator of `--demo`, on a loopback port.
+async fn start_demo(clock: &Clock) -> Result<Simulator, StartError> {
+    let sim = Simulator::start_with(
+        FleetConfig::demo(clock.now()),
+        clock.clone(),
+        ([127, 0, 0, 1], 0).into(),
+    )
+    .await
+    .map_err(StartError::Demo)?;
+    tracing::info!(url = %sim.url(), instances = sim.fleet().instance_count(), "demo mode: serving a simulated fleet");
+    Ok(sim)
 }
 
-/// One account without a name: the credential chain (or the demo's fleet)
-/// and `--aliyun.endpoint`; no series carries `account`.
-async fn start_single(
-    flags: &Flags,
-    env: &dyn Fn(&str) -> Option<String>,
-    clock: Clock,
-    registry: prometheus::Registry,
-    opts: CollectorOptions,
-) -> Result<(Arc<Collector>, Option<Simulator>), StartError> {
-    let api_metrics = ApiMetrics::new(&registry).map_err(registry_error)?;
-    let refresh_metrics = creds::RefreshMetrics::new(&registry).map_err(registry_error)?;
-    let (credentials, endpoint, demo) = if flags.demo {
-        let sim = Simulator::start_with(
-            FleetConfig::demo(clock.now()),
-            clock.clone(),
-            ([127, 0, 0, 1], 0).into(),
-        )
-        .await
-        .map_err(|e| StartError(format!("cannot start the demo simulator: {e}")))?;
-        tracing::info!(url = %sim.url(), instances = sim.fleet().instance_count(), "demo mode: serving a simulated fleet");
-        let creds = CredentialProvider::fixed(
-            "demo",
-            Credentials {
+/// The accounts to walk: the file's, else one unnamed account made of the
+/// flags (or pointed at the demo's simulator with its throwaway keys).
+fn accounts_source(flags: &Flags, demo: Option<&Simulator>) -> AccountsSource {
+    if let Some(path) = &flags.config_file {
+        return AccountsSource::File(path.clone());
+    }
+    let (endpoint, credentials) = match demo {
+        Some(sim) => (
+            Some(sim.url()),
+            CredentialConfig::Fixed {
                 access_key_id: simulator::DEFAULT_KEY_ID.into(),
                 access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
-                security_token: None,
-                expiration: None,
             },
-        );
-        (creds, Some(sim.url()), Some(sim))
-    } else {
-        let ctx = creds::Context::new(
-            creds::Env::capture(env),
-            creds::ContextOptions {
-                sts_endpoint: flags.sts_endpoint.clone(),
-                metadata_endpoint: flags.metadata_endpoint.clone(),
-                timeout: flags.request_timeout,
-                metrics: Some(refresh_metrics),
-                ..Default::default()
+        ),
+        None => (
+            flags.endpoint.clone(),
+            match &flags.role_arn {
+                Some(arn) => CredentialConfig::RamRoleArn {
+                    role: RoleSpec::new(arn),
+                    source: Box::new(CredentialConfig::Chain),
+                },
+                None => CredentialConfig::Chain,
             },
-        )
-        .map_err(|e| StartError(e.to_string()))?;
-        let creds = CredentialProvider::default_chain(&ctx, flags.role_arn.as_deref())
-            .await
-            .map_err(|e| StartError(e.to_string()))?;
-        tracing::info!(source = creds.source(), via = %creds.describe(), "credentials found");
-        (creds, flags.endpoint.clone(), None)
+        ),
     };
-    let client = Client::new(
+    AccountsSource::Fixed(vec![AccountConfig {
+        name: String::new(),
+        endpoint,
+        regions: Vec::new(),
         credentials,
-        ClientOptions {
-            endpoint_template: endpoint,
-            timeout: flags.request_timeout,
-            max_concurrency: flags.max_concurrency as usize,
-            rate_limit: flags.rate_limit,
-            ..ClientOptions::default()
-        },
-        api_metrics,
-    )
-    .map_err(StartError)?;
-    let collector = Collector::new(Arc::new(client), opts, clock, registry)
-        .map_err(|e| StartError(format!("cannot render the first page: {e}")))?;
-    Ok((Arc::new(collector), demo))
-}
-
-/// The accounts of `--config.file`, each with its own credentials and
-/// client under the limits they share; every series carries `account`.
-async fn start_accounts(
-    flags: &Flags,
-    path: &Path,
-    env: &dyn Fn(&str) -> Option<String>,
-    clock: Clock,
-    registry: prometheus::Registry,
-    opts: CollectorOptions,
-) -> Result<(Arc<Collector>, ReloadHook), StartError> {
-    let set = Arc::new(AccountSet::new(BuildOptions {
-        path: path.to_path_buf(),
-        default_endpoint: flags.endpoint.clone(),
-        client: ClientOptions {
-            timeout: flags.request_timeout,
-            max_concurrency: flags.max_concurrency as usize,
-            rate_limit: flags.rate_limit,
-            limits: Some(Limits::new(
-                flags.max_concurrency as usize,
-                flags.rate_limit,
-            )),
-            ..ClientOptions::default()
-        },
-        env: creds::Env::capture(env),
-        credentials: creds::ContextOptions {
-            sts_endpoint: flags.sts_endpoint.clone(),
-            metadata_endpoint: flags.metadata_endpoint.clone(),
-            timeout: flags.request_timeout,
-            ..Default::default()
-        },
-        registry: registry.clone(),
-    }));
-    let accounts = set.load().await.map_err(StartError)?;
-    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
-    tracing::info!(file = %path.display(), accounts = %names.join(","), "accounts loaded");
-    let reloads = ReloadMetrics::new(&registry).map_err(registry_error)?;
-    reloads.record(true, clock.now());
-    let collector = Arc::new(
-        Collector::with_accounts(accounts, opts, clock.clone(), registry)
-            .map_err(|e| StartError(format!("cannot render the first page: {e}")))?,
-    );
-    let reloader = Arc::new(Reloader {
-        set,
-        collector: Arc::clone(&collector),
-        metrics: reloads,
-        clock,
-    });
-    let hook = ReloadHook(Arc::new(move || -> ReloadFuture {
-        let r = Arc::clone(&reloader);
-        Box::pin(async move { r.reload().await })
-    }));
-    Ok((collector, hook))
+    }])
 }
 
 /// `config_last_reload_successful` and `config_last_reload_success_timestamp_seconds`.
@@ -288,19 +268,18 @@ struct Reloader {
 }
 
 impl Reloader {
-    async fn reload(&self) -> Result<(), String> {
-        let file = self.set.path().display().to_string();
+    async fn reload(&self) -> Result<(), AccountsError> {
         match self.set.load().await {
             Ok(accounts) => {
                 let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
                 self.collector.set_accounts(accounts);
                 self.metrics.record(true, self.clock.now());
-                tracing::info!(file = %file, accounts = %names.join(","), "accounts reloaded; the next cycle walks them");
+                tracing::info!(file = ?self.set.file(), accounts = %names.join(","), "accounts reloaded; the next cycle walks them");
                 Ok(())
             }
             Err(e) => {
                 self.metrics.record(false, 0);
-                tracing::error!(file = %file, error = %e, "accounts not reloaded; the running ones stay");
+                tracing::error!(file = ?self.set.file(), error = %e, "accounts not reloaded; the running ones stay");
                 Err(e)
             }
         }

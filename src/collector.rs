@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use prometheus::Registry;
 use tokio::sync::{Mutex, watch};
 
+use crate::accounts::Account;
 use crate::api::{self, PluginStatus, plugins::agent_supports_plugins};
 use crate::client::Client;
 use crate::clock::Clock;
@@ -92,18 +93,6 @@ struct Discovery {
     asked: HashSet<Arc<str>>,
 }
 
-/// One account the collector walks, with its own client (credentials,
-/// endpoint) under the limits all accounts share.
-#[derive(Clone, Debug)]
-pub struct Account {
-    /// The `account` label value; empty without `--config.file`.
-    pub name: String,
-    pub client: Arc<Client>,
-    /// Regions to walk; empty = the collector's default (`--aliyun.regions`,
-    /// else all that DescribeRegions returns).
-    pub regions: Vec<String>,
-}
-
 #[derive(Debug, Default)]
 struct State {
     snapshot: FleetSnapshot,
@@ -148,42 +137,15 @@ enum RegionOutcome {
 }
 
 impl Collector {
-    /// One unnamed account: series carry no `account` label.
+    /// The collector of `accounts`; series carry `account` for the named
+    /// ones. The first page (empty) is rendered at once.
     pub fn new(
-        client: Arc<Client>,
-        opts: CollectorOptions,
-        clock: Clock,
-        registry: Registry,
-    ) -> std::io::Result<Self> {
-        let account = Account {
-            name: String::new(),
-            client,
-            regions: Vec::new(),
-        };
-        Self::build(vec![account], false, opts, clock, registry)
-    }
-
-    /// Several named accounts (`--config.file`): every series carries `account`.
-    pub fn with_accounts(
         accounts: Vec<Account>,
         opts: CollectorOptions,
         clock: Clock,
         registry: Registry,
     ) -> std::io::Result<Self> {
-        Self::build(accounts, true, opts, clock, registry)
-    }
-
-    fn build(
-        accounts: Vec<Account>,
-        labelled: bool,
-        opts: CollectorOptions,
-        clock: Clock,
-        registry: Registry,
-    ) -> std::io::Result<Self> {
-        let empty = FleetSnapshot {
-            accounts_labelled: labelled,
-            ..FleetSnapshot::default()
-        };
+        let empty = FleetSnapshot::default();
         let page = render(&empty, &registry, opts.state_sets, 0)?;
         let discovery = Discovery {
             round_start: clock.now(),

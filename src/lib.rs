@@ -22,3 +22,4 @@ pub mod server;
 pub mod signer;
 pub mod simulator;
 pub mod snapshot;
+pub mod validate;

@@ -10,18 +10,11 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use prometheus::Registry;
 
+pub use crate::snapshot::StateSets;
 use crate::snapshot::{FleetSnapshot, RegionData};
 
 pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
 pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
-
-/// `all`: every state of a state set is a series; `current`: only the current one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum StateSets {
-    #[default]
-    All,
-    Current,
-}
 
 /// A rendered page, held compressed.
 #[derive(Clone, Debug)]
@@ -845,7 +838,7 @@ mod tests {
         assert!(!plain.contains("account="));
         let state = s.regions.remove(&RegionKey::new("", "r")).expect("region");
         s.regions.insert(RegionKey::new("prod", "r"), state);
-        s.accounts_labelled = true;
+
         let t = String::from_utf8(
             render(&s, &Registry::new(), StateSets::All, 0)
                 .expect("render")

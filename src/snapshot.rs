@@ -52,8 +52,6 @@ impl RegionKey {
 #[derive(Clone, Debug, Default)]
 pub struct FleetSnapshot {
     pub regions: BTreeMap<RegionKey, RegionState>,
-    /// Whether series carry the `account` label (with `--config.file`).
-    pub accounts_labelled: bool,
     /// Clock time the last cycle finished (absent before the first).
     pub last_collection: Option<i64>,
     /// Cycles finished since start.
@@ -65,11 +63,19 @@ pub struct FleetSnapshot {
 }
 
 impl FleetSnapshot {
-    /// The `account` label value (if series carry one) and the region id.
+    /// The `account` label value (named accounts only) and the region id.
     pub fn labels<'a>(&self, key: &'a RegionKey) -> (Option<&'a str>, &'a str) {
         (
-            self.accounts_labelled.then_some(key.account.as_str()),
+            (!key.account.is_empty()).then_some(key.account.as_str()),
             key.region.as_str(),
         )
     }
+}
+
+/// `all`: every state of a state set is a series; `current`: only the current one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StateSets {
+    #[default]
+    All,
+    Current,
 }

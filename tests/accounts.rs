@@ -499,7 +499,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     let (status, body) = reload().await;
     assert_eq!(status, 500, "{body}");
     assert!(
-        body.contains("line 15") && body.contains("unknown key \"extra_key\""),
+        body.contains("line 15") && body.contains("unknown field `extra_key`"),
         "{body}"
     );
     let cycles =
@@ -718,7 +718,7 @@ fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
         (
             "accounts:\n  - name: a\n    credentials:\n      type: access_key\n      access_key_id: x\n      access_key_secret_file: s\n      acces_key_id: y\n",
             7,
-            "unknown key \"acces_key_id\"",
+            "unknown field `acces_key_id`",
         ),
         (
             "accounts:\n  - name: prod\n  - name: staging\n  - name: prod\n",

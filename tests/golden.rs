@@ -40,7 +40,7 @@ async fn golden_page() -> String {
         ..CollectorOptions::default()
     };
     let collector = Collector::new(
-        Arc::clone(&client),
+        one_account(Arc::clone(&client)),
         opts,
         clock,
         prometheus::Registry::new(),

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloud_assistant_exporter::api;
-use cloud_assistant_exporter::client::{Client, ClientOptions};
+
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
+use cloud_assistant_exporter::collector::CollectorOptions;
 use cloud_assistant_exporter::server::ServerOptions;
 use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionFault, RegionSpec, Simulator};
 use common::*;
@@ -28,30 +28,6 @@ fn three(n: usize) -> FleetConfig {
         plugins: vec!["p".into()],
         start: NOW - 600,
     }
-}
-
-fn tuned_collector(
-    sim: &Simulator,
-    opts: CollectorOptions,
-    clock: Clock,
-    tune: impl FnOnce(&mut ClientOptions),
-) -> Collector {
-    let (registry, api) = cloud_assistant_exporter::metrics::new_registry().expect("registry");
-    let mut o = ClientOptions {
-        endpoint_template: Some(sim.url()),
-        timeout: Duration::from_secs(5),
-        rate_limit: 0.0,
-        retry: fast_retry(),
-        ..ClientOptions::default()
-    };
-    tune(&mut o);
-    let client = Client::new(
-        creds(simulator::DEFAULT_KEY_ID, simulator::DEFAULT_KEY_SECRET),
-        o,
-        api,
-    )
-    .expect("client");
-    Collector::new(Arc::new(client), opts, clock, registry).expect("collector")
 }
 
 fn region_up(samples: &[Sample], region: &str) -> Option<f64> {

@@ -29,6 +29,4 @@ pub const PLUGIN_STATES: &[&str] = &[
 
 /// Items per page for every paged action (the documented maximum).
 pub const PAGE_SIZE: usize = 50;
-/// Default cap of pages per walk (see `ClientOptions::max_pages`): 50 000
-/// pages is 2.5 million instances in one region.
-pub const MAX_PAGES: usize = 50_000;
+pub use crate::client::MAX_PAGES;

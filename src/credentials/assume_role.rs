@@ -155,13 +155,13 @@ pub(crate) async fn post_sts(
         .body(form)
         .send()
         .await
-        .map_err(|e| fail(crate::client::describe_reqwest_error(&e)))?;
+        .map_err(|e| fail(crate::error::describe_transport(&e)))?;
     let status = resp.status().as_u16();
     let mut buf = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| fail(crate::client::describe_reqwest_error(&e)))?
+        .map_err(|e| fail(crate::error::describe_transport(&e)))?
     {
         if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
             return Err(fail(format!("answer larger than {MAX_ANSWER_BYTES} bytes")));

@@ -60,7 +60,7 @@ impl EcsMetadataSource {
             Ok(r) if r.status().is_success() => match r.text().await {
                 Ok(t) if !t.trim().is_empty() => return Ok(Some(Secret::new(t.trim()))),
                 Ok(_) => "an empty token".to_string(),
-                Err(e) => crate::client::describe_reqwest_error(&e),
+                Err(e) => crate::error::describe_transport(&e),
             },
             Ok(r) => format!("HTTP {}", r.status().as_u16()),
             // Nothing listens there: a plain GET would not fare better.
@@ -68,10 +68,10 @@ impl EcsMetadataSource {
                 return Err(format!(
                     "metadata service at {}: {}",
                     ctx.metadata_endpoint,
-                    crate::client::describe_reqwest_error(&e)
+                    crate::error::describe_transport(&e)
                 ));
             }
-            Err(e) => crate::client::describe_reqwest_error(&e),
+            Err(e) => crate::error::describe_transport(&e),
         };
         if self.imdsv1_disabled {
             return Err(format!(
@@ -98,7 +98,7 @@ impl EcsMetadataSource {
             format!(
                 "metadata service at {}: {}",
                 ctx.metadata_endpoint,
-                crate::client::describe_reqwest_error(&e)
+                crate::error::describe_transport(&e)
             )
         })?;
         let status = resp.status().as_u16();
@@ -116,7 +116,7 @@ impl EcsMetadataSource {
         }
         resp.text()
             .await
-            .map_err(|e| format!("GET {path}: {}", crate::client::describe_reqwest_error(&e)))
+            .map_err(|e| format!("GET {path}: {}", crate::error::describe_transport(&e)))
     }
 
     async fn role(&self, ctx: &Context, token: Option<&Secret>) -> Result<String, String> {

@@ -267,8 +267,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Context {
     pub fn new(env: Env, opts: ContextOptions) -> Result<Self, CredentialsError> {
-        validate_endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
-        validate_endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
+        crate::validate::endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
+        crate::validate::endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
         let agent = concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION"));
         let http = reqwest::Client::builder()
             .timeout(opts.timeout)
@@ -325,49 +325,6 @@ pub fn sts_endpoint(flag: &str, env: &Env) -> String {
         }
         Some(region) => format!("https://sts.{}.aliyuncs.com", region.trim()),
         None => DEFAULT_STS_ENDPOINT.to_string(),
-    }
-}
-
-/// Checks an STS or metadata endpoint: `http(s)://host[:port][/path]`,
-/// no query, no fragment, no user info.
-pub fn validate_endpoint_url(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?}: must start with http:// or https://"))?;
-    let host = rest.split('/').next().unwrap_or("");
-    let bad = |c: char| c.is_whitespace() || matches!(c, '?' | '#' | '@' | '{' | '}');
-    if host.is_empty() || host.starts_with(':') || url.contains(bad) {
-        return Err(format!(
-            "{url:?}: not a URL such as https://sts.aliyuncs.com"
-        ));
-    }
-    if let Some((_, port)) = host.rsplit_once(':')
-        && !host.ends_with(']')
-        && port.parse::<u16>().is_err()
-    {
-        return Err(format!("{url:?}: bad port"));
-    }
-    Ok(())
-}
-
-/// Checks a RAM role ARN: `acs:ram::<account>:role/<name>`.
-pub fn validate_role_arn(arn: &str) -> Result<(), String> {
-    let ok = arn
-        .strip_prefix("acs:ram::")
-        .and_then(|r| r.split_once(":role/"))
-        .is_some_and(|(account, name)| {
-            !account.is_empty()
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && !name.is_empty()
-                && !name.contains(char::is_whitespace)
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{arn:?} is not a RAM role ARN such as acs:ram::1234567890123456:role/name"
-        ))
     }
 }
 
@@ -433,39 +390,6 @@ mod tests {
             sts_endpoint("http://127.0.0.1:9000/", &vpc),
             "http://127.0.0.1:9000"
         );
-    }
-
-    #[test]
-    fn endpoint_urls_and_role_arns() {
-        for ok in [
-            "https://sts.aliyuncs.com",
-            "http://127.0.0.1:8080",
-            "http://100.100.100.200",
-            "http://[::1]:80/",
-        ] {
-            assert!(validate_endpoint_url(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "sts.aliyuncs.com",
-            "ftp://x",
-            "http://",
-            "http://:80",
-            "http://h:port",
-            "http://a b",
-            "https://u@h",
-            "https://h/?q",
-        ] {
-            assert!(validate_endpoint_url(bad).is_err(), "{bad}");
-        }
-        assert!(validate_role_arn("acs:ram::1234567890123456:role/reader").is_ok());
-        for bad in [
-            "reader",
-            "acs:ram::x:role/r",
-            "acs:ram::123:role/",
-            "acs:ram::123:user/u",
-        ] {
-            assert!(validate_role_arn(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

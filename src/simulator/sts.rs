@@ -38,7 +38,7 @@ fn role_params(
             "RoleArn is mandatory for this action.",
         ));
     };
-    if crate::credentials::validate_role_arn(arn).is_err() {
+    if crate::validate::role_arn(arn).is_err() {
         return Err(error(
             &id.sim,
             400,

@@ -200,26 +200,46 @@ pub fn count(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|s| s.name == name).count()
 }
 
+use cloud_assistant_exporter::accounts::Account;
 use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
+
+/// The one unnamed account of a single-account exporter, on `client`.
+pub fn one_account(client: Arc<Client>) -> Vec<Account> {
+    vec![Account {
+        name: String::new(),
+        client,
+        regions: Vec::new(),
+    }]
+}
 
 /// A collector on `sim` driven by hand (`run_cycle`), with its own registry.
 pub fn collector(sim: &Simulator, opts: CollectorOptions, clock: Clock) -> Collector {
+    tuned_collector(sim, opts, clock, |o| o.max_concurrency = 16)
+}
+
+/// As [`collector`], with the client's options changed by `tune`.
+pub fn tuned_collector(
+    sim: &Simulator,
+    opts: CollectorOptions,
+    clock: Clock,
+    tune: impl FnOnce(&mut ClientOptions),
+) -> Collector {
     let (registry, api) = cloud_assistant_exporter::metrics::new_registry().expect("registry");
-    let opts_client = ClientOptions {
+    let mut o = ClientOptions {
         endpoint_template: Some(sim.url()),
         timeout: Duration::from_secs(5),
-        max_concurrency: 16,
         rate_limit: 0.0,
         retry: fast_retry(),
         ..ClientOptions::default()
     };
+    tune(&mut o);
     let client = Client::new(
         creds(simulator::DEFAULT_KEY_ID, simulator::DEFAULT_KEY_SECRET),
-        opts_client,
+        o,
         api,
     )
     .expect("client");
-    Collector::new(Arc::new(client), opts, clock, registry).expect("collector")
+    Collector::new(one_account(Arc::new(client)), opts, clock, registry).expect("collector")
 }
 
 /// The page the collector serves now, parsed.

@@ -4,23 +4,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod accounts_file;
+pub mod checked;
+
 use clap::{Parser, ValueEnum};
 
-use crate::render::StateSets;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogLevel {
-    Error,
-    Warn,
-    Info,
-    Debug,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Logfmt,
-    Json,
-}
+use crate::logging::{LogFormat, LogLevel};
+use crate::snapshot::StateSets;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum StateSetsFlag {
@@ -77,17 +67,17 @@ fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_url(s: &str) -> Result<String, String> {
-    crate::credentials::validate_endpoint_url(s)?;
+    crate::validate::endpoint_url(s)?;
     Ok(s.trim_end_matches('/').to_string())
 }
 
 fn parse_role_arn(s: &str) -> Result<String, String> {
-    crate::credentials::validate_role_arn(s.trim())?;
+    crate::validate::role_arn(s.trim())?;
     Ok(s.trim().to_string())
 }
 
 fn parse_endpoint(s: &str) -> Result<String, String> {
-    crate::client::validate_endpoint_template(s)?;
+    crate::validate::endpoint_template(s)?;
     Ok(s.trim_end_matches('/').to_string())
 }
 
