@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::rng::Rng;
 pub use faults::{Faults, RegionFault};
-pub use fleet::{Fleet, FleetConfig, HybridPaging, RegionSpec};
+pub use fleet::{Fleet, FleetConfig, HybridPaging, RegionSpec, SimActivation, SimManagedInstance};
 pub use identity::{IdentityConfig, IdentityServer};
 
 /// An AccessKey the simulator accepts.
