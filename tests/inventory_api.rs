@@ -446,7 +446,13 @@ async fn documented_limits_of_the_new_actions() {
     let cfg = config(&[("r", 250)], |_, r| r.hybrid(3, 3));
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    /// Action, parameters, the error code the reference documents.
+    type Case = (
+        &'static str,
+        &'static [(&'static str, &'static str)],
+        &'static str,
+    );
+    let cases: &[Case] = &[
         (
             instances::ACTION,
             &[("MaxResults", "0")],
