@@ -1,6 +1,17 @@
 //! Typed errors of an API call. None of them ever holds a URL with query,
 //! a signature or a secret.
 
+/// Error codes that mean "not allowed to call this": the RAM policy lacks
+/// the action (`Forbidden.RAM`, `NoPermission`), or the account type may
+/// not use it.
+const PERMISSION_CODES: &[&str] = &[
+    "Forbidden.RAM",
+    "Forbidden.NotSupportRAM",
+    "Forbidden.SubUser",
+    "Forbidden",
+    "NoPermission",
+];
+
 /// What went wrong with one API call (after retries).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
@@ -100,6 +111,25 @@ impl ApiError {
         matches!(self, ApiError::Api { code, .. } if code == "RegionId.ApiNotSupported")
     }
 
+    /// The caller may not call this action: its RAM policy does not grant
+    /// it (`Forbidden.RAM`, HTTP 403, which ECS query actions answer since
+    /// December 2025 instead of an empty list) or a similar refusal. For
+    /// the optional actions this means "leave their series out", not "the
+    /// region failed".
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, ApiError::Api { code, .. } if PERMISSION_CODES.contains(&code.as_str()))
+    }
+
+    /// The action that failed.
+    pub fn action(&self) -> &str {
+        match self {
+            ApiError::Api { action, .. }
+            | ApiError::Http { action, .. }
+            | ApiError::Transport { action, .. }
+            | ApiError::Decode { action, .. } => action,
+        }
+    }
+
     pub fn request_id(&self) -> Option<&str> {
         match self {
             ApiError::Api { request_id, .. } => Some(request_id),
@@ -158,6 +188,12 @@ mod tests {
         assert!(!api("RegionId.ApiNotSupported", 400).is_retryable());
         assert!(api("RegionId.ApiNotSupported", 400).is_api_not_supported());
         assert!(!api("Forbidden.RAM", 403).is_retryable());
+        assert!(api("Forbidden.RAM", 403).is_permission_denied());
+        assert!(api("NoPermission", 403).is_permission_denied());
+        assert!(!api("InstanceIds.ExceedLimit", 403).is_permission_denied());
+        assert!(!api("IncompleteSignature", 400).is_permission_denied());
+        assert!(!api("RegionId.ApiNotSupported", 400).is_permission_denied());
+        assert_eq!(api("Forbidden.RAM", 403).action(), "A");
         let http = |s| ApiError::Http {
             action: "A".into(),
             region: "r".into(),

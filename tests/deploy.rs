@@ -235,24 +235,52 @@ fn systemd_unit_uses_real_flags_and_verifies() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
+/// The actions one policy statement allows, sorted.
+fn statement_actions(s: &serde_json::Value) -> Vec<String> {
+    assert_eq!(s["Effect"], "Allow");
+    assert_eq!(s["Resource"], "*");
+    let mut actions: Vec<String> = s["Action"]
+        .as_array()
+        .expect("Action")
+        .iter()
+        .map(|a| a.as_str().expect("string").to_string())
+        .collect();
+    actions.sort();
+    assert!(
+        actions.iter().all(|a| !a.contains('*')),
+        "no wildcard actions"
+    );
+    actions
+}
+
+fn ecs(actions: impl IntoIterator<Item = &'static str>) -> Vec<String> {
+    let mut v: Vec<String> = actions.into_iter().map(|a| format!("ecs:{a}")).collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn ram_policy_grants_exactly_the_calls_made() {
+    use cloud_assistant_exporter::api::{ACTIONS, OPTIONAL_ACTIONS};
     let policy: serde_json::Value =
         serde_json::from_str(&read(&deploy().join("ram-policy.json"))).expect("JSON");
     assert_eq!(policy["Version"], "1");
     let statements = policy["Statement"].as_array().expect("Statement");
-    assert_eq!(statements.len(), 1);
-    let s = &statements[0];
-    assert_eq!(s["Effect"], "Allow");
-    let mut actions: Vec<&str> = s["Action"]
-        .as_array()
-        .expect("Action")
-        .iter()
-        .map(|a| a.as_str().expect("string"))
-        .collect();
-    actions.sort();
+    // A policy cannot mark a permission optional: the optional ones have a
+    // statement of their own, which can be left out.
+    assert_eq!(statements.len(), 2);
+    let required = statement_actions(&statements[0]);
+    let optional = statement_actions(&statements[1]);
     assert_eq!(
-        actions,
+        required,
+        ecs(ACTIONS
+            .iter()
+            .copied()
+            .filter(|a| !OPTIONAL_ACTIONS.contains(a)))
+    );
+    assert_eq!(optional, ecs(OPTIONAL_ACTIONS.iter().copied()));
+    assert_eq!(
+        required,
         [
             "ecs:DescribeCloudAssistantStatus",
             "ecs:DescribeInstanceStatus",
@@ -260,10 +288,31 @@ fn ram_policy_grants_exactly_the_calls_made() {
             "ecs:ListPluginStatus",
         ]
     );
-    assert!(
-        actions.iter().all(|a| !a.contains('*')),
-        "no wildcard actions"
+    assert_eq!(
+        optional,
+        [
+            "ecs:DescribeActivations",
+            "ecs:DescribeInstances",
+            "ecs:DescribeManagedInstances",
+        ]
     );
+    // The README says which are optional and what their absence costs.
+    let readme = read(&deploy().join("README.md"));
+    let section = readme
+        .split("## RAM policy")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a RAM policy section");
+    for a in &optional {
+        let line = section
+            .lines()
+            .find(|l| l.contains(&format!("`{a}`")))
+            .unwrap_or_else(|| panic!("README does not list {a}"));
+        assert!(
+            line.contains("optional"),
+            "README: {a} not called optional: {line}"
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Property tests: the response parsers and the signer's encoder never panic
 //! on any input, and the encoder round-trips.
 
-use cloud_assistant_exporter::api::{cloud_assistant, instance_status, plugins, regions};
+use cloud_assistant_exporter::api::{
+    activations, cloud_assistant, instance_status, instances, managed_instances, plugins, regions,
+    tag_label_name,
+};
 use cloud_assistant_exporter::client::decode_response;
 use cloud_assistant_exporter::clock::{format_iso8601, parse_iso8601};
 use cloud_assistant_exporter::signer::{canonical_query, percent_encode};
@@ -33,6 +36,21 @@ fn json_value() -> impl Strategy<Value = Value> {
         Just("Regions".to_string()),
         Just("Region".to_string()),
         Just("RegionId".to_string()),
+        Just("Instances".to_string()),
+        Just("Instance".to_string()),
+        Just("Tags".to_string()),
+        Just("Tag".to_string()),
+        Just("TagKey".to_string()),
+        Just("TagValue".to_string()),
+        Just("Connected".to_string()),
+        Just("InvocationCount".to_string()),
+        Just("RegistrationTime".to_string()),
+        Just("ActivationList".to_string()),
+        Just("ActivationId".to_string()),
+        Just("InstanceCount".to_string()),
+        Just("Disabled".to_string()),
+        Just("CreationTime".to_string()),
+        Just("TimeToLiveInHours".to_string()),
         "[A-Za-z]{1,8}",
     ];
     let leaf = prop_oneof![
@@ -56,6 +74,17 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// The three inventory parsers; any error is a message, never a panic.
+fn inventory_parsers(v: &Value) {
+    let _ = instances::parse_page(v);
+    let _ = managed_instances::parse_page(v);
+    if let Ok(codes) = activations::parse_page(v) {
+        for c in codes {
+            let _ = c.expires_at();
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -65,14 +94,47 @@ proptest! {
         let _ = instance_status::parse_page(&v);
         let _ = plugins::parse_page(&v);
         let _ = regions::parse(&v);
+        inventory_parsers(&v);
         // Wrapped in each set name, so the item parsers see the values too.
-        for outer in ["InstanceCloudAssistantStatusSet", "InstanceStatuses", "InstancePluginStatusSet", "Regions"] {
+        for outer in ["InstanceCloudAssistantStatusSet", "InstanceStatuses", "InstancePluginStatusSet", "Regions", "Instances", "ActivationList"] {
             let wrapped = json!({ outer: v.clone() });
             let _ = cloud_assistant::parse_page(&wrapped);
             let _ = instance_status::parse_page(&wrapped);
             let _ = plugins::parse_page(&wrapped);
             let _ = regions::parse(&wrapped);
+            inventory_parsers(&wrapped);
         }
+    }
+
+    #[test]
+    fn inventory_items_with_garbage_fields_never_panic(item in json_value(), tags in json_value()) {
+        // A well-formed page around garbage items and garbage tags.
+        for id in ["InstanceId", "ActivationId"] {
+            let mut item = item.clone();
+            if let Value::Object(m) = &mut item {
+                m.insert(id.into(), json!("x-1"));
+                m.insert("Connected".into(), json!(true));
+                m.insert("Tags".into(), tags.clone());
+            }
+            for list in ["Instances", "ActivationList"] {
+                inventory_parsers(&json!({ list: [item.clone()] }));
+                inventory_parsers(&json!({ list: { "Instance": [item.clone()] } }));
+            }
+        }
+    }
+
+    #[test]
+    fn inventory_parsers_take_any_bytes(body in prop::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(v) = decode_response("A", "r", 200, &body) {
+            inventory_parsers(&v);
+        }
+    }
+
+    #[test]
+    fn any_tag_key_becomes_a_valid_label_name(key in any::<String>()) {
+        let name = tag_label_name(&key);
+        prop_assert!(name.starts_with("tag_"));
+        prop_assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{}", name);
     }
 
     #[test]

@@ -149,6 +149,30 @@ pub fn set_items<'a>(
     Ok(items)
 }
 
+/// Like [`set_items`], but a page whose set is missing altogether is an
+/// empty page when nothing says more rows exist (no NextToken, or
+/// TotalCount 0), as the SDKs read it; with a NextToken it is an error,
+/// since rows would be lost silently.
+pub fn set_items_or_empty<'a>(
+    resp: &'a Value,
+    outer: &[&str],
+    inner: &[&str],
+) -> Result<Vec<&'a Value>, FieldError> {
+    if get(resp, outer).is_some() {
+        return set_items(resp, outer, inner);
+    }
+    let token = opt_str(resp, &["NextToken"]).unwrap_or(None);
+    let total = opt_u64(resp, &["TotalCount"]).unwrap_or(None);
+    if token.is_none() || total == Some(0) {
+        Ok(Vec::new())
+    } else {
+        Err(format!(
+            "{} is missing, yet a NextToken says more pages follow",
+            outer[0]
+        ))
+    }
+}
+
 /// An error naming the first key that one page lists twice. Rows repeated
 /// across pages can happen while instances come and go; within one page
 /// they mean a broken answer.
@@ -234,5 +258,20 @@ mod tests {
         );
         assert!(set_items(&json!({"S": {"I": [1]}}), &["S"], &["I"]).is_err());
         assert!(set_items(&json!({"S": "x"}), &["S"], &["I"]).is_err());
+    }
+
+    #[test]
+    fn a_missing_set_is_empty_only_when_no_more_pages_follow() {
+        let n = |v: Value| set_items_or_empty(&v, &["S"], &["I"]).map(|v| v.len());
+        assert_eq!(n(json!({"RequestId": "x"})), Ok(0));
+        assert_eq!(n(json!({"NextToken": ""})), Ok(0));
+        assert_eq!(n(json!({"TotalCount": "0", "NextToken": "AA=="})), Ok(0));
+        assert_eq!(n(json!({"S": [{"x": 1}], "NextToken": "AA=="})), Ok(1));
+        assert!(
+            n(json!({"NextToken": "AA=="}))
+                .unwrap_err()
+                .contains("S is missing")
+        );
+        assert!(n(json!({"S": "x"})).is_err(), "a present set is checked");
     }
 }

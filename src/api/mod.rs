@@ -2,17 +2,45 @@
 //! action that pages through a whole region. Walkers only page; the client
 //! decides retries, limits and metrics.
 
+pub mod activations;
 pub mod cloud_assistant;
 pub mod fields;
 pub mod instance_status;
+pub mod instances;
+pub mod managed_instances;
 pub mod paging;
 pub mod plugins;
 pub mod regions;
+pub mod tags;
 
+pub use activations::{Activation, walk_activations};
 pub use cloud_assistant::{AgentStatus, walk_cloud_assistant_status};
 pub use instance_status::{InstanceStatus, walk_instance_status};
+pub use instances::{InstanceInfo, walk_instance_info};
+pub use managed_instances::{ManagedInstance, walk_managed_instances};
 pub use plugins::{PluginStatus, list_plugins_of_instance, walk_plugin_status_by_name};
 pub use regions::{Region, describe_regions};
+pub use tags::{Tags, tag_label_name, tag_label_names};
+
+/// Every action the exporter calls: the RAM policy in `deploy/` grants
+/// `ecs:` + each of them, and nothing else.
+pub const ACTIONS: &[&str] = &[
+    regions::ACTION,
+    cloud_assistant::ACTION,
+    instance_status::ACTION,
+    plugins::ACTION,
+    instances::ACTION,
+    managed_instances::ACTION,
+    activations::ACTION,
+];
+
+/// The actions whose permission may be missing: without it their series
+/// are absent (one warning), and nothing else fails.
+pub const OPTIONAL_ACTIONS: &[&str] = &[
+    instances::ACTION,
+    managed_instances::ACTION,
+    activations::ACTION,
+];
 
 /// The instance states DescribeInstanceStatus documents.
 pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];

@@ -1,9 +1,10 @@
-//! NextToken paging shared by DescribeCloudAssistantStatus and ListPluginStatus.
+//! Paging shared by the walkers: NextToken walks, numbered walks for the
+//! actions whose older API knows no tokens, and lanes for independent calls.
 
 use serde_json::Value;
 
 use super::PAGE_SIZE;
-use super::fields::opt_str;
+use super::fields::{opt_str, opt_u64};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -15,18 +16,50 @@ pub async fn walk_next_token<T>(
     action: &str,
     region: &str,
     params: &[(String, String)],
+    parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, ApiError> {
+    walk_next_token_sized(client, action, region, params, PAGE_SIZE, parse).await
+}
+
+/// [`walk_next_token`] with `MaxResults=page_size` (DescribeInstances
+/// takes 100 a page).
+pub async fn walk_next_token_sized<T>(
+    client: &Client,
+    action: &str,
+    region: &str,
+    params: &[(String, String)],
+    page_size: usize,
+    parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, ApiError> {
+    token_pages(client, action, region, params, page_size, parse, None).await
+}
+
+/// The NextToken loop; `first` is the answer to the first page when the
+/// caller already has it.
+async fn token_pages<T>(
+    client: &Client,
+    action: &str,
+    region: &str,
+    params: &[(String, String)],
+    page_size: usize,
     mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+    mut first: Option<Value>,
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     let max_pages = client.max_pages();
     for _ in 0..max_pages {
-        let mut p = params.to_vec();
-        p.push(("MaxResults".into(), PAGE_SIZE.to_string()));
-        if let Some(t) = &token {
-            p.push(("NextToken".into(), t.clone()));
-        }
-        let resp = client.call(action, Some(region), &p).await?;
+        let resp = match first.take() {
+            Some(v) => v,
+            None => {
+                let mut p = params.to_vec();
+                p.push(("MaxResults".into(), page_size.to_string()));
+                if let Some(t) = &token {
+                    p.push(("NextToken".into(), t.clone()));
+                }
+                client.call(action, Some(region), &p).await?
+            }
+        };
         out.extend(parse(&resp).map_err(|e| ApiError::decode(action, region, e))?);
         let next =
             opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(action, region, e))?;
@@ -46,6 +79,94 @@ pub async fn walk_next_token<T>(
         action,
         region,
         format!("still a NextToken after {max_pages} pages; walk stopped (page cap)"),
+    ))
+}
+
+/// An answer to `MaxResults` without a NextToken that refuses the paging
+/// parameters themselves: an API older than token paging.
+fn refuses_tokens(e: &ApiError) -> bool {
+    matches!(e, ApiError::Api { code, .. } if code.contains("MaxResults") || code.contains("NextToken"))
+}
+
+/// NextToken paging (`MaxResults=page_size`) for actions that also page by
+/// number, falling back to `PageNumber`/`PageSize` only where the API does
+/// not take tokens: it refuses `MaxResults` on the first call, or answers
+/// the first call without a NextToken while its TotalCount says rows are
+/// missing (it ignored `MaxResults` and cut a numbered page). Stateless: a
+/// region with the older API pays one extra call per walk.
+pub async fn walk_next_token_or_numbered<T>(
+    client: &Client,
+    action: &str,
+    region: &str,
+    page_size: usize,
+    mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, ApiError> {
+    let first = [("MaxResults".to_string(), page_size.to_string())];
+    let resp = match client.call(action, Some(region), &first).await {
+        Ok(v) => v,
+        Err(e) if refuses_tokens(&e) => {
+            tracing::debug!(action, region, error = %e, "MaxResults refused; paging by number");
+            return walk_numbered(client, action, region, page_size, parse).await;
+        }
+        Err(e) => return Err(e),
+    };
+    let decode = |e: String| ApiError::decode(action, region, e);
+    let has_token = opt_str(&resp, &["NextToken"]).map_err(decode)?.is_some();
+    if !has_token {
+        let rows = parse(&resp).map_err(decode)?;
+        let total = opt_u64(&resp, &["TotalCount"]).map_err(decode)?;
+        if total.is_some_and(|t| t > rows.len() as u64) {
+            tracing::debug!(
+                action,
+                region,
+                "no NextToken but more rows; paging by number"
+            );
+            return walk_numbered(client, action, region, page_size, parse).await;
+        }
+        return Ok(rows);
+    }
+    token_pages(client, action, region, &[], page_size, parse, Some(resp)).await
+}
+
+/// `PageNumber` 1, 2, .. with `PageSize=page_size`, one after another,
+/// until an empty page, until TotalCount rows came, or (without TotalCount)
+/// until a page shorter than the page size the answer says it used.
+pub async fn walk_numbered<T>(
+    client: &Client,
+    action: &str,
+    region: &str,
+    page_size: usize,
+    mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+) -> Result<Vec<T>, ApiError> {
+    let mut out = Vec::new();
+    let max_pages = client.max_pages();
+    for number in 1..=max_pages {
+        let params = [
+            ("PageNumber".to_string(), number.to_string()),
+            ("PageSize".to_string(), page_size.to_string()),
+        ];
+        let resp = client.call(action, Some(region), &params).await?;
+        let decode = |e: String| ApiError::decode(action, region, format!("page {number}: {e}"));
+        let rows = parse(&resp).map_err(decode)?;
+        let got = rows.len();
+        out.extend(rows);
+        let total = opt_u64(&resp, &["TotalCount"]).map_err(decode)?;
+        let size = opt_u64(&resp, &["PageSize"])
+            .map_err(decode)?
+            .filter(|s| *s > 0)
+            .map_or(page_size, |s| s as usize);
+        let done = match total {
+            Some(t) => out.len() as u64 >= t,
+            None => got < size,
+        };
+        if got == 0 || done {
+            return Ok(out);
+        }
+    }
+    Err(ApiError::decode(
+        action,
+        region,
+        format!("still more rows after {max_pages} pages; walk stopped (page cap)"),
     ))
 }
 

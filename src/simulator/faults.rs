@@ -1,8 +1,8 @@
 //! Faults the simulator can inject: latency, throttling and 503s at a rate,
-//! and per-region failures (an error code, a hang, a malformed answer, a
-//! NextToken that never ends).
+//! per-region failures (an error code, a hang, a malformed answer, a
+//! NextToken that never ends), and actions the caller's RAM policy lacks.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Default)]
@@ -17,6 +17,18 @@ pub struct Faults {
     pub regions: HashMap<String, RegionFault>,
     /// Failures of one action (in every region; DescribeRegions too).
     pub actions: HashMap<String, RegionFault>,
+    /// Actions the caller may not call: answered as ECS answers a RAM user
+    /// or role without the permission (HTTP 403 `Forbidden.RAM`, with an
+    /// `AccessDeniedDetail` naming `ecs:<Action>`).
+    pub denied: BTreeSet<String>,
+}
+
+impl Faults {
+    /// Takes the permission for `action` away.
+    pub fn deny(&mut self, action: &str) -> &mut Self {
+        self.denied.insert(action.to_string());
+        self
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

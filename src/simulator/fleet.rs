@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
+use super::inventory;
+pub use super::inventory::{HybridPaging, SimActivation, SimManagedInstance};
 use crate::clock::{format_iso8601, format_iso8601_minutes};
 use crate::rng::Rng;
 
@@ -19,6 +21,14 @@ pub struct RegionSpec {
     /// Answer in the older formats: misspelt keys, `"True"`, numbers as
     /// strings, minute-precision times, optional fields left out.
     pub quirky: bool,
+    /// Hybrid servers (`mi-*`) DescribeManagedInstances lists; none unless set.
+    pub managed_instances: usize,
+    /// Activation codes DescribeActivations lists; none unless set.
+    pub activations: usize,
+    /// False: both hybrid actions answer `RegionId.ApiNotSupported`.
+    pub hybrid_supported: bool,
+    /// How the hybrid actions page here.
+    pub hybrid_paging: HybridPaging,
 }
 
 impl RegionSpec {
@@ -27,11 +37,33 @@ impl RegionSpec {
             id: id.to_string(),
             instances,
             quirky: false,
+            managed_instances: 0,
+            activations: 0,
+            hybrid_supported: true,
+            hybrid_paging: HybridPaging::Tokens,
         }
     }
 
     pub fn quirky(mut self) -> Self {
         self.quirky = true;
+        self
+    }
+
+    /// `managed` hybrid servers registered with `activations` codes.
+    pub fn hybrid(mut self, managed: usize, activations: usize) -> Self {
+        self.managed_instances = managed;
+        self.activations = activations;
+        self
+    }
+
+    /// A region without the hybrid actions (`RegionId.ApiNotSupported`).
+    pub fn hybrid_not_supported(mut self) -> Self {
+        self.hybrid_supported = false;
+        self
+    }
+
+    pub fn hybrid_paging(mut self, paging: HybridPaging) -> Self {
+        self.hybrid_paging = paging;
         self
     }
 }
@@ -52,11 +84,11 @@ impl FleetConfig {
         FleetConfig {
             seed: 42,
             regions: vec![
-                RegionSpec::new("cn-hangzhou", 137),
-                RegionSpec::new("cn-shanghai", 90),
-                RegionSpec::new("ap-southeast-1", 51).quirky(),
-                RegionSpec::new("eu-central-1", 22),
-                RegionSpec::new("us-west-1", 0),
+                RegionSpec::new("cn-hangzhou", 137).hybrid(12, 4),
+                RegionSpec::new("cn-shanghai", 90).hybrid(5, 2),
+                RegionSpec::new("ap-southeast-1", 51).quirky().hybrid(3, 1),
+                RegionSpec::new("eu-central-1", 22).hybrid_not_supported(),
+                RegionSpec::new("us-west-1", 0).hybrid_not_supported(),
             ],
             plugins: vec![
                 "ecs-tool-monitor".into(),
@@ -106,6 +138,12 @@ pub struct SimInstance {
     pub plugins: Vec<SimPlugin>,
     /// Per-instance quirks in a quirky region (bit set).
     pub quirks: u8,
+    /// What DescribeInstances tells: name, zone, type and tags (`key, value`
+    /// in the order the API lists them).
+    pub name: String,
+    pub zone_id: String,
+    pub instance_type: String,
+    pub tags: Vec<(String, String)>,
 }
 
 pub const QUIRK_BOOL_CAPITAL: u8 = 1;
@@ -113,15 +151,33 @@ pub const QUIRK_NUMBERS_AS_STRINGS: u8 = 2;
 pub const QUIRK_MINUTE_TIMES: u8 = 4;
 pub const QUIRK_OMIT_OPTIONAL: u8 = 8;
 
-const LINUX_VERSIONS: &[&str] = &["2.2.0.106", "2.2.3.256", "2.2.3.398", "2.2.4.537"];
-const WINDOWS_VERSIONS: &[&str] = &["2.1.0.92", "2.1.3.256", "2.1.3.398", "2.1.4.537"];
+pub(crate) const LINUX_VERSIONS: &[&str] = &["2.2.0.106", "2.2.3.256", "2.2.3.398", "2.2.4.537"];
+pub(crate) const WINDOWS_VERSIONS: &[&str] = &["2.1.0.92", "2.1.3.256", "2.1.3.398", "2.1.4.537"];
 
 /// Lowest agent versions that answer ListPluginStatus.
 pub fn agent_supports_plugins(os_type: &str, version: &str) -> bool {
     crate::api::plugins::agent_supports_plugins(Some(os_type), Some(version))
 }
 
-fn pick<'a>(rng: &mut Rng, items: &'a [&'a str]) -> &'a str {
+/// A time as an answer with `quirks` writes it.
+pub(crate) fn time_json(t: i64, quirks: u8) -> Value {
+    if quirks & QUIRK_MINUTE_TIMES != 0 {
+        json!(format_iso8601_minutes(t))
+    } else {
+        json!(format_iso8601(t))
+    }
+}
+
+/// A number as an answer with `quirks` writes it.
+pub(crate) fn num_json(n: u64, quirks: u8) -> Value {
+    if quirks & QUIRK_NUMBERS_AS_STRINGS != 0 {
+        json!(n.to_string())
+    } else {
+        json!(n)
+    }
+}
+
+pub(crate) fn pick<'a>(rng: &mut Rng, items: &'a [&'a str]) -> &'a str {
     items[rng.below(items.len() as u64) as usize]
 }
 
@@ -136,6 +192,10 @@ fn weighted<'a>(rng: &mut Rng, items: &[(&'a str, u64)]) -> &'a str {
     }
     items[0].0
 }
+
+/// Seed offsets of the extra streams (DescribeInstances data, hybrid fleet).
+const INFO_STREAM: u64 = 0x1d0c_a7ed_5eed_0001;
+const HYBRID_STREAM: u64 = 0x4b1d_5e4e_5eed_0002;
 
 fn region_seed(seed: u64, region: &str) -> u64 {
     // FNV-1a of the region id, mixed with the fleet seed.
@@ -234,6 +294,11 @@ fn generate_instance(rng: &mut Rng, cfg: &FleetConfig, quirky: bool) -> SimInsta
         phase,
         plugins,
         quirks,
+        // Filled by `inventory::describe_instances` from a stream of its own.
+        name: String::new(),
+        zone_id: String::new(),
+        instance_type: String::new(),
+        tags: Vec::new(),
     }
 }
 
@@ -247,6 +312,12 @@ pub struct Fleet {
 pub struct SimRegion {
     pub quirky: bool,
     pub instances: Vec<SimInstance>,
+    /// Hybrid servers, sorted by id.
+    pub managed: Vec<SimManagedInstance>,
+    /// Activation codes, sorted by id.
+    pub activations: Vec<SimActivation>,
+    pub hybrid_supported: bool,
+    pub hybrid_paging: HybridPaging,
     /// Positions in `instances` of the instances reporting each plugin,
     /// built on first use: a sweep page then costs its own rows, not a scan
     /// of the region (the bench runs the simulator beside the exporter).
@@ -259,6 +330,10 @@ impl SimRegion {
         SimRegion {
             quirky,
             instances,
+            managed: Vec::new(),
+            activations: Vec::new(),
+            hybrid_supported: true,
+            hybrid_paging: HybridPaging::Tokens,
             by_plugin: OnceLock::new(),
         }
     }
@@ -292,7 +367,22 @@ impl Fleet {
                 .collect();
             instances.sort_by(|a, b| a.id.cmp(&b.id));
             instances.dedup_by(|a, b| a.id == b.id);
-            regions.insert(spec.id.clone(), SimRegion::new(spec.quirky, instances));
+            // Names, tags and the hybrid fleet come from streams of their
+            // own: every fleet generated before they existed stays the same.
+            let seed = region_seed(cfg.seed, &spec.id);
+            inventory::describe_instances(
+                &mut instances,
+                &spec.id,
+                &mut Rng::new(seed ^ INFO_STREAM),
+            );
+            let mut region = SimRegion::new(spec.quirky, instances);
+            let (activations, managed) =
+                inventory::generate_hybrid(&mut Rng::new(seed ^ HYBRID_STREAM), cfg.start, spec);
+            region.managed = managed;
+            region.activations = activations;
+            region.hybrid_supported = spec.hybrid_supported;
+            region.hybrid_paging = spec.hybrid_paging;
+            regions.insert(spec.id.clone(), region);
         }
         Fleet { regions }
     }
@@ -332,19 +422,11 @@ impl SimInstance {
     }
 
     fn time(&self, t: i64) -> Value {
-        if self.quirks & QUIRK_MINUTE_TIMES != 0 {
-            json!(format_iso8601_minutes(t))
-        } else {
-            json!(format_iso8601(t))
-        }
+        time_json(t, self.quirks)
     }
 
     fn num(&self, n: u64) -> Value {
-        if self.quirks & QUIRK_NUMBERS_AS_STRINGS != 0 {
-            json!(n.to_string())
-        } else {
-            json!(n)
-        }
+        num_json(n, self.quirks)
     }
 
     /// The DescribeCloudAssistantStatus row. `old_keys`: the misspelt form.

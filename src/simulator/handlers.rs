@@ -1,4 +1,4 @@
-//! The four ECS actions as the simulator answers them, after checking the
+//! The ECS actions as the simulator answers them, after checking the
 //! signature, nonce and timestamp of every request like the real API.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::SimState;
 use super::faults::RegionFault;
-use super::fleet::{SimInstance, SimRegion};
+use super::fleet::{HybridPaging, SimInstance, SimRegion};
 use crate::clock::{Clock, parse_iso8601};
 use crate::secret::Secret;
 use crate::signer::{canonical_query, signature, string_to_sign};
@@ -277,6 +277,9 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
         Some(RegionFault::Body(b)) => return (200, Value::String(b.clone())),
         _ => {}
     }
+    if state.denied(action) {
+        return forbidden_ram(state, action);
+    }
     if action == "DescribeRegions" {
         let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
         let regions: Vec<Value> = fleet
@@ -291,7 +294,12 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     }
     if !matches!(
         action,
-        "DescribeCloudAssistantStatus" | "DescribeInstanceStatus" | "ListPluginStatus"
+        "DescribeCloudAssistantStatus"
+            | "DescribeInstanceStatus"
+            | "ListPluginStatus"
+            | "DescribeInstances"
+            | "DescribeManagedInstances"
+            | "DescribeActivations"
     ) {
         return error(
             state,
@@ -321,7 +329,26 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     };
     let now = state.clock.now();
     let ids = instance_ids(&map);
+    let scope = format!("{action}|{region}");
     match action {
+        "DescribeInstances" => describe_instances(state, &map, sim_region, &scope, endless, repeat)
+            .unwrap_or_else(|a| a),
+        "DescribeManagedInstances" => {
+            let rows = &sim_region.managed;
+            let page = Page::new(&scope, "Instances", endless, repeat);
+            hybrid_page(state, &map, sim_region, page, rows.len(), |k| {
+                rows[k].json()
+            })
+            .unwrap_or_else(|a| a)
+        }
+        "DescribeActivations" => {
+            let rows = &sim_region.activations;
+            let page = Page::new(&scope, "ActivationList", endless, repeat);
+            hybrid_page(state, &map, sim_region, page, rows.len(), |k| {
+                rows[k].json()
+            })
+            .unwrap_or_else(|a| a)
+        }
         "DescribeCloudAssistantStatus" => {
             let size = match page_size(state, &map, "MaxResults", "InvalidParameter.MaxResults") {
                 Ok(s) => s,
@@ -472,6 +499,163 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             (200, body)
         }
     }
+}
+
+/// HTTP 403 `Forbidden.RAM`, as ECS answers a RAM user or role whose
+/// policy lacks the action (query actions since December 2025; before,
+/// they answered an empty list).
+fn forbidden_ram(state: &SimState, action: &str) -> Answer {
+    let (status, mut body) = error(
+        state,
+        403,
+        "Forbidden.RAM",
+        "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+    );
+    body["AccessDeniedDetail"] = json!({
+        "AuthAction": format!("ecs:{action}"),
+        "AuthPrincipalType": "SubUser",
+        "AuthPrincipalDisplayName": "cloud-assistant-exporter",
+        "PolicyType": "AccountLevelIdentityBasedPolicy",
+        "NoPermissionType": "ImplicitDeny",
+    });
+    (status, body)
+}
+
+/// DescribeInstances' `MaxResults` as its reference documents it: "Valid
+/// values: 1 to 100"; unset or below 10 gives 10, above 100 gives 100.
+fn instances_page_size(state: &SimState, map: &BTreeMap<&str, &str>) -> Result<usize, Answer> {
+    match map.get("MaxResults").map(|v| v.parse::<u64>()) {
+        None => Ok(10),
+        Some(Ok(n)) if n >= 1 => Ok(n.clamp(10, 100) as usize),
+        Some(_) => Err(error(
+            state,
+            400,
+            "InvalidParameter.MaxResults",
+            "The specified parameter MaxResults is not valid.",
+        )),
+    }
+}
+
+fn describe_instances(
+    state: &SimState,
+    map: &BTreeMap<&str, &str>,
+    region: &SimRegion,
+    scope: &str,
+    endless: bool,
+    repeat: bool,
+) -> Result<Answer, Answer> {
+    let size = instances_page_size(state, map)?;
+    let rows = &region.instances;
+    let (offset, start, end) = page_window(state, map, scope, rows.len(), size, endless)?;
+    let items: Vec<Value> = rows[start..end]
+        .iter()
+        .map(|i| i.info_json(region.quirky))
+        .collect();
+    let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(),
+                          "PageSize": size, "PageNumber": 1});
+    // A quirky region leaves an empty list out altogether.
+    if !(items.is_empty() && region.quirky) {
+        body["Instances"] = json!({"Instance": items});
+    }
+    if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
+        body["NextToken"] = json!(make_token(state, scope, next));
+    }
+    Ok((200, body))
+}
+
+/// Where a hybrid page comes from and how it is cut.
+struct Page<'a> {
+    scope: &'a str,
+    list_key: &'a str,
+    endless: bool,
+    repeat: bool,
+}
+
+impl<'a> Page<'a> {
+    fn new(scope: &'a str, list_key: &'a str, endless: bool, repeat: bool) -> Self {
+        Page {
+            scope,
+            list_key,
+            endless,
+            repeat,
+        }
+    }
+}
+
+/// A page of DescribeManagedInstances or DescribeActivations: rows `row(k)`
+/// for `k < len`, the list a plain array. Token paging when `MaxResults` or
+/// `NextToken` is given (unless the region's older API ignores or refuses
+/// them), numbered paging otherwise; `RegionId.ApiNotSupported` where the
+/// region lacks the actions.
+fn hybrid_page(
+    state: &SimState,
+    map: &BTreeMap<&str, &str>,
+    region: &SimRegion,
+    page: Page<'_>,
+    len: usize,
+    row: impl Fn(usize) -> Value,
+) -> Result<Answer, Answer> {
+    if !region.hybrid_supported {
+        return Err(error(
+            state,
+            400,
+            "RegionId.ApiNotSupported",
+            "The api is not supported in this region.",
+        ));
+    }
+    let token_param = ["MaxResults", "NextToken"]
+        .into_iter()
+        .find(|k| map.contains_key(k));
+    if let (Some(name), HybridPaging::RefusesTokens) = (token_param, region.hybrid_paging) {
+        return Err(error(
+            state,
+            400,
+            &format!("InvalidParameter.{name}"),
+            &format!("The specified parameter {name} is not valid."),
+        ));
+    }
+    let num = |n: usize| {
+        if region.quirky {
+            json!(n.to_string())
+        } else {
+            json!(n)
+        }
+    };
+    let page_size_param = page_size(state, map, "PageSize", "InvalidParam.PageSize")?;
+    let mut body = json!({"RequestId": state.request_id(), "TotalCount": num(len)});
+    let items: Vec<Value>;
+    if token_param.is_some() && region.hybrid_paging == HybridPaging::Tokens {
+        let size = page_size(state, map, "MaxResults", "InvalidParameter.MaxResults")?;
+        let (offset, start, end) = page_window(state, map, page.scope, len, size, page.endless)?;
+        items = (start..end).map(row).collect();
+        body["PageSize"] = num(size);
+        if let Some(next) = next_offset(offset, size, end, len, page.endless, page.repeat) {
+            body["NextToken"] = json!(make_token(state, page.scope, next));
+        }
+    } else {
+        let size = page_size_param;
+        let number = match map.get("PageNumber").map(|v| v.parse::<usize>()) {
+            None => 1,
+            Some(Ok(n)) if n >= 1 => n,
+            _ => {
+                return Err(error(
+                    state,
+                    400,
+                    "InvalidParam.PageNumber",
+                    "The specified parameter PageNumber is not valid.",
+                ));
+            }
+        };
+        let start = (number - 1).saturating_mul(size).min(len);
+        items = (start..(start + size).min(len)).map(row).collect();
+        body["PageNumber"] = num(number);
+        body["PageSize"] = num(size);
+    }
+    // A quirky region leaves an empty list out altogether.
+    if !(items.is_empty() && region.quirky) {
+        body[page.list_key] = Value::Array(items);
+    }
+    Ok((200, body))
 }
 
 /// The rows a request covers, in id order: the whole region (no ids given)

@@ -1,5 +1,5 @@
 //! An ECS API simulator: a real HTTP server on loopback that answers the
-//! four actions for a seeded fleet, verifies every signature, pages with
+//! exporter's actions for a seeded fleet, verifies every signature, pages with
 //! opaque tokens and enforces the documented limits. The tests, the
 //! benchmark and `--demo` run against it.
 
@@ -7,6 +7,7 @@ pub mod faults;
 pub mod fleet;
 pub mod handlers;
 pub mod identity;
+pub mod inventory;
 pub mod metadata;
 pub mod sts;
 
@@ -28,7 +29,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::rng::Rng;
 pub use faults::{Faults, RegionFault};
-pub use fleet::{Fleet, FleetConfig, RegionSpec};
+pub use fleet::{Fleet, FleetConfig, HybridPaging, RegionSpec, SimActivation, SimManagedInstance};
 pub use identity::{IdentityConfig, IdentityServer};
 
 /// An AccessKey the simulator accepts.
@@ -123,6 +124,11 @@ impl SimState {
             .get(action)
             .or_else(|| f.regions.get(region))
             .cloned()
+    }
+
+    /// The caller's RAM policy lacks `action` (see [`Faults::denied`]).
+    fn denied(&self, action: &str) -> bool {
+        self.faults.read().is_ok_and(|f| f.denied.contains(action))
     }
 
     fn count(&self, action: &str, region: &str) {

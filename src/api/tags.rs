@@ -1,0 +1,162 @@
+//! Resource tags as DescribeInstances, DescribeManagedInstances and
+//! DescribeActivations return them, and the label names they become.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::fields::{FieldError, get, opt_shared, req_shared, set_items};
+use crate::intern::intern;
+
+/// The tags of one resource, sorted by key, each key once. Keys and values
+/// are shared through the intern pool: a fleet repeats a handful of them.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Tags(Vec<(Arc<str>, Arc<str>)>);
+
+impl Tags {
+    /// From `(key, value)` pairs; a key given twice keeps its last value.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let mut v: Vec<(Arc<str>, Arc<str>)> = pairs
+            .into_iter()
+            .map(|(k, v)| (intern(k.as_ref()), intern(v.as_ref())))
+            .collect();
+        // Stable sort, reversed first, so the last value of a key wins.
+        v.reverse();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.dedup_by(|a, b| a.0 == b.0);
+        Tags(v)
+    }
+
+    /// The value of tag `key` (exact, case-sensitive match as in the API);
+    /// `Some("")` for a tag whose value is empty.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The tags under `names` of one item: `{"Tag": [..]}` (DescribeInstances)
+/// or a plain array (the hybrid actions), each `{TagKey, TagValue}`. No
+/// tags key at all means no tags; a tag without a key is an error.
+pub fn parse_tags(item: &Value, names: &[&str]) -> Result<Tags, FieldError> {
+    if get(item, names).is_none() {
+        return Ok(Tags::default());
+    }
+    let mut pairs = Vec::new();
+    for (i, t) in set_items(item, names, &["Tag"])?.into_iter().enumerate() {
+        let key = req_shared(t, &["TagKey", "Key"]).map_err(|e| format!("tag {i}: {e}"))?;
+        let value = opt_shared(t, &["TagValue", "Value"])
+            .map_err(|e| format!("tag {key}: {e}"))?
+            .unwrap_or_else(|| intern(""));
+        pairs.push((key, value));
+    }
+    Ok(Tags::from_pairs(pairs))
+}
+
+/// The label name a tag key becomes: `tag_` + the key lower-cased, every
+/// character outside `[a-z0-9_]` replaced by `_` (so `Cost Center` is
+/// `tag_cost_center` and `部门` is `tag___`).
+pub fn tag_label_name(key: &str) -> String {
+    let mut out = String::with_capacity(4 + key.len());
+    out.push_str("tag_");
+    for c in key.chars().flat_map(char::to_lowercase) {
+        out.push(
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            },
+        );
+    }
+    out
+}
+
+/// The label names of the chosen tag keys, in their order; two keys that
+/// become the same label name are an error (one would hide the other).
+pub fn tag_label_names<S: AsRef<str>>(keys: &[S]) -> Result<Vec<String>, String> {
+    let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        let k = k.as_ref();
+        let name = tag_label_name(k);
+        if let Some(other) = seen.insert(name.clone(), k) {
+            return Err(format!(
+                "tag keys {other:?} and {k:?} both become the label {name}"
+            ));
+        }
+        out.push(name);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_names_are_sanitized() {
+        assert_eq!(tag_label_name("env"), "tag_env");
+        assert_eq!(tag_label_name("Team"), "tag_team");
+        assert_eq!(tag_label_name("Cost Center"), "tag_cost_center");
+        assert_eq!(
+            tag_label_name("app.kubernetes.io/name"),
+            "tag_app_kubernetes_io_name"
+        );
+        assert_eq!(tag_label_name("9lives"), "tag_9lives");
+        assert_eq!(tag_label_name("UPPER_case-1"), "tag_upper_case_1");
+        assert_eq!(tag_label_name("部门"), "tag___");
+        assert_eq!(tag_label_name("Ärger"), "tag__rger");
+        assert_eq!(tag_label_name(""), "tag_");
+        assert_eq!(
+            tag_label_names(&["env", "Cost Center"]),
+            Ok(vec!["tag_env".to_string(), "tag_cost_center".to_string()])
+        );
+        let e = tag_label_names(&["cost-center", "Cost Center"]).unwrap_err();
+        assert!(e.contains("tag_cost_center"), "{e}");
+    }
+
+    #[test]
+    fn tags_in_both_shapes() {
+        let wrapped = json!({"Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "owner", "TagValue": ""}]}});
+        let t = parse_tags(&wrapped, &["Tags"]).expect("parses");
+        assert_eq!(t.get("env"), Some("prod"));
+        assert_eq!(t.get("owner"), Some(""));
+        assert_eq!(t.get("Env"), None, "keys match exactly");
+        let plain = json!({"Tags": [{"TagKey": "b", "TagValue": 7}, {"TagKey": "a"}]});
+        let t = parse_tags(&plain, &["Tags"]).expect("parses");
+        assert_eq!(t.iter().collect::<Vec<_>>(), vec![("a", ""), ("b", "7")]);
+        assert!(parse_tags(&json!({}), &["Tags"]).expect("none").is_empty());
+        assert!(
+            parse_tags(&json!({"Tags": {}}), &["Tags"])
+                .expect("none")
+                .is_empty()
+        );
+        let e = parse_tags(&json!({"Tags": [{"TagValue": "x"}]}), &["Tags"]).unwrap_err();
+        assert!(e.contains("tag 0: TagKey is missing"), "{e}");
+        assert!(parse_tags(&json!({"Tags": [[1]]}), &["Tags"]).is_err());
+    }
+
+    #[test]
+    fn a_key_twice_keeps_the_last_value() {
+        let t = Tags::from_pairs([("k", "1"), ("a", "x"), ("k", "2")]);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get("k"), Some("2"));
+    }
+}
