@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::simulator::Simulator;
+use cloud_assistant_exporter::simulator::{RegionFault, Simulator};
 use common::{EXPORTER_BIN, TempDir, github_anchor, parse_flags};
 use yaml_serde::Value;
 
@@ -670,11 +670,24 @@ fn served(page: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
 #[tokio::test]
 async fn metrics_doc_lists_what_the_exporter_serves() {
     let documented = documented_families();
-    let sim = Simulator::start(common::fleet(&[("cn-hangzhou", 30), ("cn-shanghai", 20)]))
-        .await
-        .expect("simulator");
-    // Some 503s, so that the retry counter has a series too.
-    sim.update_faults(|f| f.unavailable_rate = 0.2);
+    let sim = Simulator::start(common::fleet(&[
+        ("cn-hangzhou", 30),
+        ("cn-shanghai", 20),
+        ("cn-beijing", 5),
+    ]))
+    .await
+    .expect("simulator");
+    // One region answers 503 to everything: retried, so the retry counter
+    // has a series too, while the others serve every other family.
+    sim.update_faults(|f| {
+        f.regions.insert(
+            "cn-beijing".into(),
+            RegionFault::Error {
+                status: 503,
+                code: "ServiceUnavailable".into(),
+            },
+        );
+    });
     // One account from a config file (its credentials from the chain, which
     // start_exporter fills with the simulator's key), so that the families
     // only a config file brings are served too.
