@@ -314,7 +314,7 @@ fn every_block_says_what_it_is() {
 }
 
 #[test]
-fn commands_use_real_flags_and_real_variables() {
+fn commands_use_real_flags() {
     let mut invocations = 0;
     for (file, text) in docs() {
         for b in blocks(&file, &text).iter().filter(|b| b.info == "sh") {
