@@ -3,15 +3,14 @@
 //! `systemd-analyze verify`, and the RAM policy grants exactly what the
 //! exporter calls.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::Parser;
-use cloud_assistant_exporter::config::Flags;
+use common::{EXPORTER_BIN as BIN, parse_flags};
 use serde::Deserialize;
 use yaml_serde::Value;
-
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
@@ -59,17 +58,6 @@ fn strings(v: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn parse_flags(what: &str, args: &[String]) -> Flags {
-    let flags = Flags::try_parse_from(
-        std::iter::once("cloud-assistant-exporter".to_string()).chain(args.iter().cloned()),
-    )
-    .unwrap_or_else(|e| panic!("{what}: {args:?}: {e}"));
-    flags
-        .validate()
-        .unwrap_or_else(|e| panic!("{what}: {args:?}: {e}"));
-    flags
 }
 
 #[test]

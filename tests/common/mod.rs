@@ -444,3 +444,27 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `args` (without the program name) parsed and checked as the binary
+/// does it; panics with `what` and the arguments on a bad flag.
+pub fn parse_flags(what: &str, args: &[String]) -> Flags {
+    let flags = Flags::try_parse_from(
+        std::iter::once("cloud-assistant-exporter".to_string()).chain(args.iter().cloned()),
+    )
+    .unwrap_or_else(|e| panic!("{what}: {args:?}: {e}"));
+    flags
+        .validate()
+        .unwrap_or_else(|e| panic!("{what}: {args:?}: {e}"));
+    flags
+}
+
+/// The anchor GitHub gives a Markdown heading.
+pub fn github_anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
