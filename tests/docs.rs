@@ -42,7 +42,9 @@ fn docs() -> Vec<(String, String)> {
 
 /// An accounts file (`--config.file`), as the exporter parses it.
 fn parse_accounts_file(text: &str, path: &Path) -> Result<usize, String> {
-    cloud_assistant_exporter::accounts::parse(text, path).map(|f| f.accounts.len())
+    cloud_assistant_exporter::config::accounts_file::parse(text, path)
+        .map(|f| f.accounts.len())
+        .map_err(|e| e.to_string())
 }
 
 /// A web config file (`--web.config.file`) at `path`, as the exporter loads
