@@ -762,6 +762,7 @@ mod tests {
                 up: true,
                 last_success: Some(1000),
                 duration: 0.5,
+                ..RegionState::default()
             },
         );
         s.regions.insert(
@@ -771,6 +772,7 @@ mod tests {
                 up: false,
                 last_success: None,
                 duration: 1.0,
+                ..RegionState::default()
             },
         );
         s

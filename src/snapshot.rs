@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::api::{AgentStatus, InstanceStatus, PluginStatus};
+use crate::api::{Activation, AgentStatus, InstanceInfo, InstanceStatus, ManagedInstance, PluginStatus};
 
 /// What one successful walk of a region returned.
 #[derive(Clone, Debug, Default)]
@@ -30,6 +30,13 @@ pub struct RegionState {
     pub last_success: Option<i64>,
     /// Seconds the last cycle of this region took.
     pub duration: f64,
+    /// Names, zones, types and tags (DescribeInstances), from the last good
+    /// instance-info walk; kept between walks.
+    pub info: Option<Arc<Vec<InstanceInfo>>>,
+    /// Hybrid managed instances (DescribeManagedInstances), last good walk.
+    pub managed: Option<Arc<Vec<ManagedInstance>>>,
+    /// Activation codes (DescribeActivations), last good walk.
+    pub activations: Option<Arc<Vec<Activation>>>,
 }
 
 /// A region of an account (the account is empty without `--config.file`).
@@ -60,6 +67,9 @@ pub struct FleetSnapshot {
     pub cycle_duration: f64,
     /// Plugin names swept, by source (`flag`, `discovered`).
     pub plugin_names: BTreeMap<&'static str, usize>,
+    /// `--collect.tags`: the tag keys written as `tag_<key>` labels on the
+    /// info series, in the order given.
+    pub tags: Arc<[String]>,
 }
 
 impl FleetSnapshot {
