@@ -13,6 +13,7 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod intern;
+pub mod lanes;
 pub mod logging;
 pub mod metrics;
 pub mod render;

@@ -10,9 +10,9 @@ use serde_json::Value;
 use super::PAGE_SIZE;
 use super::cloud_assistant::dedup_by_id;
 use super::fields::{check_unique, opt_u64, req_shared, set_items};
-use super::paging::{in_lanes, lanes_for};
 use crate::client::Client;
 use crate::error::ApiError;
+use crate::lanes::{in_lanes, lanes_for};
 
 pub const ACTION: &str = "DescribeInstanceStatus";
 

@@ -1,0 +1,158 @@
+//! The plan of a cycle: how long each region's walks were last time, and
+//! from that how many lanes its plugin sweeps and single calls get, so the
+//! fleet's longest walk sets the cycle's length and nothing arrives as one
+//! burst.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::api;
+use crate::snapshot::RegionData;
+
+/// A region's walk lengths in pages, as the last cycle saw them.
+pub(super) struct WalkEstimate {
+    pub(super) agents: usize,
+    /// Per plugin name to sweep; a name the region did not report is taken
+    /// to be as long as the agent walk.
+    sweeps: Vec<(String, usize)>,
+}
+
+impl WalkEstimate {
+    pub(super) fn of(d: &RegionData, names: &[String]) -> Self {
+        let agents = d.agents.len().div_ceil(api::PAGE_SIZE).max(1);
+        let mut rows: HashMap<&str, usize> = HashMap::new();
+        for p in &d.plugins {
+            *rows.entry(&*p.name).or_default() += 1;
+        }
+        let sweeps = names
+            .iter()
+            .map(|n| {
+                let pages = rows
+                    .get(n.as_str())
+                    .map_or(agents, |r| r.div_ceil(api::PAGE_SIZE).max(1));
+                (n.clone(), pages)
+            })
+            .collect();
+        WalkEstimate { agents, sweeps }
+    }
+
+    pub(super) fn longest(&self) -> usize {
+        self.sweeps
+            .iter()
+            .map(|(_, p)| *p)
+            .max()
+            .unwrap_or(0)
+            .max(self.agents)
+    }
+
+    /// Sweeps longest first, in as few lanes as fit within `longest`.
+    pub(super) fn sweep_plan(&self, longest: usize) -> SweepPlan {
+        let mut sweeps = self.sweeps.clone();
+        sweeps.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let pages: Vec<usize> = sweeps.iter().map(|(_, p)| *p).collect();
+        SweepPlan {
+            lanes: lanes_for_walks(&pages, longest),
+            names: sweeps.into_iter().map(|(n, _)| n).collect(),
+        }
+    }
+}
+
+/// The plugin sweeps of a region's cycle: names in the order they start,
+/// and how many run at once.
+pub(super) struct SweepPlan {
+    pub(super) names: Vec<String>,
+    pub(super) lanes: usize,
+}
+
+/// The discovery calls of a region's cycle.
+pub(super) enum Targets {
+    /// Picked from the last cycle's agents; they run beside this cycle's
+    /// agent walk (of about `walk_pages` pages).
+    Chosen {
+        ids: Vec<Arc<str>>,
+        walk_pages: usize,
+    },
+    /// Pick from this cycle's agents, with this share.
+    AfterAgents(f64),
+}
+
+/// The fewest lanes that hold NextToken walks of about `pages` pages each,
+/// no lane longer than `longest` pages (the longest walk of the cycle, which
+/// sets its length anyway), longest walks placed first, each on the lane
+/// that frees first; one lane per walk when they do not fit otherwise.
+pub fn lanes_for_walks(pages: &[usize], longest: usize) -> usize {
+    let mut sorted = pages.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    for lanes in 1..sorted.len() {
+        let mut load = vec![0usize; lanes];
+        for p in &sorted {
+            if let Some(lightest) = load.iter_mut().min() {
+                *lightest += p;
+            }
+        }
+        if load.iter().all(|l| *l <= longest) {
+            return lanes;
+        }
+    }
+    sorted.len().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{AgentStatus, PluginStatus};
+
+    fn region_with(agents: usize, plugins: &[(&str, usize)]) -> RegionData {
+        let mut d = RegionData {
+            agents: vec![AgentStatus::default(); agents],
+            instances: Vec::new(),
+            plugins: Vec::new(),
+            collected_at: 0,
+        };
+        for (name, rows) in plugins {
+            for _ in 0..*rows {
+                d.plugins.push(PluginStatus {
+                    instance_id: "i".into(),
+                    name: (*name).into(),
+                    version: None,
+                    status: "Running".into(),
+                    first_heartbeat: None,
+                    last_heartbeat: None,
+                });
+            }
+        }
+        d
+    }
+
+    #[test]
+    fn sweeps_share_lanes_within_the_longest_walk() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let large = WalkEstimate::of(
+            &region_with(40_000, &[("a", 24_000), ("b", 24_000), ("c", 24_000)]),
+            &names,
+        );
+        let small = WalkEstimate::of(&region_with(6_000, &[("a", 4_000), ("b", 3_000)]), &names);
+        assert_eq!(large.longest(), 800);
+        // The large region's sweeps are each 480 pages: all at once.
+        assert_eq!(large.sweep_plan(800).lanes, 3);
+        // The small one's: 80, 60 and "c" (not reported: as long as its
+        // 120-page agent walk), 260 pages one after another, longest first.
+        let plan = small.sweep_plan(800);
+        assert_eq!(plan.lanes, 1);
+        assert_eq!(plan.names, ["c", "a", "b"]);
+        // Alone, the small region's longest walk is its own 120 pages.
+        assert_eq!(small.sweep_plan(small.longest()).lanes, 3);
+    }
+
+    #[test]
+    fn walks_share_lanes_only_where_they_fit_in_the_longest() {
+        // A small region's three sweeps fit one after another in the
+        // largest region's 800-page walk.
+        assert_eq!(lanes_for_walks(&[80, 80, 80], 800), 1);
+        // The largest region's own: 3 × 480 do not fit in 2 lanes of 800.
+        assert_eq!(lanes_for_walks(&[480, 480, 480], 800), 3);
+        assert_eq!(lanes_for_walks(&[500, 300, 200, 400], 800), 2);
+        assert_eq!(lanes_for_walks(&[900], 800), 1);
+        assert_eq!(lanes_for_walks(&[], 800), 1);
+    }
+}
