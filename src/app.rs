@@ -126,8 +126,14 @@ pub async fn start(
     let accounts = set.load().await?;
     let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
     tracing::info!(accounts = %names.join(","), file = ?set.file(), "accounts loaded");
-    let reloads = ReloadMetrics::new(&registry)?;
-    reloads.record(true, clock.now());
+    // Only a file can fail to reload: the metrics exist with one.
+    let reloads = match set.file() {
+        Some(_) => Some(ReloadMetrics::new(&registry)?),
+        None => None,
+    };
+    if let Some(m) = &reloads {
+        m.record(true, clock.now());
+    }
     let collector = Arc::new(
         Collector::new(accounts, opts, clock.clone(), registry).map_err(StartError::Render)?,
     );
@@ -263,7 +269,7 @@ impl ReloadMetrics {
 struct Reloader {
     set: Arc<AccountSet>,
     collector: Arc<Collector>,
-    metrics: ReloadMetrics,
+    metrics: Option<ReloadMetrics>,
     clock: Clock,
 }
 
@@ -273,12 +279,16 @@ impl Reloader {
             Ok(accounts) => {
                 let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
                 self.collector.set_accounts(accounts);
-                self.metrics.record(true, self.clock.now());
+                if let Some(m) = &self.metrics {
+                    m.record(true, self.clock.now());
+                }
                 tracing::info!(file = ?self.set.file(), accounts = %names.join(","), "accounts reloaded; the next cycle walks them");
                 Ok(())
             }
             Err(e) => {
-                self.metrics.record(false, 0);
+                if let Some(m) = &self.metrics {
+                    m.record(false, 0);
+                }
                 tracing::error!(file = ?self.set.file(), error = %e, "accounts not reloaded; the running ones stay");
                 Err(e)
             }

@@ -18,9 +18,6 @@ use crate::signer::{CommonParams, sign_request};
 
 pub const ECS_API_VERSION: &str = "2014-05-26";
 pub const DEFAULT_ENDPOINT: &str = "https://ecs.aliyuncs.com";
-/// The region whose endpoint answers DescribeRegions when the endpoint
-/// template holds `{region}`.
-pub const HOME_REGION: &str = "cn-hangzhou";
 
 /// Default cap of pages per walk (see `ClientOptions::max_pages`): 50 000
 /// pages is 2.5 million instances in one region.
@@ -350,7 +347,13 @@ impl Client {
     /// The URL a call for `region` goes to (`None` = DescribeRegions).
     pub fn endpoint_for(&self, region: Option<&str>) -> String {
         if let Some(t) = &self.opts.endpoint_template {
-            return t.replace("{region}", region.unwrap_or(HOME_REGION));
+            // A `{region}` template (a VPC endpoint) serves only its own
+            // region: DescribeRegions goes to the public endpoint instead.
+            return match region {
+                Some(r) => t.replace("{region}", r),
+                None if t.contains("{region}") => DEFAULT_ENDPOINT.to_string(),
+                None => t.clone(),
+            };
         }
         let Some(region) = region else {
             return DEFAULT_ENDPOINT.to_string();

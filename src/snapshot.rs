@@ -39,6 +39,16 @@ pub struct RegionState {
     pub managed: Option<Arc<Vec<ManagedInstance>>>,
     /// Activation codes (DescribeActivations), last good walk.
     pub activations: Option<Arc<Vec<Activation>>>,
+    /// Each plugin name swept in the region: did its last sweep succeed?
+    /// A failed sweep keeps its last good rows in `data` for a while.
+    pub sweeps: BTreeMap<String, SweepState>,
+}
+
+/// The last try of one plugin sweep in one region.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SweepState {
+    pub up: bool,
+    pub last_success: Option<i64>,
 }
 
 /// A region of an account (the account is empty without `--config.file`).

@@ -20,7 +20,12 @@ pub(super) struct Discovery {
     reported: BTreeSet<String>,
     /// Instances asked in this round.
     pub(super) asked: HashSet<Arc<str>>,
+    /// Names past `--collect.max-plugin-names`, logged and counted once.
+    dropped: BTreeSet<String>,
 }
+
+/// Names past the cap that are remembered (to log and count each once).
+const MAX_DROPPED_REMEMBERED: usize = 4096;
 
 impl Discovery {
     pub(super) fn new(now: i64) -> Self {
@@ -43,11 +48,13 @@ impl Discovery {
     /// Takes in what a region's walk reported: the instances asked, and every
     /// plugin name seen (by sweep or discovery); a name neither a flag nor
     /// discovery knew is swept from the next cycle on.
+    /// `max` names per account at most (flag names first): past it a name is
+    /// logged once and counted in `dropped`, never swept.
     pub(super) fn record<'a>(
         &mut self,
         asked: Vec<Arc<str>>,
         reported: impl Iterator<Item = &'a str>,
-        flag_names: &[String],
+        (flag_names, max, dropped): (&[String], usize, &prometheus::IntCounter),
         (account, region): (&str, &str),
     ) {
         self.asked.extend(asked);
@@ -56,11 +63,29 @@ impl Discovery {
             if !self.reported.contains(name) {
                 self.reported.insert(name.to_string());
             }
-            if !flag_names.iter().any(|p| p == name) && !self.names.contains(name) {
-                tracing::info!(account, region, plugin = %name, "discovered a plugin name; sweeping it from now on");
-                self.names.insert(name.to_string());
+            if flag_names.iter().any(|p| p == name) || self.names.contains(name) {
+                continue;
             }
+            if flag_names.len() + self.names.len() >= max {
+                if self.dropped.len() < MAX_DROPPED_REMEMBERED
+                    && self.dropped.insert(name.to_string())
+                {
+                    tracing::warn!(account, region, plugin = %name, max, "more plugin names than --collect.max-plugin-names; this one is not swept");
+                    dropped.inc();
+                }
+                continue;
+            }
+            tracing::info!(account, region, plugin = %name, "discovered a plugin name; sweeping it from now on");
+            self.names.insert(name.to_string());
         }
+    }
+
+    /// The names to sweep: the flag's (at most `max`), then the discovered
+    /// ones, sorted.
+    pub(super) fn sweep_names(&self, flag_names: &[String], max: usize) -> Vec<String> {
+        let mut n: BTreeSet<String> = flag_names.iter().take(max).cloned().collect();
+        n.extend(self.names.iter().take(max.saturating_sub(n.len())).cloned());
+        n.into_iter().collect()
     }
 
     /// At the end of a round (`interval` after its start), drops discovered
@@ -97,7 +122,9 @@ pub fn pick_discovery_targets(
 ) -> Vec<Arc<str>> {
     let mut eligible: Vec<&api::AgentStatus> = agents
         .iter()
-        .filter(|a| a.up && agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref()))
+        // ListPluginStatus takes ECS instances only, not managed (`mi-`) ones.
+        .filter(|a| a.up && !a.instance_id.starts_with("mi-"))
+        .filter(|a| agent_supports_plugins(a.os_type.as_deref(), a.version.as_deref()))
         .collect();
     let budget = (eligible.len() as f64 * share).ceil() as usize;
     eligible.retain(|a| !asked.contains(&a.instance_id));

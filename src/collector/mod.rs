@@ -4,29 +4,34 @@
 //! rendered page. It never touches HTTP serving.
 
 mod discovery;
+mod inventory;
 mod plan;
 mod region;
 mod shard;
+mod state;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use prometheus::Registry;
+use prometheus::{IntCounter, Registry};
 use tokio::sync::{Mutex, watch};
+use tokio::task::JoinSet;
 
 use crate::accounts::Account;
 use crate::client::Client;
 use crate::clock::Clock;
-use crate::render::{INSTANCE_STATES, PLUGIN_STATES, Page, StateSets, render};
-use crate::snapshot::{FleetSnapshot, RegionData, RegionKey};
+use crate::render::{Page, StateSets, render};
+use crate::snapshot::{FleetSnapshot, RegionKey};
 use discovery::Discovery;
 pub use discovery::pick_discovery_targets;
+use inventory::{Background, Extra, ExtraData};
 use plan::{SweepPlan, Targets, WalkEstimate};
 use region::{RegionOutcome, RegionResult, RegionTask};
 pub use shard::Shard;
+use state::State;
 
 #[derive(Clone, Debug)]
 pub struct CollectorOptions {
@@ -41,8 +46,21 @@ pub struct CollectorOptions {
     pub region_timeout: Duration,
     pub shard: Shard,
     pub state_sets: StateSets,
-    /// How long a region that answered `RegionId.ApiNotSupported` is left alone.
+    /// How long a region (or action) that answered
+    /// `RegionId.ApiNotSupported` is left alone.
     pub unsupported_recheck: Duration,
+    /// How long a region or sweep that keeps failing serves its last good
+    /// series.
+    pub max_stale: Duration,
+    /// Plugin names swept per account at most.
+    pub max_plugin_names: usize,
+    /// How often instance names, zones, types and tags (and activation
+    /// codes) are walked; zero turns it off.
+    pub instance_info_interval: Duration,
+    /// Tag keys written as `tag_<key>` labels on the info series.
+    pub tags: Vec<String>,
+    /// Walk hybrid managed instances and activation codes.
+    pub managed_instances: bool,
 }
 
 impl Default for CollectorOptions {
@@ -56,22 +74,13 @@ impl Default for CollectorOptions {
             shard: Shard::default(),
             state_sets: StateSets::All,
             unsupported_recheck: Duration::from_secs(3600),
+            max_stale: Duration::from_secs(3600),
+            max_plugin_names: 64,
+            instance_info_interval: Duration::ZERO,
+            tags: Vec::new(),
+            managed_instances: false,
         }
     }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    snapshot: FleetSnapshot,
-    /// Account → the regions DescribeRegions last returned.
-    known_regions: HashMap<String, Vec<String>>,
-    /// Region → clock time to look at it again.
-    unsupported: HashMap<RegionKey, i64>,
-    discovery: Discovery,
-    /// Instance → clock time first seen (newest are asked first).
-    first_seen: HashMap<Arc<str>, i64>,
-    /// States outside the documented ones already warned about.
-    warned_states: HashSet<String>,
 }
 
 /// What one cycle did, for tests and logs.
@@ -80,6 +89,8 @@ pub struct CycleReport {
     pub regions_ok: usize,
     pub regions_failed: usize,
     pub discovery_calls: usize,
+    /// Pages rendered while regions were still being walked.
+    pub early_publishes: usize,
 }
 
 pub struct Collector {
@@ -90,7 +101,16 @@ pub struct Collector {
     page: Arc<ArcSwap<Page>>,
     ready: Arc<AtomicBool>,
     state: Mutex<State>,
+    background: Arc<Background>,
+    names_dropped: IntCounter,
+    /// Wall time of the last render, which paces the renders of a cycle.
+    last_render: std::sync::Mutex<Duration>,
 }
+
+/// Renders within a cycle are at least this far apart, and at least this
+/// many times the last render's wall time: a large fleet's page costs CPU.
+const MIN_PUBLISH_GAP: Duration = Duration::from_secs(2);
+const PUBLISH_GAP_RENDERS: u32 = 8;
 
 impl Collector {
     /// The collector of `accounts`; series carry `account` for the named
@@ -101,9 +121,17 @@ impl Collector {
         clock: Clock,
         registry: Registry,
     ) -> std::io::Result<Self> {
-        let empty = FleetSnapshot::default();
+        let names_dropped = IntCounter::new(
+            "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
+            "Plugin names not swept because an account has more than --collect.max-plugin-names.",
+        )
+        .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
+        .map_err(std::io::Error::other)?;
+        let empty = FleetSnapshot {
+            tags: opts.tags.clone().into(),
+            ..FleetSnapshot::default()
+        };
         let page = render(&empty, &registry, opts.state_sets, 0)?;
-        let discovery = Discovery::new(clock.now());
         Ok(Collector {
             accounts: std::sync::RwLock::new(accounts),
             opts,
@@ -112,10 +140,12 @@ impl Collector {
             page: Arc::new(ArcSwap::from_pointee(page)),
             ready: Arc::new(AtomicBool::new(false)),
             state: Mutex::new(State {
-                discovery,
                 snapshot: empty,
                 ..State::default()
             }),
+            background: Arc::default(),
+            names_dropped,
+            last_render: std::sync::Mutex::new(Duration::ZERO),
         })
     }
 
@@ -164,31 +194,27 @@ impl Collector {
     }
 
     /// One full cycle: the regions to walk, a plan from the last cycle's
-    /// walks, every region at once, their outcomes into the snapshot, and a
-    /// freshly rendered page. Returns what it did.
+    /// walks, every region at once (their fresh series published as they
+    /// finish), and the final page. Returns what it did.
     pub async fn run_cycle(&self) -> CycleReport {
-        let mut st = self.state.lock().await;
         let cycle_start = Instant::now();
         let now = self.clock.now();
-        let active = self.regions_to_walk(&mut st, now).await;
-        let names: Vec<String> = {
-            let mut n: BTreeSet<String> = self.opts.plugins.iter().cloned().collect();
-            n.extend(st.discovery.names.iter().cloned());
-            n.into_iter().collect()
-        };
-        let mut tasks = tokio::task::JoinSet::new();
-        for task in self.plan(&st, active, &names, now) {
+        let lists = self.list_regions().await;
+        let mut st = self.state.lock().await;
+        let active = self.regions_to_walk(&mut st, lists, now);
+        let mut tasks = JoinSet::new();
+        for task in self.plan(&st, &active, now) {
             tasks.spawn(task.run());
         }
+        self.start_slow_walks(&st, &active, now);
         let mut report = CycleReport::default();
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(result) => self.apply(&mut st, result, now, &mut report),
-                Err(_) => report.regions_failed += 1,
-            }
-        }
+        self.collect(&mut st, tasks, now, &mut report).await;
+        self.take_slow_walks(&mut st, now);
         st.forget_gone_instances();
-        st.discovery.end_round(self.opts.discovery_interval, now);
+        st.forget_gone_regions();
+        for d in st.discovery.values_mut() {
+            d.end_round(self.opts.discovery_interval, now);
+        }
         let shared = crate::intern::sweep();
         tracing::debug!(shared_strings = shared, "intern pool swept");
         st.snapshot.last_collection = Some(self.clock.now());
@@ -196,24 +222,75 @@ impl Collector {
         st.snapshot.cycle_duration = cycle_start.elapsed().as_secs_f64();
         st.snapshot.plugin_names = BTreeMap::from([
             ("flag", self.opts.plugins.len()),
-            ("discovered", st.discovery.names.len()),
+            (
+                "discovered",
+                st.discovery.values().map(|d| d.names.len()).sum(),
+            ),
         ]);
-        self.publish(&st.snapshot, &report, cycle_start).await;
+        self.publish(&st.snapshot, Some((&report, cycle_start)))
+            .await;
         report
     }
 
-    /// The (account, region) pairs this replica walks now: each account's
-    /// regions (configured, else DescribeRegions), its shard, less the ones
-    /// left alone for a while. Regions no longer listed leave the page.
-    async fn regions_to_walk(&self, st: &mut State, now: i64) -> Vec<(RegionKey, Arc<Client>)> {
+    /// Each account's regions, asked of all accounts at once (DescribeRegions)
+    /// within the cycle's deadline, with no lock held.
+    async fn list_regions(&self) -> Vec<(Account, Option<region::RegionList>)> {
         let accounts = self.accounts();
-        let mut keys: Vec<(RegionKey, Arc<Client>)> = Vec::new();
-        for account in &accounts {
-            let known = st.known_regions.get(&account.name);
-            let (regions, listed) = region::list_regions(account, &self.opts.regions, known).await;
-            if let Some(listed) = listed {
-                st.known_regions.insert(account.name.clone(), listed);
+        let known: Vec<bool> = {
+            let st = self.state.lock().await;
+            accounts
+                .iter()
+                .map(|a| st.known_regions.contains_key(&a.name))
+                .collect()
+        };
+        let deadline = self.opts.region_timeout;
+        let mut set = JoinSet::new();
+        for (i, (account, known)) in accounts.iter().zip(known).enumerate() {
+            let (account, default) = (account.clone(), self.opts.regions.clone());
+            set.spawn(async move {
+                let list = region::list_regions(&account, &default, known);
+                (i, tokio::time::timeout(deadline, list).await.ok())
+            });
+        }
+        let mut lists: Vec<Option<region::RegionList>> = accounts.iter().map(|_| None).collect();
+        while let Some(joined) = set.join_next().await {
+            if let Ok((i, list)) = joined
+                && let Some(slot) = lists.get_mut(i)
+            {
+                *slot = list;
             }
+        }
+        accounts.into_iter().zip(lists).collect()
+    }
+
+    /// The (account, region) pairs this replica walks now: each account's
+    /// regions (configured, else as DescribeRegions is believed), its shard,
+    /// less the ones left alone for a while. Regions not walked leave the page.
+    fn regions_to_walk(
+        &self,
+        st: &mut State,
+        lists: Vec<(Account, Option<region::RegionList>)>,
+        now: i64,
+    ) -> Vec<(RegionKey, Arc<Client>)> {
+        let mut keys: Vec<(RegionKey, Arc<Client>)> = Vec::new();
+        for (account, list) in &lists {
+            let regions = match list {
+                Some(l) if !l.configured.is_empty() => {
+                    if l.listed.is_some() {
+                        st.known_regions.insert(account.name.clone(), Vec::new());
+                    }
+                    l.configured.clone()
+                }
+                Some(region::RegionList {
+                    listed: Some(ids), ..
+                }) => st.believe(&account.name, ids.clone()),
+                // DescribeRegions failed or timed out: the last known list.
+                _ => st
+                    .known_regions
+                    .get(&account.name)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
             for r in regions {
                 if self.opts.shard.owns(&account.name, &r) {
                     let key = RegionKey::new(&account.name, &r);
@@ -224,7 +301,7 @@ impl Collector {
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         keys.dedup_by(|a, b| a.0 == b.0);
         st.known_regions
-            .retain(|name, _| accounts.iter().any(|a| &a.name == name));
+            .retain(|name, _| lists.iter().any(|(a, _)| &a.name == name));
         st.snapshot
             .regions
             .retain(|k, _| keys.iter().any(|(key, _)| key == k));
@@ -235,18 +312,24 @@ impl Collector {
 
     /// Each region's task: its sweeps in lanes that fit within the fleet's
     /// longest walk (as the last cycle saw it), and its discovery calls.
-    fn plan(
-        &self,
-        st: &State,
-        active: Vec<(RegionKey, Arc<Client>)>,
-        names: &[String],
-        now: i64,
-    ) -> Vec<RegionTask> {
+    fn plan(&self, st: &State, active: &[(RegionKey, Arc<Client>)], now: i64) -> Vec<RegionTask> {
+        let names_of = |account: &str| match st.discovery.get(account) {
+            Some(d) => d.sweep_names(&self.opts.plugins, self.opts.max_plugin_names),
+            None => {
+                Discovery::default().sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
+            }
+        };
+        let names: HashMap<&str, Vec<String>> = active
+            .iter()
+            .map(|(k, _)| (k.account.as_str(), names_of(&k.account)))
+            .collect();
+        let no_names = Vec::new();
         let estimates: HashMap<&RegionKey, WalkEstimate> = active
             .iter()
             .filter_map(|(k, _)| {
                 let d = st.snapshot.regions.get(k)?.data.as_ref()?;
-                Some((k, WalkEstimate::of(d, names)))
+                let n = names.get(k.account.as_str()).unwrap_or(&no_names);
+                Some((k, WalkEstimate::of(d, n)))
             })
             .collect();
         let longest = estimates
@@ -255,28 +338,29 @@ impl Collector {
             .max()
             .unwrap_or(0);
         let share = Discovery::share(self.opts.discovery_interval, self.opts.interval);
+        let no_asked = Default::default();
         active
             .iter()
             .map(|(key, client)| {
                 let prev = st.snapshot.regions.get(key).and_then(|r| r.data.as_ref());
                 let estimate = estimates.get(key);
+                let names = names.get(key.account.as_str()).unwrap_or(&no_names);
                 let sweeps = match estimate {
                     Some(e) => e.sweep_plan(longest),
                     None => SweepPlan {
-                        names: names.to_vec(),
+                        names: names.clone(),
                         lanes: names.len(),
                     },
                 };
+                let asked = st
+                    .discovery
+                    .get(&key.account)
+                    .map_or(&no_asked, |d| &d.asked);
                 // A region seen before picks its targets now; a new one picks
                 // them once its agents are known, so day one shows plugins.
                 let targets = match prev {
                     Some(d) => Targets::Chosen {
-                        ids: pick_discovery_targets(
-                            &d.agents,
-                            &st.discovery.asked,
-                            &st.first_seen,
-                            share,
-                        ),
+                        ids: pick_discovery_targets(&d.agents, asked, &st.first_seen, share),
                         walk_pages: estimate.map_or(0, |e| e.agents),
                     },
                     None if share > 0.0 => Targets::AfterAgents(share),
@@ -290,11 +374,95 @@ impl Collector {
                     client: Arc::clone(client),
                     sweeps,
                     targets,
-                    now,
+                    managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
                     deadline: self.opts.region_timeout,
                 }
             })
             .collect()
+    }
+
+    /// Starts the slower walks that are due (each region's instance info and
+    /// activation codes), beside the cycle.
+    fn start_slow_walks(&self, st: &State, active: &[(RegionKey, Arc<Client>)], now: i64) {
+        if self.opts.instance_info_interval.is_zero() {
+            return;
+        }
+        for (key, client) in active {
+            let mut extras = vec![Extra::Info];
+            if self.opts.managed_instances {
+                extras.push(Extra::Activations);
+            }
+            for extra in extras {
+                if st.due(key, extra, now) {
+                    self.background
+                        .start(key.clone(), Arc::clone(client), extra);
+                }
+            }
+        }
+    }
+
+    /// Takes in the slower walks finished since the last look.
+    fn take_slow_walks(&self, st: &mut State, now: i64) {
+        let interval = self.opts.instance_info_interval.as_secs() as i64;
+        for r in self.background.take() {
+            st.take_extra(
+                &r.key,
+                r.extra,
+                r.result,
+                now,
+                self.extra_timing(now + interval),
+            );
+        }
+    }
+
+    fn extra_timing(&self, next_due: i64) -> (i64, i64, i64) {
+        (
+            next_due,
+            self.opts.unsupported_recheck.as_secs() as i64,
+            self.opts.max_stale.as_secs() as i64,
+        )
+    }
+
+    /// Takes in the regions' outcomes as they finish, and publishes the
+    /// fresh series of finished regions while others still walk: at most
+    /// one render per gap (see [`Self::publish_gap`]).
+    async fn collect(
+        &self,
+        st: &mut State,
+        mut tasks: JoinSet<RegionResult>,
+        now: i64,
+        report: &mut CycleReport,
+    ) {
+        let mut dirty = false;
+        let mut next_publish = tokio::time::Instant::now() + self.publish_gap();
+        loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    None => return,
+                    Some(Ok(result)) => {
+                        self.apply(st, result, now, report);
+                        dirty = true;
+                    }
+                    Some(Err(_)) => report.regions_failed += 1,
+                },
+                _ = self.background.finished.notified() => {
+                    self.take_slow_walks(st, now);
+                    dirty = true;
+                }
+                _ = tokio::time::sleep_until(next_publish), if dirty && !tasks.is_empty() => {
+                    self.publish(&st.snapshot, None).await;
+                    report.early_publishes += 1;
+                    dirty = false;
+                    next_publish = tokio::time::Instant::now() + self.publish_gap();
+                }
+            }
+        }
+    }
+
+    /// The least time between two renders of a cycle.
+    fn publish_gap(&self) -> Duration {
+        let last = *self.last_render.lock().unwrap_or_else(|e| e.into_inner());
+        (last * PUBLISH_GAP_RENDERS).max(MIN_PUBLISH_GAP)
     }
 
     /// Takes a region's outcome into the state: fresh data, a region left
@@ -308,23 +476,37 @@ impl Collector {
             calls,
         } = r;
         let (account, region) = (key.account.as_str(), key.region.as_str());
+        let max_stale = self.opts.max_stale.as_secs() as i64;
         match outcome {
-            RegionOutcome::Ok {
-                data,
-                discovery,
-                asked,
-            } => {
+            RegionOutcome::Ok(mut walk) => {
                 report.regions_ok += 1;
-                report.discovery_calls += asked.len();
-                for a in &data.agents {
+                report.discovery_calls += walk.asked.len();
+                for a in &walk.agents {
                     if !st.first_seen.contains_key(&a.instance_id) {
                         st.first_seen.insert(a.instance_id.clone(), now);
                     }
                 }
-                let reported = data.plugins.iter().chain(&discovery).map(|p| &*p.name);
-                st.discovery
-                    .record(asked, reported, &self.opts.plugins, (account, region));
-                st.warn_unknown_states(&data, (account, region));
+                let managed = walk.managed.take();
+                let asked = std::mem::take(&mut walk.asked);
+                let discovered: Vec<_> = walk.discovered.iter().map(|p| p.name.clone()).collect();
+                let data = st.take_walk(&key, *walk, now, max_stale);
+                let reported = data
+                    .plugins
+                    .iter()
+                    .map(|p| &*p.name)
+                    .chain(discovered.iter().map(|n| &**n));
+                let discovery = st.discovery.entry(key.account.clone());
+                discovery.or_insert_with(|| Discovery::new(now)).record(
+                    asked,
+                    reported,
+                    (
+                        &self.opts.plugins,
+                        self.opts.max_plugin_names,
+                        &self.names_dropped,
+                    ),
+                    (account, region),
+                );
+                st.warn_unknown_states(&data, &key);
                 tracing::info!(
                     account,
                     region,
@@ -340,6 +522,10 @@ impl Collector {
                 entry.up = true;
                 entry.last_success = Some(now);
                 entry.duration = secs;
+                if let Some(m) = managed {
+                    let timing = self.extra_timing(now);
+                    st.take_extra(&key, Extra::Managed, m.map(ExtraData::Managed), now, timing);
+                }
             }
             RegionOutcome::Unsupported(e) => {
                 let recheck = self.opts.unsupported_recheck;
@@ -351,84 +537,57 @@ impl Collector {
             RegionOutcome::Failed(error, code) => {
                 report.regions_failed += 1;
                 tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
-                let entry = st.snapshot.regions.entry(key.clone()).or_default();
-                entry.up = false;
-                entry.duration = secs;
+                st.region_failed(&key, now, max_stale);
+                if let Some(entry) = st.snapshot.regions.get_mut(&key) {
+                    entry.duration = secs;
+                }
             }
         }
     }
 
-    /// Renders the snapshot and swaps the page in. Rendering a large fleet
-    /// takes a while: off the async workers and at a lower priority, so
-    /// scrapes keep being answered at once meanwhile. The snapshot is cheap
-    /// to clone (region data sits behind `Arc`s).
-    async fn publish(&self, snapshot: &FleetSnapshot, report: &CycleReport, cycle_start: Instant) {
+    /// Renders the snapshot and swaps the page in (`cycle`: the final page
+    /// of a cycle, logged). Rendering a large fleet takes a while: off the
+    /// async workers and at a lower priority, so scrapes keep being answered
+    /// at once meanwhile. The snapshot is cheap to clone (region data sits
+    /// behind `Arc`s).
+    async fn publish(&self, snapshot: &FleetSnapshot, cycle: Option<(&CycleReport, Instant)>) {
         let hint = self.page.load().gzip.len();
         let (snap, registry, mode) = (
             snapshot.clone(),
             self.registry.clone(),
             self.opts.state_sets,
         );
+        let t0 = Instant::now();
         let rendered =
             crate::background::run("render", move || render(&snap, &registry, mode, hint))
                 .await
                 .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        *self.last_render.lock().unwrap_or_else(|e| e.into_inner()) = t0.elapsed();
         match rendered {
             Ok(page) => {
-                tracing::info!(
-                    cycle = snapshot.cycles,
-                    regions_ok = report.regions_ok,
-                    regions_failed = report.regions_failed,
-                    duration_seconds = format!("{:.3}", snapshot.cycle_duration),
-                    render_seconds = format!(
-                        "{:.3}",
-                        cycle_start.elapsed().as_secs_f64() - snapshot.cycle_duration
-                    ),
-                    page_bytes = page.plain_len,
-                    gzip_bytes = page.gzip.len(),
-                    "cycle finished"
-                );
+                if let Some((report, cycle_start)) = cycle {
+                    tracing::info!(
+                        cycle = snapshot.cycles,
+                        regions_ok = report.regions_ok,
+                        regions_failed = report.regions_failed,
+                        early_publishes = report.early_publishes,
+                        duration_seconds = format!("{:.3}", snapshot.cycle_duration),
+                        render_seconds = format!(
+                            "{:.3}",
+                            cycle_start.elapsed().as_secs_f64() - snapshot.cycle_duration
+                        ),
+                        page_bytes = page.plain_len,
+                        gzip_bytes = page.gzip.len(),
+                        "cycle finished"
+                    );
+                }
                 self.page.store(Arc::new(page));
-                self.ready.store(true, Ordering::Release);
+                if cycle.is_some() {
+                    self.ready.store(true, Ordering::Release);
+                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "rendering the page failed; serving the previous one")
-            }
-        }
-    }
-}
-
-impl State {
-    /// Forgets when instances no region reports any more were first seen.
-    fn forget_gone_instances(&mut self) {
-        let live: HashSet<&str> = self
-            .snapshot
-            .regions
-            .values()
-            .filter_map(|r| r.data.as_ref())
-            .flat_map(|d| d.agents.iter().map(|a| &*a.instance_id))
-            .collect();
-        self.first_seen.retain(|k, _| live.contains(&**k));
-    }
-
-    /// One warning per state outside the documented ones: it gets a series
-    /// of its own, and the operator should know why.
-    fn warn_unknown_states(&mut self, data: &RegionData, (account, region): (&str, &str)) {
-        let unknown = data
-            .instances
-            .iter()
-            .filter(|i| !INSTANCE_STATES.contains(&&*i.status))
-            .map(|i| format!("instance state {}", i.status))
-            .chain(
-                data.plugins
-                    .iter()
-                    .filter(|p| !PLUGIN_STATES.contains(&&*p.status))
-                    .map(|p| format!("plugin state {}", p.status)),
-            );
-        for u in unknown {
-            if !self.warned_states.contains(&u) {
-                tracing::warn!(account, region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
-                self.warned_states.insert(u);
             }
         }
     }

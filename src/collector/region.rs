@@ -1,6 +1,6 @@
-//! One region's walk: agents, instances, a sweep per plugin name and the
-//! discovery calls, all at once under the client's limits; and the list of
-//! regions an account has.
+//! One region's walk: agents, instances, a sweep per plugin name, the
+//! discovery calls and (when on) the hybrid managed instances, all at once
+//! under the client's limits; and the list of regions an account has.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,19 +9,33 @@ use std::time::{Duration, Instant};
 use super::discovery::{discover, pick_discovery_targets};
 use super::plan::{SweepPlan, Targets};
 use crate::accounts::Account;
-use crate::api::{self, PluginStatus};
+use crate::api::{self, AgentStatus, InstanceStatus, ManagedInstance, PluginStatus};
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::snapshot::{RegionData, RegionKey};
+use crate::snapshot::RegionKey;
+use crate::validate;
+
+/// What one region's walk returned. Only the agents and instances decide
+/// whether the region is up; each sweep and the managed instances fail
+/// alone.
+pub(super) struct RegionWalk {
+    pub(super) agents: Vec<AgentStatus>,
+    pub(super) instances: Vec<InstanceStatus>,
+    /// Per plugin name swept: its rows, or why the sweep failed.
+    pub(super) sweeps: Vec<(String, Result<Vec<PluginStatus>, ApiError>)>,
+    /// Rows of the single-instance discovery calls, and who was asked.
+    pub(super) discovered: Vec<PluginStatus>,
+    pub(super) asked: Vec<Arc<str>>,
+    /// `None` when not walked this cycle.
+    pub(super) managed: Option<Result<Vec<ManagedInstance>, ApiError>>,
+}
 
 /// The outcome of one region's walk.
 pub(super) enum RegionOutcome {
-    Ok {
-        data: RegionData,
-        discovery: Vec<PluginStatus>,
-        asked: Vec<Arc<str>>,
-    },
+    Ok(Box<RegionWalk>),
+    /// Cloud Assistant is not offered in this region.
     Unsupported(ApiError),
+    /// The reason and the code (the API's, or `Deadline`).
     Failed(String, String),
 }
 
@@ -31,7 +45,8 @@ pub(super) struct RegionTask {
     pub(super) client: Arc<Client>,
     pub(super) sweeps: SweepPlan,
     pub(super) targets: Targets,
-    pub(super) now: i64,
+    /// Walk the hybrid managed instances too.
+    pub(super) managed: bool,
     pub(super) deadline: Duration,
 }
 
@@ -48,195 +63,253 @@ impl RegionTask {
     /// this cycle (and keeps its last good series).
     pub(super) async fn run(self) -> RegionResult {
         let t0 = Instant::now();
-        let RegionTask {
-            key,
-            client,
-            sweeps,
-            targets,
-            now,
-            deadline,
-        } = self;
-        let region = key.region.as_str();
-        let calls0 = client.calls_in(region);
-        let outcome = match tokio::time::timeout(
-            deadline,
-            collect_region(&client, region, sweeps, targets, now),
-        )
-        .await
-        {
+        let region = self.key.region.as_str();
+        let calls0 = self.client.calls_in(region);
+        let deadline = self.deadline;
+        let outcome = match tokio::time::timeout(deadline, self.walk()).await {
             Ok(o) => o,
             Err(_) => RegionOutcome::Failed(
                 format!("not finished within the deadline of {deadline:?}"),
                 "Deadline".into(),
             ),
         };
-        let calls = client.calls_in(region) - calls0;
+        let calls = self.client.calls_in(region) - calls0;
         RegionResult {
-            key,
+            key: self.key,
             outcome,
             secs: t0.elapsed().as_secs_f64(),
             calls,
         }
     }
+
+    /// Walks one region: agents, instances, a sweep per plugin name and the
+    /// discovery calls, all at once (the client's limits pace them). Sweeps
+    /// short enough share lanes, and the independent single calls run in a
+    /// few lanes, beside the NextToken walks: the same cycle length, without
+    /// a burst of every walk of every region at its start.
+    async fn walk(&self) -> RegionOutcome {
+        let (client, region) = (&self.client, self.key.region.as_str());
+        let sweeps = sweep(client, region, &self.sweeps);
+        let agents_and_discovery = async {
+            match &self.targets {
+                Targets::Chosen { ids, walk_pages } => {
+                    let lanes = crate::lanes::lanes_for(ids.len(), *walk_pages);
+                    let (agents, (discovered, asked)) = tokio::join!(
+                        api::walk_cloud_assistant_status(client, region),
+                        discover(client, region, ids.clone(), lanes)
+                    );
+                    (agents, discovered, asked)
+                }
+                Targets::AfterAgents(share) => {
+                    let agents = api::walk_cloud_assistant_status(client, region).await;
+                    let (discovered, asked) = match &agents {
+                        // Nothing else of the region is left to overlap with.
+                        Ok(a) => {
+                            let ids =
+                                pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), *share);
+                            discover(client, region, ids, crate::lanes::MAX_LANES).await
+                        }
+                        Err(_) => (Vec::new(), Vec::new()),
+                    };
+                    (agents, discovered, asked)
+                }
+            }
+        };
+        let managed = async {
+            match self.managed {
+                true => Some(api::walk_managed_instances(client, region).await),
+                false => None,
+            }
+        };
+        let ((agents, discovered, asked), instances, sweeps, managed) = tokio::join!(
+            agents_and_discovery,
+            api::walk_instance_status(client, region),
+            sweeps,
+            managed
+        );
+        let fail = |e: ApiError| {
+            if e.is_api_not_supported() {
+                RegionOutcome::Unsupported(e)
+            } else {
+                RegionOutcome::Failed(e.to_string(), e.code().to_string())
+            }
+        };
+        let agents = match agents {
+            Ok(a) => a,
+            Err(e) => return fail(e),
+        };
+        let instances = match instances {
+            Ok(i) => i,
+            Err(e) => return fail(e),
+        };
+        RegionOutcome::Ok(Box::new(RegionWalk {
+            agents,
+            instances,
+            sweeps,
+            discovered,
+            asked,
+            managed,
+        }))
+    }
 }
 
-/// The regions of an account this cycle: its configured list, else
-/// DescribeRegions (the last known list when that fails).
+/// Every sweep of the plan, each with its own result: a name no instance of
+/// the region has is an empty sweep, not a failure.
+async fn sweep(
+    client: &Arc<Client>,
+    region: &str,
+    plan: &SweepPlan,
+) -> Vec<(String, Result<Vec<PluginStatus>, ApiError>)> {
+    let results = crate::lanes::in_lanes(
+        plan.names.clone(),
+        plan.lanes,
+        |name| {
+            let (client, region) = (Arc::clone(client), region.to_string());
+            async move {
+                let rows = match api::walk_plugin_status_by_name(&client, &region, &name).await {
+                    Err(ApiError::Api { code, .. }) if code == "InvalidPluginName.NotFound" => {
+                        Ok(Vec::new())
+                    }
+                    other => other,
+                };
+                Ok::<_, String>((name, rows))
+            }
+        },
+        |e| e,
+    )
+    .await;
+    match results {
+        Ok(r) => r,
+        // A lane's task died: every sweep of the plan counts as failed.
+        Err(e) => plan
+            .names
+            .iter()
+            .map(|n| {
+                let err = ApiError::decode(api::plugins::ACTION, region, e.clone());
+                (n.clone(), Err(err))
+            })
+            .collect(),
+    }
+}
+
+/// The regions of an account now: its configured list, else what
+/// DescribeRegions answers (`listed`), checked as the flags are: a region
+/// id or endpoint that would not pass as a flag is left out with a warning.
+/// `None` for `listed` when the account has its regions configured (or the
+/// call failed).
+pub(super) struct RegionList {
+    pub(super) configured: Vec<String>,
+    pub(super) listed: Option<Vec<String>>,
+}
+
 pub(super) async fn list_regions(
     account: &Account,
     default: &[String],
-    known: Option<&Vec<String>>,
-) -> (Vec<String>, Option<Vec<String>>) {
+    endpoints_known: bool,
+) -> RegionList {
     let configured = if account.regions.is_empty() {
         default
     } else {
         &account.regions
     };
     let client = &account.client;
-    if !configured.is_empty() && (client.has_endpoint_template() || known.is_some()) {
-        return (configured.to_vec(), None);
+    // Configured regions need DescribeRegions only once, for their endpoints.
+    if !configured.is_empty() && (client.has_endpoint_template() || endpoints_known) {
+        return RegionList {
+            configured: configured.to_vec(),
+            listed: None,
+        };
     }
     match api::describe_regions(client).await {
         Ok(regions) => {
-            client.set_region_endpoints(
-                regions
-                    .iter()
-                    .filter_map(|r| Some((r.id.clone(), r.endpoint.clone()?))),
-            );
-            let ids: Vec<String> = regions.into_iter().map(|r| r.id).collect();
-            let walk = if configured.is_empty() {
-                ids.clone()
-            } else {
-                configured.to_vec()
-            };
-            (walk, Some(ids))
-        }
-        Err(e) if configured.is_empty() => {
-            let known = known.cloned().unwrap_or_default();
-            tracing::warn!(account = %account.name, error = %e, code = e.code(), known = known.len(), "DescribeRegions failed; using the last known region list");
-            (known, None)
+            let plain_http = client.endpoint_for(None).starts_with("http://");
+            let mut ids = Vec::new();
+            let mut endpoints = Vec::new();
+            for r in regions {
+                match checked_region(&r, plain_http) {
+                    Ok(endpoint) => {
+                        endpoints.extend(endpoint.map(|e| (r.id.clone(), e)));
+                        ids.push(r.id);
+                    }
+                    Err(why) => {
+                        tracing::warn!(account = %account.name, region = %validate::shorten(&r.id, 80), reason = %why, "DescribeRegions named a region that does not pass the checks; leaving it out")
+                    }
+                }
+            }
+            client.set_region_endpoints(endpoints);
+            RegionList {
+                configured: configured.to_vec(),
+                listed: Some(ids),
+            }
         }
         Err(e) => {
-            tracing::warn!(account = %account.name, error = %e, code = e.code(), "DescribeRegions failed; regions use their default endpoints");
-            (configured.to_vec(), None)
+            tracing::warn!(account = %account.name, error = %e, code = e.code(), "DescribeRegions failed; using the last known region list");
+            RegionList {
+                configured: configured.to_vec(),
+                listed: None,
+            }
         }
     }
 }
 
-/// Walks one region: agents, instances, a sweep per plugin name and the
-/// discovery calls, all at once (the client's limits pace them). Sweeps
-/// short enough share lanes, and the independent single calls run in a few
-/// lanes, beside the NextToken walks: the same cycle length, without a burst
-/// of every walk of every region at its start.
-pub(super) async fn collect_region(
-    client: &Arc<Client>,
-    region: &str,
-    sweeps: SweepPlan,
-    targets: Targets,
-    now: i64,
-) -> RegionOutcome {
-    let sweeps = async {
-        // Every sweep runs; the first error (after all) fails the region.
-        let results = crate::lanes::in_lanes(
-            sweeps.names,
-            sweeps.lanes,
-            |name| {
-                let (client, region) = (Arc::clone(client), region.to_string());
-                async move {
-                    Ok::<_, ApiError>(
-                        api::walk_plugin_status_by_name(&client, &region, &name).await,
-                    )
-                }
-            },
-            |e| ApiError::decode(api::plugins::ACTION, region, e),
-        )
-        .await?;
-        let mut rows = Vec::new();
-        let mut first_err = None;
-        for r in results {
-            match r {
-                Ok(r) => rows.extend(r),
-                // A name no instance of this region has.
-                Err(ApiError::Api { code, .. }) if code == "InvalidPluginName.NotFound" => {}
-                Err(e) => {
-                    first_err.get_or_insert(e);
-                }
-            }
+/// A region from DescribeRegions passes the checks of a flag: its id is a
+/// region id, and its endpoint a host (or an https URL; plain http only
+/// when the exporter's own endpoint is plain http, as a proxy or the
+/// simulator is).
+fn checked_region(r: &api::Region, plain_http: bool) -> Result<Option<String>, String> {
+    validate::region_id(&r.id)?;
+    let Some(e) = &r.endpoint else {
+        return Ok(None);
+    };
+    let url = if e.starts_with("https://") || e.starts_with("http://") {
+        e.clone()
+    } else {
+        format!("https://{e}")
+    };
+    if url.starts_with("http://") && !plain_http {
+        return Err(format!(
+            "endpoint {:?} is plain http while the API is reached over https",
+            validate::shorten(e, 80)
+        ));
+    }
+    validate::endpoint_url(&url)?;
+    if url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .contains('/')
+    {
+        return Err(format!(
+            "endpoint {:?} has a path",
+            validate::shorten(e, 80)
+        ));
+    }
+    Ok(Some(url))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_from_the_api_pass_the_flag_checks() {
+        let r = |id: &str, e: Option<&str>| api::Region {
+            id: id.into(),
+            endpoint: e.map(String::from),
+        };
+        assert_eq!(
+            checked_region(
+                &r("cn-hangzhou", Some("ecs.cn-hangzhou.aliyuncs.com")),
+                false
+            ),
+            Ok(Some("https://ecs.cn-hangzhou.aliyuncs.com".into()))
+        );
+        assert_eq!(checked_region(&r("cn-a", None), false), Ok(None));
+        for bad in ["x.evil/#", "a b", &"a".repeat(300)] {
+            assert!(checked_region(&r(bad, None), false).is_err(), "{bad}");
         }
-        match first_err {
-            None => Ok(rows),
-            Some(e) => Err(e),
-        }
-    };
-    let agents_and_discovery = async {
-        match targets {
-            Targets::Chosen { ids, walk_pages } => {
-                let lanes = crate::lanes::lanes_for(ids.len(), walk_pages);
-                let (agents, (discovered, asked)) = tokio::join!(
-                    api::walk_cloud_assistant_status(client, region),
-                    discover(client, region, ids, lanes)
-                );
-                (agents, discovered, asked)
-            }
-            Targets::AfterAgents(share) => {
-                let agents = api::walk_cloud_assistant_status(client, region).await;
-                let (discovered, asked) = match &agents {
-                    // Nothing else of the region is left to overlap with.
-                    Ok(a) => {
-                        let ids =
-                            pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), share);
-                        discover(client, region, ids, crate::lanes::MAX_LANES).await
-                    }
-                    Err(_) => (Vec::new(), Vec::new()),
-                };
-                (agents, discovered, asked)
-            }
-        }
-    };
-    let ((agents, discovered, asked), instances, sweeps) = tokio::join!(
-        agents_and_discovery,
-        api::walk_instance_status(client, region),
-        sweeps
-    );
-    let fail = |e: ApiError| {
-        if e.is_api_not_supported() {
-            RegionOutcome::Unsupported(e)
-        } else {
-            RegionOutcome::Failed(e.to_string(), e.code().to_string())
-        }
-    };
-    let agents = match agents {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let instances = match instances {
-        Ok(i) => i,
-        Err(e) => return fail(e),
-    };
-    let mut plugins = match sweeps {
-        Ok(p) => p,
-        // Plugins are not offered in this region: the rest still counts.
-        Err(e) if e.is_api_not_supported() => Vec::new(),
-        Err(e) => return RegionOutcome::Failed(e.to_string(), e.code().to_string()),
-    };
-    // Discovery rows fill in names not swept yet; sweep rows win.
-    plugins.extend(discovered.iter().cloned());
-    let live: HashSet<&str> = agents
-        .iter()
-        .map(|a| &*a.instance_id)
-        .chain(instances.iter().map(|i| &*i.instance_id))
-        .collect();
-    plugins.retain(|p| live.contains(&*p.instance_id));
-    plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
-    plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
-    RegionOutcome::Ok {
-        data: RegionData {
-            agents,
-            instances,
-            plugins,
-            collected_at: now,
-        },
-        discovery: discovered,
-        asked,
+        assert!(checked_region(&r("cn-a", Some("http://evil:80")), false).is_err());
+        assert!(checked_region(&r("cn-a", Some("http://127.0.0.1:80")), true).is_ok());
+        assert!(checked_region(&r("cn-a", Some("evil.com/#x")), false).is_err());
+        assert!(checked_region(&r("cn-a", Some("u@evil.com")), false).is_err());
     }
 }

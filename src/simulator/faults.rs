@@ -21,6 +21,15 @@ pub struct Faults {
     /// or role without the permission (HTTP 403 `Forbidden.RAM`, with an
     /// `AccessDeniedDetail` naming `ecs:<Action>`).
     pub denied: BTreeSet<String>,
+    /// Added to every answer of one region (a slow or throttled region).
+    pub region_latency: HashMap<String, Duration>,
+    /// Sweeps of one plugin (ListPluginStatus by `Name`) that fail, with
+    /// this API error, in every region.
+    pub plugin_sweeps: HashMap<String, RegionFault>,
+    /// What DescribeRegions answers instead of the fleet's regions:
+    /// `(RegionId, RegionEndpoint)`, an empty endpoint meaning the
+    /// simulator's own URL (an empty list, a shrunken one, hostile ids).
+    pub region_list: Option<Vec<(String, String)>>,
 }
 
 impl Faults {

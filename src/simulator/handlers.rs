@@ -280,13 +280,39 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     if state.denied(action) {
         return forbidden_ram(state, action);
     }
+    if action == "ListPluginStatus"
+        && let Some(name) = map.get("Name")
+        && let Some(RegionFault::Error { status, code }) = state
+            .faults
+            .read()
+            .ok()
+            .and_then(|f| f.plugin_sweeps.get(*name).cloned())
+    {
+        return error(state, status, &code, "injected fault");
+    }
     if action == "DescribeRegions" {
-        let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
-        let regions: Vec<Value> = fleet
-            .regions
-            .keys()
-            .map(|id| json!({"RegionId": id, "RegionEndpoint": state.base_url(), "LocalName": id}))
-            .collect();
+        let listed = state.faults.read().ok().and_then(|f| f.region_list.clone());
+        let regions: Vec<Value> = match listed {
+            Some(list) => list
+                .into_iter()
+                .map(|(id, endpoint)| {
+                    let endpoint = if endpoint.is_empty() {
+                        state.base_url()
+                    } else {
+                        endpoint
+                    };
+                    json!({"RegionId": id, "RegionEndpoint": endpoint, "LocalName": id})
+                })
+                .collect(),
+            None => {
+                let fleet = state.fleet.read().unwrap_or_else(|e| e.into_inner());
+                fleet
+                    .regions
+                    .keys()
+                    .map(|id| json!({"RegionId": id, "RegionEndpoint": state.base_url(), "LocalName": id}))
+                    .collect()
+            }
+        };
         return (
             200,
             json!({"RequestId": state.request_id(), "Regions": {"Region": regions}}),

@@ -430,8 +430,14 @@ async fn handle(
     let _in_flight = InFlight::enter(&state);
 
     let faults = state.faults.read().map(|f| f.clone()).unwrap_or_default();
-    if !faults.latency.is_zero() {
-        tokio::time::sleep(faults.latency).await;
+    let latency = faults.latency
+        + faults
+            .region_latency
+            .get(&region)
+            .copied()
+            .unwrap_or_default();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let (status, body) = match handlers::authenticate(&state, &method, &params) {
         Err(answer) => answer,

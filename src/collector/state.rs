@@ -1,0 +1,273 @@
+//! What the collector remembers between cycles, and how each outcome is
+//! taken into the snapshot: fresh data replaces the old; a failed region,
+//! sweep or slower walk keeps its last good series for at most
+//! `--collect.max-stale`; a region list that shrinks is believed only when
+//! three cycles in a row agree.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use super::discovery::Discovery;
+use super::inventory::{Extra, ExtraData};
+use super::region::RegionWalk;
+use crate::error::ApiError;
+use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
+use crate::snapshot::{FleetSnapshot, RegionData, RegionKey, SweepState};
+
+/// Cycles in a row a region must be missing from DescribeRegions (or the
+/// answer empty) before its series go.
+pub(super) const UNLISTED_CYCLES: u32 = 3;
+
+/// When a slower walk of a region is next due, and whether it is left out.
+#[derive(Debug, Default, Clone)]
+pub(super) struct ExtraSchedule {
+    pub(super) next_due: i64,
+    /// `RegionId.ApiNotSupported`: not asked again before this time.
+    pub(super) unsupported_until: i64,
+    pub(super) last_success: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct State {
+    pub(super) snapshot: FleetSnapshot,
+    /// Account → the regions it has, as last believed.
+    pub(super) known_regions: HashMap<String, Vec<String>>,
+    /// Regions DescribeRegions no longer lists, for how many cycles in a row.
+    pub(super) unlisted: HashMap<RegionKey, u32>,
+    /// Region → clock time to look at it again.
+    pub(super) unsupported: HashMap<RegionKey, i64>,
+    /// Per account.
+    pub(super) discovery: HashMap<String, Discovery>,
+    /// Instance → clock time first seen (newest are asked first).
+    pub(super) first_seen: HashMap<Arc<str>, i64>,
+    /// States outside the documented ones already warned about.
+    pub(super) warned_states: HashSet<String>,
+    pub(super) extras: HashMap<(RegionKey, Extra), ExtraSchedule>,
+    /// (account, action) already warned about a missing permission.
+    pub(super) denied_warned: HashSet<(String, &'static str)>,
+}
+
+impl State {
+    /// The regions to walk for an account whose DescribeRegions answered
+    /// `listed`: a region it no longer names stays while it has instances
+    /// (or the answer is empty) until three cycles in a row agree.
+    pub(super) fn believe(&mut self, account: &str, listed: Vec<String>) -> Vec<String> {
+        let previous = self.known_regions.get(account).cloned().unwrap_or_default();
+        let mut walk = listed.clone();
+        for r in previous.iter().filter(|r| !listed.contains(r)) {
+            let key = RegionKey::new(account, r);
+            let has_instances = self
+                .snapshot
+                .regions
+                .get(&key)
+                .and_then(|s| s.data.as_ref())
+                .is_some_and(|d| !d.agents.is_empty() || !d.instances.is_empty());
+            if !(listed.is_empty() || has_instances) {
+                continue;
+            }
+            let n = self.unlisted.entry(key.clone()).or_insert(0);
+            *n += 1;
+            if *n < UNLISTED_CYCLES {
+                tracing::warn!(account, region = %r, cycles = *n, "DescribeRegions no longer lists a region that has instances; walking it until {UNLISTED_CYCLES} cycles in a row agree");
+                walk.push(r.clone());
+            } else {
+                tracing::warn!(account, region = %r, "DescribeRegions has not listed the region for {UNLISTED_CYCLES} cycles in a row; its series go");
+                self.unlisted.remove(&key);
+            }
+        }
+        for r in &listed {
+            self.unlisted.remove(&RegionKey::new(account, r));
+        }
+        walk.sort();
+        walk.dedup();
+        self.known_regions.insert(account.to_string(), walk.clone());
+        walk
+    }
+
+    /// Takes a region's fresh walk in: agents and instances replace the old;
+    /// each plugin sweep's rows replace that plugin's, and a failed sweep
+    /// keeps its last good rows (for at most `max_stale`).
+    pub(super) fn take_walk(
+        &mut self,
+        key: &RegionKey,
+        walk: RegionWalk,
+        now: i64,
+        max_stale: i64,
+    ) -> RegionData {
+        let RegionWalk {
+            agents,
+            instances,
+            sweeps,
+            discovered,
+            ..
+        } = walk;
+        let entry = self.snapshot.regions.entry(key.clone()).or_default();
+        let previous = entry.data.clone();
+        let mut states: BTreeMap<String, SweepState> = BTreeMap::new();
+        let mut plugins = Vec::new();
+        for (name, result) in sweeps {
+            let mut state = entry.sweeps.get(&name).cloned().unwrap_or_default();
+            match result {
+                Ok(rows) => {
+                    plugins.extend(rows);
+                    state = SweepState {
+                        up: true,
+                        last_success: Some(now),
+                    };
+                }
+                // Plugins are not offered in this region: nothing to sweep.
+                Err(e) if e.is_api_not_supported() => continue,
+                Err(e) => {
+                    tracing::warn!(account = %key.account, region = %key.region, plugin = %name, code = e.code(), error = %e, "plugin sweep failed; keeping its last good series");
+                    state.up = false;
+                    let fresh = state.last_success.is_some_and(|t| now - t <= max_stale);
+                    if let (true, Some(prev)) = (fresh, &previous) {
+                        plugins.extend(prev.plugins.iter().filter(|p| *p.name == *name).cloned());
+                    }
+                }
+            }
+            states.insert(name, state);
+        }
+        entry.sweeps = states;
+        // Discovery rows fill in names not swept yet; sweep rows win.
+        plugins.extend(discovered);
+        let live: HashSet<&str> = agents
+            .iter()
+            .map(|a| &*a.instance_id)
+            .chain(instances.iter().map(|i| &*i.instance_id))
+            .collect();
+        plugins.retain(|p| live.contains(&*p.instance_id));
+        plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
+        plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+        RegionData {
+            agents,
+            instances,
+            plugins,
+            collected_at: now,
+        }
+    }
+
+    /// A region that failed: `region_up` 0, its last good series kept for at
+    /// most `max_stale`, then dropped.
+    pub(super) fn region_failed(&mut self, key: &RegionKey, now: i64, max_stale: i64) {
+        let entry = self.snapshot.regions.entry(key.clone()).or_default();
+        entry.up = false;
+        if entry.data.is_some() && entry.last_success.is_none_or(|t| now - t > max_stale) {
+            tracing::warn!(account = %key.account, region = %key.region, "the region has failed for longer than --collect.max-stale; its last good series go");
+            entry.data = None;
+            entry.sweeps.clear();
+        }
+    }
+
+    /// Takes in the result of a slower walk (or the managed instances of
+    /// a region's walk). A missing permission leaves its series out with one
+    /// warning per account; a region without the action is left alone for
+    /// `recheck`; any other failure keeps the last good data for at most
+    /// `max_stale`. Only regions on the page take results.
+    pub(super) fn take_extra(
+        &mut self,
+        key: &RegionKey,
+        extra: Extra,
+        result: Result<ExtraData, ApiError>,
+        now: i64,
+        (next_due, recheck, max_stale): (i64, i64, i64),
+    ) {
+        let schedule = self.extras.entry((key.clone(), extra)).or_default();
+        schedule.next_due = next_due;
+        let Some(entry) = self.snapshot.regions.get_mut(key) else {
+            return;
+        };
+        let (account, region) = (key.account.as_str(), key.region.as_str());
+        match result {
+            Ok(data) => {
+                schedule.last_success = Some(now);
+                match data {
+                    ExtraData::Info(v) => entry.info = Some(Arc::new(v)),
+                    ExtraData::Managed(v) => entry.managed = Some(Arc::new(v)),
+                    ExtraData::Activations(v) => entry.activations = Some(Arc::new(v)),
+                }
+                return;
+            }
+            Err(e) if e.is_permission_denied() => {
+                if self
+                    .denied_warned
+                    .insert((account.to_string(), extra.action()))
+                {
+                    tracing::warn!(account, region, permission = %format!("ecs:{}", extra.action()), "the credentials may not call this action; its series ({}) are left out, nothing else is affected", extra.what());
+                }
+                schedule.last_success = None;
+            }
+            Err(e) if e.is_api_not_supported() => {
+                tracing::info!(
+                    account,
+                    region,
+                    action = extra.action(),
+                    "the region does not offer this action; asking again later"
+                );
+                schedule.unsupported_until = now + recheck;
+                schedule.last_success = None;
+            }
+            Err(e) => {
+                tracing::warn!(account, region, action = extra.action(), code = e.code(), error = %e, "walk failed; keeping its last good series");
+                // Asked again at the next cycle.
+                schedule.next_due = now;
+                if schedule.last_success.is_some_and(|t| now - t <= max_stale) {
+                    return;
+                }
+            }
+        }
+        match extra {
+            Extra::Info => entry.info = None,
+            Extra::Managed => entry.managed = None,
+            Extra::Activations => entry.activations = None,
+        }
+    }
+
+    /// Forgets when instances no region reports any more were first seen.
+    pub(super) fn forget_gone_instances(&mut self) {
+        let live: HashSet<&str> = self
+            .snapshot
+            .regions
+            .values()
+            .filter_map(|r| r.data.as_ref())
+            .flat_map(|d| d.agents.iter().map(|a| &*a.instance_id))
+            .collect();
+        self.first_seen.retain(|k, _| live.contains(&**k));
+    }
+
+    /// Forgets the schedules of regions no longer on the page.
+    pub(super) fn forget_gone_regions(&mut self) {
+        let regions = &self.snapshot.regions;
+        self.extras.retain(|(k, _), _| regions.contains_key(k));
+    }
+
+    /// One warning per state outside the documented ones: it gets a series
+    /// of its own, and the operator should know why.
+    pub(super) fn warn_unknown_states(&mut self, data: &RegionData, key: &RegionKey) {
+        let unknown = data
+            .instances
+            .iter()
+            .filter(|i| !INSTANCE_STATES.contains(&&*i.status))
+            .map(|i| format!("instance state {}", i.status))
+            .chain(
+                data.plugins
+                    .iter()
+                    .filter(|p| !PLUGIN_STATES.contains(&&*p.status))
+                    .map(|p| format!("plugin state {}", p.status)),
+            );
+        for u in unknown {
+            if !self.warned_states.contains(&u) {
+                tracing::warn!(account = %key.account, region = %key.region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
+                self.warned_states.insert(u);
+            }
+        }
+    }
+
+    /// Whether a slower walk of the region is due now.
+    pub(super) fn due(&self, key: &RegionKey, extra: Extra, now: i64) -> bool {
+        match self.extras.get(&(key.clone(), extra)) {
+            None => true,
+            Some(s) => now >= s.next_due && now >= s.unsupported_until,
+        }
+    }
+}
