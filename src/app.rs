@@ -16,7 +16,7 @@ use crate::config::Flags;
 use crate::credentials::{self as creds, CredentialProvider, Credentials};
 use crate::secret::Secret;
 use crate::server::web_config::WebConfigSource;
-use crate::server::{AppState, ReloadFuture, ReloadHook, Server, ServerOptions};
+use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
 /// A startup failure: one line for the user, exit code 2.
@@ -41,6 +41,11 @@ impl Running {
     /// does (`SIGHUP`): what each part did, `Err` when one failed.
     pub async fn reload(&self) -> Result<String, String> {
         crate::server::reload(&self.server_opts).await
+    }
+
+    /// What a reload needs, for a task of its own (`SIGHUP`).
+    pub fn server_options(&self) -> Arc<ServerOptions> {
+        Arc::clone(&self.server_opts)
     }
 
     pub async fn shutdown(self) {
@@ -69,6 +74,7 @@ pub async fn start(
     };
     let registry = crate::metrics::base_registry().map_err(registry_error)?;
     register_shard_info(&registry, flags.shard_count, shard_index).map_err(registry_error)?;
+    let http_metrics = HttpMetrics::new(&registry).map_err(registry_error)?;
     let opts = CollectorOptions {
         regions: flags.regions.clone(),
         plugins: flags.plugins.clone(),
@@ -97,6 +103,9 @@ pub async fn start(
         telemetry_path: flags.telemetry_path.clone(),
         web: web.clone(),
         reload_hook,
+        max_requests: flags.max_requests,
+        enable_lifecycle: flags.enable_lifecycle,
+        metrics: http_metrics,
         ..ServerOptions::default()
     });
     let state = AppState {

@@ -136,6 +136,7 @@ impl Exporter {
                 &format!("127.0.0.1:{port}"),
                 "--web.config.file",
                 web_config.to_str().expect("utf-8 path"),
+                "--web.enable-lifecycle",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

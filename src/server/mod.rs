@@ -1,77 +1,101 @@
-//! The HTTP side: `/metrics` serves the last rendered page as bytes (never
-//! waiting on the cloud), plus `/healthz`, `/ready`, `/` and `/-/reload`;
-//! TLS, basic auth and extra headers from `--web.config.file`.
+//! The HTTP side: the accept loop, the limits every connection lives under
+//! (timeouts, the connection cap) and the TLS handshake. What each path
+//! answers is in `routes`; TLS, basic auth and headers come from
+//! `--web.config.file` (`web_config`, `auth`).
 
+pub mod auth;
+mod conn;
+mod reload;
+mod routes;
 pub mod web_config;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http::{HeaderValue, Method, StatusCode, header};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Frame;
-use hyper::body::Incoming;
-use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio::sync::{Semaphore, watch};
 
 use crate::render::Page;
+use conn::{Conn, DropReason, Timeouts, Tracked};
+pub use reload::{ReloadFuture, ReloadGate, ReloadHook, reload};
+pub use routes::{CONTENT_TYPE_METRICS, accepts_gzip};
 use web_config::WebConfigSource;
-
-pub const CONTENT_TYPE_METRICS: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// What a reload hook returns.
-pub type ReloadFuture =
-    Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
-
-/// Reloads what the server does not own (the accounts of `--config.file`)
-/// on `POST /-/reload`; the error is the reason, one line.
-#[derive(Clone)]
-pub struct ReloadHook(pub Arc<dyn Fn() -> ReloadFuture + Send + Sync>);
-
-impl std::fmt::Debug for ReloadHook {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ReloadHook")
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     pub telemetry_path: String,
-    /// Connections served at once; more wait in the kernel's backlog.
+    /// `--web.max-requests`: scrapes sent at once; past it 503 at once.
+    /// 0 = no limit.
+    pub max_requests: usize,
+    /// Scrapes without gzip inflated at once (each costs a core while it
+    /// runs); more wait up to `plain_wait`, then get 503.
+    pub max_plain: usize,
+    pub plain_wait: Duration,
+    /// Connections open at once. A new one past it closes the one that
+    /// waited longest for a request (or whose client stopped reading), so
+    /// idle and half-open connections can never lock out a scraper.
     pub max_connections: usize,
-    /// A client must send its request headers (and finish a TLS handshake)
-    /// within this time.
+    /// A new connection must finish its TLS handshake and request head, and
+    /// a kept-alive one a started head, within this time.
     pub header_timeout: Duration,
+    /// A kept-alive connection with no new request is closed after this.
+    pub idle_timeout: Duration,
+    /// An answer must be sent within this time.
+    pub send_timeout: Duration,
+    /// A client that reads nothing of an answer for this long is dropped
+    /// (and its scrape stops counting after a tenth of it).
+    pub stall_timeout: Duration,
+    /// `--web.enable-lifecycle`: `POST /-/reload` works (403 without).
+    pub enable_lifecycle: bool,
     /// `--web.config.file`: TLS, basic auth and extra headers.
     pub web: Option<Arc<WebConfigSource>>,
     /// How often the web config files are checked for changes besides at
     /// each new connection (scrapers keep their connections open).
     pub web_config_check_interval: Duration,
-    /// Run by `POST /-/reload` besides re-reading the web config.
+    /// Run by a reload besides re-reading the web config.
     pub reload_hook: Option<ReloadHook>,
+    /// One reload at a time for `POST /-/reload` and `SIGHUP` together.
+    pub reloads: Arc<ReloadGate>,
+    pub metrics: HttpMetrics,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             telemetry_path: "/metrics".into(),
-            max_connections: 256,
+            max_requests: 40,
+            max_plain: 2,
+            plain_wait: Duration::from_secs(5),
+            max_connections: 512,
             header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(45),
+            send_timeout: Duration::from_secs(60),
+            stall_timeout: Duration::from_secs(10),
+            enable_lifecycle: false,
             web: None,
             web_config_check_interval: Duration::from_secs(3),
             reload_hook: None,
+            reloads: Arc::default(),
+            metrics: HttpMetrics::default(),
+        }
+    }
+}
+
+impl ServerOptions {
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: self.header_timeout,
+            idle: self.idle_timeout,
+            send: self.send_timeout,
+            stall: self.stall_timeout,
         }
     }
 }
@@ -84,252 +108,161 @@ pub struct AppState {
     pub opts: Arc<ServerOptions>,
 }
 
-type Body = BoxBody<Bytes, std::io::Error>;
-type Resp = Response<Body>;
-
-fn full(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed()
+/// Why a request got 503 (the `reason` label of `http_requests_refused_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `--web.max-requests` scrapes were being sent.
+    MaxRequests,
+    /// The scrapes without gzip in flight stayed busy past the wait.
+    PlainScrapes,
+    /// The password check queue stayed busy past the wait.
+    PasswordChecks,
 }
 
-/// A body fed chunk by chunk from a channel.
-struct ChannelBody(mpsc::Receiver<std::io::Result<Bytes>>);
+impl Refusal {
+    const ALL: [Refusal; 3] = [
+        Refusal::MaxRequests,
+        Refusal::PlainScrapes,
+        Refusal::PasswordChecks,
+    ];
 
-impl hyper::body::Body for ChannelBody {
-    type Data = Bytes;
-    type Error = std::io::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<std::io::Result<Frame<Bytes>>>> {
-        self.0.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data)))
-    }
-}
-
-/// The page inflated on the fly in 64 KiB chunks, so a client without gzip
-/// never makes the whole plain page sit in memory.
-fn inflate_stream(page: Arc<Page>) -> Body {
-    let (tx, rx) = mpsc::channel(4);
-    tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut dec = flate2::read::GzDecoder::new(&page.gzip[..]);
-        loop {
-            let mut buf = vec![0u8; 64 << 10];
-            match dec.read(&mut buf) {
-                Ok(0) => return,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(Ok(Bytes::from(buf))).is_err() {
-                        return; // the client went away
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.blocking_send(Err(e));
-                    return;
-                }
-            }
-        }
-    });
-    BodyExt::boxed(ChannelBody(rx))
-}
-
-fn text(status: StatusCode, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r
-}
-
-/// True if `Accept-Encoding` takes gzip (and not with `q=0`).
-pub fn accepts_gzip(value: Option<&HeaderValue>) -> bool {
-    let Some(v) = value.and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    v.split(',').any(|part| {
-        let mut it = part.split(';');
-        let coding = it.next().unwrap_or("").trim();
-        let q_zero = it.any(|p| {
-            let p = p.trim();
-            p.strip_prefix("q=")
-                .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-        });
-        (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !q_zero
-    })
-}
-
-fn landing(path: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html><head><title>Cloud Assistant Exporter</title></head><body>\n\
-         <h1>Cloud Assistant Exporter</h1>\n<p>Prometheus exporter for Alibaba Cloud ECS Cloud Assistant, version {}.</p>\n<ul>\n\
-         <li><a href=\"{path}\">{path}</a> &mdash; metrics</li>\n<li><a href=\"/healthz\">/healthz</a> &mdash; liveness</li>\n\
-         <li><a href=\"/ready\">/ready</a> &mdash; readiness (first collection finished)</li>\n</ul>\n</body></html>\n",
-        crate::metrics::long_version()
-    )
-}
-
-async fn metrics(state: &AppState, req: &Request<Incoming>, head: bool) -> Resp {
-    let page = state.page.load_full();
-    let gzip = accepts_gzip(req.headers().get(header::ACCEPT_ENCODING));
-    let len = if gzip {
-        page.gzip.len()
-    } else {
-        page.plain_len
-    };
-    let body = if head {
-        full(Bytes::new())
-    } else if gzip {
-        full(page.gzip.clone())
-    } else {
-        // Rare: a client without gzip gets the page inflated for it.
-        inflate_stream(page)
-    };
-    let mut r = Response::new(body);
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(CONTENT_TYPE_METRICS),
-    );
-    h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    if gzip {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    r
-}
-
-fn method_not_allowed(allow: &'static str) -> Resp {
-    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-fn unauthorized() -> Resp {
-    let mut r = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
-    r.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(web_config::WWW_AUTHENTICATE),
-    );
-    r
-}
-
-pub async fn handle(
-    state: AppState,
-    req: Request<Incoming>,
-) -> Result<Resp, std::convert::Infallible> {
-    let Some(web) = state.opts.web.clone() else {
-        return route(state, req).await;
-    };
-    // One config for the whole request, even if a reload lands meanwhile.
-    let cfg = web.current();
-    let mut resp = if cfg.requires_auth()
-        && req.uri().path() != "/healthz"
-        && !web
-            .authorize(&cfg, req.headers().get(header::AUTHORIZATION))
-            .await
-    {
-        unauthorized()
-    } else {
-        route(state, req).await?
-    };
-    for (name, value) in &cfg.headers {
-        resp.headers_mut().insert(name.clone(), value.clone());
-    }
-    Ok(resp)
-}
-
-async fn route(state: AppState, req: Request<Incoming>) -> Result<Resp, std::convert::Infallible> {
-    let path = req.uri().path().to_string();
-    let method = req.method().clone();
-    let read = method == Method::GET || method == Method::HEAD;
-    let head = method == Method::HEAD;
-    let resp = if path == state.opts.telemetry_path {
-        if read {
-            metrics(&state, &req, head).await
-        } else {
-            method_not_allowed("GET, HEAD")
-        }
-    } else {
-        match path.as_str() {
-            "/healthz" if read => text(StatusCode::OK, "OK\n"),
-            "/ready" if read => {
-                if state.ready.load(Ordering::Acquire) {
-                    text(StatusCode::OK, "ready\n")
-                } else {
-                    text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "not ready: the first collection has not finished\n",
-                    )
-                }
-            }
-            "/" if read => {
-                let mut r = text(StatusCode::OK, landing(&state.opts.telemetry_path));
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                r
-            }
-            "/-/reload" if method == Method::POST => match reload(&state.opts).await {
-                Ok(msg) => text(StatusCode::OK, msg),
-                Err(msg) => text(StatusCode::INTERNAL_SERVER_ERROR, msg),
-            },
-            "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
-            "/-/reload" => method_not_allowed("POST"),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
-        }
-    };
-    Ok(resp)
-}
-
-/// Re-reads the web config and runs the reload hook (`POST /-/reload`,
-/// `SIGHUP`), each even when the other fails: a line per part, `Err` when
-/// any part failed (what failed keeps its last good version).
-pub async fn reload(opts: &ServerOptions) -> Result<String, String> {
-    let mut out = String::new();
-    let mut ok = true;
-    if let Some(web) = &opts.web {
-        match web.reload() {
-            Ok(()) => out.push_str("web config reloaded\n"),
-            Err(e) => {
-                ok = false;
-                out.push_str(&format!(
-                    "web config not reloaded, the last good one stays: {e}\n"
-                ));
-            }
+    fn label(self) -> &'static str {
+        match self {
+            Refusal::MaxRequests => "max_requests",
+            Refusal::PlainScrapes => "plain_scrapes",
+            Refusal::PasswordChecks => "password_checks",
         }
     }
-    if let Some(hook) = &opts.reload_hook {
-        match (hook.0)().await {
-            Ok(()) => out.push_str("accounts reloaded\n"),
-            Err(e) => {
-                ok = false;
-                out.push_str(&format!(
-                    "accounts not reloaded, the running ones stay: {e}\n"
-                ));
-            }
+}
+
+/// The server's own series, in the exporter's registry.
+#[derive(Clone, Debug)]
+pub struct HttpMetrics {
+    pub connections: IntGauge,
+    pub dropped: IntCounterVec,
+    pub refused: IntCounterVec,
+    pub auth_failures: IntCounter,
+}
+
+impl Default for HttpMetrics {
+    fn default() -> Self {
+        // Fixed names and labels: creating them cannot fail.
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("a fixed name");
+        let counter_vec = |name: &str, help: &str, label: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[label]).expect("a fixed name")
+        };
+        let m = HttpMetrics {
+            connections: gauge(
+                "aliyun_cloud_assistant_exporter_http_connections",
+                "HTTP connections open now.",
+            ),
+            dropped: counter_vec(
+                "aliyun_cloud_assistant_exporter_http_connections_dropped_total",
+                "HTTP connections the exporter closed on its own, by reason: header_timeout (no request or TLS handshake in time), idle_timeout (kept alive without a request), stalled (the client stopped reading), send_timeout (the answer took too long), evicted (room made at the connection cap).",
+                "reason",
+            ),
+            refused: counter_vec(
+                "aliyun_cloud_assistant_exporter_http_requests_refused_total",
+                "Requests answered 503 to protect the exporter, by reason: max_requests (--web.max-requests scrapes at once), plain_scrapes (scrapes without gzip queued too long), password_checks (password checks queued too long).",
+                "reason",
+            ),
+            auth_failures: IntCounter::new(
+                "aliyun_cloud_assistant_exporter_http_auth_failures_total",
+                "Requests answered 401: a missing, unknown or wrong user or password.",
+            )
+            .expect("a fixed name"),
+        };
+        // Every reason shows from the start, at 0, so rate() works at once.
+        for r in DropReason::ALL {
+            m.dropped.with_label_values(&[r.label()]);
+        }
+        for r in Refusal::ALL {
+            m.refused.with_label_values(&[r.label()]);
+        }
+        m
+    }
+}
+
+impl HttpMetrics {
+    /// Series in `registry`, rendered with the exporter's other metrics.
+    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
+        let m = HttpMetrics::default();
+        registry.register(Box::new(m.connections.clone()))?;
+        registry.register(Box::new(m.dropped.clone()))?;
+        registry.register(Box::new(m.refused.clone()))?;
+        registry.register(Box::new(m.auth_failures.clone()))?;
+        Ok(m)
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        self.refused.with_label_values(&[why.label()]).inc();
+    }
+
+    /// What a test or an operator reads: connections dropped for `reason`.
+    pub fn dropped_count(&self, reason: &str) -> u64 {
+        self.dropped.with_label_values(&[reason]).get()
+    }
+
+    pub fn refused_count(&self, reason: &str) -> u64 {
+        self.refused.with_label_values(&[reason]).get()
+    }
+}
+
+/// What every connection shares: the app, the limits and the open
+/// connections (for the cap).
+struct Shared {
+    app: AppState,
+    /// `--web.max-requests`; `None` = no limit.
+    scrapes: Option<Arc<Semaphore>>,
+    plain: Arc<Semaphore>,
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Shared {
+    fn opts(&self) -> &ServerOptions {
+        &self.app.opts
+    }
+
+    fn conns(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// At the cap, closes the connection that matters least (see
+    /// `Conn::eviction_rank`). It leaves the table at once, so the next
+    /// accept does not pick it again.
+    fn make_room(&self) {
+        let mut conns = self.conns();
+        if conns.len() < self.opts().max_connections.max(1) {
+            return;
+        }
+        let victim = conns
+            .values()
+            .min_by_key(|c| c.eviction_rank())
+            .map(|c| c.id);
+        if let Some(c) = victim.and_then(|id| conns.remove(&id)) {
+            c.evict();
         }
     }
-    if out.is_empty() {
-        out.push_str("nothing to reload: no configuration file is in use\n");
-    }
-    if ok { Ok(out) } else { Err(out) }
 }
 
 /// A bound server; `run` serves until `shutdown` turns true, then lets the
 /// requests in flight finish.
 pub struct Server {
     listener: TcpListener,
-    state: AppState,
+    shared: Arc<Shared>,
 }
 
 impl Server {
     pub async fn bind(addr: SocketAddr, state: AppState) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Server { listener, state })
+        let opts = &state.opts;
+        let shared = Arc::new(Shared {
+            scrapes: (opts.max_requests > 0).then(|| Arc::new(Semaphore::new(opts.max_requests))),
+            plain: Arc::new(Semaphore::new(opts.max_plain.max(1))),
+            conns: Mutex::new(HashMap::new()),
+            app: state,
+        });
+        Ok(Server { listener, shared })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -338,9 +271,9 @@ impl Server {
 
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let limit = Arc::new(Semaphore::new(self.state.opts.max_connections.max(1)));
-        let watcher_task = self.state.opts.web.clone().map(|web| {
-            let every = self.state.opts.web_config_check_interval;
+        let opts = Arc::clone(&self.shared.app.opts);
+        let watcher_task = opts.web.clone().map(|web| {
+            let every = opts.web_config_check_interval;
             let mut stop = shutdown.clone();
             tokio::spawn(async move {
                 loop {
@@ -351,13 +284,8 @@ impl Server {
                 }
             })
         });
+        let next_id = AtomicU64::new(0);
         loop {
-            // Take a slot before accepting: past the limit, connections wait in the backlog.
-            let permit = tokio::select! {
-                p = Arc::clone(&limit).acquire_owned() => p,
-                _ = shutdown.changed() => break,
-            };
-            let Ok(permit) = permit else { break };
             let accepted = tokio::select! {
                 a = self.listener.accept() => a,
                 _ = shutdown.changed() => break,
@@ -365,18 +293,32 @@ impl Server {
             let (stream, _) = match accepted {
                 Ok(a) => a,
                 Err(e) => {
+                    // Out of file descriptors, most likely: free one.
                     tracing::warn!(error = %e, "accept failed");
+                    self.shared.make_room();
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
+            self.shared.make_room();
+            let conn = Arc::new(Conn::new(next_id.fetch_add(1, Ordering::Relaxed)));
+            self.shared.conns().insert(conn.id, Arc::clone(&conn));
             // Taken here, so shutdown also waits for connections still in
             // their TLS handshake.
             let watcher = graceful.watcher();
-            let state = self.state.clone();
+            let shared = Arc::clone(&self.shared);
             tokio::spawn(async move {
-                connection(stream, state, watcher).await;
-                drop(permit);
+                let metrics = &shared.opts().metrics;
+                metrics.connections.inc();
+                tokio::select! {
+                    _ = connection(stream, Arc::clone(&shared), watcher, Arc::clone(&conn)) => {}
+                    reason = conn::watchdog(&conn, shared.opts().timeouts()) => {
+                        tracing::debug!(reason = reason.label(), "connection dropped");
+                        metrics.dropped.with_label_values(&[reason.label()]).inc();
+                    }
+                }
+                metrics.connections.dec();
+                shared.conns().remove(&conn.id);
             });
         }
         if let Some(t) = watcher_task {
@@ -390,24 +332,22 @@ impl Server {
 }
 
 /// One accepted connection: the TLS handshake if the web config has TLS,
-/// then HTTP/1.1.
-async fn connection(stream: TcpStream, state: AppState, watcher: Watcher) {
-    let Some(web) = state.opts.web.clone() else {
-        return serve(stream, state, watcher).await;
+/// then HTTP/1.1. The watchdog bounds both.
+async fn connection(stream: TcpStream, shared: Arc<Shared>, watcher: Watcher, conn: Arc<Conn>) {
+    let Some(web) = shared.opts().web.clone() else {
+        return serve(stream, shared, watcher, conn).await;
     };
     web.reload_if_changed();
     if !web.tls() {
-        return serve(stream, state, watcher).await;
+        return serve(stream, shared, watcher, conn).await;
     }
     let Some(tls) = web.current().tls.clone() else {
         return;
     };
-    let timeout = state.opts.header_timeout;
-    match tokio::time::timeout(timeout, handshake(stream, tls)).await {
-        Ok(Ok(Some(s))) => serve(s, state, watcher).await,
-        Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-        Err(_) => tracing::debug!("TLS handshake timed out"),
+    match handshake(stream, tls).await {
+        Ok(Some(s)) => serve(s, shared, watcher, conn).await,
+        Ok(None) => {}
+        Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
     }
 }
 
@@ -442,31 +382,21 @@ async fn handshake(
         .map(Some)
 }
 
-async fn serve<I>(io: I, state: AppState, watcher: Watcher)
+async fn serve<I>(io: I, shared: Arc<Shared>, watcher: Watcher, conn: Arc<Conn>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = state.opts.header_timeout;
-    let svc = hyper::service::service_fn(move |req| handle(state.clone(), req));
+    let io = TokioIo::new(Tracked::new(io, Arc::clone(&conn)));
+    let svc = hyper::service::service_fn(move |req| {
+        let (shared, conn) = (Arc::clone(&shared), Arc::clone(&conn));
+        async move { routes::serve(&shared, conn, req).await }
+    });
+    // The watchdog keeps time (header, idle, send); hyper's own header
+    // timer would also cut idle kept-alive connections at the header
+    // timeout.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(io), svc);
+        .header_read_timeout(None)
+        .serve_connection(io, svc);
     let _ = watcher.watch(conn).await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gzip_negotiation() {
-        let h = |s: &'static str| Some(HeaderValue::from_static(s));
-        assert!(accepts_gzip(h("gzip").as_ref()));
-        assert!(accepts_gzip(h("deflate, gzip;q=1.0, *;q=0.5").as_ref()));
-        assert!(accepts_gzip(h("*").as_ref()));
-        assert!(!accepts_gzip(h("gzip;q=0").as_ref()));
-        assert!(!accepts_gzip(h("identity").as_ref()));
-        assert!(!accepts_gzip(None));
-    }
 }

@@ -6,18 +6,16 @@
 //! headers, but not turn HTTPS into plain HTTP (a half-written file must never
 //! be able to do that).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use base64::Engine;
 use http::{HeaderName, HeaderValue};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use tokio_rustls::rustls::{
     self, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
     client::danger::HandshakeSignatureValid,
@@ -26,8 +24,11 @@ use tokio_rustls::rustls::{
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 
-/// The challenge of a 401.
-pub const WWW_AUTHENTICATE: &str = "Basic realm=\"cloud-assistant-exporter\"";
+use super::auth::{Authenticator, Verdict};
+
+/// How long a request whose password is not cached waits for its turn at
+/// bcrypt before it gets 503 (a flood of new passwords is queued ahead).
+pub const PASSWORD_WAIT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------
 // The file, as written (strict: an unknown key is an error, not ignored).
@@ -508,7 +509,7 @@ impl Watched {
 // ---------------------------------------------------------------------------
 // The source the server reads from.
 
-/// The web config file, its last good version, and the password cache.
+/// The web config file, its last good version, and the password checker.
 pub struct WebConfigSource {
     path: PathBuf,
     current: ArcSwap<WebConfig>,
@@ -517,9 +518,7 @@ pub struct WebConfigSource {
     /// The files of the last attempt, good or bad: a bad file is tried again
     /// only once it changes, so it is logged once, not on every connection.
     watched: Mutex<Watched>,
-    /// User → SHA-256 of (user, password, hash) that bcrypt accepted, so a
-    /// scrape does not pay bcrypt each time.
-    verified: Mutex<HashMap<String, [u8; 32]>>,
+    auth: Arc<Authenticator>,
 }
 
 impl std::fmt::Debug for WebConfigSource {
@@ -554,7 +553,7 @@ impl WebConfigSource {
             path,
             current: ArcSwap::from_pointee(cfg),
             watched: Mutex::new(watched),
-            verified: Mutex::new(HashMap::new()),
+            auth: Authenticator::new(PASSWORD_WAIT),
         }))
     }
 
@@ -617,10 +616,7 @@ impl WebConfigSource {
                     "web config loaded"
                 );
                 self.current.store(Arc::new(cfg));
-                self.verified
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                self.auth.clear();
                 Ok(())
             }
             Err(e) => {
@@ -639,65 +635,9 @@ impl WebConfigSource {
     }
 
     /// Checks an `Authorization: Basic` header against `cfg`'s users.
-    pub async fn authorize(&self, cfg: &Arc<WebConfig>, header: Option<&HeaderValue>) -> bool {
-        let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
-        };
-        let Some((_, first_hash)) = cfg.users.iter().next() else {
-            return true;
-        };
-        let known = cfg.users.get(&user);
-        let hash = known.unwrap_or(first_hash).clone();
-        let key = cache_key(&user, &password, &hash);
-        if known.is_some() {
-            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(k) = cache.get(&user)
-                && bool::from(k.ct_eq(&key))
-            {
-                return true;
-            }
-        }
-        // An unknown user still pays one bcrypt (against a real hash of the
-        // same cost), so timing does not tell which users exist.
-        let is_known = known.is_some();
-        let ok = tokio::task::spawn_blocking(move || {
-            bcrypt::verify(&password, &hash).unwrap_or(false) && is_known
-        })
-        .await
-        .unwrap_or(false);
-        if ok {
-            let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            // Only if the config did not change meanwhile.
-            if Arc::ptr_eq(cfg, &self.current.load()) {
-                cache.insert(user, key);
-            }
-        }
-        ok
+    pub async fn authorize(&self, cfg: &WebConfig, header: Option<&HeaderValue>) -> Verdict {
+        self.auth.check(&cfg.users, header).await
     }
-}
-
-fn cache_key(user: &str, password: &[u8], hash: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [user.as_bytes(), password, hash.as_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn parse_basic(v: &HeaderValue) -> Option<(String, Vec<u8>)> {
-    let v = v.to_str().ok()?.trim();
-    let (scheme, rest) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let colon = raw.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
-    Some((user, raw[colon + 1..].to_vec()))
 }
 
 #[cfg(test)]
@@ -769,26 +709,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn basic_auth_header_parsing() {
-        let enc = |s: &str| {
-            HeaderValue::from_str(&format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            ))
-            .expect("header")
-        };
-        assert_eq!(
-            parse_basic(&enc("alice:pa:ss")),
-            Some(("alice".into(), b"pa:ss".to_vec()))
-        );
-        assert_eq!(parse_basic(&enc("alice")), None);
-        assert_eq!(parse_basic(&HeaderValue::from_static("Bearer x")), None);
-        assert_eq!(parse_basic(&HeaderValue::from_static("Basic !!!")), None);
-    }
-
     #[tokio::test]
-    async fn passwords_are_checked_and_cached() {
+    async fn passwords_are_checked_against_the_loaded_users() {
+        use base64::Engine;
         let d = tempdir("auth");
         let hash = bcrypt::hash("secret", 4).expect("hash");
         let p = write(
@@ -805,12 +728,15 @@ mod tests {
             ))
             .expect("header")
         };
-        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
-        assert!(s.verified.lock().expect("lock").contains_key("alice"));
-        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
-        assert!(!s.authorize(&cfg, Some(&h("alice", "wrong"))).await);
-        assert!(!s.authorize(&cfg, Some(&h("bob", "secret"))).await);
-        assert!(!s.authorize(&cfg, None).await);
+        assert_eq!(
+            s.authorize(&cfg, Some(&h("alice", "secret"))).await,
+            Verdict::Accepted
+        );
+        assert_eq!(
+            s.authorize(&cfg, Some(&h("alice", "wrong"))).await,
+            Verdict::Refused
+        );
+        assert_eq!(s.authorize(&cfg, None).await, Verdict::Refused);
         assert!(!format!("{:?}", cfg).contains(&hash));
     }
 }
