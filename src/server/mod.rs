@@ -7,6 +7,7 @@ pub mod auth;
 mod conn;
 mod reload;
 mod routes;
+mod tls;
 pub mod web_config;
 
 use std::collections::HashMap;
