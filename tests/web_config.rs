@@ -699,8 +699,9 @@ async fn a_stalled_tls_handshake_is_dropped() {
 async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collection() {
     let dir = tempdir("flood");
     let web = dir.join("web.yml");
-    // Cost 8: each check costs real CPU in this unoptimized build.
-    let hash = bcrypt::hash("right", 8).expect("bcrypt");
+    // Cost 9: each check takes a real share of a core (~0.1 s in this
+    // unoptimized build), so the flood outlasts the 5 s wait for a turn.
+    let hash = bcrypt::hash("right", 9).expect("bcrypt");
     write_atomic(
         &web,
         &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
@@ -794,14 +795,11 @@ async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collectio
     }
     let lasted = started.elapsed();
     let cores = (common::cpu_seconds(&pid) - cpu_before) / lasted.as_secs_f64();
-    eprintln!(
-        "flood: {lasted:?}, {scrapes} scrapes, cycles {first_cycles} -> {last_cycles}, quiet cycle {quiet}s, slowest during {slowest}s, {cores:.2} cores"
-    );
     // One password check at a time: the flood costs about one core.
     assert!(cores < 1.5, "the flood took {cores:.2} cores");
     assert!(
-        lasted > Duration::from_secs(3),
-        "the flood was over too soon to tell: {lasted:?}"
+        lasted > Duration::from_secs(3) && scrapes >= 5,
+        "the flood was over too soon to tell: {lasted:?}, {scrapes} scrapes"
     );
     // Cycles during the flood take about as long as before it, and keep
     // coming one after another.
