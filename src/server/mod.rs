@@ -229,17 +229,21 @@ impl Shared {
     }
 
     /// At the cap, closes the connection that matters least (see
-    /// `Conn::eviction_rank`). It leaves the table at once, so the next
-    /// accept does not pick it again.
-    fn make_room(&self) {
+    /// `Conn::eviction_rank`); with `idle_only` (accepting failed, for want
+    /// of file descriptors most likely) one that waits for a request, if
+    /// any. It leaves the table at once, so the next accept does not pick
+    /// it again.
+    fn make_room(&self, idle_only: bool) {
         let mut conns = self.conns();
-        if conns.len() < self.opts().max_connections.max(1) {
+        if !idle_only && conns.len() < self.opts().max_connections.max(1) {
             return;
         }
         let victim = conns
             .values()
-            .min_by_key(|c| c.eviction_rank())
-            .map(|c| c.id);
+            .map(|c| (c.eviction_rank(), c.id))
+            .min()
+            .filter(|((class, _), _)| !idle_only || *class == 0)
+            .map(|(_, id)| id);
         if let Some(c) = victim.and_then(|id| conns.remove(&id)) {
             c.evict();
         }
@@ -296,12 +300,12 @@ impl Server {
                 Err(e) => {
                     // Out of file descriptors, most likely: free one.
                     tracing::warn!(error = %e, "accept failed");
-                    self.shared.make_room();
+                    self.shared.make_room(true);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             };
-            self.shared.make_room();
+            self.shared.make_room(false);
             let conn = Arc::new(Conn::new(next_id.fetch_add(1, Ordering::Relaxed)));
             self.shared.conns().insert(conn.id, Arc::clone(&conn));
             // Taken here, so shutdown also waits for connections still in
