@@ -17,7 +17,7 @@ use crate::config::accounts_file::{AccountConfig, CredentialConfig};
 use crate::credentials::{self as creds, RoleSpec};
 use crate::secret::Secret;
 use crate::server::web_config::WebConfigSource;
-use crate::server::{AppState, ReloadFuture, ReloadHook, Server, ServerOptions};
+use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
 /// Why the exporter did not start: `main` prints it as one line and exits 2.
@@ -61,6 +61,11 @@ impl Running {
         crate::server::reload(&self.server_opts).await
     }
 
+    /// What a reload needs, for a task of its own (`SIGHUP`).
+    pub fn server_options(&self) -> Arc<ServerOptions> {
+        Arc::clone(&self.server_opts)
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
@@ -84,6 +89,7 @@ pub async fn start(
     };
     let registry = crate::metrics::base_registry()?;
     register_shard_info(&registry, flags.shard_count, shard_index)?;
+    let http_metrics = HttpMetrics::new(&registry)?;
     let opts = CollectorOptions {
         regions: flags.regions.clone(),
         plugins: flags.plugins.clone(),
@@ -154,6 +160,9 @@ pub async fn start(
         telemetry_path: flags.telemetry_path.clone(),
         web: web.clone(),
         reload_hook,
+        max_requests: flags.max_requests,
+        enable_lifecycle: flags.enable_lifecycle,
+        metrics: http_metrics,
         ..ServerOptions::default()
     });
     let state = AppState {

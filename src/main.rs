@@ -44,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
+    let code = runtime.block_on(async {
         let running = match app::start(&flags, |k| std::env::var(k).ok(), Clock::System).await {
             Ok(r) => r,
             Err(e) => {
@@ -56,11 +56,16 @@ fn main() -> ExitCode {
         tracing::info!("shutting down");
         running.shutdown().await;
         ExitCode::SUCCESS
-    })
+    });
+    // A reload still waiting on a credential endpoint must not hold the
+    // exit: what runs past this is abandoned.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Serves until SIGTERM or Ctrl-C; SIGHUP re-reads the configuration files
-/// (`--config.file`, `--web.config.file`) as `POST /-/reload` does.
+/// (`--config.file`, `--web.config.file`) as `POST /-/reload` does, in a
+/// task of its own, so a slow reload never holds up SIGTERM.
 async fn serve_until_signal(running: &app::Running) {
     #[cfg(unix)]
     {
@@ -76,7 +81,10 @@ async fn serve_until_signal(running: &app::Running) {
                     _ = hup.recv() => {
                         // Each part logs what it did; a failure keeps the running config.
                         tracing::info!("SIGHUP: reloading the configuration files");
-                        let _ = running.reload().await;
+                        let opts = running.server_options();
+                        tokio::spawn(async move {
+                            let _ = cloud_assistant_exporter::server::reload(&opts).await;
+                        });
                     }
                 }
             }

@@ -39,6 +39,10 @@ const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
     "aliyun_cloud_assistant_exporter_config_last_reload_successful",
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
+    "aliyun_cloud_assistant_exporter_http_connections",
+    "aliyun_cloud_assistant_exporter_http_connections_dropped_total",
+    "aliyun_cloud_assistant_exporter_http_requests_refused_total",
+    "aliyun_cloud_assistant_exporter_http_auth_failures_total",
 ];
 
 /// A simulated account: its simulator, which accepts only its own key.
@@ -432,7 +436,11 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
         "accounts.yml",
         &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
     );
-    let r = start(&config, &["--collect.interval", "1s"]).await;
+    let r = start(
+        &config,
+        &["--collect.interval", "1s", "--web.enable-lifecycle"],
+    )
+    .await;
     wait_ready(r.addr).await;
     let page = parse_metrics(&scrape(r.addr).await);
     let accounts = |page: &[Sample]| -> BTreeSet<String> {

@@ -97,6 +97,8 @@ fn help_lists_every_flag() {
         "--collect.state-sets",
         "--shard.count",
         "--shard.index",
+        "--web.max-requests",
+        "--web.enable-lifecycle",
         "--demo",
         "--log.level",
         "--log.format",

@@ -472,14 +472,16 @@ async fn endpoints_and_content_negotiation() {
             .status(),
         405
     );
-    assert_eq!(
-        c.post(format!("{base}/-/reload"))
-            .send()
-            .await
-            .expect("reload")
-            .status(),
-        200
-    );
+    // Without --web.enable-lifecycle, reloading over HTTP is off.
+    let reload = c
+        .post(format!("{base}/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(reload.status(), 403);
+    let why = reload.text().await.expect("body");
+    assert_eq!(why.lines().count(), 1, "{why}");
+    assert!(why.contains("--web.enable-lifecycle"), "{why}");
 
     // gzip when asked, identical content either way.
     let raw = reqwest::Client::builder().build().expect("client");

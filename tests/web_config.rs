@@ -136,6 +136,7 @@ impl Exporter {
                 &format!("127.0.0.1:{port}"),
                 "--web.config.file",
                 web_config.to_str().expect("utf-8 path"),
+                "--web.enable-lifecycle",
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -687,5 +688,149 @@ async fn a_stalled_tls_handshake_is_dropped() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let _ = stop.send(true);
     let _ = task.await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// 200 new wrong passwords at once (none can be answered from the cache)
+/// while Prometheus scrapes with the right one: its scrapes answer within a
+/// second each, the flood gets 401 or 503 and never the page, and the
+/// collection keeps its schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collection() {
+    let dir = tempdir("flood");
+    let web = dir.join("web.yml");
+    // Cost 9: each check takes a real share of a core (~0.1 s in this
+    // unoptimized build), so the flood outlasts the 5 s wait for a turn.
+    let hash = bcrypt::hash("right", 9).expect("bcrypt");
+    write_atomic(
+        &web,
+        &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
+    );
+    let e = common::ExporterProcess::spawn(
+        &[
+            "--demo",
+            "--collect.interval",
+            "1s",
+            "--web.config.file",
+            web.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    let url = format!("http://{}/metrics", e.addr);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let right = || async {
+        let t0 = Instant::now();
+        let r = client
+            .get(&url)
+            .basic_auth("prometheus", Some("right"))
+            .send()
+            .await
+            .ok()?;
+        let ok = r.status() == 200;
+        let page = r.text().await.ok()?;
+        ok.then(|| (t0.elapsed(), common::parse_metrics(&page)))
+    };
+    let cycles = |page: &[common::Sample]| {
+        common::value(page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0)
+    };
+    let took = |page: &[common::Sample]| {
+        common::value(
+            page,
+            "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+            &[],
+        )
+        .unwrap_or(0.0)
+    };
+    // The scraper's password is checked once, then remembered. Two cycles
+    // give the time a cycle takes undisturbed.
+    common::eventually("two cycles", Duration::from_secs(30), || async {
+        right().await.is_some_and(|(_, p)| cycles(&p) >= 2.0)
+    })
+    .await;
+    let (_, page) = right().await.expect("a scrape");
+    let quiet = took(&page);
+
+    let mut flood = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (c, url) = (client.clone(), url.clone());
+        flood.spawn(async move {
+            let r = c
+                .get(&url)
+                .basic_auth("prometheus", Some(format!("wrong-{i}")))
+                .send()
+                .await
+                .expect("request");
+            r.status().as_u16()
+        });
+    }
+    let pid = e.child.id().to_string();
+    let cpu_before = common::cpu_seconds(&pid);
+    let started = Instant::now();
+    let first_cycles = cycles(&page);
+    let (mut last_cycles, mut slowest) = (first_cycles, 0.0f64);
+    let mut scrapes = 0;
+    while !flood.is_empty() {
+        let (took_scrape, page) = right().await.expect("a scrape during the flood");
+        assert!(
+            took_scrape < Duration::from_secs(1),
+            "a scrape took {took_scrape:?}"
+        );
+        if cycles(&page) > last_cycles {
+            slowest = slowest.max(took(&page));
+        }
+        last_cycles = cycles(&page);
+        scrapes += 1;
+        while let Some(done) = flood.try_join_next() {
+            let status = done.expect("task");
+            assert!(
+                status == 401 || status == 503,
+                "a wrong password got {status}"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let lasted = started.elapsed();
+    let cores = (common::cpu_seconds(&pid) - cpu_before) / lasted.as_secs_f64();
+    // One password check at a time: the flood costs about one core.
+    assert!(cores < 1.5, "the flood took {cores:.2} cores");
+    assert!(
+        lasted > Duration::from_secs(3) && scrapes >= 5,
+        "the flood was over too soon to tell: {lasted:?}, {scrapes} scrapes"
+    );
+    // Cycles during the flood take about as long as before it, and keep
+    // coming one after another.
+    assert!(
+        slowest < quiet * 1.5 + 0.5,
+        "a cycle took {slowest}s during the flood, {quiet}s before"
+    );
+    let expected = (lasted.as_secs_f64() / (quiet * 1.5 + 0.5)).floor() - 1.0;
+    assert!(
+        last_cycles - first_cycles >= expected.max(1.0),
+        "{} cycles in {lasted:?} of flood",
+        last_cycles - first_cycles
+    );
+    // Every wrong password was refused, and counted (as of the next cycle).
+    let refused = |page: &[common::Sample]| {
+        let failures = common::value(
+            page,
+            "aliyun_cloud_assistant_exporter_http_auth_failures_total",
+            &[],
+        );
+        let busy = common::value(
+            page,
+            "aliyun_cloud_assistant_exporter_http_requests_refused_total",
+            &[("reason", "password_checks")],
+        );
+        failures.unwrap_or(0.0) + busy.unwrap_or(0.0)
+    };
+    common::eventually("200 refusals counted", Duration::from_secs(10), || async {
+        right().await.is_some_and(|(_, p)| refused(&p) == 200.0)
+    })
+    .await;
+    e.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

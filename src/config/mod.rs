@@ -202,6 +202,14 @@ pub struct Flags {
     #[arg(long = "web.config.file", value_name = "FILE")]
     pub web_config_file: Option<std::path::PathBuf>,
 
+    /// /metrics requests served at once; past it 503 at once; 0 = no limit
+    #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
+    pub max_requests: usize,
+
+    /// Enable POST /-/reload (403 without); SIGHUP always reloads
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// Serve a built-in simulated fleet instead of a real account
     #[arg(long = "demo")]
     pub demo: bool,

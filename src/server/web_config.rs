@@ -6,28 +6,23 @@
 //! headers, but not turn HTTPS into plain HTTP (a half-written file must never
 //! be able to do that).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use base64::Engine;
 use http::{HeaderName, HeaderValue};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use tokio_rustls::rustls::{
-    self, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
-    client::danger::HandshakeSignatureValid,
-    crypto::{CryptoProvider, WebPkiSupportedAlgorithms},
-    server::WebPkiClientVerifier,
-    server::danger::{ClientCertVerified, ClientCertVerifier},
-};
+use tokio_rustls::rustls::ServerConfig;
 
-/// The challenge of a 401.
-pub const WWW_AUTHENTICATE: &str = "Basic realm=\"cloud-assistant-exporter\"";
+use super::auth::{Authenticator, Verdict};
+pub use super::tls::ClientAuth;
+use super::tls::{parse_version, server_config};
+
+/// How long a request whose password is not cached waits for its turn at
+/// bcrypt before it gets 503 (a flood of new passwords is queued ahead).
+pub const PASSWORD_WAIT: Duration = Duration::from_secs(5);
 
 // ---------------------------------------------------------------------------
 // The file, as written (strict: an unknown key is an error, not ignored).
@@ -65,55 +60,6 @@ struct FileTls {
 struct FileHttp {
     #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
-}
-
-/// exporter-toolkit's `client_auth_type` values (Go's `tls.ClientAuthType`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientAuth {
-    NoClientCert,
-    RequestClientCert,
-    RequireAnyClientCert,
-    VerifyClientCertIfGiven,
-    RequireAndVerifyClientCert,
-}
-
-impl ClientAuth {
-    fn parse(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "" | "NoClientCert" => ClientAuth::NoClientCert,
-            "RequestClientCert" => ClientAuth::RequestClientCert,
-            "RequireAnyClientCert" => ClientAuth::RequireAnyClientCert,
-            "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
-            "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-            other => {
-                return Err(format!(
-                    "tls_server_config.client_auth_type {other:?} is not one of NoClientCert, \
-                     RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, \
-                     RequireAndVerifyClientCert"
-                ));
-            }
-        })
-    }
-
-    fn verifies(self) -> bool {
-        matches!(
-            self,
-            ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert
-        )
-    }
-}
-
-fn parse_version(field: &str, s: &str) -> Result<u8, String> {
-    match s {
-        "TLS12" => Ok(12),
-        "TLS13" => Ok(13),
-        "TLS10" | "TLS11" => Err(format!(
-            "tls_server_config.{field} {s} is not supported: TLS12 and TLS13 are"
-        )),
-        other => Err(format!(
-            "tls_server_config.{field} {other:?} is not TLS12 or TLS13"
-        )),
-    }
 }
 
 /// Headers the server sets itself: a config file may not override them.
@@ -284,165 +230,6 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("tls_server_config: {what} {}: {e}", path.display()))
-}
-
-fn provider() -> Arc<CryptoProvider> {
-    // The same rustls and aws-lc-rs provider that reqwest uses; passed
-    // explicitly so nothing depends on a process-wide default.
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-fn server_config(
-    cert_path: &Path,
-    key_path: &Path,
-    ca_path: Option<&Path>,
-    client_auth: ClientAuth,
-    min: u8,
-    max: u8,
-) -> Result<ServerConfig, String> {
-    let cert_pem = read_file("cert_file", cert_path)?;
-    let certs = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls_server_config: cert_file {}: {e}", cert_path.display()))?;
-    if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config: cert_file {}: no certificate in it",
-            cert_path.display()
-        ));
-    }
-    let key_pem = read_file("key_file", key_path)?;
-    // The error names the file, never its content.
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        format!(
-            "tls_server_config: key_file {}: no private key in it ({e})",
-            key_path.display()
-        )
-    })?;
-
-    let provider = provider();
-    let mut versions: Vec<&'static rustls::SupportedProtocolVersion> = Vec::new();
-    if max >= 13 {
-        versions.push(&rustls::version::TLS13);
-    }
-    if min <= 12 {
-        versions.push(&rustls::version::TLS12);
-    }
-    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-        .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
-
-    let verifier: Option<Arc<dyn ClientCertVerifier>> = match client_auth {
-        ClientAuth::NoClientCert => None,
-        ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => {
-            Some(Arc::new(AnyClientCert {
-                mandatory: client_auth == ClientAuth::RequireAnyClientCert,
-                algorithms: provider.signature_verification_algorithms,
-            }))
-        }
-        ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let ca_path = ca_path.ok_or("tls_server_config: client_ca_file is missing")?;
-            let ca_pem = read_file("client_ca_file", ca_path)?;
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&ca_pem) {
-                let cert = cert.map_err(|e| {
-                    format!(
-                        "tls_server_config: client_ca_file {}: {e}",
-                        ca_path.display()
-                    )
-                })?;
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "tls_server_config: client_ca_file {}: {e}",
-                        ca_path.display()
-                    )
-                })?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "tls_server_config: client_ca_file {}: no certificate in it",
-                    ca_path.display()
-                ));
-            }
-            let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-            let b = if client_auth == ClientAuth::VerifyClientCertIfGiven {
-                b.allow_unauthenticated()
-            } else {
-                b
-            };
-            Some(
-                b.build()
-                    .map_err(|e| format!("tls_server_config: client_ca_file: {e}"))?,
-            )
-        }
-    };
-    let builder = match verifier {
-        Some(v) => builder.with_client_cert_verifier(v),
-        None => builder.with_no_client_auth(),
-    };
-    let mut cfg = builder
-        .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: cert_file and key_file: {e}"))?;
-    // The server speaks HTTP/1.1 only.
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
-}
-
-/// `RequestClientCert` / `RequireAnyClientCert`: a client certificate is
-/// asked for (or required) but not checked against a CA, as in Go. The
-/// handshake signature is still verified, so the client holds the key.
-#[derive(Debug)]
-struct AnyClientCert {
-    mandatory: bool,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ClientCertVerifier for AnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-
-    fn client_auth_mandatory(&self) -> bool {
-        self.mandatory
-    }
-
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Change detection.
 
@@ -508,7 +295,7 @@ impl Watched {
 // ---------------------------------------------------------------------------
 // The source the server reads from.
 
-/// The web config file, its last good version, and the password cache.
+/// The web config file, its last good version, and the password checker.
 pub struct WebConfigSource {
     path: PathBuf,
     current: ArcSwap<WebConfig>,
@@ -517,9 +304,7 @@ pub struct WebConfigSource {
     /// The files of the last attempt, good or bad: a bad file is tried again
     /// only once it changes, so it is logged once, not on every connection.
     watched: Mutex<Watched>,
-    /// User → SHA-256 of (user, password, hash) that bcrypt accepted, so a
-    /// scrape does not pay bcrypt each time.
-    verified: Mutex<HashMap<String, [u8; 32]>>,
+    auth: Arc<Authenticator>,
 }
 
 impl std::fmt::Debug for WebConfigSource {
@@ -554,7 +339,7 @@ impl WebConfigSource {
             path,
             current: ArcSwap::from_pointee(cfg),
             watched: Mutex::new(watched),
-            verified: Mutex::new(HashMap::new()),
+            auth: Authenticator::new(PASSWORD_WAIT),
         }))
     }
 
@@ -617,10 +402,7 @@ impl WebConfigSource {
                     "web config loaded"
                 );
                 self.current.store(Arc::new(cfg));
-                self.verified
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clear();
+                self.auth.clear();
                 Ok(())
             }
             Err(e) => {
@@ -639,65 +421,9 @@ impl WebConfigSource {
     }
 
     /// Checks an `Authorization: Basic` header against `cfg`'s users.
-    pub async fn authorize(&self, cfg: &Arc<WebConfig>, header: Option<&HeaderValue>) -> bool {
-        let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
-        };
-        let Some((_, first_hash)) = cfg.users.iter().next() else {
-            return true;
-        };
-        let known = cfg.users.get(&user);
-        let hash = known.unwrap_or(first_hash).clone();
-        let key = cache_key(&user, &password, &hash);
-        if known.is_some() {
-            let cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(k) = cache.get(&user)
-                && bool::from(k.ct_eq(&key))
-            {
-                return true;
-            }
-        }
-        // An unknown user still pays one bcrypt (against a real hash of the
-        // same cost), so timing does not tell which users exist.
-        let is_known = known.is_some();
-        let ok = tokio::task::spawn_blocking(move || {
-            bcrypt::verify(&password, &hash).unwrap_or(false) && is_known
-        })
-        .await
-        .unwrap_or(false);
-        if ok {
-            let mut cache = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            // Only if the config did not change meanwhile.
-            if Arc::ptr_eq(cfg, &self.current.load()) {
-                cache.insert(user, key);
-            }
-        }
-        ok
+    pub async fn authorize(&self, cfg: &WebConfig, header: Option<&HeaderValue>) -> Verdict {
+        self.auth.check(&cfg.users, header).await
     }
-}
-
-fn cache_key(user: &str, password: &[u8], hash: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    for part in [user.as_bytes(), password, hash.as_bytes()] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().into()
-}
-
-/// `Basic base64(user:password)` → (user, password).
-fn parse_basic(v: &HeaderValue) -> Option<(String, Vec<u8>)> {
-    let v = v.to_str().ok()?.trim();
-    let (scheme, rest) = v.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
-    let colon = raw.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
-    Some((user, raw[colon + 1..].to_vec()))
 }
 
 #[cfg(test)]
@@ -769,26 +495,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn basic_auth_header_parsing() {
-        let enc = |s: &str| {
-            HeaderValue::from_str(&format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(s)
-            ))
-            .expect("header")
-        };
-        assert_eq!(
-            parse_basic(&enc("alice:pa:ss")),
-            Some(("alice".into(), b"pa:ss".to_vec()))
-        );
-        assert_eq!(parse_basic(&enc("alice")), None);
-        assert_eq!(parse_basic(&HeaderValue::from_static("Bearer x")), None);
-        assert_eq!(parse_basic(&HeaderValue::from_static("Basic !!!")), None);
-    }
-
     #[tokio::test]
-    async fn passwords_are_checked_and_cached() {
+    async fn passwords_are_checked_against_the_loaded_users() {
+        use base64::Engine;
         let d = tempdir("auth");
         let hash = bcrypt::hash("secret", 4).expect("hash");
         let p = write(
@@ -805,12 +514,15 @@ mod tests {
             ))
             .expect("header")
         };
-        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
-        assert!(s.verified.lock().expect("lock").contains_key("alice"));
-        assert!(s.authorize(&cfg, Some(&h("alice", "secret"))).await);
-        assert!(!s.authorize(&cfg, Some(&h("alice", "wrong"))).await);
-        assert!(!s.authorize(&cfg, Some(&h("bob", "secret"))).await);
-        assert!(!s.authorize(&cfg, None).await);
+        assert_eq!(
+            s.authorize(&cfg, Some(&h("alice", "secret"))).await,
+            Verdict::Accepted
+        );
+        assert_eq!(
+            s.authorize(&cfg, Some(&h("alice", "wrong"))).await,
+            Verdict::Refused
+        );
+        assert_eq!(s.authorize(&cfg, None).await, Verdict::Refused);
         assert!(!format!("{:?}", cfg).contains(&hash));
     }
 }

@@ -344,6 +344,11 @@ impl ExporterProcess {
         self.addr.parse().expect("addr")
     }
 
+    /// What the process has logged so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Sends `sig` (`-HUP`, `-TERM`, …) to the process.
     pub fn signal(&self, sig: &str) {
         let ok = std::process::Command::new("kill")
@@ -381,7 +386,6 @@ pub async fn tiny_server(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<()>,
 ) {
-    use cloud_assistant_exporter::server::{AppState, Server};
     let page = cloud_assistant_exporter::render::render(
         &Default::default(),
         &prometheus::Registry::new(),
@@ -389,8 +393,26 @@ pub async fn tiny_server(
         0,
     )
     .expect("page");
+    let s = page_server(opts, page).await;
+    (s.addr, s.stop, s.task)
+}
+
+/// The HTTP server alone, serving `page` (which the test may swap).
+pub struct PageServer {
+    pub addr: std::net::SocketAddr,
+    pub page: Arc<arc_swap::ArcSwap<cloud_assistant_exporter::render::Page>>,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+pub async fn page_server(
+    opts: cloud_assistant_exporter::server::ServerOptions,
+    page: cloud_assistant_exporter::render::Page,
+) -> PageServer {
+    use cloud_assistant_exporter::server::{AppState, Server};
+    let page = Arc::new(arc_swap::ArcSwap::from_pointee(page));
     let state = AppState {
-        page: Arc::new(arc_swap::ArcSwap::from_pointee(page)),
+        page: Arc::clone(&page),
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         opts: Arc::new(opts),
     };
@@ -398,9 +420,24 @@ pub async fn tiny_server(
         .await
         .expect("bind");
     let addr = server.local_addr().expect("addr");
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (stop, rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(server.run(rx));
-    (addr, tx, task)
+    PageServer {
+        addr,
+        page,
+        stop,
+        task,
+    }
+}
+
+/// Resident memory of process `pid` (`"self"` for this one), in KiB.
+pub fn rss_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
 }
 
 /// A directory of its own under the system temp dir, removed on drop.
@@ -467,4 +504,42 @@ pub fn github_anchor(heading: &str) -> String {
         .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
         .map(|c| if c == ' ' { '-' } else { c })
         .collect()
+}
+
+/// CPU time (user and system) process `pid` has used, in seconds.
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // utime and stime: fields 14 and 15, the 12th and 13th after the
+    // command name (which may hold spaces).
+    let after = &stat[stat.rfind(") ").expect("comm") + 2..];
+    let ticks: f64 = after
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|t| t.parse::<f64>().expect("ticks"))
+        .sum();
+    let per_second = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0);
+    ticks / per_second
+}
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` after
+/// `within`.
+pub async fn eventually<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let until = std::time::Instant::now() + within;
+    while std::time::Instant::now() < until {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("not within {within:?}: {what}");
 }
