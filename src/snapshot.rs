@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::api::{Activation, AgentStatus, InstanceInfo, InstanceStatus, ManagedInstance, PluginStatus};
+use crate::api::{
+    Activation, AgentStatus, InstanceInfo, InstanceStatus, ManagedInstance, PluginStatus,
+};
 
 /// What one successful walk of a region returned.
 #[derive(Clone, Debug, Default)]
