@@ -7,15 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use super::text::{Fixed6, Out, SampleValue};
-use crate::api::{
-    Activation, AgentStatus, INSTANCE_STATES, InstanceInfo, ManagedInstance, PLUGIN_STATES,
-    PluginStatus, Tags, tag_label_name,
-};
-use crate::snapshot::{FleetSnapshot, RegionData, RegionState, StateSets};
+use super::ctx::{Ctx, opt, per_activation, per_agent, per_managed, per_plugin, per_region};
+use super::text::{Fixed6, Out};
+use crate::api::{Activation, AgentStatus, INSTANCE_STATES, PLUGIN_STATES};
+use crate::snapshot::StateSets;
 
 pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
 
+/// A family's TYPE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Gauge,
@@ -48,66 +47,6 @@ pub struct FamilyDef {
     pub kind: Kind,
     pub empty: Empty,
     pub write: fn(&Ctx<'_>, &mut Out<'_>) -> io::Result<()>,
-}
-
-/// The `account` label (named accounts only) and the region id.
-type Labels<'a> = (Option<&'a str>, &'a str);
-
-/// What the writers read: the snapshot, and what one render derives from it
-/// once rather than per series.
-pub struct Ctx<'a> {
-    snap: &'a FleetSnapshot,
-    mode: StateSets,
-    /// `(label name, tag key)` of each `--collect.tags` key, in order. A key
-    /// whose label name an earlier key already took is left out: a page
-    /// with a label twice in a series is refused whole.
-    tags: Vec<(String, &'a str)>,
-}
-
-impl<'a> Ctx<'a> {
-    pub fn new(snap: &'a FleetSnapshot, mode: StateSets) -> Self {
-        let mut tags: Vec<(String, &'a str)> = Vec::with_capacity(snap.tags.len());
-        for key in snap.tags.iter() {
-            let name = tag_label_name(key);
-            if !tags.iter().any(|(n, _)| *n == name) {
-                tags.push((name, key));
-            }
-        }
-        Ctx { snap, mode, tags }
-    }
-
-    fn regions(&self) -> impl Iterator<Item = (Labels<'a>, &'a RegionState)> + use<'a> {
-        let snap = self.snap;
-        snap.regions.iter().map(move |(k, r)| (snap.labels(k), r))
-    }
-
-    /// Regions with status data (a region never collected has none).
-    fn data(&self) -> impl Iterator<Item = (Labels<'a>, &'a RegionData)> + use<'a> {
-        self.regions()
-            .filter_map(|(l, r)| Some((l, r.data.as_deref()?)))
-    }
-
-    /// Regions with a list of the inventory walks (`list` picks which).
-    fn lists<T: 'a>(
-        &self,
-        list: fn(&RegionState) -> Option<&Vec<T>>,
-    ) -> impl Iterator<Item = (Labels<'a>, &'a [T])> + use<'a, T> {
-        self.regions()
-            .filter_map(move |(l, r)| Some((l, list(r)?.as_slice())))
-    }
-
-    /// The `tag_<key>` labels of a resource: its value of each chosen key,
-    /// empty where it has no such tag.
-    fn tag_labels<'t>(&'t self, tags: &'t Tags) -> impl Iterator<Item = (&'t str, &'t str)> {
-        self.tags
-            .iter()
-            .map(|(name, key)| (name.as_str(), tags.get(key).unwrap_or("")))
-    }
-}
-
-/// An optional text field as a label value: empty when absent.
-fn opt(v: &Option<std::sync::Arc<str>>) -> &str {
-    v.as_deref().unwrap_or("")
 }
 
 /// Agent status as the aggregate counts it.
@@ -143,98 +82,6 @@ fn states<'s>(
         .copied()
         .filter(move |s| all || *s == current)
         .chain(extra)
-}
-
-/// Per agent: a value from each row, absent where the API gave none.
-fn per_agent<V: SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&AgentStatus, &RegionData) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for a in &d.agents {
-            if let Some(v) = value(a, d) {
-                o.series(
-                    acct,
-                    [("region_id", region), ("instance_id", &a.instance_id)],
-                    v,
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Per plugin row: a value from each, absent where the API gave none.
-fn per_plugin<V: SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&PluginStatus, &RegionData) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for p in &d.plugins {
-            if let Some(v) = value(p, d) {
-                let labels = [
-                    ("region_id", region),
-                    ("instance_id", &*p.instance_id),
-                    ("plugin", &p.name),
-                ];
-                o.series(acct, labels, v)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Per managed instance: a value from each, absent where the API gave none.
-fn per_managed<V: SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&ManagedInstance) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.managed.as_deref()) {
-        for m in list {
-            if let Some(v) = value(m) {
-                o.series(
-                    acct,
-                    [("region_id", region), ("instance_id", &m.instance_id)],
-                    v,
-                )?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Per activation code: a value from each, absent where the API gave none.
-fn per_activation<V: SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&Activation) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.activations.as_deref()) {
-        for a in list {
-            if let Some(v) = value(a) {
-                let labels = [("region_id", region), ("activation_id", &*a.activation_id)];
-                o.series(acct, labels, v)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Per region, every region the exporter knows (collected or not).
-fn per_region<V: SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&RegionState) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), r) in c.regions() {
-        if let Some(v) = value(r) {
-            o.series(acct, [("region_id", region)], v)?;
-        }
-    }
-    Ok(())
 }
 
 use Empty::{Header, Nothing};
@@ -618,22 +465,14 @@ fn plugins(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
 fn instance_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
     for ((acct, region), list) in c.lists(|r| r.info.as_deref()) {
         for i in list {
-            let InstanceInfo {
-                instance_id,
-                name,
-                zone_id,
-                instance_type,
-                tags,
-                ..
-            } = i;
             let labels = [
                 ("region_id", region),
-                ("instance_id", &**instance_id),
-                ("instance_name", opt(name)),
-                ("zone_id", opt(zone_id)),
-                ("instance_type", opt(instance_type)),
+                ("instance_id", &*i.instance_id),
+                ("instance_name", opt(&i.name)),
+                ("zone_id", opt(&i.zone_id)),
+                ("instance_type", opt(&i.instance_type)),
             ];
-            o.series(acct, labels.into_iter().chain(c.tag_labels(tags)), 1u8)?;
+            o.series(acct, labels.into_iter().chain(c.tag_labels(&i.tags)), 1u8)?;
         }
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! Snapshot → exposition text (format 0.0.4), written once per cycle straight
 //! into a gzip encoder: the plain page never exists whole in memory, and a
-//! scrape only copies bytes. The families are a table (`families`); the
-//! line writer, escaping and numbers are in `text`.
+//! scrape only copies bytes. The families are a table (`families`) whose
+//! writers read the snapshot through `ctx`; the line writer, escaping and
+//! numbers are in `text`.
 
+mod ctx;
 mod families;
 mod text;
 
@@ -14,7 +16,8 @@ use flate2::write::GzEncoder;
 use prometheus::Registry;
 
 use crate::snapshot::FleetSnapshot;
-use families::{Ctx, Empty, FAMILIES, FamilyDef};
+use ctx::Ctx;
+use families::{Empty, FAMILIES, FamilyDef};
 use text::Out;
 
 pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
