@@ -101,6 +101,11 @@ pub async fn start(
             index: shard_index,
         },
         state_sets: flags.state_sets.into(),
+        max_stale: flags.max_stale,
+        max_plugin_names: usize::from(flags.max_plugin_names),
+        instance_info_interval: flags.instance_info_interval,
+        tags: flags.tags.clone(),
+        managed_instances: flags.managed_instances,
         ..CollectorOptions::default()
     };
     let demo = match flags.demo {

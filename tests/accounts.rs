@@ -219,7 +219,17 @@ async fn each_account_is_collected_once_under_its_label_and_fails_alone() {
             entry(&dir, &beta, None),
         ]),
     );
-    let r = start(&config, &["--collect.interval", "1h"]).await;
+    // The slower instance-info walk would land between the cycles compared.
+    let r = start(
+        &config,
+        &[
+            "--collect.interval",
+            "1h",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+    )
+    .await;
     wait_ready(r.addr).await;
     let text = scrape(r.addr).await;
     // Families of several accounts merge into one HELP/TYPE each.

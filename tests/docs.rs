@@ -672,13 +672,10 @@ fn served(page: &str) -> BTreeMap<String, (String, BTreeSet<String>)> {
 #[tokio::test]
 async fn metrics_doc_lists_what_the_exporter_serves() {
     let documented = documented_families();
-    let sim = Simulator::start(common::fleet(&[
-        ("cn-hangzhou", 30),
-        ("cn-shanghai", 20),
-        ("cn-beijing", 5),
-    ]))
-    .await
-    .expect("simulator");
+    let mut fleet = common::fleet(&[("cn-hangzhou", 30), ("cn-shanghai", 20), ("cn-beijing", 5)]);
+    // Hybrid servers and activation codes in one region.
+    fleet.regions[0] = fleet.regions[0].clone().hybrid(4, 4);
+    let sim = Simulator::start(fleet).await.expect("simulator");
     // One region answers 503 to everything: retried, so the retry counter
     // has a series too, while the others serve every other family.
     sim.update_faults(|f| {
@@ -704,12 +701,24 @@ async fn metrics_doc_lists_what_the_exporter_serves() {
             "ecs-tool-monitor",
             "--collect.interval",
             "1h",
+            "--collect.tags",
+            "env",
         ],
         Clock::System,
     )
     .await;
     common::wait_ready(running.addr).await;
-    let page = common::scrape(running.addr).await;
+    // The instance-info walk runs beside the cycle: its series come after.
+    let mut page = common::scrape(running.addr).await;
+    for _ in 0..200 {
+        if page.contains("aliyun_cloud_assistant_instance_info{")
+            && page.contains("aliyun_cloud_assistant_activation_instances{")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        page = common::scrape(running.addr).await;
+    }
     running.shutdown().await;
 
     let mut served = served(&page);
@@ -724,7 +733,15 @@ async fn metrics_doc_lists_what_the_exporter_serves() {
     for (name, (kind, labels)) in &served {
         let (doc_kind, doc_labels) = &documented[name];
         assert_eq!(kind, doc_kind, "{name}: type");
-        assert_eq!(labels, doc_labels, "{name}: labels");
+        // `tag_<key>...` stands for the labels of `--collect.tags` (here: env).
+        let want: BTreeSet<String> = doc_labels
+            .iter()
+            .map(|l| match l.as_str() {
+                "tag_<key>..." => "tag_env".to_string(),
+                l => l.to_string(),
+            })
+            .collect();
+        assert_eq!(labels, &want, "{name}: labels");
     }
 }
 

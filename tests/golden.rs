@@ -19,7 +19,7 @@ fn golden_fleet() -> FleetConfig {
     FleetConfig {
         seed: 2026,
         regions: vec![
-            RegionSpec::new("cn-hangzhou", 7),
+            RegionSpec::new("cn-hangzhou", 7).hybrid(3, 4),
             RegionSpec::new("eu-central-1", 4).quirky(),
             RegionSpec::new("us-west-1", 0),
         ],
@@ -37,6 +37,9 @@ async fn golden_page() -> String {
     let opts = CollectorOptions {
         plugins: vec!["ecs-tool-monitor".into(), "oos-cloudmonitor".into()],
         discovery_interval: std::time::Duration::ZERO,
+        instance_info_interval: std::time::Duration::from_secs(600),
+        tags: vec!["env".into(), "Cost Center".into(), "owner".into()],
+        managed_instances: true,
         ..CollectorOptions::default()
     };
     let collector = Collector::new(
@@ -46,14 +49,30 @@ async fn golden_page() -> String {
         prometheus::Registry::new(),
     )
     .expect("collector");
-    let report = collector.run_cycle().await;
-    assert_eq!(report.regions_ok, 3);
-    let mut snap = collector.snapshot().await;
-    // Durations are the only values that vary between runs.
+    // Names, tags and activation codes come from walks beside the cycle:
+    // cycles run (on the pinned clock) until every region has them.
+    let mut cycles = 0;
+    let snap = loop {
+        let report = collector.run_cycle().await;
+        assert_eq!(report.regions_ok, 3);
+        cycles += 1;
+        let snap = collector.snapshot().await;
+        let done = snap
+            .regions
+            .values()
+            .all(|r| r.info.is_some() && r.activations.is_some());
+        if done || cycles > 200 {
+            break snap;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let mut snap = snap;
+    // Durations and the number of cycles it took vary between runs.
     for r in snap.regions.values_mut() {
         r.duration = 0.0;
     }
     snap.cycle_duration = 0.0;
+    snap.cycles = 1;
     let page = render(&snap, &prometheus::Registry::new(), StateSets::All, 0).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }

@@ -41,12 +41,14 @@ impl Extra {
     }
 }
 
+#[derive(Debug)]
 pub(super) enum ExtraData {
     Info(Vec<InstanceInfo>),
     Managed(Vec<ManagedInstance>),
     Activations(Vec<Activation>),
 }
 
+#[derive(Debug)]
 pub(super) struct ExtraResult {
     pub(super) key: RegionKey,
     pub(super) extra: Extra,

@@ -27,7 +27,7 @@ use crate::render::{Page, StateSets, render};
 use crate::snapshot::{FleetSnapshot, RegionKey};
 use discovery::Discovery;
 pub use discovery::pick_discovery_targets;
-use inventory::{Background, Extra, ExtraData};
+use inventory::{Background, Extra, ExtraData, ExtraResult};
 use plan::{SweepPlan, Targets, WalkEstimate};
 use region::{RegionOutcome, RegionResult, RegionTask};
 pub use shard::Shard;
@@ -184,6 +184,13 @@ impl Collector {
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
+                // A slower walk finished between cycles: its series now.
+                _ = self.background.finished.notified() => {
+                    let mut st = self.state.lock().await;
+                    self.take_slow_walks(&mut st, self.clock.now(), false);
+                    self.publish(&st.snapshot, None).await;
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             }
             tokio::select! {
@@ -209,7 +216,7 @@ impl Collector {
         self.start_slow_walks(&st, &active, now);
         let mut report = CycleReport::default();
         self.collect(&mut st, tasks, now, &mut report).await;
-        self.take_slow_walks(&mut st, now);
+        self.take_slow_walks(&mut st, now, false);
         st.forget_gone_instances();
         st.forget_gone_regions();
         for d in st.discovery.values_mut() {
@@ -401,17 +408,20 @@ impl Collector {
         }
     }
 
-    /// Takes in the slower walks finished since the last look.
-    fn take_slow_walks(&self, st: &mut State, now: i64) {
+    /// Takes in the slower walks finished since the last look; those of a
+    /// region not on the page yet wait (`keep`), or are dropped at the end
+    /// of a cycle.
+    fn take_slow_walks(&self, st: &mut State, now: i64, keep: bool) {
         let interval = self.opts.instance_info_interval.as_secs() as i64;
-        for r in self.background.take() {
-            st.take_extra(
-                &r.key,
-                r.extra,
-                r.result,
-                now,
-                self.extra_timing(now + interval),
-            );
+        let mut finished = std::mem::take(&mut st.pending_extras);
+        finished.extend(self.background.take());
+        for r in finished {
+            let timing = self.extra_timing(now + interval);
+            if let Some(result) = st.take_extra(&r.key, r.extra, r.result, now, timing)
+                && keep
+            {
+                st.pending_extras.push(ExtraResult { result, ..r });
+            }
         }
     }
 
@@ -446,7 +456,7 @@ impl Collector {
                     Some(Err(_)) => report.regions_failed += 1,
                 },
                 _ = self.background.finished.notified() => {
-                    self.take_slow_walks(st, now);
+                    self.take_slow_walks(st, now, true);
                     dirty = true;
                 }
                 _ = tokio::time::sleep_until(next_publish), if dirty && !tasks.is_empty() => {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use super::discovery::Discovery;
-use super::inventory::{Extra, ExtraData};
+use super::inventory::{Extra, ExtraData, ExtraResult};
 use super::region::RegionWalk;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
@@ -45,6 +45,8 @@ pub(super) struct State {
     pub(super) extras: HashMap<(RegionKey, Extra), ExtraSchedule>,
     /// (account, action) already warned about a missing permission.
     pub(super) denied_warned: HashSet<(String, &'static str)>,
+    /// Slower walks that finished before their region was on the page.
+    pub(super) pending_extras: Vec<ExtraResult>,
 }
 
 impl State {
@@ -164,6 +166,9 @@ impl State {
     /// warning per account; a region without the action is left alone for
     /// `recheck`; any other failure keeps the last good data for at most
     /// `max_stale`. Only regions on the page take results.
+    ///
+    /// A result for a region not on the page yet (its first walk is still
+    /// running) is handed back, to be taken in later.
     pub(super) fn take_extra(
         &mut self,
         key: &RegionKey,
@@ -171,12 +176,12 @@ impl State {
         result: Result<ExtraData, ApiError>,
         now: i64,
         (next_due, recheck, max_stale): (i64, i64, i64),
-    ) {
+    ) -> Option<Result<ExtraData, ApiError>> {
+        let Some(entry) = self.snapshot.regions.get_mut(key) else {
+            return Some(result);
+        };
         let schedule = self.extras.entry((key.clone(), extra)).or_default();
         schedule.next_due = next_due;
-        let Some(entry) = self.snapshot.regions.get_mut(key) else {
-            return;
-        };
         let (account, region) = (key.account.as_str(), key.region.as_str());
         match result {
             Ok(data) => {
@@ -186,7 +191,7 @@ impl State {
                     ExtraData::Managed(v) => entry.managed = Some(Arc::new(v)),
                     ExtraData::Activations(v) => entry.activations = Some(Arc::new(v)),
                 }
-                return;
+                return None;
             }
             Err(e) if e.is_permission_denied() => {
                 if self
@@ -212,7 +217,7 @@ impl State {
                 // Asked again at the next cycle.
                 schedule.next_due = now;
                 if schedule.last_success.is_some_and(|t| now - t <= max_stale) {
-                    return;
+                    return None;
                 }
             }
         }
@@ -221,6 +226,7 @@ impl State {
             Extra::Managed => entry.managed = None,
             Extra::Activations => entry.activations = None,
         }
+        None
     }
 
     /// Forgets when instances no region reports any more were first seen.

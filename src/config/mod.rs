@@ -101,6 +101,14 @@ fn parse_plugin(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+fn parse_tag_key(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() || s.chars().count() > 128 {
+        return Err(format!("{s:?}: a tag key has 1 to 128 characters"));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
@@ -147,6 +155,26 @@ pub struct Flags {
     /// How often plugin names are discovered per instance; 0 turns discovery off
     #[arg(long = "collect.plugin-discovery-interval", default_value = "1h", value_parser = parse_duration_or_zero, value_name = "DURATION")]
     pub plugin_discovery_interval: Duration,
+
+    /// How long a region (or plugin sweep) that keeps failing serves its last good series
+    #[arg(long = "collect.max-stale", default_value = "1h", value_parser = parse_duration, value_name = "DURATION")]
+    pub max_stale: Duration,
+
+    /// Plugin names swept per account at most; names past it are logged once and counted
+    #[arg(long = "collect.max-plugin-names", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub max_plugin_names: u16,
+
+    /// How often instance names, zones, types and tags (and activation codes) are walked; 0 turns it off
+    #[arg(long = "collect.instance-info-interval", default_value = "10m", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    pub instance_info_interval: Duration,
+
+    /// Comma-separated tag keys exported as tag_<key> labels on the info series
+    #[arg(long = "collect.tags", value_delimiter = ',', value_parser = parse_tag_key, value_name = "KEYS")]
+    pub tags: Vec<String>,
+
+    /// Walk hybrid managed instances (mi-*) and activation codes (--collect.managed-instances=false turns it off)
+    #[arg(long = "collect.managed-instances", default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub managed_instances: bool,
 
     /// all: every state of a state set is a series (0/1); current: only the current state (value 1)
     #[arg(
@@ -239,6 +267,7 @@ static LONG_VERSION: std::sync::LazyLock<String> =
 impl Flags {
     /// Checks that go across flags (clap checks each flag alone).
     pub fn validate(&self) -> Result<(), String> {
+        crate::api::tag_label_names(&self.tags).map_err(|e| format!("--collect.tags: {e}"))?;
         if self.shard_index >= self.shard_count {
             return Err(format!(
                 "--shard.index {} must be below --shard.count {}",

@@ -288,6 +288,24 @@ pub static FAMILIES: &[FamilyDef] = &[
         write: |c, o| per_region(c, o, |r| Some(r.up as u8)),
     },
     FamilyDef {
+        name: "aliyun_cloud_assistant_exporter_plugin_sweep_up",
+        help: "1 if the last sweep of the plugin (ListPluginStatus by name) in the region succeeded, else 0; a failed sweep keeps its last good series for a while.",
+        kind: Gauge,
+        empty: Nothing,
+        write: |c, o| {
+            for ((acct, region), r) in c.regions() {
+                for (plugin, s) in &r.sweeps {
+                    o.series(
+                        acct,
+                        [("region_id", region), ("plugin", plugin.as_str())],
+                        s.up as u8,
+                    )?;
+                }
+            }
+            Ok(())
+        },
+    },
+    FamilyDef {
         name: "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
         help: "When the region was last collected successfully, Unix seconds.",
         kind: Gauge,
