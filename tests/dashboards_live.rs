@@ -938,7 +938,10 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     let waits_for = |name: &str| NOT_YET_EXPORTED.iter().any(|(_, ps)| ps.contains(&name));
     for r in rules.iter().filter(|r| r.record.is_some()) {
         if waits_for(r.name()) {
-            let got = api.query(r.name()).await.expect(r.name());
+            let got = api
+                .query(r.name())
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", r.name()));
             assert!(
                 !has_data(&got),
                 "{} has data: update NOT_YET_EXPORTED",
