@@ -336,6 +336,7 @@ fn alert_rules_are_documented_tested_and_keep_account() {
     );
 
     let docs = read("dashboards/README.md");
+    let mut per_instance_alerts = 0;
     for r in &alerts {
         let name = r.name();
         // Not a copy of the rule: a row of the table, with its runbook.
@@ -371,7 +372,8 @@ fn alert_rules_are_documented_tested_and_keep_account() {
         assert!(for_ >= Duration::from_secs(180), "{name}: for {for_:?}");
         // Per-instance alerts are warnings that outlive an exporter restart.
         let per_instance = metric_names(&r.expr).iter().any(|m| {
-            m.starts_with("cloud_assistant:") && m.ends_with(":info") || m.ends_with(":age_seconds")
+            m.starts_with("cloud_assistant:")
+                && (m.ends_with(":info") || m.ends_with(":age_seconds"))
         }) && r.expr.contains("instance_id");
         if per_instance {
             assert_ne!(
@@ -381,8 +383,12 @@ fn alert_rules_are_documented_tested_and_keep_account() {
             );
             let keep = duration(r.keep_firing_for.as_deref().unwrap_or("0s"));
             assert!(keep >= Duration::from_secs(300), "{name}: keep_firing_for");
+            per_instance_alerts += 1;
         }
     }
+    // Heartbeat, agent down and not installed, plugin crashed and stopped,
+    // managed server disconnected.
+    assert_eq!(per_instance_alerts, 6, "per-instance alerts found");
     for r in &rules {
         // Grouping by region keeps the account (absent without --config.file).
         for list in grouping_lists(&r.expr) {
