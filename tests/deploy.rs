@@ -70,6 +70,7 @@ fn kubernetes_manifests_parse_and_use_real_flags() {
         "Service",
         "ServiceMonitor",
         "ServiceAccount",
+        "PrometheusRule",
     ] {
         assert!(kinds.contains(&want), "no {want} in deploy/kubernetes");
     }
@@ -342,8 +343,66 @@ fn deploy_readme_covers_every_file() {
         "systemd/cloud-assistant-exporter.service",
         "systemd/web-config.conf",
         "kubernetes/",
+        "kubernetes/prometheusrule.yaml",
         "ram-policy.json",
     ] {
         assert!(readme.contains(f), "deploy/README.md does not mention {f}");
     }
+}
+
+/// deploy/kubernetes/prometheusrule.yaml as generated from
+/// dashboards/alerts.yml: its `groups:` (comments included) under `spec:`.
+fn prometheus_rule_from_alerts(alerts: &str) -> String {
+    let groups = alerts
+        .find("\ngroups:\n")
+        .map(|at| &alerts[at + 1..])
+        .expect("alerts.yml has a top-level groups: list");
+    let mut out = String::from(
+        "# Generated from dashboards/alerts.yml by `UPDATE_GOLDEN=1 cargo test --test deploy`;\n\
+         # do not edit: change alerts.yml and generate it again (the test fails while\n\
+         # they differ). Give it the labels your Prometheus' ruleSelector matches.\n\
+         apiVersion: monitoring.coreos.com/v1\n\
+         kind: PrometheusRule\n\
+         metadata:\n  name: cloud-assistant-exporter\n  namespace: monitoring\n  labels:\n\
+         \x20   app.kubernetes.io/name: cloud-assistant-exporter\n\
+         spec:\n",
+    );
+    for line in groups.lines() {
+        if !line.is_empty() {
+            out.push_str("  ");
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn prometheus_rule_is_alerts_yml() {
+    let alerts_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards/alerts.yml");
+    let alerts = read(&alerts_path);
+    let want = prometheus_rule_from_alerts(&alerts);
+    let path = deploy().join("kubernetes/prometheusrule.yaml");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &want).expect("write prometheusrule.yaml");
+    }
+    assert!(
+        read(&path) == want,
+        "deploy/kubernetes/prometheusrule.yaml differs from dashboards/alerts.yml: \
+         run `UPDATE_GOLDEN=1 cargo test --test deploy`"
+    );
+    // The same rules, read as YAML: the indentation kept every block scalar.
+    let rule: Value = yaml_serde::from_str(&want).expect("prometheusrule.yaml parses");
+    let groups: Value = yaml_serde::from_str(&alerts).expect("alerts.yml parses");
+    assert_eq!(rule["kind"].as_str(), Some("PrometheusRule"));
+    assert_eq!(
+        rule["apiVersion"].as_str(),
+        Some("monitoring.coreos.com/v1")
+    );
+    assert!(
+        groups["groups"]
+            .as_sequence()
+            .is_some_and(|g| !g.is_empty())
+    );
+    assert_eq!(rule["spec"]["groups"], groups["groups"]);
 }
