@@ -19,6 +19,7 @@ mod env;
 mod ini;
 mod oidc;
 mod provider;
+mod refresh;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -30,7 +31,8 @@ use crate::secret::Secret;
 
 pub use assume_role::RoleSpec;
 pub use oidc::OidcSpec;
-pub use provider::{CredentialProvider, RefreshMetrics, RefreshPolicy};
+pub use provider::CredentialProvider;
+pub use refresh::{RefreshMetrics, RefreshPolicy};
 
 /// The `source` label values of the refresh metric.
 pub const SOURCE_ENV: &str = "env";
