@@ -22,7 +22,12 @@ struct RateState {
 
 impl RateLimiter {
     pub(super) fn new(rate: f64) -> Self {
-        let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
+        // A rate whose spacing does not fit a duration (the flag refuses
+        // those; a library caller may not) is taken as no limit, not a panic.
+        let interval = (rate > 0.0)
+            .then(|| Duration::try_from_secs_f64(1.0 / rate).ok())
+            .flatten()
+            .filter(|d| !d.is_zero());
         RateLimiter {
             state: Mutex::new(RateState {
                 interval,
@@ -37,7 +42,9 @@ impl RateLimiter {
         let mut s = self.state.lock().ok()?;
         let interval = s.interval?;
         let at = s.next.max(now);
-        s.next = at + interval.div_f64(s.factor);
+        let spacing = Duration::try_from_secs_f64(interval.as_secs_f64() / s.factor)
+            .unwrap_or(interval);
+        s.next = at.checked_add(spacing).unwrap_or(at);
         Some(at)
     }
 
@@ -120,5 +127,11 @@ mod tests {
             "recovers to the configured rate"
         );
         assert!(RateLimiter::new(0.0).reserve(t0).is_none(), "0 = no limit");
+        for odd in [1e-300, 5e-324, 1e308, f64::INFINITY, f64::NAN, -1.0] {
+            let r = RateLimiter::new(odd);
+            r.on_throttle();
+            let _ = r.reserve(t0);
+            let _ = r.reserve(t0);
+        }
     }
 }
