@@ -2,17 +2,10 @@
 
 use serde_json::Value;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, snippet};
 
-/// The start of a body, control characters blanked, for an error message.
-fn snippet(body: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// Turns status and body into the JSON answer or a typed error.
+/// Turns status and body into the JSON answer or a typed error: a 3xx is
+/// an error (redirects are never followed), HTTP 429 is throttling.
 pub fn decode_response(
     action: &str,
     region: &str,
@@ -20,26 +13,25 @@ pub fn decode_response(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     let parsed: Result<Value, _> = serde_json::from_slice(body);
+    if (300..400).contains(&status) {
+        // Whatever its body says: a redirect is never followed.
+        return Err(ApiError::http(action, region, status, body));
+    }
     if !(200..300).contains(&status) {
         if let Ok(Value::Object(o)) = &parsed
             && let Some(code) = o.get("Code").and_then(Value::as_str)
         {
-            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            return Err(ApiError::Api {
-                action: action.to_string(),
-                region: region.to_string(),
+            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::api(
+                action,
+                region,
                 status,
-                code: code.to_string(),
-                message: s("Message"),
-                request_id: s("RequestId"),
-            });
+                code,
+                s("Message"),
+                s("RequestId"),
+            ));
         }
-        return Err(ApiError::Http {
-            action: action.to_string(),
-            region: region.to_string(),
-            status,
-            snippet: snippet(body),
-        });
+        return Err(ApiError::http(action, region, status, body));
     }
     match parsed {
         Ok(v @ Value::Object(_)) => Ok(v),

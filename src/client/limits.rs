@@ -42,8 +42,8 @@ impl RateLimiter {
         let mut s = self.state.lock().ok()?;
         let interval = s.interval?;
         let at = s.next.max(now);
-        let spacing = Duration::try_from_secs_f64(interval.as_secs_f64() / s.factor)
-            .unwrap_or(interval);
+        let spacing =
+            Duration::try_from_secs_f64(interval.as_secs_f64() / s.factor).unwrap_or(interval);
         s.next = at.checked_add(spacing).unwrap_or(at);
         Some(at)
     }

@@ -98,6 +98,9 @@ impl Client {
             crate::validate::endpoint_template(t)?;
         }
         let http = reqwest::Client::builder()
+            // A signed request goes to the endpoint it was signed for and
+            // nowhere else: a 3xx is an error (see `decode_response`).
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(opts.max_concurrency.max(1))

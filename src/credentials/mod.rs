@@ -272,7 +272,10 @@ impl Context {
         crate::validate::endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
         crate::validate::endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
         let agent = concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION"));
+        // Neither client follows a redirect: a signed STS request, an OIDC
+        // token or a metadata token goes to its endpoint and nowhere else.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
             .user_agent(agent)
@@ -280,6 +283,7 @@ impl Context {
             .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
         // Never through a proxy: the metadata service is only reachable directly.
         let metadata_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(METADATA_CONNECT_TIMEOUT)
             .timeout(METADATA_TIMEOUT)

@@ -126,6 +126,24 @@ pub async fn scrape(addr: std::net::SocketAddr) -> String {
     r.text().await.expect("body")
 }
 
+/// Scrapes `addr` until `check` holds on the page (15 s at most, else
+/// panics naming `what`) and returns that page.
+pub async fn scrape_until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    check: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = parse_metrics(&scrape(addr).await);
+        if check(&page) {
+            return page;
+        }
+        assert!(std::time::Instant::now() < until, "not within 15 s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
