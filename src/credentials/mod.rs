@@ -30,6 +30,10 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 pub use assume_role::RoleSpec;
+#[doc(hidden)]
+pub use cli_profile::parse_file as parse_cli_config;
+#[doc(hidden)]
+pub use ini::parse_file as parse_credentials_file;
 pub use oidc::OidcSpec;
 pub use provider::CredentialProvider;
 pub use refresh::{RefreshMetrics, RefreshPolicy};

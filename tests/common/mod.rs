@@ -486,3 +486,27 @@ pub fn github_anchor(heading: &str) -> String {
         .map(|c| if c == ' ' { '-' } else { c })
         .collect()
 }
+
+/// Property-test settings: `cases` inputs (PROPTEST_CASES overrides), a
+/// fixed seed unless PROPTEST_RNG_SEED names another, so every run (CI's
+/// too) tries the same inputs and a failure reproduces; no failure files
+/// written into the tree.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    /// Any fixed number; change it to explore other inputs.
+    const SEED: u64 = 0x5eed_c10d_a551_57a7;
+    let base = Config::default();
+    Config {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            base.cases
+        } else {
+            cases
+        },
+        rng_seed: match base.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(SEED),
+            fixed => fixed,
+        },
+        failure_persistence: None,
+        ..base
+    }
+}
