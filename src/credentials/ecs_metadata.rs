@@ -155,8 +155,13 @@ impl EcsMetadataSource {
         })?;
         let code = c.code.as_deref().unwrap_or("");
         if code != "Success" {
+            // Only a code-like Code is quoted: the answer is not echoed.
+            let shown = match code {
+                "" => "missing".to_string(),
+                c => format!("{:?}", crate::error::code_label(c)),
+            };
             return Err(format!(
-                "credentials of role {role}: Code is {code:?}, not Success"
+                "credentials of role {role}: Code is {shown}, not Success"
             ));
         }
         let (Some(id), Some(secret), Some(token), Some(exp)) = (
