@@ -450,8 +450,9 @@ async fn hostile_answers_are_clear_errors() {
             "{\"InstanceCloudAssistantStatusSet\": {\"InstanceCloudAss",
             "truncated",
         ),
+        // Without a NextToken this is an empty page (see api_safety.rs).
         (
-            "{\"RequestId\": \"x\"}",
+            "{\"RequestId\": \"x\", \"NextToken\": \"AA==\"}",
             "InstanceCloudAssistantStatusSet is missing",
         ),
         (

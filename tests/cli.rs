@@ -127,12 +127,22 @@ fn bad_flags_are_one_line_and_exit_2() {
         &["--log.format", "xml"],
         &["--bogus"],
         &["--shard.count", "2", "--shard.index", "5", "--demo"],
+        // Rates whose spacing overflows a duration (a panic once), or
+        // rounds to none. Only the first with --demo: the others were
+        // taken once, and the demo would run on.
+        &["--aliyun.rate-limit", "1e-300", "--demo"],
+        &["--aliyun.rate-limit", "1e308"],
+        &["--aliyun.rate-limit", "0.0000001"],
     ] {
         let out = run(args, &[]);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
         assert!(err.starts_with("error:"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+        if args[0] == "--aliyun.rate-limit" {
+            assert!(err.contains("--aliyun.rate-limit"), "{err}");
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! Property tests: the response parsers and the signer's encoder never panic
-//! on any input, and the encoder round-trips.
+//! on any input, and the encoder round-trips. (The files users write and the
+//! API's error bodies: `fuzz.rs`.)
+
+mod common;
 
 use cloud_assistant_exporter::api::{
     activations, cloud_assistant, instance_status, instances, managed_instances, plugins, regions,
@@ -86,7 +89,7 @@ fn inventory_parsers(v: &Value) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(common::proptest_config(512))]
 
     #[test]
     fn parsers_never_panic(v in json_value()) {

@@ -4,7 +4,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::fields::{check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items};
+use super::fields::{
+    check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items_or_empty,
+};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -61,7 +63,7 @@ fn parse_item(v: &Value) -> Result<AgentStatus, String> {
 
 /// The agents of one answer page.
 pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    let agents = set_items(resp, OUTER, INNER)?
+    let agents = set_items_or_empty(resp, OUTER, INNER)?
         .into_iter()
         .map(parse_item)
         .collect::<Result<Vec<_>, String>>()?;
@@ -163,8 +165,11 @@ mod tests {
         );
         let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [{"InstanceId": "i-1", "CloudAssistantStatus": true, "ActiveTaskCount": "many"}]}});
         assert!(parse_page(&v).unwrap_err().contains("ActiveTaskCount"));
+        // No set and no NextToken: an empty page, as the SDKs read it; with
+        // a NextToken, rows would be lost, so an error.
+        assert_eq!(parse_page(&json!({"RequestId": "x"})), Ok(Vec::new()));
         assert!(
-            parse_page(&json!({"RequestId": "x"}))
+            parse_page(&json!({"RequestId": "x", "NextToken": "AA=="}))
                 .unwrap_err()
                 .contains("missing")
         );

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::PAGE_SIZE;
 use super::cloud_assistant::dedup_by_id;
-use super::fields::{check_unique, opt_u64, req_shared, set_items};
+use super::fields::{check_unique, get, opt_u64, req_shared, set_items};
 use crate::client::Client;
 use crate::error::ApiError;
 use crate::lanes::{in_lanes, lanes_for};
@@ -23,9 +23,20 @@ pub struct InstanceStatus {
     pub status: Arc<str>,
 }
 
-/// The instances of one page and the TotalCount it reports.
+/// The instances of one page and the TotalCount it reports. A page without
+/// `InstanceStatuses` is an empty one when its TotalCount is 0 or absent
+/// (as the SDKs read it: no count, no rows); with rows counted, it is an
+/// error, so none goes missing silently.
 pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
-    let items = set_items(resp, &["InstanceStatuses"], &["InstanceStatus"])?
+    const SET: &str = "InstanceStatuses";
+    let total = opt_u64(resp, &["TotalCount"])?;
+    if get(resp, &[SET]).is_none() {
+        return match total {
+            None | Some(0) => Ok((Vec::new(), Some(0))),
+            Some(n) => Err(format!("{SET} is missing, yet TotalCount is {n}")),
+        };
+    }
+    let items = set_items(resp, &[SET], &["InstanceStatus"])?
         .into_iter()
         .map(|v| {
             let instance_id = req_shared(v, &["InstanceId"])?;
@@ -38,7 +49,7 @@ pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), St
         })
         .collect::<Result<Vec<_>, String>>()?;
     check_unique(items.iter().map(|i| &*i.instance_id), "instance")?;
-    Ok((items, opt_u64(resp, &["TotalCount"])?))
+    Ok((items, total))
 }
 
 async fn page(
@@ -117,6 +128,20 @@ mod tests {
         assert_eq!(total, Some(58));
         assert_eq!(&*items[1].status, "Hibernating");
         assert!(parse_page(&json!({"TotalCount": 1, "InstanceStatuses": {"InstanceStatus": [{"InstanceId": "i-1"}]}})).unwrap_err().contains("i-1: Status is missing"));
+        // No set: empty when nothing is counted, an error when rows are.
+        assert_eq!(
+            parse_page(&json!({"RequestId": "x"})),
+            Ok((Vec::new(), Some(0)))
+        );
+        assert_eq!(
+            parse_page(&json!({"TotalCount": 0})),
+            Ok((Vec::new(), Some(0)))
+        );
+        assert!(
+            parse_page(&json!({"TotalCount": 3}))
+                .unwrap_err()
+                .contains("InstanceStatuses is missing, yet TotalCount is 3")
+        );
         assert_eq!(pages_for(0), 1);
         assert_eq!(pages_for(50), 1);
         assert_eq!(pages_for(51), 2);

@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::fields::{check_unique, opt_shared, opt_time, req_shared, set_items};
+use super::fields::{
+    check_unique, opt_shared, opt_time, req_shared, set_items, set_items_or_empty,
+};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -53,7 +55,7 @@ pub struct PluginStatus {
 
 pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
     let mut out = Vec::new();
-    for inst in set_items(
+    for inst in set_items_or_empty(
         resp,
         &["InstancePluginStatusSet"],
         &["InstancePluginStatus"],

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::fields::{opt_str, req_str, set_items};
+use super::fields::{opt_str, req_str, set_items_or_empty};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -16,7 +16,7 @@ pub struct Region {
 }
 
 pub fn parse(resp: &Value) -> Result<Vec<Region>, String> {
-    set_items(resp, &["Regions"], &["Region"])?
+    set_items_or_empty(resp, &["Regions"], &["Region"])?
         .into_iter()
         .enumerate()
         .map(|(i, r)| {

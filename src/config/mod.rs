@@ -109,11 +109,17 @@ fn parse_tag_key(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The slowest and fastest `--aliyun.rate-limit` besides 0: one request in
+/// 1000 s, a million a second. Outside these the spacing between requests
+/// does not fit a duration (or rounds to none).
+pub const MIN_RATE: f64 = 0.001;
+pub const MAX_RATE: f64 = 1_000_000.0;
+
 fn parse_rate(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r >= 0.0 => Ok(r),
+    match s.trim().parse::<f64>() {
+        Ok(r) if r == 0.0 || (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
         _ => Err(format!(
-            "{s:?} is not a number of requests per second (0 = no limit)"
+            "{s:?} is not a number of requests per second from {MIN_RATE} to {MAX_RATE} (0 = no limit)"
         )),
     }
 }
@@ -398,6 +404,11 @@ mod tests {
             &["--aliyun.regions", "CN_HANGZHOU"],
             &["--aliyun.max-concurrency", "0"],
             &["--aliyun.rate-limit", "-1"],
+            &["--aliyun.rate-limit", "1e-300"],
+            &["--aliyun.rate-limit", "1e308"],
+            &["--aliyun.rate-limit", "0.0000001"],
+            &["--aliyun.rate-limit", "NaN"],
+            &["--aliyun.rate-limit", "inf"],
             &["--web.telemetry-path", "metrics"],
             &["--log.level", "trace"],
             &["--no-such-flag"],

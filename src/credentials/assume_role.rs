@@ -174,18 +174,23 @@ pub(crate) async fn post_sts(
     parse_sts_credentials(&buf).map_err(fail)
 }
 
-/// `Code (HTTP 400): Message (RequestId …)` of an error answer. Error
-/// answers hold no credentials, but their text is not echoed beyond these
-/// fields either.
+/// `Code (HTTP 400): Message (RequestId …)` of an error answer, the message
+/// redacted (`SignatureDoesNotMatch` echoes the string to sign, with the
+/// AccessKeyId and the SecurityToken). A 3xx is a redirect, never followed.
 pub(crate) fn describe_error_body(status: u16, body: &[u8]) -> String {
+    if (300..400).contains(&status) {
+        return crate::error::describe_status(status);
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(o)) if o.get("Code").is_some_and(Value::is_string) => {
             let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            let request_id = Some(s("RequestId"))
+                .filter(|r| crate::error::looks_like_code(r))
+                .unwrap_or("-");
             format!(
-                "{} (HTTP {status}): {} (RequestId {})",
-                s("Code"),
-                s("Message"),
-                s("RequestId")
+                "{} (HTTP {status}): {} (RequestId {request_id})",
+                crate::error::code_label(s("Code")),
+                crate::error::redact(s("Message")),
             )
         }
         _ => format!("HTTP {status} without an API error body"),

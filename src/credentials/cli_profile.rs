@@ -67,8 +67,12 @@ fn read(path: &Path) -> Result<Option<ConfigFile>, CredentialsError> {
             )));
         }
     };
+    parse_config(&text, path).map(Some)
+}
+
+fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, CredentialsError> {
     // serde's messages may quote a value: only the position is reported.
-    serde_json::from_str(&text).map(Some).map_err(|e| {
+    serde_json::from_str(text).map_err(|e| {
         CredentialsError::Config(format!(
             "the CLI config {} is not valid ({:?} error at line {} column {})",
             path.display(),
@@ -77,6 +81,27 @@ fn read(path: &Path) -> Result<Option<ConfigFile>, CredentialsError> {
             e.column()
         ))
     })
+}
+
+/// The credential source the profile `profile` (`None`: the file's
+/// `current`) of a CLI config's `text` describes, as [`load`] reads it
+/// from `path` (for the property tests).
+#[doc(hidden)]
+pub fn parse_file(
+    text: &str,
+    path: &Path,
+    profile: Option<&str>,
+) -> Result<CredentialSpec, CredentialsError> {
+    let cfg = parse_config(text, path)?;
+    let name = profile_name(&Env::default(), &cfg, profile);
+    let p = cfg
+        .profiles
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            CredentialsError::Config(format!("no profile {name:?} in {}", path.display()))
+        })?;
+    to_spec(&cfg, p, path, 0)
 }
 
 fn profile_name(env: &Env, cfg: &ConfigFile, asked: Option<&str>) -> String {

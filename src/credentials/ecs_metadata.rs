@@ -62,7 +62,7 @@ impl EcsMetadataSource {
                 Ok(_) => "an empty token".to_string(),
                 Err(e) => crate::error::describe_transport(&e),
             },
-            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Ok(r) => crate::error::describe_status(r.status().as_u16()),
             // Nothing listens there: a plain GET would not fare better.
             Err(e) if e.is_connect() => {
                 return Err(format!(
@@ -110,8 +110,9 @@ impl EcsMetadataSource {
         }
         if !(200..300).contains(&status) {
             return Err(format!(
-                "GET {path} at {}: HTTP {status}",
-                ctx.metadata_endpoint
+                "GET {path} at {}: {}",
+                ctx.metadata_endpoint,
+                crate::error::describe_status(status)
             ));
         }
         resp.text()
@@ -154,8 +155,13 @@ impl EcsMetadataSource {
         })?;
         let code = c.code.as_deref().unwrap_or("");
         if code != "Success" {
+            // Only a code-like Code is quoted: the answer is not echoed.
+            let shown = match code {
+                "" => "missing".to_string(),
+                c => format!("{:?}", crate::error::code_label(c)),
+            };
             return Err(format!(
-                "credentials of role {role}: Code is {code:?}, not Success"
+                "credentials of role {role}: Code is {shown}, not Success"
             ));
         }
         let (Some(id), Some(secret), Some(token), Some(exp)) = (

@@ -80,9 +80,29 @@ fn read(path: &Path, explicit: bool) -> Result<Option<Sections>, CredentialsErro
             )));
         }
     };
-    parse(&text).map(Some).map_err(|e| {
+    parse_named(&text, path).map(Some)
+}
+
+/// [`parse`], its error naming the file.
+fn parse_named(text: &str, path: &Path) -> Result<Sections, CredentialsError> {
+    parse(text).map_err(|e| {
         CredentialsError::Config(format!("the credentials file {}: {e}", path.display()))
     })
+}
+
+/// The credential source section `profile` of a credentials file's `text`
+/// describes, as [`load`] reads it from `path` (for the property tests).
+#[doc(hidden)]
+pub fn parse_file(
+    text: &str,
+    path: &Path,
+    profile: &str,
+) -> Result<CredentialSpec, CredentialsError> {
+    let mut sections = parse_named(text, path)?;
+    let section = sections.remove(profile).ok_or_else(|| {
+        CredentialsError::Config(format!("no section [{profile}] in {}", path.display()))
+    })?;
+    to_spec(section, profile, path)
 }
 
 /// The chain's step: `Absent` when there is no file, no such section or

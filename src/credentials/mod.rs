@@ -19,6 +19,7 @@ mod env;
 mod ini;
 mod oidc;
 mod provider;
+mod refresh;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -29,8 +30,13 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 pub use assume_role::RoleSpec;
+#[doc(hidden)]
+pub use cli_profile::parse_file as parse_cli_config;
+#[doc(hidden)]
+pub use ini::parse_file as parse_credentials_file;
 pub use oidc::OidcSpec;
-pub use provider::{CredentialProvider, RefreshMetrics, RefreshPolicy};
+pub use provider::CredentialProvider;
+pub use refresh::{RefreshMetrics, RefreshPolicy};
 
 /// The `source` label values of the refresh metric.
 pub const SOURCE_ENV: &str = "env";
@@ -270,7 +276,10 @@ impl Context {
         crate::validate::endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
         crate::validate::endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
         let agent = concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION"));
+        // Neither client follows a redirect: a signed STS request, an OIDC
+        // token or a metadata token goes to its endpoint and nowhere else.
         let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
             .user_agent(agent)
@@ -278,6 +287,7 @@ impl Context {
             .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
         // Never through a proxy: the metadata service is only reachable directly.
         let metadata_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .connect_timeout(METADATA_CONNECT_TIMEOUT)
             .timeout(METADATA_TIMEOUT)

@@ -1,6 +1,7 @@
 //! Faults the simulator can inject: latency, throttling and 503s at a rate,
 //! per-region failures (an error code, a hang, a malformed answer, a
-//! NextToken that never ends), and actions the caller's RAM policy lacks.
+//! NextToken that never ends, a redirect, a raw status, a signature refused
+//! with the string to sign echoed), and actions the caller's RAM policy lacks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -52,4 +53,13 @@ pub enum RegionFault {
     EndlessToken,
     /// Paged actions return the token they were given, again and again.
     RepeatToken,
+    /// Answer `307 Temporary Redirect` to this URL (before any signature
+    /// check, as a load balancer or a hijacked endpoint would).
+    Redirect(String),
+    /// Answer this status with this body, as it is.
+    Raw { status: u16, body: String },
+    /// Refuse the signature as the real API does: `SignatureDoesNotMatch`,
+    /// its message echoing the server's string to sign, with the
+    /// AccessKeyId and the SecurityToken of the request in it.
+    SignatureMismatch,
 }

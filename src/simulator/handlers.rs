@@ -23,6 +23,21 @@ pub fn error(state: &SimState, status: u16, code: &str, message: &str) -> Answer
     )
 }
 
+/// `SignatureDoesNotMatch` as the real API words it: the message echoes
+/// the string to sign it computed, AccessKeyId and SecurityToken included.
+pub fn signature_mismatch(state: &SimState, method: &str, params: &[(String, String)]) -> Answer {
+    let rest: Vec<(String, String)> = params
+        .iter()
+        .filter(|(k, _)| k != "Signature")
+        .cloned()
+        .collect();
+    let message = format!(
+        "Specified signature is not matched with our calculation. server string to sign is:{}",
+        string_to_sign(method, &canonical_query(&rest))
+    );
+    error(state, 400, "SignatureDoesNotMatch", &message)
+}
+
 /// Decodes `k=v&k=v` (percent-encoding, `+` as space as in forms).
 pub fn parse_form(s: &str) -> Vec<(String, String)> {
     fn hex(c: u8) -> Option<u8> {
@@ -275,6 +290,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             return error(state, *status, code, "injected fault");
         }
         Some(RegionFault::Body(b)) => return (200, Value::String(b.clone())),
+        Some(RegionFault::Raw { status, body }) => return (*status, Value::String(body.clone())),
         _ => {}
     }
     if state.denied(action) {

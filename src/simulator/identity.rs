@@ -37,6 +37,11 @@ pub struct IdentityConfig {
     pub oidc_provider_arn: String,
     /// AssumeRoleWithOIDC accepts the token this file holds, read at every call.
     pub oidc_token_file: Option<PathBuf>,
+    /// Every STS and metadata request is answered `307` to this URL.
+    pub redirect_to: Option<String>,
+    /// AssumeRole refuses the signature, echoing the string to sign (see
+    /// [`super::RegionFault::SignatureMismatch`]).
+    pub sts_signature_mismatch: bool,
 }
 
 impl Default for IdentityConfig {
@@ -48,6 +53,8 @@ impl Default for IdentityConfig {
             imdsv2_unsupported: false,
             oidc_provider_arn: "acs:ram::1234567890123456:oidc-provider/ack-rrsa-sim".into(),
             oidc_token_file: None,
+            redirect_to: None,
+            sts_signature_mismatch: false,
         }
     }
 }
@@ -231,6 +238,9 @@ async fn handle(
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
+    if let Some(to) = state.config().redirect_to {
+        return Ok(super::redirect(&to));
+    }
     let (status, content_type, body) = if path.starts_with("/latest/") {
         let headers = req.headers().clone();
         let header = |name: &str| {

@@ -406,6 +406,15 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// `307 Temporary Redirect` to `to`, with an empty body.
+pub(crate) fn redirect(to: &str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(307)
+        .header("location", to)
+        .body(Full::new(Bytes::new()))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
 async fn handle(
     state: Arc<SimState>,
     req: Request<Incoming>,
@@ -439,7 +448,17 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let (status, body) = match handlers::authenticate(&state, &method, &params) {
+    let fault = state.fault(&action, &region);
+    if let Some(RegionFault::Redirect(to)) = &fault {
+        return Ok(redirect(to));
+    }
+    let checked = match fault {
+        Some(RegionFault::SignatureMismatch) => {
+            Err(handlers::signature_mismatch(&state, &method, &params))
+        }
+        _ => handlers::authenticate(&state, &method, &params),
+    };
+    let (status, body) = match checked {
         Err(answer) => answer,
         Ok(()) => {
             let (throttle, unavailable) = {
@@ -464,7 +483,7 @@ async fn handle(
                     "The request has failed due to a temporary failure of the server.",
                 )
             } else {
-                if state.fault(&action, &region) == Some(RegionFault::Hang) {
+                if fault == Some(RegionFault::Hang) {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
                 handlers::dispatch(&state, &params)

@@ -89,6 +89,9 @@ fn answer(id: &IdentityState, arn: &str, session: &str, c: &Issued) -> Answer {
 }
 
 fn assume_role(id: &IdentityState, method: &str, params: &[(String, String)]) -> Answer {
+    if id.config().sts_signature_mismatch {
+        return handlers::signature_mismatch(&id.sim, method, params);
+    }
     if let Err(a) = handlers::authenticate_for(&id.sim, method, params, STS_VERSION, false) {
         return a;
     }

@@ -126,6 +126,24 @@ pub async fn scrape(addr: std::net::SocketAddr) -> String {
     r.text().await.expect("body")
 }
 
+/// Scrapes `addr` until `check` holds on the page (15 s at most, else
+/// panics naming `what`) and returns that page.
+pub async fn scrape_until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    check: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    let until = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let page = parse_metrics(&scrape(addr).await);
+        if check(&page) {
+            return page;
+        }
+        assert!(std::time::Instant::now() < until, "not within 15 s: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub name: String,
@@ -843,4 +861,28 @@ pub fn grafana_substitute(expr: &str, rate_interval: &str, interval: &str) -> St
         "unknown variable left in {s}"
     );
     s
+}
+
+/// Property-test settings: `cases` inputs (PROPTEST_CASES overrides), a
+/// fixed seed unless PROPTEST_RNG_SEED names another, so every run (CI's
+/// too) tries the same inputs and a failure reproduces; no failure files
+/// written into the tree.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, RngSeed};
+    /// Any fixed number; change it to explore other inputs.
+    const SEED: u64 = 0x5eed_c10d_a551_57a7;
+    let base = Config::default();
+    Config {
+        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
+            base.cases
+        } else {
+            cases
+        },
+        rng_seed: match base.rng_seed {
+            RngSeed::Random => RngSeed::Fixed(SEED),
+            fixed => fixed,
+        },
+        failure_persistence: None,
+        ..base
+    }
 }

@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde_json::Value;
-use tokio::sync::Semaphore;
 
 use crate::clock::format_iso8601;
 use crate::credentials::CredentialProvider;
@@ -16,52 +14,22 @@ use crate::error::ApiError;
 use crate::rng::Rng;
 use crate::signer::{CommonParams, sign_request};
 
+mod decode;
+mod limits;
+mod metrics;
+mod retry;
+
+pub use decode::decode_response;
+pub use limits::Limits;
+pub use metrics::ApiMetrics;
+pub use retry::RetryPolicy;
+
 pub const ECS_API_VERSION: &str = "2014-05-26";
 pub const DEFAULT_ENDPOINT: &str = "https://ecs.aliyuncs.com";
 
 /// Default cap of pages per walk (see `ClientOptions::max_pages`): 50 000
 /// pages is 2.5 million instances in one region.
 pub const MAX_PAGES: usize = 50_000;
-
-/// When and how often a failed call is tried again.
-#[derive(Clone, Debug)]
-pub struct RetryPolicy {
-    pub max_tries: u32,
-    pub base: Duration,
-    pub throttle_base: Duration,
-    pub cap: Duration,
-    /// A call never takes longer than this in all, sleeps included.
-    pub max_total: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_tries: 5,
-            base: Duration::from_millis(100),
-            throttle_base: Duration::from_millis(500),
-            cap: Duration::from_secs(20),
-            max_total: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// Delay before try `attempt + 1` ("equal jitter": half fixed, half random,
-    /// so retries spread out but never come back at once).
-    pub fn backoff(&self, attempt: u32, throttled: bool, rng: &mut Rng) -> Duration {
-        let base = if throttled {
-            self.throttle_base
-        } else {
-            self.base
-        };
-        let exp = base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.cap);
-        let half = exp / 2;
-        half + Duration::from_nanos(rng.below(half.as_nanos() as u64 + 1))
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
@@ -97,171 +65,6 @@ impl Default for ClientOptions {
     }
 }
 
-/// Self-metrics of the API calls, so users see what the exporter costs.
-#[derive(Clone)]
-pub struct ApiMetrics {
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
-    pub retries: IntCounterVec,
-}
-
-impl ApiMetrics {
-    pub fn new(registry: &Registry) -> prometheus::Result<Self> {
-        Self::for_account(registry, None)
-    }
-
-    /// The metrics of one account of `--config.file`: every series carries
-    /// `account` as a constant label, so several accounts' metrics of one
-    /// name live side by side in the registry.
-    pub fn for_account(registry: &Registry, account: Option<&str>) -> prometheus::Result<Self> {
-        let opts = |name: &str, help: &str| {
-            let o = Opts::new(name, help);
-            match account {
-                Some(a) => o.const_label("account", a),
-                None => o,
-            }
-        };
-        let requests = IntCounterVec::new(
-            opts(
-                "aliyun_cloud_assistant_exporter_api_requests_total",
-                "API requests sent, by action and result code (OK or the API error code).",
-            ),
-            &["action", "code"],
-        )?;
-        let duration = HistogramVec::new(
-            HistogramOpts {
-                common_opts: opts(
-                    "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
-                    "Duration of single API requests (each try), by action.",
-                ),
-                buckets: vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
-            },
-            &["action"],
-        )?;
-        let retries = IntCounterVec::new(
-            opts(
-                "aliyun_cloud_assistant_exporter_api_retries_total",
-                "API requests tried again after a retryable failure, by action.",
-            ),
-            &["action"],
-        )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(retries.clone()))?;
-        Ok(ApiMetrics {
-            requests,
-            duration,
-            retries,
-        })
-    }
-
-    /// Takes these metrics off the registry (an account removed by a reload).
-    pub fn unregister(&self, registry: &Registry) {
-        let _ = registry.unregister(Box::new(self.requests.clone()));
-        let _ = registry.unregister(Box::new(self.duration.clone()));
-        let _ = registry.unregister(Box::new(self.retries.clone()));
-    }
-
-    /// Requests answered so far for `action` with `code`.
-    pub fn count(&self, action: &str, code: &str) -> u64 {
-        self.requests
-            .get_metric_with_label_values(&[action, code])
-            .map(|c| c.get())
-            .unwrap_or(0)
-    }
-
-    /// Requests answered so far for `action`, any code.
-    pub fn count_action(&self, action: &str) -> u64 {
-        use prometheus::core::Collector;
-        self.requests
-            .collect()
-            .iter()
-            .flat_map(|mf| mf.get_metric().iter())
-            .filter(|m| {
-                m.get_label()
-                    .iter()
-                    .any(|l| l.name() == "action" && l.value() == action)
-            })
-            .map(|m| m.get_counter().get_value() as u64)
-            .sum()
-    }
-}
-
-/// Spaces requests out to at most `rate` per second, and slows down by itself
-/// when the API says it is throttling us.
-#[derive(Debug)]
-struct RateLimiter {
-    state: Mutex<RateState>,
-}
-
-#[derive(Debug)]
-struct RateState {
-    interval: Option<Duration>,
-    factor: f64,
-    next: Instant,
-}
-
-impl RateLimiter {
-    fn new(rate: f64) -> Self {
-        let interval = (rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate));
-        RateLimiter {
-            state: Mutex::new(RateState {
-                interval,
-                factor: 1.0,
-                next: Instant::now(),
-            }),
-        }
-    }
-
-    /// Books the next free slot at or after `now`; `None` when unlimited.
-    fn reserve(&self, now: Instant) -> Option<Instant> {
-        let mut s = self.state.lock().ok()?;
-        let interval = s.interval?;
-        let at = s.next.max(now);
-        s.next = at + interval.div_f64(s.factor);
-        Some(at)
-    }
-
-    async fn wait(&self) {
-        if let Some(at) = self.reserve(Instant::now()) {
-            tokio::time::sleep_until(at.into()).await;
-        }
-    }
-
-    fn on_throttle(&self) {
-        if let Ok(mut s) = self.state.lock() {
-            s.factor = (s.factor * 0.5).max(0.05);
-        }
-    }
-
-    fn on_success(&self) {
-        if let Ok(mut s) = self.state.lock()
-            && s.factor < 1.0
-        {
-            s.factor = (s.factor + 0.02).min(1.0);
-        }
-    }
-}
-
-/// The concurrency and rate limits of API requests. Clients that share one
-/// (`Arc`) stay under them all together.
-#[derive(Debug)]
-pub struct Limits {
-    semaphore: Semaphore,
-    rate: RateLimiter,
-}
-
-impl Limits {
-    /// At most `max_concurrency` requests in flight and `rate_limit` per
-    /// second (0 = no rate limit).
-    pub fn new(max_concurrency: usize, rate_limit: f64) -> Arc<Self> {
-        Arc::new(Limits {
-            semaphore: Semaphore::new(max_concurrency.max(1)),
-            rate: RateLimiter::new(rate_limit),
-        })
-    }
-}
-
 /// A signed, rate-limited, retrying ECS API client. Cheap to share (`Arc`).
 pub struct Client {
     http: reqwest::Client,
@@ -292,6 +95,9 @@ impl Client {
             crate::validate::endpoint_template(t)?;
         }
         let http = reqwest::Client::builder()
+            // A signed request goes to the endpoint it was signed for and
+            // nowhere else: a 3xx is an error (see `decode_response`).
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
             .pool_max_idle_per_host(opts.max_concurrency.max(1))
@@ -520,165 +326,5 @@ impl Client {
             .await
             .map_err(|_| transport(format!("no answer within {:?}", self.opts.timeout), true))??;
         decode_response(action, region_label, status, &buf)
-    }
-}
-
-/// A reqwest error in words, without the URL.
-fn snippet(body: &[u8]) -> String {
-    let s = String::from_utf8_lossy(&body[..body.len().min(160)]);
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-/// Turns status and body into the JSON answer or a typed error.
-pub fn decode_response(
-    action: &str,
-    region: &str,
-    status: u16,
-    body: &[u8],
-) -> Result<Value, ApiError> {
-    let parsed: Result<Value, _> = serde_json::from_slice(body);
-    if !(200..300).contains(&status) {
-        if let Ok(Value::Object(o)) = &parsed
-            && let Some(code) = o.get("Code").and_then(Value::as_str)
-        {
-            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-            return Err(ApiError::Api {
-                action: action.to_string(),
-                region: region.to_string(),
-                status,
-                code: code.to_string(),
-                message: s("Message"),
-                request_id: s("RequestId"),
-            });
-        }
-        return Err(ApiError::Http {
-            action: action.to_string(),
-            region: region.to_string(),
-            status,
-            snippet: snippet(body),
-        });
-    }
-    match parsed {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::decode(
-            action,
-            region,
-            "the answer is JSON but not an object",
-        )),
-        Err(e) if e.is_eof() => Err(ApiError::decode(
-            action,
-            region,
-            format!("truncated JSON ({} bytes)", body.len()),
-        )),
-        Err(e) => Err(ApiError::decode(
-            action,
-            region,
-            format!("not JSON ({e}): {}", snippet(body)),
-        )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_error_bodies() {
-        let body = br#"{"RequestId":"R-1","Code":"Throttling.User","Message":"Request was denied","HostId":"ecs"}"#;
-        let e = decode_response("DescribeRegions", "-", 400, body).unwrap_err();
-        match &e {
-            ApiError::Api {
-                status,
-                code,
-                request_id,
-                ..
-            } => {
-                assert_eq!(
-                    (*status, code.as_str(), request_id.as_str()),
-                    (400, "Throttling.User", "R-1")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(e.is_throttling());
-        let e = decode_response("A", "r", 502, b"<html>Bad Gateway</html>").unwrap_err();
-        assert!(matches!(e, ApiError::Http { status: 502, .. }));
-        assert!(e.is_retryable());
-    }
-
-    #[test]
-    fn rejects_bad_success_bodies() {
-        let e = decode_response(
-            "DescribeInstanceStatus",
-            "cn-x",
-            200,
-            b"{\"TotalCount\": 5, \"Inst",
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("DescribeInstanceStatus in cn-x: malformed response: truncated"),
-            "{e}"
-        );
-        let e = decode_response("A", "r", 200, b"<xml/>").unwrap_err();
-        assert!(e.to_string().contains("not JSON"), "{e}");
-        let e = decode_response("A", "r", 200, b"[1,2]").unwrap_err();
-        assert!(e.to_string().contains("not an object"), "{e}");
-        assert!(decode_response("A", "r", 200, b"{}").is_ok());
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy::default();
-        let mut rng = Rng::new(1);
-        for attempt in 1..10 {
-            let d = p.backoff(attempt, false, &mut rng);
-            let exp = Duration::from_millis(100)
-                .saturating_mul(1 << (attempt - 1))
-                .min(p.cap);
-            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?}");
-        }
-        let d = p.backoff(1, true, &mut rng);
-        assert!(d >= Duration::from_millis(250) && d <= Duration::from_millis(500));
-        assert!(p.backoff(40, true, &mut rng) <= p.cap);
-    }
-
-    #[test]
-    fn rate_limiter_spaces_requests_and_backs_off_when_throttled() {
-        let r = RateLimiter::new(10.0);
-        let t0 = Instant::now();
-        let slots: Vec<Duration> = (0..3)
-            .filter_map(|_| r.reserve(t0))
-            .map(|t| t - t0)
-            .collect();
-        assert_eq!(
-            slots,
-            vec![
-                Duration::ZERO,
-                Duration::from_millis(100),
-                Duration::from_millis(200)
-            ]
-        );
-        r.on_throttle();
-        let a = r.reserve(t0).expect("slot");
-        let b = r.reserve(t0).expect("slot");
-        assert_eq!(
-            b - a,
-            Duration::from_millis(200),
-            "half the rate after throttling"
-        );
-        for _ in 0..100 {
-            r.on_success();
-        }
-        let c = r.reserve(t0).expect("slot");
-        let d = r.reserve(t0).expect("slot");
-        assert_eq!(
-            d - c,
-            Duration::from_millis(100),
-            "recovers to the configured rate"
-        );
-        assert!(RateLimiter::new(0.0).reserve(t0).is_none(), "0 = no limit");
     }
 }

@@ -1,0 +1,104 @@
+//! An answer's status and body turned into its JSON object or a typed error.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, snippet};
+
+/// Turns status and body into the JSON answer or a typed error: a 3xx is
+/// an error (redirects are never followed), HTTP 429 is throttling.
+pub fn decode_response(
+    action: &str,
+    region: &str,
+    status: u16,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let parsed: Result<Value, _> = serde_json::from_slice(body);
+    if (300..400).contains(&status) {
+        // Whatever its body says: a redirect is never followed.
+        return Err(ApiError::http(action, region, status, body));
+    }
+    if !(200..300).contains(&status) {
+        if let Ok(Value::Object(o)) = &parsed
+            && let Some(code) = o.get("Code").and_then(Value::as_str)
+        {
+            let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
+            return Err(ApiError::api(
+                action,
+                region,
+                status,
+                code,
+                s("Message"),
+                s("RequestId"),
+            ));
+        }
+        return Err(ApiError::http(action, region, status, body));
+    }
+    match parsed {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::decode(
+            action,
+            region,
+            "the answer is JSON but not an object",
+        )),
+        Err(e) if e.is_eof() => Err(ApiError::decode(
+            action,
+            region,
+            format!("truncated JSON ({} bytes)", body.len()),
+        )),
+        Err(e) => Err(ApiError::decode(
+            action,
+            region,
+            format!("not JSON ({e}): {}", snippet(body)),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_error_bodies() {
+        let body = br#"{"RequestId":"R-1","Code":"Throttling.User","Message":"Request was denied","HostId":"ecs"}"#;
+        let e = decode_response("DescribeRegions", "-", 400, body).unwrap_err();
+        match &e {
+            ApiError::Api {
+                status,
+                code,
+                request_id,
+                ..
+            } => {
+                assert_eq!(
+                    (*status, code.as_str(), request_id.as_str()),
+                    (400, "Throttling.User", "R-1")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.is_throttling());
+        let e = decode_response("A", "r", 502, b"<html>Bad Gateway</html>").unwrap_err();
+        assert!(matches!(e, ApiError::Http { status: 502, .. }));
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn rejects_bad_success_bodies() {
+        let e = decode_response(
+            "DescribeInstanceStatus",
+            "cn-x",
+            200,
+            b"{\"TotalCount\": 5, \"Inst",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("DescribeInstanceStatus in cn-x: malformed response: truncated"),
+            "{e}"
+        );
+        let e = decode_response("A", "r", 200, b"<xml/>").unwrap_err();
+        assert!(e.to_string().contains("not JSON"), "{e}");
+        let e = decode_response("A", "r", 200, b"[1,2]").unwrap_err();
+        assert!(e.to_string().contains("not an object"), "{e}");
+        assert!(decode_response("A", "r", 200, b"{}").is_ok());
+    }
+}
