@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -112,7 +113,7 @@ pub async fn start(
         true => Some(start_demo(&clock).await?),
         false => None,
     };
-    let set = Arc::new(AccountSet::new(BuildOptions {
+    let set = AccountSet::new(BuildOptions {
         source: accounts_source(flags, demo.as_ref()),
         default_endpoint: flags.endpoint.clone(),
         client: ClientOptions {
@@ -133,10 +134,13 @@ pub async fn start(
             ..Default::default()
         },
         registry: registry.clone(),
-    }));
-    let accounts = set.load().await?;
-    let names: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
-    tracing::info!(accounts = %names.join(","), file = ?set.file(), "accounts loaded");
+        retry_base: Duration::from_secs(1),
+        retry_cap: Duration::from_secs(300),
+    });
+    let loaded = set.load().await?;
+    let names: Vec<&str> = loaded.accounts.iter().map(|a| a.name.as_str()).collect();
+    tracing::info!(accounts = %names.join(","), down = loaded.down.len(), file = ?set.file(), "accounts loaded");
+    let accounts = loaded.accounts;
     // Only a file can fail to reload: the metrics exist with one.
     let reloads = match set.file() {
         Some(_) => Some(ReloadMetrics::new(&registry)?),
@@ -146,8 +150,16 @@ pub async fn start(
         m.record(true, clock.now());
     }
     let collector = Arc::new(
-        Collector::new(accounts, opts, clock.clone(), registry).map_err(StartError::Render)?,
+        Collector::new(accounts, opts, clock.clone(), registry.clone())
+            .map_err(StartError::Render)?,
     );
+    // A down account that comes up joins the walk from the next cycle on.
+    let weak = Arc::downgrade(&collector);
+    set.on_change(Box::new(move |accounts| {
+        if let Some(c) = weak.upgrade() {
+            c.set_accounts(accounts);
+        }
+    }));
     let reloader = Arc::new(Reloader {
         set: Arc::clone(&set),
         collector: Arc::clone(&collector),
@@ -172,6 +184,7 @@ pub async fn start(
     });
     let state = AppState {
         page: collector.page(),
+        registry,
         ready: collector.ready(),
         opts: Arc::clone(&server_opts),
     };
@@ -288,26 +301,42 @@ struct Reloader {
 }
 
 impl Reloader {
-    async fn reload(&self) -> Result<(), AccountsError> {
+    /// Applies every good entry of the file; the accounts that could not be
+    /// built are named in the error (each keeps its running account, or is
+    /// down and tried again).
+    async fn reload(&self) -> Result<(), ReloadError> {
         match self.set.load().await {
-            Ok(accounts) => {
-                let names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
-                self.collector.set_accounts(accounts);
+            Ok(loaded) => {
+                let names: Vec<String> = loaded.accounts.iter().map(|a| a.name.clone()).collect();
+                self.collector.set_accounts(loaded.accounts.clone());
+                let ok = loaded.down.is_empty();
                 if let Some(m) = &self.metrics {
-                    m.record(true, self.clock.now());
+                    m.record(ok, self.clock.now());
                 }
-                tracing::info!(file = ?self.set.file(), accounts = %names.join(","), "accounts reloaded; the next cycle walks them");
-                Ok(())
+                tracing::info!(file = ?self.set.file(), accounts = %names.join(","), down = loaded.down.len(), "accounts reloaded; the next cycle walks them");
+                match ok {
+                    true => Ok(()),
+                    false => Err(ReloadError::AccountsDown(loaded.describe_down())),
+                }
             }
             Err(e) => {
                 if let Some(m) = &self.metrics {
                     m.record(false, 0);
                 }
                 tracing::error!(file = ?self.set.file(), error = %e, "accounts not reloaded; the running ones stay");
-                Err(e)
+                Err(ReloadError::File(e))
             }
         }
     }
+}
+
+/// Why a reload of `--config.file` did not fully apply.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error(transparent)]
+    File(AccountsError),
+    #[error("the other accounts are applied; not built: {0}")]
+    AccountsDown(String),
 }
 
 /// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every

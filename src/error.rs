@@ -49,6 +49,14 @@ pub enum ApiError {
         region: String,
         what: String,
     },
+    /// No valid credentials to sign with (the source refused or did not
+    /// answer): not sent, not retried.
+    #[error("{action} in {region}: no valid credentials: {message}")]
+    Credentials {
+        action: String,
+        region: String,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -122,6 +130,7 @@ impl ApiError {
             ApiError::Transport { timeout: true, .. } => "Timeout",
             ApiError::Transport { .. } => "TransportError",
             ApiError::Decode { .. } => "InvalidResponse",
+            ApiError::Credentials { .. } => "CredentialsUnavailable",
         }
     }
 
@@ -155,7 +164,7 @@ impl ApiError {
             }
             ApiError::Http { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
             ApiError::Transport { .. } => true,
-            ApiError::Decode { .. } => false,
+            ApiError::Decode { .. } | ApiError::Credentials { .. } => false,
         }
     }
 
@@ -179,7 +188,8 @@ impl ApiError {
             ApiError::Api { action, .. }
             | ApiError::Http { action, .. }
             | ApiError::Transport { action, .. }
-            | ApiError::Decode { action, .. } => action,
+            | ApiError::Decode { action, .. }
+            | ApiError::Credentials { action, .. } => action,
         }
     }
 

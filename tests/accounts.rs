@@ -729,8 +729,8 @@ fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
     (code, err, started.elapsed())
 }
 
-#[test]
-fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
+#[tokio::test]
+async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
     let dir = TempDir::new("bad");
     dir.write("s", "secret\n");
     for (text, line, want) in [
@@ -770,15 +770,28 @@ fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
     let (code, err, _) = run_to_exit(&["--config.file", &missing.to_string_lossy(), "--demo"]);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
-    // A secret file that cannot be read names the account and the key.
+    // A secret file that cannot be read is not fatal: that account is down
+    // (account_up 0, one log line naming it and the key), tried again.
     let path = dir.write(
         "accounts.yml",
         "accounts:\n  - name: a\n    credentials: {type: access_key, access_key_id: x, access_key_secret_file: nope}\n",
     );
-    let (code, err, _) = run_to_exit(&["--config.file", &path]);
-    assert_eq!(code, Some(2), "{err}");
+    let exporter = ExporterProcess::spawn(&["--config.file", &path], &[]);
+    wait_ready(exporter.socket()).await;
+    let page = parse_metrics(&scrape(exporter.socket()).await);
+    assert_eq!(
+        value(
+            &page,
+            "aliyun_cloud_assistant_exporter_account_up",
+            &[("account", "a")]
+        ),
+        Some(0.0)
+    );
+    let err = exporter.stderr_so_far();
     assert!(
-        err.contains("account \"a\"") && err.contains("access_key_secret_file"),
+        err.contains("account down")
+            && err.contains("account=a")
+            && err.contains("access_key_secret_file"),
         "{err}"
     );
 }

@@ -380,21 +380,35 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
 }
 
 #[tokio::test]
-async fn a_failing_sts_at_start_is_a_clear_error() {
+async fn a_failing_sts_at_start_leaves_the_account_down_not_the_exporter() {
     let sim = sim().await;
     let id = identity(&sim, |_| {}).await;
     let mut env = long_term_key().to_vec();
     env[1].1 = "wrong-secret".into();
-    let e = start(&sim, &id, &env, &["--aliyun.role-arn", ROLE])
+    let r = start(&sim, &id, &env, &["--aliyun.role-arn", ROLE])
         .await
-        .err()
-        .expect("refused");
-    let msg = e.to_string();
-    assert!(
-        msg.contains("AssumeRole") && msg.contains("IncompleteSignature"),
-        "{msg}"
+        .expect("starts, with the account down");
+    wait_ready(r.addr).await;
+    let text = scrape(r.addr).await;
+    let page = parse_metrics(&text);
+    assert_eq!(
+        value(&page, "aliyun_cloud_assistant_exporter_account_up", &[]),
+        Some(0.0),
+        "{text}"
     );
-    assert!(!msg.contains("wrong-secret"), "{msg}");
+    assert!(refreshes(&page, "assume_role", "failure") >= 1.0);
+    assert!(!text.contains("wrong-secret"));
+    // Nothing is walked without credentials.
+    assert_eq!(
+        sum(
+            &page,
+            "aliyun_cloud_assistant_exporter_api_requests_total",
+            "code",
+            |_| true
+        ),
+        0.0
+    );
+    r.shutdown().await;
 }
 
 // ---- through the binary ----

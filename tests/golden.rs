@@ -73,7 +73,7 @@ async fn golden_page() -> String {
     }
     snap.cycle_duration = 0.0;
     snap.cycles = 1;
-    let page = render(&snap, &prometheus::Registry::new(), StateSets::All, 0).expect("render");
+    let page = render(&snap, StateSets::All, 0).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 

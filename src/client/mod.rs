@@ -75,6 +75,11 @@ pub struct Client {
     metrics: ApiMetrics,
     /// Requests sent per region (for the per-region log line).
     region_calls: Mutex<HashMap<String, u64>>,
+    /// The last failure to get credentials: when, at which generation of the
+    /// provider, and why.
+    credential_failure: Mutex<Option<(Instant, u64, String)>>,
+    /// `account_up`: 0 while no valid credentials can be had.
+    account_up: std::sync::OnceLock<prometheus::IntGauge>,
 }
 
 impl std::fmt::Debug for Client {
@@ -119,6 +124,8 @@ impl Client {
             region_endpoints: RwLock::new(HashMap::new()),
             metrics,
             region_calls: Mutex::new(HashMap::new()),
+            credential_failure: Mutex::new(None),
+            account_up: std::sync::OnceLock::new(),
         })
     }
 
@@ -248,6 +255,52 @@ impl Client {
         }
     }
 
+    /// The gauge to keep at 1 while valid credentials can be had, 0 while
+    /// not (`aliyun_cloud_assistant_exporter_account_up`).
+    pub fn report_account_up(&self, gauge: prometheus::IntGauge) {
+        let _ = self.account_up.set(gauge);
+    }
+
+    /// Valid credentials to sign with, waiting at most the request timeout
+    /// for a refresh. After a failure, the account's calls fail at once
+    /// until the provider has a new set (or a timeout has passed).
+    async fn credentials_for(
+        &self,
+        action: &str,
+        region: &str,
+    ) -> Result<Arc<crate::credentials::Credentials>, ApiError> {
+        let generation = self.credentials.generation();
+        if let Ok(last) = self.credential_failure.lock()
+            && let Some((at, failed_generation, message)) = &*last
+            && *failed_generation == generation
+            && at.elapsed() < self.opts.timeout
+        {
+            return Err(self.credential_error(action, region, message.clone()));
+        }
+        let valid = self.credentials.valid(self.opts.timeout).await;
+        if let Some(up) = self.account_up.get() {
+            up.set(i64::from(valid.is_ok()));
+        }
+        match valid {
+            Ok(c) => Ok(c),
+            Err(e) => {
+                let message = e.to_string();
+                if let Ok(mut last) = self.credential_failure.lock() {
+                    *last = Some((Instant::now(), generation, message.clone()));
+                }
+                Err(self.credential_error(action, region, message))
+            }
+        }
+    }
+
+    fn credential_error(&self, action: &str, region: &str, message: String) -> ApiError {
+        ApiError::Credentials {
+            action: action.to_string(),
+            region: region.to_string(),
+            message: crate::error::redact(&message),
+        }
+    }
+
     async fn try_once(
         &self,
         action: &str,
@@ -261,6 +314,11 @@ impl Client {
             message,
             timeout,
         };
+        // Credentials first, holding nothing shared: an account whose source
+        // hangs or refuses waits (bounded) without a concurrency slot, and
+        // its later calls of the same moment fail at once instead of
+        // queueing behind it.
+        let creds = self.credentials_for(action, region_label).await?;
         self.limits.rate.wait().await;
         let _permit = self
             .limits
@@ -268,13 +326,14 @@ impl Client {
             .acquire()
             .await
             .map_err(|_| transport("client is shut down".into(), false))?;
-        // Read just before signing; if they have expired, wait (bounded)
-        // for the refresh rather than sign with them.
+        // The newest set, unless it expired while the call waited for its
+        // slot (refreshes run well before expiry, so this is rare).
+        drop(creds);
         let creds = self
             .credentials
-            .valid(self.opts.timeout)
+            .valid(Duration::ZERO)
             .await
-            .map_err(|e| transport(e.to_string(), false))?;
+            .map_err(|e| self.credential_error(action, region_label, e.to_string()))?;
         // A fresh nonce and timestamp for every try.
         let nonce = uuid::Uuid::new_v4().to_string();
         let timestamp = format_iso8601(crate::clock::Clock::System.now());

@@ -97,6 +97,8 @@ pub struct Collector {
     accounts: std::sync::RwLock<Vec<Account>>,
     opts: CollectorOptions,
     clock: Clock,
+    /// The exporter's own series (API counters, process), which a scrape
+    /// appends to the page as of that moment.
     registry: Registry,
     page: Arc<ArcSwap<Page>>,
     ready: Arc<AtomicBool>,
@@ -131,7 +133,7 @@ impl Collector {
             tags: opts.tags.clone().into(),
             ..FleetSnapshot::default()
         };
-        let page = render(&empty, &registry, opts.state_sets, 0)?;
+        let page = render(&empty, opts.state_sets, 0)?;
         Ok(Collector {
             accounts: std::sync::RwLock::new(accounts),
             opts,
@@ -152,6 +154,13 @@ impl Collector {
     /// The page the server serves; swapped whole after every cycle.
     pub fn page(&self) -> Arc<ArcSwap<Page>> {
         Arc::clone(&self.page)
+    }
+
+    /// The page as a scrape sees it now: the fleet's page and the exporter's
+    /// own series, as plain text.
+    pub fn scrape_text(&self) -> std::io::Result<Vec<u8>> {
+        let own = crate::render::registry_text(&self.registry);
+        self.page.load().plain_with(&own)
     }
 
     /// True once the first cycle has finished.
@@ -561,17 +570,12 @@ impl Collector {
     /// at once meanwhile. The snapshot is cheap to clone (region data sits
     /// behind `Arc`s).
     async fn publish(&self, snapshot: &FleetSnapshot, cycle: Option<(&CycleReport, Instant)>) {
-        let hint = self.page.load().gzip.len();
-        let (snap, registry, mode) = (
-            snapshot.clone(),
-            self.registry.clone(),
-            self.opts.state_sets,
-        );
+        let hint = self.page.load().gzip_len();
+        let (snap, mode) = (snapshot.clone(), self.opts.state_sets);
         let t0 = Instant::now();
-        let rendered =
-            crate::background::run("render", move || render(&snap, &registry, mode, hint))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        let rendered = crate::background::run("render", move || render(&snap, mode, hint))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
         *self.last_render.lock().unwrap_or_else(|e| e.into_inner()) = t0.elapsed();
         match rendered {
             Ok(page) => {
@@ -587,7 +591,7 @@ impl Collector {
                             cycle_start.elapsed().as_secs_f64() - snapshot.cycle_duration
                         ),
                         page_bytes = page.plain_len,
-                        gzip_bytes = page.gzip.len(),
+                        gzip_bytes = page.gzip_len(),
                         "cycle finished"
                     );
                 }

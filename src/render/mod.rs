@@ -8,11 +8,11 @@ mod ctx;
 mod families;
 mod text;
 
-use std::io;
+use std::io::{self, Write};
 
 use bytes::Bytes;
 use flate2::Compression;
-use flate2::write::GzEncoder;
+use flate2::write::DeflateEncoder;
 use prometheus::Registry;
 
 use crate::snapshot::FleetSnapshot;
@@ -24,20 +24,118 @@ pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
 pub use crate::snapshot::StateSets;
 pub use families::{AGENT_STATES, agent_state};
 
-/// A rendered page, held compressed.
+/// A rendered page, held compressed as the start of one gzip member: the
+/// header and the page's deflate blocks, flushed to a byte boundary but not
+/// finished. Each scrape finishes it with the exporter's own series as of
+/// that moment ([`Page::tail`]), so the served answer is one ordinary gzip
+/// stream whatever the client.
 #[derive(Clone, Debug)]
 pub struct Page {
-    pub gzip: Bytes,
+    pub head: Bytes,
+    /// CRC-32 of the page's text, continued over the tail at each scrape.
+    crc: u32,
     /// Size of the page uncompressed.
     pub plain_len: usize,
 }
 
+/// The gzip header: deflate, no name, no time, unknown OS.
+const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+
 impl Page {
-    /// The plain text (tests, and clients that do not take gzip).
-    pub fn plain(&self) -> io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.plain_len);
-        io::copy(&mut flate2::read::GzDecoder::new(&self.gzip[..]), &mut out)?;
+    /// The deflate blocks of `own` (compressed on their own: a new deflate
+    /// stream may follow a flushed one) and the gzip trailer.
+    pub fn tail(&self, own: &[u8]) -> io::Result<Bytes> {
+        let mut enc =
+            DeflateEncoder::new(Vec::with_capacity(own.len() / 4 + 64), Compression::fast());
+        enc.write_all(own)?;
+        let mut tail = enc.finish()?;
+        let crc = zlib_rs::crc32::crc32(self.crc, own);
+        tail.extend_from_slice(&crc.to_le_bytes());
+        // ISIZE is the length modulo 2^32 (RFC 1952).
+        tail.extend_from_slice(&((self.plain_len + own.len()) as u32).to_le_bytes());
+        Ok(Bytes::from(tail))
+    }
+
+    /// Compressed size of the page itself.
+    pub fn gzip_len(&self) -> usize {
+        self.head.len()
+    }
+
+    /// The page and `own` as plain text (tests, clients without gzip).
+    pub fn plain_with(&self, own: &[u8]) -> io::Result<Vec<u8>> {
+        let tail = self.tail(own)?;
+        let mut out = Vec::with_capacity(self.plain_len + own.len());
+        let gz = io::Read::chain(&self.head[..], &tail[..]);
+        io::copy(&mut flate2::read::GzDecoder::new(gz), &mut out)?;
         Ok(out)
+    }
+
+    /// A page of ready text (what a server serves when it is not the
+    /// fleet's page: a placeholder, a test).
+    pub fn from_text(text: &[u8]) -> io::Result<Page> {
+        let mut head = GZIP_HEADER.to_vec();
+        let mut enc = DeflateEncoder::new(&mut head, Compression::fast());
+        enc.write_all(text)?;
+        enc.flush()?;
+        drop(enc);
+        // The flushed blocks end on a byte boundary; whatever the dropped
+        // encoder wrote after them (its final block) is cut off.
+        Ok(Page {
+            crc: zlib_rs::crc32::crc32(0, text),
+            plain_len: text.len(),
+            head: Bytes::from(head),
+        })
+    }
+
+    /// A page of raw bytes, for tests of what serves it.
+    #[cfg(test)]
+    pub(crate) fn from_raw(head: Bytes) -> Page {
+        Page {
+            head,
+            crc: 0,
+            plain_len: 0,
+        }
+    }
+
+    /// The page alone as plain text.
+    pub fn plain(&self) -> io::Result<Vec<u8>> {
+        self.plain_with(b"")
+    }
+}
+
+/// The exporter's own series in a registry (API counters, build info,
+/// process), as text: gathered at each scrape, so they are as of the scrape.
+pub fn registry_text(registry: &Registry) -> Vec<u8> {
+    let mut text = String::new();
+    let families = registry.gather();
+    if prometheus::TextEncoder::new()
+        .encode_utf8(&families, &mut text)
+        .is_err()
+    {
+        // A family the encoder refuses is left out rather than the page.
+        text.clear();
+        for mf in &families {
+            let _ = prometheus::TextEncoder::new().encode_utf8(std::slice::from_ref(mf), &mut text);
+        }
+    }
+    text.into_bytes()
+}
+
+/// The page's writer: deflate into a buffer, counting the CRC of the text.
+struct Sink {
+    enc: DeflateEncoder<Vec<u8>>,
+    crc: u32,
+}
+
+impl io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.enc.write(buf)?;
+        self.crc = zlib_rs::crc32::crc32(self.crc, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.enc.flush()
     }
 }
 
@@ -47,62 +145,34 @@ impl Page {
 /// background thread; levels above 4 save little more for much more CPU.
 pub const GZIP_LEVEL: u32 = 4;
 
-/// A family of the page: one of the table, or one of the registry's
-/// already in text.
-enum Part<'a> {
-    Table(&'static FamilyDef),
-    Text(&'a str),
-}
-
-/// Renders the whole page: fleet and exporter families from the snapshot and
-/// the registry's families (API counters, build info, process), all sorted
-/// by name. `gzip_hint` is the expected compressed size (the last page's):
-/// the buffer is sized once instead of doubling its way there.
-pub fn render(
-    snap: &FleetSnapshot,
-    registry: &Registry,
-    mode: StateSets,
-    gzip_hint: usize,
-) -> io::Result<Page> {
-    let encoder = prometheus::TextEncoder::new();
-    let gathered: Vec<(String, String)> = registry
-        .gather()
-        .iter()
-        .filter_map(|mf| {
-            let mut text = String::new();
-            encoder
-                .encode_utf8(std::slice::from_ref(mf), &mut text)
-                .ok()?;
-            Some((mf.name().to_string(), text))
-        })
-        .collect();
-    let mut parts: Vec<(&str, Part<'_>)> = FAMILIES
-        .iter()
-        .map(|f| (f.name, Part::Table(f)))
-        .chain(gathered.iter().map(|(n, t)| (n.as_str(), Part::Text(t))))
-        .collect();
-    parts.sort_by(|a, b| a.0.cmp(b.0));
-
+/// Renders the fleet's page: the table's families from the snapshot,
+/// sorted by name. `gzip_hint` is the expected compressed size (the last
+/// page's): the buffer is sized once instead of doubling its way there.
+pub fn render(snap: &FleetSnapshot, mode: StateSets, gzip_hint: usize) -> io::Result<Page> {
     let ctx = Ctx::new(snap, mode);
-    let mut gz = GzEncoder::new(
-        Vec::with_capacity(gzip_hint + gzip_hint / 16),
-        Compression::new(GZIP_LEVEL),
-    );
-    let mut out = Out::new(&mut gz);
-    for (_, part) in &parts {
-        match part {
-            Part::Table(f) => {
-                out.begin(f.name, f.help, f.kind.as_str(), f.empty == Empty::Header)?;
-                (f.write)(&ctx, &mut out)?;
-            }
-            Part::Text(text) => out.raw(text.as_bytes())?,
-        }
+    let mut head = Vec::with_capacity(gzip_hint + gzip_hint / 16);
+    head.extend_from_slice(&GZIP_HEADER);
+    let mut sink = Sink {
+        enc: DeflateEncoder::new(head, Compression::new(GZIP_LEVEL)),
+        crc: 0,
+    };
+    let mut out = Out::new(&mut sink);
+    let mut families: Vec<&FamilyDef> = FAMILIES.iter().collect();
+    families.sort_by_key(|f| f.name);
+    for f in families {
+        out.begin(f.name, f.help, f.kind.as_str(), f.empty == Empty::Header)?;
+        (f.write)(&ctx, &mut out)?;
     }
     out.flush()?;
     let plain_len = out.written();
-    let gzip = gz.finish()?;
+    drop(out);
+    // A sync flush ends the blocks on a byte boundary without the final
+    // block; the encoder is then let go without finishing.
+    io::Write::flush(&mut sink)?;
+    let head = std::mem::take(sink.enc.get_mut());
     Ok(Page {
-        gzip: Bytes::from(gzip),
+        head: Bytes::from(head),
+        crc: sink.crc,
         plain_len,
     })
 }

@@ -70,7 +70,7 @@ fn snap() -> FleetSnapshot {
 }
 
 fn text(mode: StateSets) -> String {
-    let page = render(&snap(), &Registry::new(), mode, 0).expect("render");
+    let page = render(&snap(), mode, 0).expect("render");
     let plain = page.plain().expect("gunzip");
     assert_eq!(plain.len(), page.plain_len);
     String::from_utf8(plain).expect("utf8")
@@ -120,7 +120,7 @@ fn renders_series_state_sets_and_aggregates() {
 fn accounts_label_every_series_when_configured() {
     let mut s = snap();
     let plain = String::from_utf8(
-        render(&s, &Registry::new(), StateSets::All, 0)
+        render(&s, StateSets::All, 0)
             .expect("render")
             .plain()
             .expect("gunzip"),
@@ -131,7 +131,7 @@ fn accounts_label_every_series_when_configured() {
     s.regions.insert(RegionKey::new("prod", "r"), state);
 
     let t = String::from_utf8(
-        render(&s, &Registry::new(), StateSets::All, 0)
+        render(&s, StateSets::All, 0)
             .expect("render")
             .plain()
             .expect("gunzip"),
@@ -163,7 +163,7 @@ fn current_mode_writes_only_the_current_state() {
 }
 
 fn page_of(s: &FleetSnapshot) -> String {
-    let page = render(s, &Registry::new(), StateSets::All, 0).expect("render");
+    let page = render(s, StateSets::All, 0).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 

@@ -61,12 +61,6 @@ impl<'w> Out<'w> {
         }
     }
 
-    /// Text written as it is (families rendered elsewhere).
-    pub fn raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.buf.extend_from_slice(bytes);
-        self.maybe_flush()
-    }
-
     /// One series of the current family: `name{account="a",l1="v1",...} value`;
     /// the `account` label comes first, and only when given.
     pub fn series<'l>(

@@ -105,6 +105,8 @@ impl ServerOptions {
 #[derive(Clone)]
 pub struct AppState {
     pub page: Arc<ArcSwap<Page>>,
+    /// The exporter's own series, appended to the page as of each scrape.
+    pub registry: prometheus::Registry,
     pub ready: Arc<AtomicBool>,
     pub opts: Arc<ServerOptions>,
 }

@@ -199,15 +199,24 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
         }
     }
     let page = shared.app.page.load_full();
+    // The exporter's own series as of now, after the pre-rendered page.
+    let own = crate::render::registry_text(&shared.app.registry);
+    let tail = match page.tail(&own) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compress the exporter's own series");
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "cannot build the page\n");
+        }
+    };
     let len = if gzip {
-        page.gzip.len()
+        page.gzip_len() + tail.len()
     } else {
-        page.plain_len
+        page.plain_len + own.len()
     };
     let body = match inflating {
         _ if head => full(Bytes::new()),
-        None => BodyExt::boxed(PageBody { page, at: 0 }),
-        Some(slot) => match inflate(page, slot) {
+        None => BodyExt::boxed(PageBody { page, tail, at: 0 }),
+        Some(slot) => match inflate(page, tail, slot) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot inflate the page");
@@ -237,11 +246,19 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
 /// sending does, and the page is let go when it ends.
 struct PageBody {
     page: Arc<Page>,
+    /// The exporter's own series and the gzip trailer.
+    tail: Bytes,
     at: usize,
 }
 
 /// Large enough that a fast client gets few, large writes.
 const PAGE_SLICE: usize = 1 << 20;
+
+impl PageBody {
+    fn len(&self) -> usize {
+        self.page.gzip_len() + self.tail.len()
+    }
+}
 
 impl hyper::body::Body for PageBody {
     type Data = Bytes;
@@ -251,22 +268,26 @@ impl hyper::body::Body for PageBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<std::io::Result<Frame<Bytes>>>> {
-        let len = self.page.gzip.len();
-        if self.at >= len {
+        let head = self.page.gzip_len();
+        if self.at >= self.len() {
             return Poll::Ready(None);
         }
-        let end = (self.at + PAGE_SLICE).min(len);
-        let slice = self.page.gzip.slice(self.at..end);
-        self.at = end;
+        let slice = if self.at < head {
+            let end = (self.at + PAGE_SLICE).min(head);
+            self.page.head.slice(self.at..end)
+        } else {
+            self.tail.slice(self.at - head..)
+        };
+        self.at += slice.len();
         Poll::Ready(Some(Ok(Frame::data(slice))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.at >= self.page.gzip.len()
+        self.at >= self.len()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.page.gzip.len() - self.at) as u64)
+        SizeHint::with_exact((self.len() - self.at) as u64)
     }
 }
 
@@ -289,7 +310,7 @@ impl hyper::body::Body for ChannelBody {
 /// the background priority, so a client without gzip never makes the whole
 /// plain page sit in memory, and the collection wins the CPU over it. The
 /// thread holds `slot` and ends when the page is done or the client gone.
-fn inflate(page: Arc<Page>, slot: OwnedSemaphorePermit) -> std::io::Result<Body> {
+fn inflate(page: Arc<Page>, tail: Bytes, slot: OwnedSemaphorePermit) -> std::io::Result<Body> {
     let (tx, rx) = mpsc::channel(2);
     std::thread::Builder::new()
         .name("inflate".into())
@@ -299,7 +320,8 @@ fn inflate(page: Arc<Page>, slot: OwnedSemaphorePermit) -> std::io::Result<Body>
             if let Err(e) = crate::background::lower_priority() {
                 tracing::debug!(error = %e, "inflating at the normal priority");
             }
-            let mut dec = flate2::read::GzDecoder::new(&page.gzip[..]);
+            let gz = std::io::Read::chain(&page.head[..], &tail[..]);
+            let mut dec = flate2::read::GzDecoder::new(gz);
             loop {
                 let mut buf = vec![0u8; 64 << 10];
                 match dec.read(&mut buf) {
@@ -352,22 +374,22 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_page_body_is_the_page_in_slices() {
+    async fn the_page_body_is_the_page_in_slices_then_the_tail() {
         let data: Vec<u8> = (0..(PAGE_SLICE * 2 + 17)).map(|i| i as u8).collect();
-        let page = Arc::new(Page {
-            gzip: Bytes::from(data.clone()),
-            plain_len: 0,
-        });
+        let page = Arc::new(Page::from_raw(Bytes::from(data.clone())));
+        let tail = Bytes::from_static(b"tail");
         let body = PageBody {
             page: Arc::clone(&page),
+            tail: tail.clone(),
             at: 0,
         };
+        let want = [&data[..], &tail[..]].concat();
         assert_eq!(
             hyper::body::Body::size_hint(&body).exact(),
-            Some(data.len() as u64)
+            Some(want.len() as u64)
         );
         let got = body.collect().await.expect("body").to_bytes();
-        assert_eq!(got, data);
+        assert_eq!(got, want);
         assert_eq!(Arc::strong_count(&page), 1, "the body let the page go");
     }
 }

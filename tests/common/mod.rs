@@ -262,8 +262,8 @@ pub fn tuned_collector(
 
 /// The page the collector serves now, parsed.
 pub fn page_samples(c: &Collector) -> Vec<Sample> {
-    let page = c.page().load_full();
-    parse_metrics(&String::from_utf8(page.plain().expect("gunzip")).expect("utf8"))
+    let text = c.scrape_text().expect("gunzip");
+    parse_metrics(&String::from_utf8(text).expect("utf8"))
 }
 
 /// Runs `promtool check metrics` on `text`. Without promtool the check fails
@@ -406,7 +406,6 @@ pub async fn tiny_server(
 ) {
     let page = cloud_assistant_exporter::render::render(
         &Default::default(),
-        &prometheus::Registry::new(),
         cloud_assistant_exporter::render::StateSets::All,
         0,
     )
@@ -431,6 +430,7 @@ pub async fn page_server(
     let page = Arc::new(arc_swap::ArcSwap::from_pointee(page));
     let state = AppState {
         page: Arc::clone(&page),
+        registry: prometheus::Registry::new(),
         ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         opts: Arc::new(opts),
     };

@@ -1,0 +1,449 @@
+//! The accounts the exporter walks, live: each with its credential provider
+//! and client, under the limits all accounts share.
+//!
+//! Every mode is a list of accounts. Without `--config.file` the flags make
+//! one unnamed account (the credential chain, `--aliyun.role-arn`,
+//! `--aliyun.endpoint`); `--demo` is one account pointed at the in-process
+//! simulator; `--config.file` names several. [`AccountSet`] builds them at
+//! start and again at every reload, keeping an account's client when its
+//! entry did not change. An empty name means series carry no `account`.
+//!
+//! An account whose credentials cannot be had is down, never fatal: it is
+//! left out of the walk (`account_up` 0, one log line), tried again with
+//! backoff, and joins the walk by itself when its credentials come.
+
+mod spec;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use prometheus::{IntGauge, Opts, Registry};
+
+use crate::client::{ApiMetrics, Client, ClientOptions};
+use crate::config::accounts_file::{self, AccountConfig, ConfigError};
+use crate::credentials::{
+    self as creds, CredentialProvider, CredentialSpec, CredentialsError, RefreshMetrics,
+};
+pub use spec::{credential_spec, pinned};
+
+/// One account the collector walks.
+#[derive(Clone, Debug)]
+pub struct Account {
+    /// The `account` label value; empty without `--config.file`.
+    pub name: String,
+    pub client: Arc<Client>,
+    /// Regions to walk; empty = the collector's default (`--aliyun.regions`,
+    /// else all that DescribeRegions returns).
+    pub regions: Vec<String>,
+}
+
+/// Where the list of accounts comes from.
+#[derive(Clone, Debug)]
+pub enum AccountsSource {
+    /// Fixed at start: the flags' one account, or the demo's.
+    Fixed(Vec<AccountConfig>),
+    /// `--config.file`, read at start and at every reload.
+    File(PathBuf),
+}
+
+/// Why the accounts could not be (re)built at all. The running ones stay.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountsError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The flags' account has no credential source, or one set up wrongly
+    /// (a key id without its secret): nothing a retry can mend, so the
+    /// exporter does not start.
+    #[error("{0}")]
+    NoCredentials(CredentialsError),
+    #[error("{0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// What a load did: the accounts up now, and those down (name, reason).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub accounts: Vec<Account>,
+    pub down: Vec<(String, String)>,
+}
+
+impl Loaded {
+    /// The accounts that could not be built, for a reload's answer.
+    pub fn describe_down(&self) -> String {
+        self.down
+            .iter()
+            .map(|(name, why)| format!("account {name:?}: {why}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// What every account is built with; fixed at start.
+pub struct BuildOptions {
+    pub source: AccountsSource,
+    /// `--aliyun.endpoint`, for accounts without an endpoint of their own.
+    pub default_endpoint: Option<String>,
+    /// Client settings of every account; `limits` shared by all of them.
+    pub client: ClientOptions,
+    /// The environment the credential sources read (captured at start).
+    pub env: creds::Env,
+    /// STS and metadata endpoints, timeout and refresh policy; the refresh
+    /// metric is each account's own.
+    pub credentials: creds::ContextOptions,
+    pub registry: Registry,
+    /// First wait before a down account is tried again; doubles up to
+    /// `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
+}
+
+/// An account in use, with what it was built from.
+#[derive(Clone)]
+struct Live {
+    config: AccountConfig,
+    spec: CredentialSpec,
+    account: Account,
+}
+
+/// An account whose credentials could not be had, tried again in the
+/// background until they come.
+struct Down {
+    config: AccountConfig,
+    retry: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        self.retry.abort();
+    }
+}
+
+enum Slot {
+    Up(Live),
+    Down(Down),
+}
+
+impl Slot {
+    fn name(&self) -> &str {
+        match self {
+            Slot::Up(l) => &l.config.name,
+            Slot::Down(d) => &d.config.name,
+        }
+    }
+}
+
+/// The per-account series, kept while the account exists so a reload goes
+/// on counting where it was.
+#[derive(Clone)]
+struct AccountMetrics {
+    api: ApiMetrics,
+    refresh: RefreshMetrics,
+    up: IntGauge,
+}
+
+/// Called with the accounts up whenever that set changes outside a load (a
+/// down account came up).
+pub type OnChange = Box<dyn Fn(Vec<Account>) + Send + Sync>;
+
+/// The accounts in use, built at start and at every reload.
+pub struct AccountSet {
+    opts: BuildOptions,
+    /// Also keeps two loads from running at once.
+    slots: tokio::sync::Mutex<Vec<Slot>>,
+    metrics: Mutex<HashMap<String, AccountMetrics>>,
+    on_change: OnceLock<OnChange>,
+}
+
+/// Why one account could not be built.
+enum Failure {
+    Credentials(CredentialsError),
+    Other(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Credentials(e) => write!(f, "credentials: {e}"),
+            Failure::Other(e) => f.write_str(e),
+        }
+    }
+}
+
+impl AccountSet {
+    pub fn new(opts: BuildOptions) -> Arc<Self> {
+        Arc::new(AccountSet {
+            opts,
+            slots: tokio::sync::Mutex::new(Vec::new()),
+            metrics: Mutex::new(HashMap::new()),
+            on_change: OnceLock::new(),
+        })
+    }
+
+    /// Where to say that a down account came up (the collector).
+    pub fn on_change(&self, f: OnChange) {
+        let _ = self.on_change.set(f);
+    }
+
+    /// The file accounts are read from (`None`: fixed at start).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match &self.opts.source {
+            AccountsSource::File(p) => Some(p),
+            AccountsSource::Fixed(_) => None,
+        }
+    }
+
+    fn configs(&self) -> Result<Vec<AccountConfig>, AccountsError> {
+        match &self.opts.source {
+            AccountsSource::Fixed(list) => Ok(list.clone()),
+            AccountsSource::File(path) => Ok(accounts_file::load(path)?.accounts),
+        }
+    }
+
+    /// Builds the accounts (credentials fetched, a client each), at start and
+    /// at every reload. A file that does not parse keeps everything running
+    /// (`Err`). Otherwise every good entry is applied; an entry whose
+    /// credentials cannot be had keeps its running account if it has one,
+    /// else it is down and tried again in the background; both are reported
+    /// in [`Loaded::down`].
+    pub async fn load(self: &Arc<Self>) -> Result<Loaded, AccountsError> {
+        let configs = self.configs()?;
+        let mut slots = self.slots.lock().await;
+        let mut built = Vec::with_capacity(configs.len());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, config) in configs.into_iter().enumerate() {
+            let running = slots.iter().find_map(|s| match s {
+                Slot::Up(l) if l.config.name == config.name => Some(l.clone()),
+                _ => None,
+            });
+            let me = Arc::clone(self);
+            tasks.spawn(async move {
+                let result = me.build_one(&config, running.as_ref()).await;
+                (i, config, running, result)
+            });
+            built.push(None);
+        }
+        // Credentials of all accounts are fetched at once.
+        while let Some(joined) = tasks.join_next().await {
+            let Ok(done) = joined else { continue };
+            if let Some(slot) = built.get_mut(done.0) {
+                *slot = Some(done);
+            }
+        }
+        let mut loaded = Loaded::default();
+        let mut next = Vec::with_capacity(built.len());
+        for (_, config, running, result) in built.into_iter().flatten() {
+            match result {
+                Ok(live) => {
+                    self.set_up(&live.config.name, true);
+                    loaded.accounts.push(live.account.clone());
+                    next.push(Slot::Up(live));
+                }
+                Err(Failure::Credentials(e))
+                    if matches!(self.opts.source, AccountsSource::Fixed(_))
+                        && matches!(
+                            e,
+                            CredentialsError::NotConfigured { .. } | CredentialsError::Config(_)
+                        ) =>
+                {
+                    return Err(AccountsError::NoCredentials(e));
+                }
+                Err(why) => {
+                    let name = config.name.clone();
+                    loaded.down.push((name.clone(), why.to_string()));
+                    match running {
+                        Some(live) => {
+                            tracing::error!(account = %name, error = %why, "account not rebuilt; the running one stays");
+                            loaded.accounts.push(live.account.clone());
+                            next.push(Slot::Up(live));
+                        }
+                        None => {
+                            tracing::error!(account = %name, error = %why, "account down: its credentials cannot be had; trying again in the background");
+                            self.set_up(&name, false);
+                            next.push(Slot::Down(self.retry_later(config)));
+                        }
+                    }
+                }
+            }
+        }
+        *slots = next;
+        let keep: Vec<String> = slots.iter().map(|s| s.name().to_string()).collect();
+        self.prune_metrics(&keep);
+        Ok(loaded)
+    }
+
+    /// Builds one account, or keeps `running` when its entry did not change
+    /// and its credentials do not depend on files outside the entry.
+    async fn build_one(
+        &self,
+        config: &AccountConfig,
+        running: Option<&Live>,
+    ) -> Result<Live, Failure> {
+        let name = config.name.clone();
+        let spec = credential_spec(&config.credentials).map_err(Failure::Other)?;
+        if let Some(old) = running.filter(|l| {
+            l.config.endpoint == config.endpoint
+                && l.config.credentials == config.credentials
+                && l.spec == spec
+                && pinned(&spec)
+        }) {
+            tracing::debug!(account = %name, "account unchanged; keeping its client and credentials");
+            return Ok(Live {
+                account: Account {
+                    regions: config.regions.clone(),
+                    ..old.account.clone()
+                },
+                config: config.clone(),
+                spec,
+            });
+        }
+        let m = self
+            .metrics_for(&name)
+            .map_err(|e| Failure::Other(format!("metrics registry: {e}")))?;
+        let ctx = creds::Context::new(
+            self.opts.env.clone(),
+            creds::ContextOptions {
+                metrics: Some(m.refresh.clone()),
+                ..self.opts.credentials.clone()
+            },
+        )
+        .map_err(Failure::Credentials)?;
+        let provider = CredentialProvider::from_spec(&spec, &ctx)
+            .await
+            .map_err(Failure::Credentials)?;
+        tracing::info!(account = %name, source = provider.source(), via = %provider.describe(), "credentials found");
+        let endpoint = config
+            .endpoint
+            .clone()
+            .or_else(|| self.opts.default_endpoint.clone());
+        let client = Client::new(
+            provider,
+            ClientOptions {
+                endpoint_template: endpoint,
+                ..self.opts.client.clone()
+            },
+            m.api,
+        )
+        .map_err(Failure::Other)?;
+        client.report_account_up(m.up.clone());
+        Ok(Live {
+            account: Account {
+                name,
+                client: Arc::new(client),
+                regions: config.regions.clone(),
+            },
+            config: config.clone(),
+            spec,
+        })
+    }
+
+    /// A down account, tried again with backoff until it comes up; then it
+    /// joins the walk (through `on_change`).
+    fn retry_later(self: &Arc<Self>, config: AccountConfig) -> Down {
+        let me = Arc::downgrade(self);
+        let c = config.clone();
+        let (base, cap) = (self.opts.retry_base, self.opts.retry_cap);
+        let retry = tokio::spawn(async move {
+            let mut wait = base;
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(cap);
+                let Some(set) = me.upgrade() else { return };
+                let live = match set.build_one(&c, None).await {
+                    Ok(live) => live,
+                    Err(why) => {
+                        tracing::warn!(account = %c.name, error = %why, retry_in = ?wait, "account still down");
+                        continue;
+                    }
+                };
+                let mut slots = set.slots.lock().await;
+                // A reload may have replaced the entry meanwhile.
+                let Some(i) = slots
+                    .iter()
+                    .position(|s| matches!(s, Slot::Down(d) if d.config == c))
+                else {
+                    return;
+                };
+                tracing::info!(account = %c.name, "account up: its credentials came");
+                set.set_up(&c.name, true);
+                let accounts = slots
+                    .iter()
+                    .filter_map(|s| match s {
+                        Slot::Up(l) => Some(l.account.clone()),
+                        Slot::Down(_) => None,
+                    })
+                    .chain(std::iter::once(live.account.clone()))
+                    .collect();
+                if let Some(f) = set.on_change.get() {
+                    f(accounts);
+                }
+                // Replacing the slot drops the Down, which aborts this task:
+                // nothing after this point awaits.
+                slots[i] = Slot::Up(live);
+                return;
+            }
+        });
+        Down { config, retry }
+    }
+
+    fn set_up(&self, name: &str, up: bool) {
+        if let Ok(m) = self.metrics_for(name) {
+            m.up.set(i64::from(up));
+        }
+    }
+
+    /// The per-account series: without an `account` label for the unnamed
+    /// account.
+    fn metrics_for(&self, name: &str) -> prometheus::Result<AccountMetrics> {
+        let mut cache = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = cache.get(name) {
+            return Ok(m.clone());
+        }
+        let registry = &self.opts.registry;
+        let label = (!name.is_empty()).then_some(name);
+        let api = ApiMetrics::for_account(registry, label)?;
+        let mut opts = Opts::new(
+            "aliyun_cloud_assistant_exporter_account_up",
+            "1 if the account's credentials could be had and it is walked, else 0 (it is tried again with backoff).",
+        );
+        if let Some(a) = label {
+            opts = opts.const_label("account", a);
+        }
+        let registered = RefreshMetrics::for_account(registry, label).and_then(|refresh| {
+            let up = IntGauge::with_opts(opts)?;
+            match registry.register(Box::new(up.clone())) {
+                Ok(()) => Ok((refresh, up)),
+                Err(e) => {
+                    refresh.unregister(registry);
+                    Err(e)
+                }
+            }
+        });
+        let (refresh, up) = match registered {
+            Ok(r) => r,
+            Err(e) => {
+                api.unregister(registry);
+                return Err(e);
+            }
+        };
+        let m = AccountMetrics { api, refresh, up };
+        cache.insert(name.to_string(), m.clone());
+        Ok(m)
+    }
+
+    /// Takes the series of accounts no longer in the file off the page.
+    fn prune_metrics(&self, keep: &[String]) {
+        let mut cache = self.metrics.lock().unwrap_or_else(|e| e.into_inner());
+        let registry = &self.opts.registry;
+        cache.retain(|name, m| {
+            let kept = keep.contains(name);
+            if !kept {
+                m.api.unregister(registry);
+                m.refresh.unregister(registry);
+                let _ = registry.unregister(Box::new(m.up.clone()));
+            }
+            kept
+        });
+    }
+}
