@@ -886,3 +886,112 @@ pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
         ..base
     }
 }
+
+// --- Pinned-clock collections: the walks beside the cycle, counted ---
+
+/// The simulator on 127.0.0.1:0 with its fleet's heartbeats on `clock`.
+pub async fn sim_on(cfg: FleetConfig, clock: &Clock) -> Simulator {
+    Simulator::start_with(cfg, clock.clone(), ([127, 0, 0, 1], 0).into())
+        .await
+        .expect("sim")
+}
+
+/// A label set from pairs.
+pub fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every series of `name`: its labels and its value.
+pub fn series(samples: &[Sample], name: &str) -> BTreeMap<BTreeMap<String, String>, f64> {
+    samples
+        .iter()
+        .filter(|s| s.name == name)
+        .map(|s| (s.labels.clone(), s.value))
+        .collect()
+}
+
+/// Runs `n` cycles of `c`, with a pause after each for the walks that
+/// run beside the cycle (they are taken in by the next one), and returns
+/// the page.
+pub async fn run_cycles(c: &Collector, n: usize) -> Vec<Sample> {
+    for _ in 0..n {
+        c.run_cycle().await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    page_samples(c)
+}
+
+/// Runs cycles of `c` until `check` holds on its page (100 at most, else
+/// panics naming `what`); returns the page.
+pub async fn cycle_until(
+    c: &Collector,
+    what: &str,
+    check: impl Fn(&[Sample]) -> bool,
+) -> Vec<Sample> {
+    for _ in 0..100 {
+        let page = run_cycles(c, 1).await;
+        if check(&page) {
+            return page;
+        }
+    }
+    panic!("not within 100 cycles: {what}");
+}
+
+/// The page less what differs between two runs of the same walks: time
+/// taken, process metrics, and the calls of `actions`.
+pub fn steady(samples: &[Sample], actions: &[&str]) -> Vec<Sample> {
+    const TIMED: &[&str] = &[
+        "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
+        "aliyun_cloud_assistant_exporter_collection_duration_seconds",
+        "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+        "process_",
+    ];
+    samples
+        .iter()
+        .filter(|s| !TIMED.iter().any(|t| s.name.starts_with(t)))
+        .filter(|s| {
+            s.labels
+                .get("action")
+                .is_none_or(|a| !actions.contains(&a.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Requests the simulator answered for `action` in `region`.
+pub fn requests_in(sim: &Simulator, action: &str, region: &str) -> u64 {
+    sim.requests_by_region()
+        .get(&(action.to_string(), region.to_string()))
+        .copied()
+        .unwrap_or(0)
+}
+
+/// The environment that gives the binary the simulator's key.
+pub fn sim_key_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_ID",
+            simulator::DEFAULT_KEY_ID.into(),
+        ),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            simulator::DEFAULT_KEY_SECRET.into(),
+        ),
+    ]
+}
+
+/// Asserts that `got` and `want` hold the same items, naming up to three
+/// missing and three unexpected ones.
+pub fn assert_same<T: PartialEq + std::fmt::Debug>(what: &str, got: &[T], want: &[T]) {
+    let missing: Vec<&T> = want.iter().filter(|x| !got.contains(x)).take(3).collect();
+    let unexpected: Vec<&T> = got.iter().filter(|x| !want.contains(x)).take(3).collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty() && got.len() == want.len(),
+        "{what}: missing {missing:#?}, unexpected {unexpected:#?} ({} vs {} items)",
+        got.len(),
+        want.len()
+    );
+}
