@@ -6,8 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cloud_assistant_exporter::api::{self, cloud_assistant};
@@ -43,34 +41,11 @@ fn up(page: &[Sample], region: &str) -> Option<f64> {
     find(page, REGION_UP, &[("region_id", region)])
 }
 
-/// A port of its own that counts the connections made to it: where a
-/// redirect points, and where nothing may ever arrive.
-struct Trap {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn trap() -> Trap {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            drop(conn);
-        }
-    });
-    Trap { url, hits }
-}
-
 // ---- 3xx: never followed ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
-    let trap = trap().await;
+    let trap = Trap::start().await;
     let sim = Simulator::start(fleet(&[("r-ok", 3), ("r-moved", 3)]))
         .await
         .expect("sim");
@@ -105,11 +80,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
     let cycles = find(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
     let asked = sim.requests_by_region()[&(cloud_assistant::ACTION.to_string(), "r-moved".into())];
     let stderr = exporter.stop();
-    assert_eq!(
-        trap.hits.load(Ordering::SeqCst),
-        0,
-        "nothing reached the redirect's target"
-    );
+    assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
     // An error, not a retryable one: one request per cycle (plus the cycles
     // in flight around the scrape), not one per try.
     assert!(
@@ -128,7 +99,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
 
 #[tokio::test]
 async fn sts_and_metadata_redirects_fail_the_fetch_naming_the_status() {
-    let trap = trap().await;
+    let trap = Trap::start().await;
     let sim = Simulator::start(fleet(&[("r", 1)])).await.expect("sim");
     let dir = TempDir::new("redirect-oidc");
     let token_file = PathBuf::from(dir.write("token", "eyJ.oidc-token"));
@@ -198,11 +169,7 @@ async fn sts_and_metadata_redirects_fail_the_fetch_naming_the_status() {
         );
     }
     assert_eq!(id.issued_total(), 0);
-    assert_eq!(
-        trap.hits.load(Ordering::SeqCst),
-        0,
-        "nothing reached the redirect's target"
-    );
+    assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
 }
 
 // ---- redaction ----

@@ -995,3 +995,98 @@ pub fn assert_same<T: PartialEq + std::fmt::Debug>(what: &str, got: &[T], want: 
         want.len()
     );
 }
+
+/// A port of its own that counts the connections made to it and keeps the
+/// first line each one sends (a request line, a proxy's `CONNECT`): where
+/// a redirect points, where a proxy stands, where nothing may ever arrive.
+/// It answers nothing.
+pub struct Trap {
+    pub url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Trap {
+    pub async fn start() -> Trap {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counter, kept) = (Arc::clone(&hits), Arc::clone(&lines));
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let kept = Arc::clone(&kept);
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 512];
+                    let read = async {
+                        while !buf.windows(2).any(|w| w == b"\r\n") && buf.len() < 4096 {
+                            match conn.read(&mut chunk).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                    };
+                    let _ = tokio::time::timeout(Duration::from_secs(2), read).await;
+                    let text = String::from_utf8_lossy(&buf);
+                    let line = text.lines().next().unwrap_or("").to_string();
+                    if let Ok(mut l) = kept.lock() {
+                        l.push(line);
+                    }
+                });
+            }
+        });
+        Trap { url, hits, lines }
+    }
+
+    /// Connections made so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The first line of each connection so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+/// A TLS front on 127.0.0.1:0 that passes every connection on to `target`
+/// as it is (the simulator speaks plain HTTP), so a client can reach it
+/// over https: its URL, and the PEM of its self-signed certificate for the
+/// client to trust (`SSL_CERT_FILE`).
+pub async fn tls_front(target: std::net::SocketAddr) -> (String, String) {
+    use tokio_rustls::rustls::{self, pki_types};
+    let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let key = pki_types::PrivateKeyDer::Pkcs8(c.signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![c.cert.der().clone()], key)
+        .expect("server config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(conn).await,
+                    tokio::net::TcpStream::connect(target).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (url, c.cert.pem())
+}
