@@ -55,17 +55,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
             .insert("r-moved".into(), RegionFault::Redirect(to));
     });
     let url = sim.url();
-    let exporter = ExporterProcess::spawn(
-        &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = ExporterProcess::every_second(&url, &[], &[]);
     wait_ready(exporter.socket()).await;
     let page = scrape_until(exporter.socket(), "r-moved down, r-ok up", |p| {
         up(p, "r-moved") == Some(0.0) && up(p, "r-ok") == Some(1.0)

@@ -116,9 +116,9 @@ fn has_info_of_every_region(page: &[Sample], fleet: &Fleet) -> bool {
     series(page, INFO).len() == fleet.instance_count()
 }
 
-/// The info series of the instances of `ids`.
-fn info_ids(page: &[Sample]) -> BTreeSet<String> {
-    series(page, INFO)
+/// The instances that have a series of `name`.
+fn ids(page: &[Sample], name: &str) -> BTreeSet<String> {
+    series(page, name)
         .keys()
         .map(|l| l["instance_id"].clone())
         .collect()
@@ -267,12 +267,7 @@ async fn vanished_instances_keep_their_info_until_the_next_info_walk() {
         r.instances.push(newcomer);
     });
     let after = sim.fleet();
-    let agents = |p: &[Sample]| -> BTreeSet<String> {
-        series(p, AGENT_UP)
-            .keys()
-            .map(|l| l["instance_id"].clone())
-            .collect()
-    };
+    let agents = |p: &[Sample]| ids(p, AGENT_UP);
 
     // The status walks see the change at once; the info series do not.
     let page = run_cycles(&c, 3).await;
@@ -285,11 +280,11 @@ async fn vanished_instances_keep_their_info_until_the_next_info_walk() {
 
     clock.advance(INFO_INTERVAL.as_secs() as i64);
     let page = cycle_until(&c, "the next info walk taken in", |p| {
-        !info_ids(p).contains(&gone)
+        !ids(p, INFO).contains(&gone)
     })
     .await;
     assert_eq!(series(&page, INFO), want_info(&after));
-    assert!(info_ids(&page).contains(&new_id));
+    assert!(ids(&page, INFO).contains(&new_id));
     assert_eq!(
         requests_in(&sim, instances::ACTION, "cn-shanghai"),
         2,
@@ -586,20 +581,15 @@ async fn the_binary_warns_once_per_missing_permission_and_keeps_every_region_up(
         }
     });
     let url = sim.url();
-    let exporter = ExporterProcess::spawn(
+    let exporter = ExporterProcess::every_second(
+        &url,
         &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
             "--collect.instance-info-interval",
             "1s",
             "--collect.tags",
             "env",
         ],
-        &sim_key_env(),
+        &[],
     );
     wait_ready(exporter.socket()).await;
     let fleet = sim.fleet();

@@ -50,19 +50,7 @@ async fn hostile_region_ids_and_a_plain_http_endpoint_are_left_out_and_the_rest_
                 .collect(),
         );
     });
-    let mut env = sim_key_env();
-    env.push(("SSL_CERT_FILE", ca));
-    let exporter = ExporterProcess::spawn(
-        &[
-            "--aliyun.endpoint",
-            &https,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-        ],
-        &env,
-    );
+    let exporter = ExporterProcess::every_second(&https, &[], &[("SSL_CERT_FILE", ca)]);
     wait_ready(exporter.socket()).await;
     let fleet = sim.fleet();
     let collected = ["cn-hangzhou", "cn-shanghai"];
@@ -146,19 +134,8 @@ async fn a_region_template_sends_describe_regions_to_the_public_endpoint_not_the
     let template = Trap::start().await;
     let proxy = Trap::start().await;
     let endpoint = format!("{}/{{region}}", template.url);
-    let mut env = sim_key_env();
-    env.push(("HTTPS_PROXY", proxy.url.clone()));
-    let exporter = ExporterProcess::spawn(
-        &[
-            "--aliyun.endpoint",
-            &endpoint,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-        ],
-        &env,
-    );
+    let exporter =
+        ExporterProcess::every_second(&endpoint, &[], &[("HTTPS_PROXY", proxy.url.clone())]);
     // DescribeRegions tried (and retried) until it fails for this cycle.
     eventually(
         "DescribeRegions failed, or a call at the template",

@@ -358,6 +358,23 @@ impl ExporterProcess {
         }
     }
 
+    /// The binary on the API at `endpoint` with the simulator's key, no
+    /// rate limit, a cycle every second, and `extra` flags.
+    pub fn every_second(endpoint: &str, extra: &[&str], env: &[(&str, String)]) -> Self {
+        let mut args = vec![
+            "--aliyun.endpoint",
+            endpoint,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "1s",
+        ];
+        args.extend_from_slice(extra);
+        let mut all = sim_key_env();
+        all.extend(env.iter().cloned());
+        Self::spawn(&args, &all)
+    }
+
     pub fn socket(&self) -> std::net::SocketAddr {
         self.addr.parse().expect("addr")
     }
