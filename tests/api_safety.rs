@@ -6,8 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cloud_assistant_exporter::api::{self, cloud_assistant};
@@ -43,47 +41,11 @@ fn up(page: &[Sample], region: &str) -> Option<f64> {
     find(page, REGION_UP, &[("region_id", region)])
 }
 
-/// A port of its own that counts the connections made to it: where a
-/// redirect points, and where nothing may ever arrive.
-struct Trap {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-async fn trap() -> Trap {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            drop(conn);
-        }
-    });
-    Trap { url, hits }
-}
-
-fn sim_key_env() -> [(&'static str, String); 2] {
-    [
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            simulator::DEFAULT_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            simulator::DEFAULT_KEY_SECRET.into(),
-        ),
-    ]
-}
-
 // ---- 3xx: never followed ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
-    let trap = trap().await;
+    let trap = Trap::start().await;
     let sim = Simulator::start(fleet(&[("r-ok", 3), ("r-moved", 3)]))
         .await
         .expect("sim");
@@ -93,17 +55,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
             .insert("r-moved".into(), RegionFault::Redirect(to));
     });
     let url = sim.url();
-    let exporter = ExporterProcess::spawn(
-        &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = ExporterProcess::every_second(&url, &[], &[]);
     wait_ready(exporter.socket()).await;
     let page = scrape_until(exporter.socket(), "r-moved down, r-ok up", |p| {
         up(p, "r-moved") == Some(0.0) && up(p, "r-ok") == Some(1.0)
@@ -118,11 +70,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
     let cycles = find(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
     let asked = sim.requests_by_region()[&(cloud_assistant::ACTION.to_string(), "r-moved".into())];
     let stderr = exporter.stop();
-    assert_eq!(
-        trap.hits.load(Ordering::SeqCst),
-        0,
-        "nothing reached the redirect's target"
-    );
+    assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
     // An error, not a retryable one: one request per cycle (plus the cycles
     // in flight around the scrape), not one per try.
     assert!(
@@ -141,7 +89,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
 
 #[tokio::test]
 async fn sts_and_metadata_redirects_fail_the_fetch_naming_the_status() {
-    let trap = trap().await;
+    let trap = Trap::start().await;
     let sim = Simulator::start(fleet(&[("r", 1)])).await.expect("sim");
     let dir = TempDir::new("redirect-oidc");
     let token_file = PathBuf::from(dir.write("token", "eyJ.oidc-token"));
@@ -211,11 +159,7 @@ async fn sts_and_metadata_redirects_fail_the_fetch_naming_the_status() {
         );
     }
     assert_eq!(id.issued_total(), 0);
-    assert_eq!(
-        trap.hits.load(Ordering::SeqCst),
-        0,
-        "nothing reached the redirect's target"
-    );
+    assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
 }
 
 // ---- redaction ----

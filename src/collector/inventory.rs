@@ -87,14 +87,17 @@ impl Background {
                     .await
                     .map(ExtraData::Activations),
             };
-            me.in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&(key.clone(), extra));
+            // Handed over before it stops counting as running, so a cycle
+            // in between sees it one way or the other, never neither.
+            let running = (key.clone(), extra);
             me.done
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(ExtraResult { key, extra, result });
+            me.in_flight
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&running);
             me.finished.notify_one();
         });
     }

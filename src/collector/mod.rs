@@ -222,6 +222,9 @@ impl Collector {
         for task in self.plan(&st, &active, now) {
             tasks.spawn(task.run());
         }
+        // A walk that finished since the last cycle is taken in first, so
+        // it is not started again as if still due.
+        self.take_slow_walks(&mut st, now, true);
         self.start_slow_walks(&st, &active, now);
         let mut report = CycleReport::default();
         self.collect(&mut st, tasks, now, &mut report).await;

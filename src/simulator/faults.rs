@@ -1,7 +1,8 @@
-//! Faults the simulator can inject: latency, throttling and 503s at a rate,
-//! per-region failures (an error code, a hang, a malformed answer, a
-//! NextToken that never ends, a redirect, a raw status, a signature refused
-//! with the string to sign echoed), and actions the caller's RAM policy lacks.
+//! Faults the simulator can inject: latency (everywhere, per region, per
+//! action), throttling and 503s at a rate, per-region failures (an error
+//! code, a hang, a malformed answer, a NextToken that never ends, a
+//! redirect, a raw status, a signature refused with the string to sign
+//! echoed), and actions the caller's RAM policy lacks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -24,6 +25,8 @@ pub struct Faults {
     pub denied: BTreeSet<String>,
     /// Added to every answer of one region (a slow or throttled region).
     pub region_latency: HashMap<String, Duration>,
+    /// Added to every answer of one action (a walk slower than the cycle).
+    pub action_latency: HashMap<String, Duration>,
     /// Sweeps of one plugin (ListPluginStatus by `Name`) that fail, with
     /// this API error, in every region.
     pub plugin_sweeps: HashMap<String, RegionFault>,
