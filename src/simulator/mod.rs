@@ -444,6 +444,11 @@ async fn handle(
             .region_latency
             .get(&region)
             .copied()
+            .unwrap_or_default()
+        + faults
+            .action_latency
+            .get(&action)
+            .copied()
             .unwrap_or_default();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
