@@ -10,7 +10,7 @@ mod region;
 mod shard;
 mod state;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -511,14 +511,15 @@ impl Collector {
                 let managed = walk.managed.take();
                 let asked = std::mem::take(&mut walk.asked);
                 let discovered: Vec<_> = walk.discovered.iter().map(|p| p.name.clone()).collect();
-                let data = st.take_walk(&key, *walk, now, max_stale);
+                let mut data = st.take_walk(&key, *walk, now, max_stale);
                 let reported = data
                     .plugins
                     .iter()
                     .map(|p| &*p.name)
                     .chain(discovered.iter().map(|n| &**n));
                 let discovery = st.discovery.entry(key.account.clone());
-                discovery.or_insert_with(|| Discovery::new(now)).record(
+                let discovery = discovery.or_insert_with(|| Discovery::new(now));
+                discovery.record(
                     asked,
                     reported,
                     (
@@ -528,6 +529,14 @@ impl Collector {
                     ),
                     (account, region),
                 );
+                // Names past --collect.max-plugin-names are never swept: their
+                // rows from discovery calls stay off the page too, or they
+                // would come and go with the discovery rounds.
+                let kept: HashSet<String> = discovery
+                    .sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
+                    .into_iter()
+                    .collect();
+                data.plugins.retain(|p| kept.contains(&*p.name));
                 st.warn_unknown_states(&data, &key);
                 tracing::info!(
                     account,

@@ -2,7 +2,8 @@
 //! action), throttling and 503s at a rate, per-region failures (an error
 //! code, a hang, a malformed answer, a NextToken that never ends, a
 //! redirect, a raw status, a signature refused with the string to sign
-//! echoed), and actions the caller's RAM policy lacks.
+//! echoed), failing plugin sweeps, a changed region list, and actions the
+//! caller's RAM policy lacks.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -25,11 +26,13 @@ pub struct Faults {
     pub denied: BTreeSet<String>,
     /// Added to every answer of one region (a slow or throttled region).
     pub region_latency: HashMap<String, Duration>,
-    /// Added to every answer of one action (a walk slower than the cycle).
+    /// Added to every answer of one action (a slow DescribeRegions).
     pub action_latency: HashMap<String, Duration>,
     /// Sweeps of one plugin (ListPluginStatus by `Name`) that fail, with
     /// this API error, in every region.
     pub plugin_sweeps: HashMap<String, RegionFault>,
+    /// Sweeps of one plugin that fail in one region only: `(region, plugin)`.
+    pub region_plugin_sweeps: HashMap<(String, String), RegionFault>,
     /// What DescribeRegions answers instead of the fleet's regions:
     /// `(RegionId, RegionEndpoint)`, an empty endpoint meaning the
     /// simulator's own URL (an empty list, a shrunken one, hostile ids).

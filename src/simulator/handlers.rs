@@ -298,11 +298,15 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     }
     if action == "ListPluginStatus"
         && let Some(name) = map.get("Name")
-        && let Some(RegionFault::Error { status, code }) = state
-            .faults
-            .read()
-            .ok()
-            .and_then(|f| f.plugin_sweeps.get(*name).cloned())
+        && let Some(RegionFault::Error { status, code }) = state.faults.read().ok().and_then(|f| {
+            f.plugin_sweeps
+                .get(*name)
+                .or_else(|| {
+                    f.region_plugin_sweeps
+                        .get(&(region.to_string(), name.to_string()))
+                })
+                .cloned()
+        })
     {
         return error(state, status, &code, "injected fault");
     }
