@@ -38,17 +38,33 @@ pub struct Page {
     pub plain_len: usize,
 }
 
+/// The most a stored deflate block holds.
+const STORED_MAX: usize = 65_535;
+
 /// The gzip header: deflate, no name, no time, unknown OS.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 
 impl Page {
-    /// The deflate blocks of `own` (compressed on their own: a new deflate
-    /// stream may follow a flushed one) and the gzip trailer.
+    /// `own` as stored deflate blocks after the page's (which end on a byte
+    /// boundary), and the gzip trailer. Stored, not compressed: the
+    /// exporter's own series are small, and a scrape then costs no
+    /// compressor state, however many scrapes run at once.
     pub fn tail(&self, own: &[u8]) -> io::Result<Bytes> {
-        let mut enc =
-            DeflateEncoder::new(Vec::with_capacity(own.len() / 4 + 64), Compression::fast());
-        enc.write_all(own)?;
-        let mut tail = enc.finish()?;
+        let blocks = own.len().div_ceil(STORED_MAX).max(1);
+        let mut tail = Vec::with_capacity(own.len() + blocks * 5 + 8);
+        let mut chunks = own.chunks(STORED_MAX).peekable();
+        if own.is_empty() {
+            // One empty final block.
+            tail.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+        }
+        while let Some(chunk) = chunks.next() {
+            // BFINAL in bit 0, BTYPE 00 (stored), the rest padding.
+            tail.push(u8::from(chunks.peek().is_none()));
+            let len = chunk.len() as u16;
+            tail.extend_from_slice(&len.to_le_bytes());
+            tail.extend_from_slice(&(!len).to_le_bytes());
+            tail.extend_from_slice(chunk);
+        }
         let crc = zlib_rs::crc32::crc32(self.crc, own);
         tail.extend_from_slice(&crc.to_le_bytes());
         // ISIZE is the length modulo 2^32 (RFC 1952).
@@ -73,13 +89,12 @@ impl Page {
     /// A page of ready text (what a server serves when it is not the
     /// fleet's page: a placeholder, a test).
     pub fn from_text(text: &[u8]) -> io::Result<Page> {
-        let mut head = GZIP_HEADER.to_vec();
-        let mut enc = DeflateEncoder::new(&mut head, Compression::fast());
+        let mut enc = DeflateEncoder::new(GZIP_HEADER.to_vec(), Compression::fast());
         enc.write_all(text)?;
+        // The flushed blocks end on a byte boundary; the encoder is let go
+        // without finishing (what it writes on drop goes nowhere).
         enc.flush()?;
-        drop(enc);
-        // The flushed blocks end on a byte boundary; whatever the dropped
-        // encoder wrote after them (its final block) is cut off.
+        let head = std::mem::take(enc.get_mut());
         Ok(Page {
             crc: zlib_rs::crc32::crc32(0, text),
             plain_len: text.len(),

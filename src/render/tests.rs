@@ -498,3 +498,18 @@ fn over_long_label_values_are_escaped_whole() {
     let want = format!("instance_name=\"{}\\\"\\\\\\n\"", "名".repeat(200));
     assert!(t.contains(&want), "{t}");
 }
+
+#[test]
+fn a_scrape_tail_continues_the_page_as_one_gzip_member() {
+    let page = Page::from_text(b"a 1\n").expect("page");
+    for own in [&b""[..], b"b 2\n", &vec![b'x'; 200_000]] {
+        let tail = page.tail(own).expect("tail");
+        let whole = [&page.head[..], &tail[..]].concat();
+        // A decoder of one gzip member reads the page and the tail.
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&whole[..]), &mut plain)
+            .expect("one valid gzip member");
+        assert_eq!(plain, [&b"a 1\n"[..], own].concat());
+        assert_eq!(page.plain_with(own).expect("plain"), plain);
+    }
+}
