@@ -39,6 +39,17 @@ pub fn run_exporter(args: &[&str], env: &[(&str, String)]) -> Output {
     }
 }
 
+/// Runs the binary as [`run_exporter`] does, expecting it to refuse to
+/// start: exit code 2 and one line on stderr, `error: …`, which it returns.
+pub fn refused(args: &[&str], env: &[(&str, String)]) -> String {
+    let out = run_exporter(args, env);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.starts_with("error: "), "{args:?}: {err}");
+    err
+}
+
 /// The binary as its own process, its stderr drained in the background
 /// (debug logs would otherwise fill the pipe and block it).
 pub struct ExporterProcess {
