@@ -66,19 +66,6 @@ async fn trap() -> Trap {
     Trap { url, hits }
 }
 
-fn sim_key_env() -> [(&'static str, String); 2] {
-    [
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            simulator::DEFAULT_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            simulator::DEFAULT_KEY_SECRET.into(),
-        ),
-    ]
-}
-
 // ---- 3xx: never followed ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

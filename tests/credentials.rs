@@ -5,14 +5,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use cloud_assistant_exporter::app::{self, Running, StartError};
+use cloud_assistant_exporter::app::{Running, StartError};
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::config::Flags;
 use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, SimKey, Simulator,
 };
@@ -45,9 +42,6 @@ async fn start(
 ) -> Result<Running, StartError> {
     let (sim_url, id_url) = (sim.url(), id.url());
     let mut args = vec![
-        "cloud-assistant-exporter",
-        "--web.listen-address",
-        "127.0.0.1:0",
         "--aliyun.endpoint",
         &sim_url,
         "--aliyun.rate-limit",
@@ -58,17 +52,7 @@ async fn start(
         &id_url,
     ];
     args.extend_from_slice(extra);
-    let flags = Flags::try_parse_from(args).expect("flags");
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    app::start(
-        &flags,
-        move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-        Clock::System,
-    )
-    .await
+    start_app(&args, env, Clock::System).await
 }
 
 /// Waits for the first cycle and checks that every region was collected.
@@ -91,19 +75,6 @@ async fn assert_collected(r: &Running) -> Vec<Sample> {
 
 fn refreshes(page: &[Sample], source: &str, result: &str) -> f64 {
     value(page, REFRESHES, &[("source", source), ("result", result)]).unwrap_or(0.0)
-}
-
-fn long_term_key() -> [(&'static str, String); 2] {
-    [
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            simulator::DEFAULT_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            simulator::DEFAULT_KEY_SECRET.into(),
-        ),
-    ]
 }
 
 #[tokio::test]
@@ -360,16 +331,14 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
     let id = identity(&sim, |_| {}).await;
     sim.refuse_long_term_keys(true);
     // The simulator's mode is real: the long-term key alone gets nowhere.
-    let r = start(&sim, &id, &long_term_key(), &[])
-        .await
-        .expect("starts");
+    let r = start(&sim, &id, &sim_key_env(), &[]).await.expect("starts");
     wait_ready(r.addr).await;
     let page = parse_metrics(&scrape(r.addr).await);
     let requests = "aliyun_cloud_assistant_exporter_api_requests_total";
     assert!(sum(&page, requests, "code", |c| c == "Forbidden.RAM") >= 1.0);
     assert_eq!(sum(&page, requests, "code", |c| c == "OK"), 0.0);
     r.shutdown().await;
-    let r = start(&sim, &id, &long_term_key(), &["--aliyun.role-arn", ROLE])
+    let r = start(&sim, &id, &sim_key_env(), &["--aliyun.role-arn", ROLE])
         .await
         .expect("starts");
     let page = assert_collected(&r).await;
@@ -383,7 +352,7 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
 async fn a_failing_sts_at_start_is_a_clear_error() {
     let sim = sim().await;
     let id = identity(&sim, |_| {}).await;
-    let mut env = long_term_key().to_vec();
+    let mut env = sim_key_env();
     env[1].1 = "wrong-secret".into();
     let e = start(&sim, &id, &env, &["--aliyun.role-arn", ROLE])
         .await
@@ -415,7 +384,7 @@ async fn short_lived_credentials_refresh_once_per_half_life_and_never_expire_in_
     let id = identity(&sim, |c| c.lifetime = Duration::from_secs(6)).await;
     sim.refuse_long_term_keys(true);
     let (sim_url, id_url) = (sim.url(), id.url());
-    let mut env = long_term_key().to_vec();
+    let mut env = sim_key_env();
     env.push(("HOME", home.str()));
     let exporter = ExporterProcess::spawn(
         &[
@@ -569,17 +538,15 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
     let home = TempDir::new("empty-home");
     let closed = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let out = Command::new(EXPORTER_BIN)
-        .env_clear()
-        .env("HOME", home.path())
-        .args([
+    let out = run_exporter(
+        &[
             "--web.listen-address",
             "127.0.0.1:0",
             "--aliyun.metadata-endpoint",
             &closed,
-        ])
-        .output()
-        .expect("runs");
+        ],
+        &[("HOME", home.str())],
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -603,10 +570,7 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
 
 #[test]
 fn credential_flags_are_listed_and_validated() {
-    let help = Command::new(EXPORTER_BIN)
-        .arg("--help")
-        .output()
-        .expect("runs");
+    let help = run_exporter(&["--help"], &[]);
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in [
         "--aliyun.role-arn",
@@ -624,15 +588,7 @@ fn credential_flags_are_listed_and_validated() {
         &["--aliyun.metadata-endpoint", "http://127.0.0.1:99999"],
         &["--aliyun.role-arn", "reader"],
     ] {
-        let out = Command::new(EXPORTER_BIN)
-            .env_clear()
-            .args(args)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error:"), "{err}");
+        refused(args, &[]);
     }
 }
 
