@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file};
+use common::{PromApi, TempDir, grafana_substitute, has_data, repo_file};
 use serde_json::Value;
 
 const INSTANCES: usize = 100_000;
@@ -730,16 +730,7 @@ async fn every_panel_on_six_hours_of_100k_instances() {
 
     // Prometheus with no scrape and no rule, at its default query limits.
     let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 60s\n");
-    let prom = ServerProcess::launch(
-        &prometheus,
-        dir,
-        &[
-            format!("--config.file={config}"),
-            format!("--storage.tsdb.path={}", blocks.display()),
-        ],
-        "/-/ready",
-    )
-    .await;
+    let prom = common::launch_prometheus(&prometheus, dir, &config, &blocks).await;
     let api = PromApi::new(&prom.base, Duration::from_secs(150));
     // The blocks are loaded: the whole range answers.
     let first = api

@@ -251,9 +251,7 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
 #[tokio::test]
 async fn metrics_hold_exactly_the_fleet() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), clock.clone()).await;
     let running = start_exporter(
         &sim,
         &[
@@ -299,9 +297,7 @@ async fn metrics_hold_exactly_the_fleet() {
 #[tokio::test]
 async fn plugins_without_the_flag_come_from_discovery() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), clock.clone()).await;
     // A discovery interval as short as the cycle asks every eligible instance at once.
     let running = start_exporter(
         &sim,
@@ -333,9 +329,7 @@ async fn plugins_without_the_flag_come_from_discovery() {
 #[tokio::test]
 async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), clock.clone()).await;
     // Info series of a vanished instance go at the next info walk, which
     // this test does not wait for (see tests/inventory.rs).
     let running = start_exporter(
@@ -401,15 +395,7 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
         Some(1.0)
     );
     // r-50's series are exactly as before the failure.
-    let of = |s: &[Sample]| {
-        s.iter()
-            .filter(|x| {
-                x.labels.get("region_id").map(String::as_str) == Some("r-50")
-                    && !x.name.contains("exporter")
-            })
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let of = |s: &[Sample]| region_series(s, "r-50");
     assert_eq!(of(&before), of(&after));
     assert_eq!(
         of(&after)
@@ -541,9 +527,7 @@ async fn ready_is_503_until_the_first_cycle_finishes() {
 #[tokio::test]
 async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), clock.clone()).await;
     sim.update_faults(|f| {
         f.throttle_rate = 0.10;
         f.unavailable_rate = 0.05;

@@ -2,10 +2,11 @@
 //! the dashboard's queries as Grafana would send them.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::tool;
+use super::{ServerProcess, TempDir, tool};
 
 /// Runs `promtool check metrics` on `text`. Without promtool the check fails
 /// under CI (which installs it) and is reported, not run, elsewhere.
@@ -33,6 +34,26 @@ pub fn promtool_check(text: &str) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Prometheus (`binary`) in `dir` with `config` and its TSDB in `tsdb`,
+/// ready to answer.
+pub async fn launch_prometheus(
+    binary: &Path,
+    dir: TempDir,
+    config: &str,
+    tsdb: &Path,
+) -> ServerProcess {
+    ServerProcess::launch(
+        binary,
+        dir,
+        &[
+            format!("--config.file={config}"),
+            format!("--storage.tsdb.path={}", tsdb.display()),
+        ],
+        "/-/ready",
+    )
+    .await
 }
 
 /// `application/x-www-form-urlencoded` value (reqwest's `form` feature is off).
