@@ -388,7 +388,7 @@ async fn accounts_are_collected_at_once_under_the_shared_limits() {
         _ = sample => panic!("the first cycle took more than 30s"),
     };
     let took = started.elapsed();
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     assert_eq!(
         regions_up(&page).values().sum::<f64>(),
         6.0,
@@ -429,7 +429,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     )
     .await;
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     let accounts = |page: &[Sample]| -> BTreeSet<String> {
         regions_up(page).keys().map(|(a, _)| a.clone()).collect()
     };
@@ -500,7 +500,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     );
     let cycles =
         |p: &[Sample]| value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
-    let now = cycles(&parse_metrics(&scrape(r.addr).await));
+    let now = cycles(&scrape_samples(r.addr).await);
     let page = scrape_until(r.addr, "two more cycles", |p| cycles(p) >= now + 2.0).await;
     assert_eq!(value(&page, RELOAD_OK, &[]), Some(0.0));
     assert_eq!(
@@ -575,7 +575,7 @@ async fn role_and_profile_accounts() {
     )
     .await;
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     for a in [&alpha, &beta, &gamma] {
         check_fleet(&page, a);
     }
@@ -606,17 +606,7 @@ async fn role_and_profile_accounts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_split_account_region_pairs() {
-    let regions: Vec<(&str, usize)> = [
-        "cn-hangzhou",
-        "cn-shanghai",
-        "cn-beijing",
-        "cn-shenzhen",
-        "cn-qingdao",
-        "ap-southeast-1",
-    ]
-    .iter()
-    .map(|r| (*r, 1))
-    .collect();
+    let regions: Vec<(&str, usize)> = REGION_IDS[..6].iter().map(|r| (*r, 1)).collect();
     let alpha = account("alpha", 7, &regions).await;
     let beta = account("beta", 8, &regions).await;
     let dir = TempDir::new("shards");
@@ -640,7 +630,7 @@ async fn shards_split_account_region_pairs() {
         )
         .await;
         wait_ready(r.addr).await;
-        let page = parse_metrics(&scrape(r.addr).await);
+        let page = scrape_samples(r.addr).await;
         for (pair, up) in regions_up(&page) {
             assert_eq!(up, 1.0, "{pair:?}");
             *seen.entry(pair).or_default() += 1;
@@ -732,7 +722,7 @@ async fn sighup_reloads_the_accounts_file() {
         &[],
     );
     wait_ready(exporter.socket()).await;
-    let page = parse_metrics(&scrape(exporter.socket()).await);
+    let page = scrape_samples(exporter.socket()).await;
     assert_eq!(
         regions_up(&page).keys().cloned().collect::<Vec<_>>(),
         vec![("alpha".to_string(), "cn-hangzhou".to_string())]

@@ -252,18 +252,11 @@ async fn a_signature_refusal_leaks_no_key_id_token_or_secret() {
     let home = dir.str();
     let exporter = ExporterProcess::spawn(
         &[
-            "--config.file",
-            &config,
-            "--aliyun.sts-endpoint",
-            &id_url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-            "--log.level",
-            "debug",
-            "--web.enable-lifecycle",
-        ],
+            &["--config.file", &config, "--aliyun.sts-endpoint", &id_url][..],
+            &["--web.enable-lifecycle"],
+            &WATCHED,
+        ]
+        .concat(),
         &[("HOME", home)],
     );
     wait_ready(exporter.socket()).await;

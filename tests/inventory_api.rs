@@ -446,71 +446,31 @@ async fn documented_limits_of_the_new_actions() {
     let cfg = config(&[("r", 250)], |_, r| r.hybrid(3, 3));
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    /// Action, parameters, the error code the reference documents.
-    type Case = (
-        &'static str,
-        &'static [(&'static str, &'static str)],
-        &'static str,
-    );
-    let cases: &[Case] = &[
-        (
-            instances::ACTION,
-            &[("MaxResults", "0")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            instances::ACTION,
-            &[("MaxResults", "ten")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            instances::ACTION,
-            &[("NextToken", "bogus+/=")],
-            "InvalidParameter.NextToken",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("MaxResults", "51")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("MaxResults", "0")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("PageSize", "51")],
-            "InvalidParam.PageSize",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("PageNumber", "0")],
-            "InvalidParam.PageNumber",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("NextToken", "bogus+/=")],
-            "InvalidParameter.NextToken",
-        ),
-        (
-            activations::ACTION,
-            &[("MaxResults", "51")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            activations::ACTION,
-            &[("PageSize", "100")],
-            "InvalidParam.PageSize",
-        ),
+    // Action, parameter and a value the reference refuses. Its error codes:
+    // `InvalidParam.<name>` for the numbered paging parameters,
+    // `InvalidParameter.<name>` for the token paging ones.
+    let cases = [
+        (instances::ACTION, "MaxResults", "0"),
+        (instances::ACTION, "MaxResults", "ten"),
+        (instances::ACTION, "NextToken", "bogus+/="),
+        (managed_instances::ACTION, "MaxResults", "51"),
+        (managed_instances::ACTION, "MaxResults", "0"),
+        (managed_instances::ACTION, "PageSize", "51"),
+        (managed_instances::ACTION, "PageNumber", "0"),
+        (managed_instances::ACTION, "NextToken", "bogus+/="),
+        (activations::ACTION, "MaxResults", "51"),
+        (activations::ACTION, "PageSize", "100"),
     ];
-    for (action, params, code) in cases {
-        let params: Vec<_> = params.iter().map(|(k, v)| p(k, v)).collect();
+    for (action, key, val) in cases {
+        let code = match key {
+            "PageSize" | "PageNumber" => format!("InvalidParam.{key}"),
+            _ => format!("InvalidParameter.{key}"),
+        };
         let e = client
-            .call(action, Some("r"), &params)
+            .call(action, Some("r"), &[p(key, val)])
             .await
             .expect_err("refused");
-        assert_eq!(status_code(&e), (Some(400), *code), "{action} {params:?}");
+        assert_eq!(status_code(&e), (Some(400), &*code), "{action} {key}={val}");
         assert!(!e.is_retryable());
     }
     // DescribeInstances' reference: "Valid values: 1 to 100"; unset or below

@@ -343,7 +343,7 @@ async fn many_concurrent_scrapes_during_a_cycle() {
     );
     cycle.await.expect("cycle");
     // Same fleet, same series (values like durations may move).
-    let after = parse_metrics(&scrape(running.addr).await);
+    let after = scrape_samples(running.addr).await;
     assert_eq!(
         count(&after, "aliyun_cloud_assistant_agent_up"),
         count(

@@ -11,20 +11,7 @@ use common::*;
 
 const NOW: i64 = 1_700_003_600;
 
-const REGIONS: [&str; 12] = [
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-beijing",
-    "cn-shenzhen",
-    "cn-qingdao",
-    "cn-zhangjiakou",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-northeast-1",
-    "eu-central-1",
-    "us-west-1",
-    "us-east-1",
-];
+const REGIONS: [&str; 12] = REGION_IDS;
 
 async fn simulator() -> Simulator {
     let regions: Vec<(&str, usize)> = REGIONS.iter().map(|r| (*r, 2)).collect();
@@ -43,7 +30,7 @@ async fn scrape_replicas(addrs: &[std::net::SocketAddr]) -> Vec<(Vec<String>, Ve
     let mut out = Vec::new();
     for addr in addrs {
         wait_ready(*addr).await;
-        let samples = parse_metrics(&scrape(*addr).await);
+        let samples = scrape_samples(*addr).await;
         let regions = samples
             .iter()
             .filter(|s| s.name == "aliyun_cloud_assistant_exporter_region_up")

@@ -34,6 +34,11 @@ pub async fn scrape(addr: SocketAddr) -> String {
     r.text().await.expect("body")
 }
 
+/// `/metrics`, parsed.
+pub async fn scrape_samples(addr: SocketAddr) -> Vec<Sample> {
+    parse_metrics(&scrape(addr).await)
+}
+
 /// Scrapes `addr` until `check` holds on the page (15 s at most, else
 /// panics naming `what`) and returns that page.
 pub async fn scrape_until(
@@ -42,7 +47,7 @@ pub async fn scrape_until(
     check: impl Fn(&[Sample]) -> bool,
 ) -> Vec<Sample> {
     eventually_some(what, Duration::from_secs(15), || async {
-        let page = parse_metrics(&scrape(addr).await);
+        let page = scrape_samples(addr).await;
         check(&page).then_some(page)
     })
     .await

@@ -11,6 +11,17 @@ use super::{TempDir, free_port};
 /// The exporter binary of this build.
 pub const EXPORTER_BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
 
+/// Flags for an exporter a test watches as it runs: no rate limit, a
+/// cycle a second, and debug logs.
+pub const WATCHED: [&str; 6] = [
+    "--aliyun.rate-limit",
+    "0",
+    "--collect.interval",
+    "1s",
+    "--log.level",
+    "debug",
+];
+
 /// Runs the binary with `args` and exactly `env` (nothing of the test's
 /// own environment) to its end; a run that outlasts 30 s is killed and
 /// fails the test.

@@ -17,6 +17,22 @@ use cloud_assistant_exporter::secret::Secret;
 use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
 use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionSpec, Simulator};
 
+/// Real region ids, for fleets that span many regions.
+pub const REGION_IDS: [&str; 12] = [
+    "cn-hangzhou",
+    "cn-shanghai",
+    "cn-beijing",
+    "cn-shenzhen",
+    "cn-zhangjiakou",
+    "cn-hongkong",
+    "ap-southeast-1",
+    "ap-northeast-1",
+    "eu-central-1",
+    "us-west-1",
+    "cn-qingdao",
+    "us-east-1",
+];
+
 pub fn fleet(regions: &[(&str, usize)]) -> FleetConfig {
     FleetConfig {
         seed: 7,
