@@ -711,16 +711,11 @@ async fn every_panel_on_six_hours_of_100k_instances() {
     );
     let blocks = dir.path().join("data");
     let began = Instant::now();
-    let out = std::process::Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&blocks)
-        .output()
-        .expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool tsdb create-blocks-from openmetrics: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(&promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&blocks),
     );
     eprintln!("history: blocks created in {:.1?}", began.elapsed());
     std::fs::remove_file(&input).expect("remove the OpenMetrics file");

@@ -525,16 +525,10 @@ fn alertmanager_example_checks_and_routes() {
         return;
     };
     let config = repo_file("dashboards/alertmanager.example.yml");
-    let out = std::process::Command::new(&amtool)
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .expect("amtool runs");
-    assert!(
-        out.status.success(),
-        "amtool check-config: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(&amtool)
+            .arg("check-config")
+            .arg(&config),
     );
     for (labels, receiver) in [
         (

@@ -189,8 +189,7 @@ fn systemd_unit_uses_real_flags_and_verifies() {
         return;
     }
     // verify checks that the binary exists: point it at the one just built.
-    let tmp = std::env::temp_dir().join(format!("cae-systemd-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).expect("tmp");
+    let tmp = common::TempDir::new("systemd");
     for (name, text) in [
         ("cloud-assistant-exporter.service", unit.clone()),
         // The drop-in applied: its lines after the unit's.
@@ -199,7 +198,7 @@ fn systemd_unit_uses_real_flags_and_verifies() {
             format!("{unit}\n{dropin}"),
         ),
     ] {
-        let path = tmp.join(name);
+        let path = tmp.path().join(name);
         std::fs::write(
             &path,
             text.replace("/usr/local/bin/cloud-assistant-exporter", BIN),
@@ -221,7 +220,6 @@ fn systemd_unit_uses_real_flags_and_verifies() {
             "systemd-analyze verify {name}: {stderr}"
         );
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// The actions one policy statement allows, sorted.

@@ -164,6 +164,31 @@ fn want_activation(a: &SimActivation) -> Activation {
     }
 }
 
+/// Walks the managed instances and the activation codes of `region`,
+/// checks both against the seeded fleet, and returns each with the calls
+/// its walk took.
+async fn walk_hybrid(
+    sim: &Simulator,
+    client: &cloud_assistant_exporter::client::Client,
+    region: &str,
+) -> ((Vec<ManagedInstance>, u64), (Vec<Activation>, u64)) {
+    let fleet = sim.fleet();
+    let r = &fleet.regions[region];
+    let before = sim.requests(managed_instances::ACTION);
+    let managed = api::walk_managed_instances(client, region)
+        .await
+        .expect("managed");
+    let managed_calls = sim.requests(managed_instances::ACTION) - before;
+    let want: Vec<_> = r.managed.iter().map(want_managed).collect();
+    assert_eq!(managed, want, "{region}");
+    let before = sim.requests(activations::ACTION);
+    let codes = api::walk_activations(client, region).await.expect("codes");
+    let code_calls = sim.requests(activations::ACTION) - before;
+    let want: Vec<_> = r.activations.iter().map(want_activation).collect();
+    assert_eq!(codes, want, "{region}");
+    ((managed, managed_calls), (codes, code_calls))
+}
+
 #[tokio::test]
 async fn the_hybrid_fleet_is_exactly_the_seeded_one_at_page_edges() {
     let sizes = [("h-0", 0), ("h-50", 0), ("h-51", 0), ("h-q", 0)];
@@ -179,35 +204,14 @@ async fn the_hybrid_fleet_is_exactly_the_seeded_one_at_page_edges() {
     let start = 1_700_000_000;
     for (region, _) in sizes {
         let r = &fleet.regions[region];
-        let before = sim.requests(managed_instances::ACTION);
-        let got = api::walk_managed_instances(&client, region)
-            .await
-            .expect("managed");
+        let ((got, managed_calls), (codes, code_calls)) = walk_hybrid(&sim, &client, region).await;
+        let pages = |n: usize| (n as u64).div_ceil(50).max(1);
         assert_eq!(
-            got,
-            r.managed.iter().map(want_managed).collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(managed_instances::ACTION) - before,
-            (r.managed.len() as u64).div_ceil(50).max(1),
+            managed_calls,
+            pages(r.managed.len()),
             "{region}: one call per 50, one for none"
         );
-        let before = sim.requests(activations::ACTION);
-        let codes = api::walk_activations(&client, region).await.expect("codes");
-        assert_eq!(
-            codes,
-            r.activations
-                .iter()
-                .map(want_activation)
-                .collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(activations::ACTION) - before,
-            (r.activations.len() as u64).div_ceil(50).max(1),
-            "{region}"
-        );
+        assert_eq!(code_calls, pages(r.activations.len()), "{region}");
         if region == "h-q" {
             assert!(got.iter().any(|m| m.connected) && got.iter().any(|m| !m.connected));
             // Code 0 has expired, 1 is disabled, 2 has one registration
@@ -276,40 +280,12 @@ async fn older_hybrid_paging_falls_back_to_page_numbers() {
     });
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    let fleet = sim.fleet();
     for (region, _) in sizes {
-        let r = &fleet.regions[region];
-        let before = sim.requests(managed_instances::ACTION);
-        let got = api::walk_managed_instances(&client, region)
-            .await
-            .expect("managed");
-        assert_eq!(
-            got,
-            r.managed.iter().map(want_managed).collect::<Vec<_>>(),
-            "{region}"
-        );
+        let ((_, managed_calls), (_, code_calls)) = walk_hybrid(&sim, &client, region).await;
         // 3 pages of 50; the older APIs cost the first, wasted call too.
         let extra = u64::from(region != "tokens");
-        assert_eq!(
-            sim.requests(managed_instances::ACTION) - before,
-            3 + extra,
-            "{region}"
-        );
-        let before = sim.requests(activations::ACTION);
-        let codes = api::walk_activations(&client, region).await.expect("codes");
-        assert_eq!(
-            codes,
-            r.activations
-                .iter()
-                .map(want_activation)
-                .collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(activations::ACTION) - before,
-            2 + extra,
-            "{region}"
-        );
+        assert_eq!(managed_calls, 3 + extra, "{region}");
+        assert_eq!(code_calls, 2 + extra, "{region}");
     }
     let m = client.metrics();
     assert_eq!(

@@ -13,6 +13,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use reqwest::Method;
 use tokio::io::AsyncReadExt;
 
 use common::{ExporterProcess, TempDir, eventually, free_port, refused};
@@ -129,25 +130,22 @@ async fn wait_up(e: &ExporterProcess, client: &reqwest::Client) {
     .await;
 }
 
-async fn status(
+/// `method` on `url` as `auth`, answered.
+async fn send(
     client: &reqwest::Client,
-    method: reqwest::Method,
+    method: Method,
     url: &str,
     auth: Option<(&str, &str)>,
-) -> Result<reqwest::Response, reqwest::Error> {
+) -> reqwest::Response {
     let mut r = client.request(method, url);
     if let Some((u, p)) = auth {
         r = r.basic_auth(u, Some(p));
     }
-    r.send().await
+    r.send().await.expect("request")
 }
 
 async fn get(client: &reqwest::Client, url: &str, auth: Option<(&str, &str)>) -> u16 {
-    status(client, reqwest::Method::GET, url, auth)
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
+    send(client, Method::GET, url, auth).await.status().as_u16()
 }
 
 /// Reloads are picked up at the next connection or within the server's
@@ -175,14 +173,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
     wait_up(&exporter, &client).await;
 
     // /healthz is open, and carries the extra headers.
-    let r = status(
-        &client,
-        reqwest::Method::GET,
-        &https(&exporter, "/healthz"),
-        None,
-    )
-    .await
-    .expect("healthz");
+    let r = send(&client, Method::GET, &https(&exporter, "/healthz"), None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "deny");
     assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
@@ -191,14 +182,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
     // the verification cache).
     let good = Some(("alice", "old-secret"));
     for _ in 0..2 {
-        let r = status(
-            &client,
-            reqwest::Method::GET,
-            &https(&exporter, "/metrics"),
-            good,
-        )
-        .await
-        .expect("metrics");
+        let r = send(&client, Method::GET, &https(&exporter, "/metrics"), good).await;
         assert_eq!(r.status(), 200);
         assert_eq!(
             r.headers()["content-type"],
@@ -223,21 +207,12 @@ async fn tls_basic_auth_headers_and_live_reload() {
         ("/ready", None),
         ("/no-such-page", None),
     ] {
-        let r = status(&client, reqwest::Method::GET, &https(&exporter, path), auth)
-            .await
-            .expect("request");
+        let r = send(&client, Method::GET, &https(&exporter, path), auth).await;
         assert_eq!(r.status(), 401, "{path} {auth:?}");
         assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
         assert_eq!(r.headers()["x-frame-options"], "deny");
     }
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &https(&exporter, "/-/reload"),
-        None,
-    )
-    .await
-    .expect("reload");
+    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), None).await;
     assert_eq!(r.status(), 401);
 
     // With the password, the usual answers.
@@ -255,14 +230,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
         .await,
         200
     );
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &https(&exporter, "/metrics"),
-        good,
-    )
-    .await
-    .expect("post");
+    let r = send(&client, Method::POST, &https(&exporter, "/metrics"), good).await;
     assert_eq!(r.status(), 405);
     let r = client
         .get(https(&exporter, "/metrics"))
@@ -302,14 +270,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
     );
 
     // POST /-/reload with a good file: 200.
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &https(&exporter, "/-/reload"),
-        good,
-    )
-    .await
-    .expect("reload");
+    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), good).await;
     assert_eq!(r.status(), 200);
 
     // Alice's password changes in the file: without a restart, the old one
@@ -341,14 +302,13 @@ async fn tls_basic_auth_headers_and_live_reload() {
     // A broken file keeps the last good config: on /-/reload (500 with the
     // reason) and when only noticed by the watcher.
     dir.write("web.yml", "basic_auth_users:\n  alice: not-a-hash\n");
-    let r = status(
+    let r = send(
         &client,
-        reqwest::Method::POST,
+        Method::POST,
         &https(&exporter, "/-/reload"),
         Some(("alice", "new-secret")),
     )
-    .await
-    .expect("reload");
+    .await;
     assert_eq!(r.status(), 500);
     let reason = r.text().await.expect("body");
     assert!(reason.contains("not a bcrypt hash"), "{reason}");

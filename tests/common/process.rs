@@ -22,6 +22,19 @@ pub const WATCHED: [&str; 6] = [
     "debug",
 ];
 
+/// Runs `cmd` to its end; fails the test, showing its output, unless it
+/// succeeds.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Runs the binary with `args` and exactly `env` (nothing of the test's
 /// own environment) to its end; a run that outlasts 30 s is killed and
 /// fails the test.
