@@ -4,9 +4,7 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::fields::{
-    check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items_or_empty,
-};
+use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -63,12 +61,13 @@ fn parse_item(v: &Value) -> Result<AgentStatus, String> {
 
 /// The agents of one answer page.
 pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    let agents = set_items_or_empty(resp, OUTER, INNER)?
-        .into_iter()
-        .map(parse_item)
-        .collect::<Result<Vec<_>, String>>()?;
-    check_unique(agents.iter().map(|a| &*a.instance_id), "instance")?;
-    Ok(agents)
+    unique_rows(
+        resp,
+        (OUTER, INNER),
+        parse_item,
+        |a| &a.instance_id,
+        "instance",
+    )
 }
 
 /// Every agent of `region`, each instance once (sorted by instance id).

@@ -17,7 +17,7 @@ use hyper::{Request, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{SimKey, SimState, Simulator, handlers, metadata, sts};
+use super::{SimKey, SimState, Simulator, copy_of, handlers, metadata, sts};
 use crate::clock::Clock;
 use crate::rng::Rng;
 
@@ -204,20 +204,12 @@ impl IdentityServer {
 
     /// Every secret and security token handed out (for leak checks).
     pub fn issued_secrets(&self) -> Vec<String> {
-        self.state
-            .secrets
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.secrets)
     }
 
     /// The AccessKeyIds that signed AssumeRole calls, in order.
     pub fn assume_role_signers(&self) -> Vec<String> {
-        self.state
-            .signers
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.signers)
     }
 
     /// Metadata GETs that came without an IMDSv2 token.

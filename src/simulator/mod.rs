@@ -274,20 +274,12 @@ impl Simulator {
 
     /// Requests per (action, region).
     pub fn requests_by_region(&self) -> BTreeMap<(String, String), u64> {
-        self.state
-            .requests
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.requests)
     }
 
     /// How often one instance was asked for all its plugins.
     pub fn instance_queries(&self) -> HashMap<String, u64> {
-        self.state
-            .instance_queries
-            .lock()
-            .map(|q| q.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.instance_queries)
     }
 
     /// Most requests it has had in hand at once since the last reset.
@@ -317,6 +309,12 @@ impl Simulator {
             q.clear();
         }
     }
+}
+
+/// A copy of what `m` holds (empty if a panic poisoned it): counters the
+/// tests read while the server runs.
+pub(crate) fn copy_of<T: Clone + Default>(m: &Mutex<T>) -> T {
+    m.lock().map(|v| v.clone()).unwrap_or_default()
 }
 
 impl Drop for Simulator {
