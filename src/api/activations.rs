@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
 use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
-use super::paging::walk_next_token_or_numbered;
+use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -72,10 +71,8 @@ pub fn parse_page(resp: &Value) -> Result<Vec<Activation>, String> {
 /// without the action answers [`ApiError::is_api_not_supported`]; without
 /// `ecs:DescribeActivations`, [`ApiError::is_permission_denied`].
 pub async fn walk_activations(client: &Client, region: &str) -> Result<Vec<Activation>, ApiError> {
-    let mut all =
-        walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |a| &a.activation_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |a| &a.activation_id, ACTION, region))
 }
 
 #[cfg(test)]

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
 use super::fields::{opt_shared, req_shared, unique_rows};
-use super::paging::walk_next_token_sized;
+use super::paging::{dedup_by_id, walk_next_token_sized};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -62,9 +61,8 @@ pub async fn walk_instance_info(
     client: &Client,
     region: &str,
 ) -> Result<Vec<InstanceInfo>, ApiError> {
-    let mut all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]

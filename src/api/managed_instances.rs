@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
 use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
-use super::paging::walk_next_token_or_numbered;
+use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -78,10 +77,8 @@ pub async fn walk_managed_instances(
     client: &Client,
     region: &str,
 ) -> Result<Vec<ManagedInstance>, ApiError> {
-    let mut all =
-        walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]

@@ -413,11 +413,9 @@ pub(crate) fn redirect(to: &str) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn handle(
-    state: Arc<SimState>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let method = req.method().as_str().to_string();
+/// The parameters of an RPC request: its query, then its form body (at
+/// most 1 MiB read).
+pub(crate) async fn form_params(req: Request<Incoming>) -> Vec<(String, String)> {
     let mut params = handlers::parse_form(req.uri().query().unwrap_or(""));
     let body = Limited::new(req.into_body(), 1 << 20)
         .collect()
@@ -425,6 +423,15 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     params.extend(handlers::parse_form(&String::from_utf8_lossy(&body)));
+    params
+}
+
+async fn handle(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let method = req.method().as_str().to_string();
+    let params = form_params(req).await;
     let get = |k: &str| {
         params
             .iter()
