@@ -355,7 +355,7 @@ async fn a_page_without_its_list_and_without_a_next_token_is_empty() {
     let answer = |body: &str| {
         let body = body.to_string();
         sim.update_faults(move |f| {
-            for a in api::ACTIONS {
+            for a in API_ACTIONS {
                 f.actions
                     .insert(a.to_string(), RegionFault::Body(body.clone()));
             }

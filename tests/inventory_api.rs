@@ -330,7 +330,7 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
     let cfg = config(&[("r", 20)], |_, r| r.hybrid(4, 2));
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    for action in api::OPTIONAL_ACTIONS {
+    for action in OPTIONAL_API_ACTIONS {
         sim.set_faults(Default::default());
         sim.update_faults(|f| {
             f.deny(action);
@@ -360,7 +360,7 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
             "{action}: refused once, not retried"
         );
         // Everything else still answers.
-        for other in api::OPTIONAL_ACTIONS.iter().filter(|a| *a != action) {
+        for other in OPTIONAL_API_ACTIONS.iter().filter(|a| *a != action) {
             let ok = match *other {
                 instances::ACTION => api::walk_instance_info(&client, "r").await.map(|_| ()),
                 managed_instances::ACTION => {
@@ -574,7 +574,7 @@ async fn the_policy_actions_are_exactly_the_calls_the_walkers_make() {
         .into_keys()
         .map(|(a, _)| a)
         .collect();
-    let listed: BTreeSet<String> = api::ACTIONS.iter().map(|a| a.to_string()).collect();
+    let listed: BTreeSet<String> = API_ACTIONS.iter().map(|a| a.to_string()).collect();
     assert_eq!(called, listed);
 }
 

@@ -85,9 +85,9 @@ fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, CredentialsError>
 
 /// The credential source the profile `profile` (`None`: the file's
 /// `current`) of a CLI config's `text` describes, as [`load`] reads it
-/// from `path` (for the property tests).
-#[doc(hidden)]
-pub fn parse_file(
+/// from `path` (for the fuzz tests).
+#[cfg(test)]
+pub(crate) fn parse_file(
     text: &str,
     path: &Path,
     profile: Option<&str>,

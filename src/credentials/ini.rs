@@ -91,9 +91,9 @@ fn parse_named(text: &str, path: &Path) -> Result<Sections, CredentialsError> {
 }
 
 /// The credential source section `profile` of a credentials file's `text`
-/// describes, as [`load`] reads it from `path` (for the property tests).
-#[doc(hidden)]
-pub fn parse_file(
+/// describes, as [`load`] reads it from `path` (for the fuzz tests).
+#[cfg(test)]
+pub(crate) fn parse_file(
     text: &str,
     path: &Path,
     profile: &str,

@@ -6,13 +6,18 @@
 //! - [`metrics`]: scraping `/metrics`, parsing the page, finding series;
 //! - [`process`]: the exporter binary as a child process, other servers;
 //! - [`prom`]: promtool, Prometheus' API, the dashboard's queries;
+//! - [`fuzzing`]: property-test settings and the strategies of the fuzz
+//!   tests (also compiled into the crate's own unit tests);
 //! - here: temp dirs, free ports, waiting, tools on PATH, flags.
 
+mod fuzzing;
 mod metrics;
 mod process;
 mod prom;
 mod setup;
 
+#[allow(unused_imports)]
+pub use fuzzing::*;
 #[allow(unused_imports)]
 pub use metrics::*;
 #[allow(unused_imports)]
@@ -160,28 +165,4 @@ pub fn tool(name: &str, package: &str) -> Option<std::path::PathBuf> {
 /// A file of the repository.
 pub fn repo_file(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
-/// Property-test settings: `cases` inputs (PROPTEST_CASES overrides), a
-/// fixed seed unless PROPTEST_RNG_SEED names another, so every run (CI's
-/// too) tries the same inputs and a failure reproduces; no failure files
-/// written into the tree.
-pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
-    use proptest::test_runner::{Config, RngSeed};
-    /// Any fixed number; change it to explore other inputs.
-    const SEED: u64 = 0x5eed_c10d_a551_57a7;
-    let base = Config::default();
-    Config {
-        cases: if std::env::var_os("PROPTEST_CASES").is_some() {
-            base.cases
-        } else {
-            cases
-        },
-        rng_seed: match base.rng_seed {
-            RngSeed::Random => RngSeed::Fixed(SEED),
-            fixed => fixed,
-        },
-        failure_persistence: None,
-        ..base
-    }
 }

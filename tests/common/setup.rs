@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use cloud_assistant_exporter::accounts::Account;
+use cloud_assistant_exporter::api;
 use cloud_assistant_exporter::app::{self, Running, StartError};
 use cloud_assistant_exporter::client::{ApiMetrics, Client, ClientOptions, RetryPolicy};
 use cloud_assistant_exporter::clock::Clock;
@@ -16,6 +17,26 @@ use cloud_assistant_exporter::render::Page;
 use cloud_assistant_exporter::secret::Secret;
 use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
 use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionSpec, Simulator};
+
+/// Every action the exporter calls: the RAM policy in `deploy/` grants
+/// `ecs:` + each of them, and nothing else.
+pub const API_ACTIONS: &[&str] = &[
+    api::regions::ACTION,
+    api::cloud_assistant::ACTION,
+    api::instance_status::ACTION,
+    api::plugins::ACTION,
+    api::instances::ACTION,
+    api::managed_instances::ACTION,
+    api::activations::ACTION,
+];
+
+/// The actions whose permission may be missing: without it their series
+/// are absent (one warning), and nothing else fails.
+pub const OPTIONAL_API_ACTIONS: &[&str] = &[
+    api::instances::ACTION,
+    api::managed_instances::ACTION,
+    api::activations::ACTION,
+];
 
 /// Real region ids, for fleets that span many regions.
 pub const REGION_IDS: [&str; 12] = [
@@ -177,7 +198,8 @@ pub fn tuned_collector(
     clock: Clock,
     tune: impl FnOnce(&mut ClientOptions),
 ) -> Collector {
-    let (registry, api) = cloud_assistant_exporter::metrics::new_registry().expect("registry");
+    let registry = cloud_assistant_exporter::metrics::base_registry().expect("registry");
+    let api = ApiMetrics::new(&registry).expect("API metrics");
     let mut o = ClientOptions {
         endpoint_template: Some(sim.url()),
         timeout: Duration::from_secs(5),
