@@ -15,7 +15,7 @@ use super::{cli_profile, ini};
 #[allow(dead_code)]
 #[path = "../../tests/common/fuzzing.rs"]
 mod fuzzing;
-use fuzzing::{SECRET, any_text, edited, one_line, proptest_config, scalar};
+use fuzzing::{SECRET, any_text, clean_error, edited, proptest_config, scalar};
 
 const INI_KEYS: &[&str] = &[
     "type",
@@ -57,10 +57,7 @@ fn ini_line() -> impl Strategy<Value = String> {
 fn check_credentials_file(text: &str, profile: &str) -> Result<(), TestCaseError> {
     let file = Path::new("/fuzz/credentials.ini");
     if let Err(e) = ini::parse_file(text, file, profile) {
-        let e = e.to_string();
-        prop_assert!(e.contains("/fuzz/credentials.ini"), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
+        clean_error(&e.to_string(), "/fuzz/credentials.ini")?;
     }
     Ok(())
 }
@@ -136,10 +133,7 @@ fn cli_config() -> impl Strategy<Value = Value> {
 fn check_cli_config(text: &str, profile: Option<&str>) -> Result<(), TestCaseError> {
     let file = Path::new("/fuzz/config.json");
     if let Err(e) = cli_profile::parse_file(text, file, profile) {
-        let e = e.to_string();
-        prop_assert!(e.contains("/fuzz/config.json"), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
+        clean_error(&e.to_string(), "/fuzz/config.json")?;
     }
     Ok(())
 }

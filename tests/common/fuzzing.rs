@@ -98,3 +98,12 @@ pub fn edited(text: &'static str) -> impl Strategy<Value = String> {
 pub fn one_line(e: &str) -> bool {
     !e.is_empty() && !e.chars().any(char::is_control)
 }
+
+/// A file's error as the user sees it: one line, naming `file`, quoting no
+/// planted secret.
+pub fn clean_error(e: &str, file: &str) -> Result<(), TestCaseError> {
+    prop_assert!(e.contains(file), "{}", e);
+    prop_assert!(one_line(e), "{:?}", e);
+    prop_assert!(!e.contains(SECRET), "{}", e);
+    Ok(())
+}
