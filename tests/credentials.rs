@@ -71,15 +71,7 @@ async fn start(
 /// Every region of the fleet is up on `page`, taken at `when`.
 fn all_regions_up(page: &[Sample], when: &str) {
     for region in REGIONS {
-        assert_eq!(
-            value(
-                page,
-                "aliyun_cloud_assistant_exporter_region_up",
-                &[("region_id", region)]
-            ),
-            Some(1.0),
-            "{region} at {when}"
-        );
+        assert_eq!(region_up(page, region), Some(1.0), "{region} at {when}");
     }
 }
 

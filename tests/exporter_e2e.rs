@@ -211,15 +211,7 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
                 Some(n)
             );
         }
-        assert_eq!(
-            value(
-                samples,
-                "aliyun_cloud_assistant_exporter_region_up",
-                &[("region_id", region)]
-            ),
-            Some(1.0),
-            "{region} up"
-        );
+        assert_eq!(region_up(samples, region), Some(1.0), "{region} up");
         assert!(
             value(
                 samples,
@@ -364,22 +356,8 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
             .iter()
             .any(|s| s.labels.get("instance_id") == Some(&gone))
     );
-    assert_eq!(
-        value(
-            &after,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-50")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &after,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-51")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(region_up(&after, "r-50"), Some(0.0));
+    assert_eq!(region_up(&after, "r-51"), Some(1.0));
     // r-50's series are exactly as before the failure.
     let of = |s: &[Sample]| region_series(s, "r-50");
     assert_eq!(of(&before), of(&after));
@@ -406,14 +384,7 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     sim.update_faults(|f| f.regions.clear());
     running.collector.run_cycle().await;
     let again = scrape_samples(running.addr).await;
-    assert_eq!(
-        value(
-            &again,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-50")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(region_up(&again, "r-50"), Some(1.0));
     running.shutdown().await;
 }
 
@@ -541,22 +512,8 @@ async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover()
     });
     running.collector.run_cycle().await;
     let down = scrape_samples(running.addr).await;
-    assert_eq!(
-        value(
-            &down,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-137")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &down,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-51")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(region_up(&down, "r-137"), Some(0.0));
+    assert_eq!(region_up(&down, "r-51"), Some(1.0));
     assert_eq!(
         down.iter()
             .filter(

@@ -30,14 +30,6 @@ fn three(n: usize) -> FleetConfig {
     }
 }
 
-fn region_up(samples: &[Sample], region: &str) -> Option<f64> {
-    value(
-        samples,
-        "aliyun_cloud_assistant_exporter_region_up",
-        &[("region_id", region)],
-    )
-}
-
 fn agents_in(samples: &[Sample], region: &str) -> usize {
     samples
         .iter()

@@ -123,6 +123,29 @@ pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<
         .map(|s| s.value)
 }
 
+/// The value of the first series of `name` that carries `labels` (and
+/// maybe others).
+pub fn find_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+/// `region_up` of `region` (of the first account that has it).
+pub fn region_up(samples: &[Sample], region: &str) -> Option<f64> {
+    find_value(
+        samples,
+        "aliyun_cloud_assistant_exporter_region_up",
+        &[("region_id", region)],
+    )
+}
+
 pub fn count(samples: &[Sample], name: &str) -> usize {
     samples.iter().filter(|s| s.name == name).count()
 }
