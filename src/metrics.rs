@@ -4,8 +4,6 @@
 
 use prometheus::{IntGaugeVec, Opts, Registry};
 
-use crate::client::ApiMetrics;
-
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const REVISION: &str = env!("BUILD_REVISION");
 pub const RUSTC: &str = env!("BUILD_RUSTC");
@@ -13,13 +11,6 @@ pub const RUSTC: &str = env!("BUILD_RUSTC");
 /// The text `--version` prints.
 pub fn long_version() -> String {
     format!("{VERSION} (revision {REVISION}, {RUSTC})")
-}
-
-/// A registry with build info, process metrics and the API self-metrics.
-pub fn new_registry() -> prometheus::Result<(Registry, ApiMetrics)> {
-    let registry = base_registry()?;
-    let api = ApiMetrics::new(&registry)?;
-    Ok((registry, api))
 }
 
 /// A registry with build info and process metrics only: with

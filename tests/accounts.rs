@@ -6,19 +6,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use cloud_assistant_exporter::app::{self, Running};
+use cloud_assistant_exporter::app::Running;
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::config::Flags;
 use cloud_assistant_exporter::simulator::{
-    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault, RegionSpec, SimKey,
-    Simulator,
+    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault, SimKey, Simulator,
 };
 use common::*;
 
@@ -55,16 +50,10 @@ struct Acct {
 async fn account(name: &'static str, seed: u64, regions: &[(&str, usize)]) -> Acct {
     let cfg = FleetConfig {
         seed,
-        regions: regions
-            .iter()
-            .map(|(r, n)| RegionSpec::new(r, *n))
-            .collect(),
-        plugins: vec!["ecs-tool-monitor".into(), "aliyun-service-ops".into()],
         start: NOW - 3600,
+        ..fleet(regions)
     };
-    let sim = Simulator::start_with(cfg, Clock::fixed(NOW), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("simulator");
+    let sim = sim_at(cfg, Clock::fixed(NOW)).await;
     let key_id = format!("LTAI-{name}");
     sim.add_key(&key_id, SimKey::long_term(format!("secret-of-{name}")));
     Acct { name, sim, key_id }
@@ -100,9 +89,6 @@ async fn start(config: &str, extra: &[&str]) -> Running {
 
 async fn start_with_env(config: &str, extra: &[&str], env: &[(&str, String)]) -> Running {
     let mut args = vec![
-        "cloud-assistant-exporter",
-        "--web.listen-address",
-        "127.0.0.1:0",
         "--config.file",
         config,
         "--aliyun.rate-limit",
@@ -111,18 +97,9 @@ async fn start_with_env(config: &str, extra: &[&str], env: &[(&str, String)]) ->
         "0",
     ];
     args.extend_from_slice(extra);
-    let flags = Flags::try_parse_from(args).expect("flags");
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    app::start(
-        &flags,
-        move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-        Clock::fixed(NOW),
-    )
-    .await
-    .expect("exporter starts")
+    start_app(&args, env, Clock::fixed(NOW))
+        .await
+        .expect("exporter starts")
 }
 
 fn of<'a>(page: &'a [Sample], name: &str, account: &str) -> Vec<&'a Sample> {
@@ -411,7 +388,7 @@ async fn accounts_are_collected_at_once_under_the_shared_limits() {
         _ = sample => panic!("the first cycle took more than 30s"),
     };
     let took = started.elapsed();
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     assert_eq!(
         regions_up(&page).values().sum::<f64>(),
         6.0,
@@ -452,7 +429,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     )
     .await;
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     let accounts = |page: &[Sample]| -> BTreeSet<String> {
         regions_up(page).keys().map(|(a, _)| a.clone()).collect()
     };
@@ -486,7 +463,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("accounts reloaded"), "{body}");
-    let page = eventually(r.addr, |p| {
+    let page = scrape_until(r.addr, "alpha and gamma", |p| {
         accounts(p) == BTreeSet::from(["alpha".into(), "gamma".into()])
     })
     .await;
@@ -523,8 +500,8 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     );
     let cycles =
         |p: &[Sample]| value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
-    let now = cycles(&parse_metrics(&scrape(r.addr).await));
-    let page = eventually(r.addr, |p| cycles(p) >= now + 2.0).await;
+    let now = cycles(&scrape_samples(r.addr).await);
+    let page = scrape_until(r.addr, "two more cycles", |p| cycles(p) >= now + 2.0).await;
     assert_eq!(value(&page, RELOAD_OK, &[]), Some(0.0));
     assert_eq!(
         accounts(&page),
@@ -536,7 +513,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     dir.write("accounts.yml", &accounts_file(&[entry(&dir, &gamma, None)]));
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
-    let page = eventually(r.addr, |p| {
+    let page = scrape_until(r.addr, "gamma alone, reloaded", |p| {
         accounts(p) == BTreeSet::from(["gamma".into()]) && value(p, RELOAD_OK, &[]) == Some(1.0)
     })
     .await;
@@ -598,7 +575,7 @@ async fn role_and_profile_accounts() {
     )
     .await;
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     for a in [&alpha, &beta, &gamma] {
         check_fleet(&page, a);
     }
@@ -627,36 +604,9 @@ async fn role_and_profile_accounts() {
     r.shutdown().await;
 }
 
-/// Scrapes until `check` holds (within 15 s) and returns that page.
-async fn eventually(addr: std::net::SocketAddr, check: impl Fn(&[Sample]) -> bool) -> Vec<Sample> {
-    let until = Instant::now() + Duration::from_secs(15);
-    loop {
-        let page = parse_metrics(&scrape(addr).await);
-        if check(&page) {
-            return page;
-        }
-        assert!(
-            Instant::now() < until,
-            "not within 15s: {:?}",
-            regions_up(&page)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shards_split_account_region_pairs() {
-    let regions: Vec<(&str, usize)> = [
-        "cn-hangzhou",
-        "cn-shanghai",
-        "cn-beijing",
-        "cn-shenzhen",
-        "cn-qingdao",
-        "ap-southeast-1",
-    ]
-    .iter()
-    .map(|r| (*r, 1))
-    .collect();
+    let regions: Vec<(&str, usize)> = REGION_IDS[..6].iter().map(|r| (*r, 1)).collect();
     let alpha = account("alpha", 7, &regions).await;
     let beta = account("beta", 8, &regions).await;
     let dir = TempDir::new("shards");
@@ -680,7 +630,7 @@ async fn shards_split_account_region_pairs() {
         )
         .await;
         wait_ready(r.addr).await;
-        let page = parse_metrics(&scrape(r.addr).await);
+        let page = scrape_samples(r.addr).await;
         for (pair, up) in regions_up(&page) {
             assert_eq!(up, 1.0, "{pair:?}");
             *seen.entry(pair).or_default() += 1;
@@ -699,35 +649,6 @@ async fn shards_split_account_region_pairs() {
 }
 
 // ---- through the binary ----
-
-/// Runs the binary to its end (at most 5 s): exit code and stderr.
-fn run_to_exit(args: &[&str]) -> (Option<i32>, String, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(EXPORTER_BIN)
-        .env_clear()
-        .args(["--web.listen-address", "127.0.0.1:0"])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let code = loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            break status.code();
-        }
-        if started.elapsed() > Duration::from_secs(5) {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    (code, err, started.elapsed())
-}
 
 #[tokio::test]
 async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
@@ -751,10 +672,10 @@ async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
         ),
     ] {
         let path = dir.write("accounts.yml", text);
-        let (code, err, took) = run_to_exit(&["--config.file", &path]);
-        assert_eq!(code, Some(2), "{err}");
+        let started = Instant::now();
+        let err = refused(&["--config.file", &path], &[]);
+        let took = started.elapsed();
         assert!(took < Duration::from_secs(5), "{took:?}");
-        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         assert!(
             err.starts_with(&format!("error: config file {path} line {line}: ")),
             "{err}"
@@ -764,12 +685,10 @@ async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
     }
     // A file that is not there, and --demo with a file: one line, exit 2.
     let missing = dir.path().join("missing.yml");
-    let (code, err, _) = run_to_exit(&["--config.file", &missing.to_string_lossy()]);
-    assert_eq!(code, Some(2), "{err}");
+    let missing = missing.to_string_lossy();
+    let err = refused(&["--config.file", &missing], &[]);
     assert!(err.contains("cannot read it"), "{err}");
-    let (code, err, _) = run_to_exit(&["--config.file", &missing.to_string_lossy(), "--demo"]);
-    assert_eq!(code, Some(2), "{err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    refused(&["--config.file", &missing, "--demo"], &[]);
     // A secret file that cannot be read is not fatal: that account is down
     // (account_up 0, one log line naming it and the key), tried again.
     let path = dir.write(
@@ -817,7 +736,7 @@ async fn sighup_reloads_the_accounts_file() {
         &[],
     );
     wait_ready(exporter.socket()).await;
-    let page = parse_metrics(&scrape(exporter.socket()).await);
+    let page = scrape_samples(exporter.socket()).await;
     assert_eq!(
         regions_up(&page).keys().cloned().collect::<Vec<_>>(),
         vec![("alpha".to_string(), "cn-hangzhou".to_string())]
@@ -828,7 +747,7 @@ async fn sighup_reloads_the_accounts_file() {
         &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
     );
     exporter.signal("-HUP");
-    let page = eventually(exporter.socket(), |p| {
+    let page = scrape_until(exporter.socket(), "beta collected", |p| {
         regions_up(p).get(&("beta".to_string(), "cn-beijing".to_string())) == Some(&1.0)
     })
     .await;
@@ -837,7 +756,10 @@ async fn sighup_reloads_the_accounts_file() {
     // A bad file on SIGHUP: still serving, the accounts stay, logged once.
     dir.write("accounts.yml", "accounts:\n  - name: alpha\n    bogus: 1\n");
     exporter.signal("-HUP");
-    let page = eventually(exporter.socket(), |p| value(p, RELOAD_OK, &[]) == Some(0.0)).await;
+    let page = scrape_until(exporter.socket(), "a failed reload", |p| {
+        value(p, RELOAD_OK, &[]) == Some(0.0)
+    })
+    .await;
     assert_eq!(regions_up(&page).len(), 2, "{:?}", regions_up(&page));
     let stderr = exporter.stop();
     assert!(stderr.contains("accounts reloaded"), "{stderr}");

@@ -1,6 +1,8 @@
 //! The accounts file (`--config.file`): what parses, and that every error
 //! is one line naming the file, the line and the key.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use cloud_assistant_exporter::accounts::credential_spec;
@@ -380,12 +382,11 @@ accounts:
 
 #[test]
 fn secrets_are_read_from_files_trimmed_and_never_shown() {
-    let dir = std::env::temp_dir().join(format!("cae-accounts-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join("secret"), "s3cret-value\n").expect("write");
-    std::fs::write(dir.join("token"), "  tok\n").expect("write");
-    std::fs::write(dir.join("empty"), "\n").expect("write");
-    let file = dir.join("accounts.yml");
+    let dir = common::TempDir::new("accounts");
+    dir.write("secret", "s3cret-value\n");
+    dir.write("token", "  tok\n");
+    dir.write("empty", "\n");
+    let file = dir.path().join("accounts.yml");
     let f = parse(
             "accounts:\n- name: a\n  credentials: {type: sts_token, access_key_id: STS.1, access_key_secret_file: secret, security_token_file: token}\n- name: b\n  credentials: {type: access_key, access_key_id: LTAI, access_key_secret_file: empty}\n- name: c\n  credentials: {type: access_key, access_key_id: LTAI, access_key_secret_file: missing}\n",
             &file,
@@ -412,5 +413,4 @@ fn secrets_are_read_from_files_trimmed_and_never_shown() {
     );
     let e = credential_spec(&f.accounts[2].credentials).expect_err("missing");
     assert!(e.contains("cannot read it"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -22,24 +22,7 @@ use cloud_assistant_exporter::simulator::{
 use common::*;
 
 const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-
-/// The first series of `name` that carries all of `labels` (others too).
-fn find(page: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    page.iter()
-        .find(|s| {
-            s.name == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|s| s.value)
-}
-
-fn up(page: &[Sample], region: &str) -> Option<f64> {
-    find(page, REGION_UP, &[("region_id", region)])
-}
 
 // ---- 3xx: never followed ----
 
@@ -58,16 +41,17 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
     let exporter = ExporterProcess::every_second(&url, &[], &[]);
     wait_ready(exporter.socket()).await;
     let page = scrape_until(exporter.socket(), "r-moved down, r-ok up", |p| {
-        up(p, "r-moved") == Some(0.0) && up(p, "r-ok") == Some(1.0)
+        region_up(p, "r-moved") == Some(0.0) && region_up(p, "r-ok") == Some(1.0)
     })
     .await;
-    let redirected = find(
+    let redirected = find_value(
         &page,
         API_REQUESTS,
         &[("action", cloud_assistant::ACTION), ("code", "HTTP3xx")],
     );
     assert!(redirected.is_some_and(|n| n >= 1.0), "{redirected:?}");
-    let cycles = find(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
+    let cycles =
+        find_value(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
     let asked = sim.requests_by_region()[&(cloud_assistant::ACTION.to_string(), "r-moved".into())];
     let stderr = exporter.stop();
     assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
@@ -209,27 +193,20 @@ async fn a_signature_refusal_leaks_no_key_id_token_or_secret() {
     let home = dir.str();
     let exporter = ExporterProcess::spawn(
         &[
-            "--config.file",
-            &config,
-            "--aliyun.sts-endpoint",
-            &id_url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-            "--log.level",
-            "debug",
-            "--web.enable-lifecycle",
-        ],
+            &["--config.file", &config, "--aliyun.sts-endpoint", &id_url][..],
+            &["--web.enable-lifecycle"],
+            &WATCHED,
+        ]
+        .concat(),
         &[("HOME", home)],
     );
     wait_ready(exporter.socket()).await;
     let page = scrape_until(exporter.socket(), "r-sig refused, r-ok up", |p| {
-        up(p, "r-sig") == Some(0.0) && up(p, "r-ok") == Some(1.0)
+        region_up(p, "r-sig") == Some(0.0) && region_up(p, "r-ok") == Some(1.0)
     })
     .await;
     assert!(
-        find(&page, API_REQUESTS, &[("code", "SignatureDoesNotMatch")]).is_some(),
+        find_value(&page, API_REQUESTS, &[("code", "SignatureDoesNotMatch")]).is_some(),
         "the code stays a label"
     );
 
@@ -307,7 +284,7 @@ async fn the_code_label_carries_only_codes() {
         "64 characters are a code"
     );
     assert!(!codes.contains(&long.as_str()));
-    assert_eq!(up(&page, "a"), Some(1.0));
+    assert_eq!(region_up(&page, "a"), Some(1.0));
 }
 
 // ---- odd but valid answers ----
@@ -319,7 +296,7 @@ async fn a_page_without_its_list_and_without_a_next_token_is_empty() {
     let answer = |body: &str| {
         let body = body.to_string();
         sim.update_faults(move |f| {
-            for a in api::ACTIONS {
+            for a in API_ACTIONS {
                 f.actions
                     .insert(a.to_string(), RegionFault::Body(body.clone()));
             }
@@ -403,7 +380,10 @@ async fn a_page_without_its_list_and_without_a_next_token_is_empty() {
     let report = c.run_cycle().await;
     assert_eq!((report.regions_ok, report.regions_failed), (2, 0));
     let page = page_samples(&c);
-    assert_eq!((up(&page, "a"), up(&page, "c")), (Some(1.0), Some(1.0)));
+    assert_eq!(
+        (region_up(&page, "a"), region_up(&page, "c")),
+        (Some(1.0), Some(1.0))
+    );
     let agents = |r: &str| {
         page.iter()
             .filter(|s| s.name == "aliyun_cloud_assistant_agent_up" && s.labels["region_id"] == r)

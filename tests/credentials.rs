@@ -5,14 +5,11 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use cloud_assistant_exporter::app::{self, Running, StartError};
+use cloud_assistant_exporter::app::{Running, StartError};
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::config::Flags;
 use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, SimKey, Simulator,
 };
@@ -36,6 +33,27 @@ async fn identity(sim: &Simulator, tune: impl FnOnce(&mut IdentityConfig)) -> Id
         .expect("identity server")
 }
 
+/// `text` with `{KEY_ID}` and `{KEY_SECRET}` the simulator's key, and
+/// `{ROLE}` the role the tests assume.
+fn with_key(text: &str) -> String {
+    text.replace("{KEY_ID}", simulator::DEFAULT_KEY_ID)
+        .replace("{KEY_SECRET}", simulator::DEFAULT_KEY_SECRET)
+        .replace("{ROLE}", ROLE)
+}
+
+/// The flags that point the exporter at the simulator's ECS API and at its
+/// identity server for STS and the metadata service.
+fn endpoints<'a>(sim_url: &'a str, id_url: &'a str) -> [&'a str; 6] {
+    [
+        "--aliyun.endpoint",
+        sim_url,
+        "--aliyun.sts-endpoint",
+        id_url,
+        "--aliyun.metadata-endpoint",
+        id_url,
+    ]
+}
+
 /// Starts the exporter in process with exactly `env` as its environment.
 async fn start(
     sim: &Simulator,
@@ -44,66 +62,56 @@ async fn start(
     extra: &[&str],
 ) -> Result<Running, StartError> {
     let (sim_url, id_url) = (sim.url(), id.url());
-    let mut args = vec![
-        "cloud-assistant-exporter",
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--aliyun.endpoint",
-        &sim_url,
-        "--aliyun.rate-limit",
-        "0",
-        "--aliyun.sts-endpoint",
-        &id_url,
-        "--aliyun.metadata-endpoint",
-        &id_url,
-    ];
+    let mut args = endpoints(&sim_url, &id_url).to_vec();
+    args.extend_from_slice(&["--aliyun.rate-limit", "0"]);
     args.extend_from_slice(extra);
-    let flags = Flags::try_parse_from(args).expect("flags");
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    app::start(
-        &flags,
-        move |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
-        Clock::System,
-    )
-    .await
+    start_app(&args, env, Clock::System).await
+}
+
+/// Every region of the fleet is up on `page`, taken at `when`.
+fn all_regions_up(page: &[Sample], when: &str) {
+    for region in REGIONS {
+        assert_eq!(region_up(page, region), Some(1.0), "{region} at {when}");
+    }
 }
 
 /// Waits for the first cycle and checks that every region was collected.
 async fn assert_collected(r: &Running) -> Vec<Sample> {
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
-    for region in REGIONS {
-        assert_eq!(
-            value(
-                &page,
-                "aliyun_cloud_assistant_exporter_region_up",
-                &[("region_id", region)]
-            ),
-            Some(1.0),
-            "{region} collected"
-        );
-    }
+    let page = scrape_samples(r.addr).await;
+    all_regions_up(&page, "the first cycle");
     page
+}
+
+/// With only `home` in its environment, the exporter collects every region
+/// on a long-term key found by `source`.
+async fn collects_from(home: &TempDir, source: &str) {
+    let sim = sim().await;
+    let id = identity(&sim, |_| {}).await;
+    let r = start(&sim, &id, &[("HOME", home.str())], &[])
+        .await
+        .expect("starts");
+    let page = assert_collected(&r).await;
+    assert_eq!(refreshes(&page, source, "success"), 1.0);
+    r.shutdown().await;
+}
+
+/// With only `env`, and long-term keys refused by ECS, the exporter
+/// collects every region on a role it assumed with the simulator's key.
+async fn collects_by_role(env: &[(&str, String)]) -> (Simulator, IdentityServer, Vec<Sample>) {
+    let sim = sim().await;
+    let id = identity(&sim, |_| {}).await;
+    sim.refuse_long_term_keys(true);
+    let r = start(&sim, &id, env, &[]).await.expect("starts");
+    let page = assert_collected(&r).await;
+    assert_eq!(id.assume_role_signers(), vec![simulator::DEFAULT_KEY_ID]);
+    assert_eq!(refreshes(&page, "assume_role", "success"), 1.0);
+    r.shutdown().await;
+    (sim, id, page)
 }
 
 fn refreshes(page: &[Sample], source: &str, result: &str) -> f64 {
     value(page, REFRESHES, &[("source", source), ("result", result)]).unwrap_or(0.0)
-}
-
-fn long_term_key() -> [(&'static str, String); 2] {
-    [
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_ID",
-            simulator::DEFAULT_KEY_ID.into(),
-        ),
-        (
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-            simulator::DEFAULT_KEY_SECRET.into(),
-        ),
-    ]
 }
 
 #[tokio::test]
@@ -188,21 +196,10 @@ async fn cli_profile_ak() {
     let home = TempDir::new("cli-ak");
     home.write(
         ".aliyun/config.json",
-        &format!(
-            r#"{{"current": "default", "profiles": [{{"name": "default", "mode": "AK",
-                "access_key_id": "{}", "access_key_secret": "{}", "region_id": "cn-hangzhou"}}], "meta_path": ""}}"#,
-            simulator::DEFAULT_KEY_ID,
-            simulator::DEFAULT_KEY_SECRET
-        ),
+        &with_key(r#"{"current": "default", "profiles": [{"name": "default", "mode": "AK",
+                "access_key_id": "{KEY_ID}", "access_key_secret": "{KEY_SECRET}", "region_id": "cn-hangzhou"}], "meta_path": ""}"#),
     );
-    let sim = sim().await;
-    let id = identity(&sim, |_| {}).await;
-    let r = start(&sim, &id, &[("HOME", home.str())], &[])
-        .await
-        .expect("starts");
-    let page = assert_collected(&r).await;
-    assert_eq!(refreshes(&page, "cli_profile", "success"), 1.0);
-    r.shutdown().await;
+    collects_from(&home, "cli_profile").await;
 }
 
 #[tokio::test]
@@ -210,36 +207,18 @@ async fn cli_profile_ram_role_arn_named_by_alibaba_cloud_profile() {
     let home = TempDir::new("cli-role");
     home.write(
         ".aliyun/config.json",
-        &format!(
-            r#"{{"current": "default", "profiles": [
-                {{"name": "default", "mode": "AK", "access_key_id": "LTAI-other", "access_key_secret": "other"}},
-                {{"name": "reader", "mode": "RamRoleArn", "access_key_id": "{}", "access_key_secret": "{}",
-                  "ram_role_arn": "{ROLE}", "ram_session_name": "exporter-test", "expired_seconds": 900}}]}}"#,
-            simulator::DEFAULT_KEY_ID,
-            simulator::DEFAULT_KEY_SECRET
-        ),
+        &with_key(r#"{"current": "default", "profiles": [
+                {"name": "default", "mode": "AK", "access_key_id": "LTAI-other", "access_key_secret": "other"},
+                {"name": "reader", "mode": "RamRoleArn", "access_key_id": "{KEY_ID}", "access_key_secret": "{KEY_SECRET}",
+                  "ram_role_arn": "{ROLE}", "ram_session_name": "exporter-test", "expired_seconds": 900}]}"#),
     );
-    let sim = sim().await;
-    let id = identity(&sim, |_| {}).await;
-    // Only the role's credentials may call ECS.
-    sim.refuse_long_term_keys(true);
-    let r = start(
-        &sim,
-        &id,
-        &[
-            ("HOME", home.str()),
-            ("ALIBABA_CLOUD_PROFILE", "reader".into()),
-        ],
-        &[],
-    )
-    .await
-    .expect("starts");
-    let page = assert_collected(&r).await;
+    let (_sim, id, page) = collects_by_role(&[
+        ("HOME", home.str()),
+        ("ALIBABA_CLOUD_PROFILE", "reader".into()),
+    ])
+    .await;
     assert_eq!(id.issued("AssumeRole"), 1);
-    assert_eq!(id.assume_role_signers(), vec![simulator::DEFAULT_KEY_ID]);
-    assert_eq!(refreshes(&page, "assume_role", "success"), 1.0);
     assert_eq!(refreshes(&page, "cli_profile", "success"), 1.0);
-    r.shutdown().await;
 }
 
 #[tokio::test]
@@ -247,20 +226,9 @@ async fn credentials_file_access_key_in_home() {
     let home = TempDir::new("ini-ak");
     home.write(
         ".alibabacloud/credentials.ini",
-        &format!(
-            "[default]\nenable = true\ntype = access_key\naccess_key_id = {}\naccess_key_secret = {}\n",
-            simulator::DEFAULT_KEY_ID,
-            simulator::DEFAULT_KEY_SECRET
-        ),
+        &with_key("[default]\nenable = true\ntype = access_key\naccess_key_id = {KEY_ID}\naccess_key_secret = {KEY_SECRET}\n"),
     );
-    let sim = sim().await;
-    let id = identity(&sim, |_| {}).await;
-    let r = start(&sim, &id, &[("HOME", home.str())], &[])
-        .await
-        .expect("starts");
-    let page = assert_collected(&r).await;
-    assert_eq!(refreshes(&page, "credentials_file", "success"), 1.0);
-    r.shutdown().await;
+    collects_from(&home, "credentials_file").await;
 }
 
 #[tokio::test]
@@ -268,32 +236,15 @@ async fn credentials_file_ram_role_arn_named_by_environment() {
     let dir = TempDir::new("ini-role");
     let file = dir.write(
         "creds.ini",
-        &format!(
-            "[default]\ntype = access_key\naccess_key_id = LTAI-other\naccess_key_secret = other\n\n\
-             [cross]\ntype = ram_role_arn\naccess_key_id = {}\naccess_key_secret = {}\nrole_arn = {ROLE}\nrole_session_name = ini-test\n",
-            simulator::DEFAULT_KEY_ID,
-            simulator::DEFAULT_KEY_SECRET
-        ),
+        &with_key("[default]\ntype = access_key\naccess_key_id = LTAI-other\naccess_key_secret = other\n\n\
+             [cross]\ntype = ram_role_arn\naccess_key_id = {KEY_ID}\naccess_key_secret = {KEY_SECRET}\nrole_arn = {ROLE}\nrole_session_name = ini-test\n"),
     );
-    let sim = sim().await;
-    let id = identity(&sim, |_| {}).await;
-    sim.refuse_long_term_keys(true);
-    let r = start(
-        &sim,
-        &id,
-        &[
-            ("HOME", dir.str()),
-            ("ALIBABA_CLOUD_CREDENTIALS_FILE", file),
-            ("ALIBABA_CLOUD_PROFILE", "cross".into()),
-        ],
-        &[],
-    )
-    .await
-    .expect("starts");
-    let page = assert_collected(&r).await;
-    assert_eq!(id.assume_role_signers(), vec![simulator::DEFAULT_KEY_ID]);
-    assert_eq!(refreshes(&page, "assume_role", "success"), 1.0);
-    r.shutdown().await;
+    collects_by_role(&[
+        ("HOME", dir.str()),
+        ("ALIBABA_CLOUD_CREDENTIALS_FILE", file),
+        ("ALIBABA_CLOUD_PROFILE", "cross".into()),
+    ])
+    .await;
 }
 
 #[tokio::test]
@@ -360,16 +311,14 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
     let id = identity(&sim, |_| {}).await;
     sim.refuse_long_term_keys(true);
     // The simulator's mode is real: the long-term key alone gets nowhere.
-    let r = start(&sim, &id, &long_term_key(), &[])
-        .await
-        .expect("starts");
+    let r = start(&sim, &id, &sim_key_env(), &[]).await.expect("starts");
     wait_ready(r.addr).await;
-    let page = parse_metrics(&scrape(r.addr).await);
+    let page = scrape_samples(r.addr).await;
     let requests = "aliyun_cloud_assistant_exporter_api_requests_total";
     assert!(sum(&page, requests, "code", |c| c == "Forbidden.RAM") >= 1.0);
     assert_eq!(sum(&page, requests, "code", |c| c == "OK"), 0.0);
     r.shutdown().await;
-    let r = start(&sim, &id, &long_term_key(), &["--aliyun.role-arn", ROLE])
+    let r = start(&sim, &id, &sim_key_env(), &["--aliyun.role-arn", ROLE])
         .await
         .expect("starts");
     let page = assert_collected(&r).await;
@@ -383,7 +332,7 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
 async fn a_failing_sts_at_start_leaves_the_account_down_not_the_exporter() {
     let sim = sim().await;
     let id = identity(&sim, |_| {}).await;
-    let mut env = long_term_key().to_vec();
+    let mut env = sim_key_env();
     env[1].1 = "wrong-secret".into();
     let r = start(&sim, &id, &env, &["--aliyun.role-arn", ROLE])
         .await
@@ -429,25 +378,15 @@ async fn short_lived_credentials_refresh_once_per_half_life_and_never_expire_in_
     let id = identity(&sim, |c| c.lifetime = Duration::from_secs(6)).await;
     sim.refuse_long_term_keys(true);
     let (sim_url, id_url) = (sim.url(), id.url());
-    let mut env = long_term_key().to_vec();
+    let mut env = sim_key_env();
     env.push(("HOME", home.str()));
     let exporter = ExporterProcess::spawn(
         &[
-            "--aliyun.endpoint",
-            &sim_url,
-            "--aliyun.sts-endpoint",
-            &id_url,
-            "--aliyun.metadata-endpoint",
-            &id_url,
-            "--aliyun.role-arn",
-            ROLE,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-            "--log.level",
-            "debug",
-        ],
+            &endpoints(&sim_url, &id_url)[..],
+            &["--aliyun.role-arn", ROLE],
+            &WATCHED,
+        ]
+        .concat(),
         &env,
     );
     wait_ready(exporter.socket()).await;
@@ -455,19 +394,8 @@ async fn short_lived_credentials_refresh_once_per_half_life_and_never_expire_in_
     let mut scrapes = Vec::new();
     while started.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        let page = parse_metrics(&scrape(exporter.socket()).await);
-        for region in REGIONS {
-            assert_eq!(
-                value(
-                    &page,
-                    "aliyun_cloud_assistant_exporter_region_up",
-                    &[("region_id", region)]
-                ),
-                Some(1.0),
-                "{region} at {:?}",
-                started.elapsed()
-            );
-        }
+        let page = scrape_samples(exporter.socket()).await;
+        all_regions_up(&page, &format!("{:?}", started.elapsed()));
         scrapes.push(page);
     }
     let raw = scrape(exporter.socket()).await;
@@ -538,19 +466,11 @@ async fn no_secret_or_token_in_debug_logs_or_metrics() {
     let (sim_url, id_url) = (sim.url(), id.url());
     let exporter = ExporterProcess::spawn(
         &[
-            "--aliyun.endpoint",
-            &sim_url,
-            "--aliyun.sts-endpoint",
-            &id_url,
-            "--aliyun.metadata-endpoint",
-            &id_url,
-            "--aliyun.role-arn",
-            ROLE,
-            "--collect.interval",
-            "1s",
-            "--log.level",
-            "debug",
-        ],
+            &endpoints(&sim_url, &id_url)[..],
+            &["--aliyun.role-arn", ROLE],
+            &WATCHED,
+        ]
+        .concat(),
         &[
             ("HOME", dir.str()),
             ("ALIBABA_CLOUD_ROLE_ARN", ROLE.into()),
@@ -583,17 +503,15 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
     let home = TempDir::new("empty-home");
     let closed = format!("http://127.0.0.1:{}", free_port());
     let started = Instant::now();
-    let out = Command::new(EXPORTER_BIN)
-        .env_clear()
-        .env("HOME", home.path())
-        .args([
+    let out = run_exporter(
+        &[
             "--web.listen-address",
             "127.0.0.1:0",
             "--aliyun.metadata-endpoint",
             &closed,
-        ])
-        .output()
-        .expect("runs");
+        ],
+        &[("HOME", home.str())],
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
@@ -617,10 +535,7 @@ fn no_source_at_all_exits_2_quickly_naming_the_sources_tried() {
 
 #[test]
 fn credential_flags_are_listed_and_validated() {
-    let help = Command::new(EXPORTER_BIN)
-        .arg("--help")
-        .output()
-        .expect("runs");
+    let help = run_exporter(&["--help"], &[]);
     let help = String::from_utf8_lossy(&help.stdout);
     for flag in [
         "--aliyun.role-arn",
@@ -638,15 +553,7 @@ fn credential_flags_are_listed_and_validated() {
         &["--aliyun.metadata-endpoint", "http://127.0.0.1:99999"],
         &["--aliyun.role-arn", "reader"],
     ] {
-        let out = Command::new(EXPORTER_BIN)
-            .env_clear()
-            .args(args)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
-        assert!(err.starts_with("error:"), "{err}");
+        refused(args, &[]);
     }
 }
 

@@ -27,23 +27,12 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file};
+use common::{PromApi, TempDir, grafana_substitute, has_data, repo_file};
 use serde_json::Value;
 
 const INSTANCES: usize = 100_000;
 const ACCOUNTS: [&str; 2] = ["prod", "staging"];
-const REGIONS: [&str; 10] = [
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-beijing",
-    "cn-shenzhen",
-    "cn-zhangjiakou",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-northeast-1",
-    "eu-central-1",
-    "us-west-1",
-];
+const REGIONS: &[&str] = common::REGION_IDS.split_at(10).0;
 const PLUGINS: [&str; 3] = ["ecs-tool-monitor", "aliyun-service-ops", "oos-cloudmonitor"];
 const HOURS: i64 = 6;
 const STEP: i64 = 60;
@@ -84,6 +73,22 @@ impl Writer {
             self.samples += 1;
             t += STEP;
             k += 1;
+        }
+    }
+}
+
+impl Writer {
+    /// A constant series of `name` for each status in `counts`, with
+    /// `labels` and the status.
+    fn statuses(&mut self, name: &str, labels: &str, from: i64, to: i64, counts: &[(&str, usize)]) {
+        for (status, v) in counts {
+            self.series(
+                name,
+                &format!(r#"{labels},status="{status}""#),
+                from,
+                to,
+                |_| *v as f64,
+            );
         }
     }
 }
@@ -176,71 +181,63 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         let n_none = (0..per_region).filter(|n| not_installed(*n)).count();
         fleet.down += n_down;
         fleet.agents_up += per_region - n_down - n_none;
-        for (status, v) in [
-            ("up", per_region - n_down - n_none),
-            ("down", n_down),
-            ("not_installed", n_none),
-        ] {
-            w.series(
-                "aliyun_cloud_assistant_agents",
-                &format!(r#"{l},status="{status}""#),
-                start,
-                end,
-                |_| v as f64,
-            );
-        }
+        w.statuses(
+            "aliyun_cloud_assistant_agents",
+            &l,
+            start,
+            end,
+            &[
+                ("up", per_region - n_down - n_none),
+                ("down", n_down),
+                ("not_installed", n_none),
+            ],
+        );
     }
     for (a, r) in &pairs {
         let l = region_labels(*a, *r);
-        for (status, v) in [
-            ("Running", per_region - 100),
-            ("Stopped", 90),
-            ("Pending", 5),
-            ("Starting", 3),
-            ("Stopping", 2),
-        ] {
-            w.series(
-                "aliyun_cloud_assistant_instances",
-                &format!(r#"{l},status="{status}""#),
-                start,
-                end,
-                |_| v as f64,
-            );
-        }
+        w.statuses(
+            "aliyun_cloud_assistant_instances",
+            &l,
+            start,
+            end,
+            &[
+                ("Running", per_region - 100),
+                ("Stopped", 90),
+                ("Pending", 5),
+                ("Starting", 3),
+                ("Stopping", 2),
+            ],
+        );
     }
     for (a, r) in &pairs {
         let l = region_labels(*a, *r);
         for plugin in PLUGINS {
-            for (status, v) in [
-                ("Running", per_region - 60),
-                ("Crashed", per_region / CRASHED_EVERY),
-                ("Stopped", per_region / STOPPED_EVERY),
-                ("Installed", 10),
-                ("NotInstalled", 20),
-                ("Removed", 1),
-                ("Unknown", 0),
-            ] {
-                w.series(
-                    "aliyun_cloud_assistant_plugins",
-                    &format!(r#"{l},plugin="{plugin}",status="{status}""#),
-                    start,
-                    end,
-                    |_| v as f64,
-                );
-            }
+            w.statuses(
+                "aliyun_cloud_assistant_plugins",
+                &format!(r#"{l},plugin="{plugin}""#),
+                start,
+                end,
+                &[
+                    ("Running", per_region - 60),
+                    ("Crashed", per_region / CRASHED_EVERY),
+                    ("Stopped", per_region / STOPPED_EVERY),
+                    ("Installed", 10),
+                    ("NotInstalled", 20),
+                    ("Removed", 1),
+                    ("Unknown", 0),
+                ],
+            );
         }
     }
     for (a, r) in &pairs {
         let l = region_labels(*a, *r);
-        for (status, v) in [("connected", MANAGED_PER_REGION - 2), ("disconnected", 2)] {
-            w.series(
-                "aliyun_cloud_assistant_managed_instances",
-                &format!(r#"{l},status="{status}""#),
-                start,
-                end,
-                |_| v as f64,
-            );
-        }
+        w.statuses(
+            "aliyun_cloud_assistant_managed_instances",
+            &l,
+            start,
+            end,
+            &[("connected", MANAGED_PER_REGION - 2), ("disconnected", 2)],
+        );
     }
 
     // The exporter's own series.
@@ -291,6 +288,18 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         "DescribeInstances",
     ];
     for (a, account) in ACCOUNTS.iter().enumerate() {
+        // A counter of every action that grows by `per_step` a step.
+        let per_action = |w: &mut Writer, name: &str, per_step: f64| {
+            for action in actions {
+                w.series(
+                    name,
+                    &format!(r#"{},account="{account}",action="{action}""#, shard(a)),
+                    start,
+                    end,
+                    |k| per_step * k as f64,
+                );
+            }
+        };
         for action in actions {
             for (code, per_step) in [
                 ("OK", 120.0),
@@ -309,15 +318,11 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
                 );
             }
         }
-        for action in actions {
-            w.series(
-                "aliyun_cloud_assistant_exporter_api_retries_total",
-                &format!(r#"{},account="{account}",action="{action}""#, shard(a)),
-                start,
-                end,
-                |k| 7.0 * k as f64,
-            );
-        }
+        per_action(
+            &mut w,
+            "aliyun_cloud_assistant_exporter_api_retries_total",
+            7.0,
+        );
         for action in actions {
             let buckets = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
             for (i, le) in buckets.iter().enumerate() {
@@ -343,24 +348,16 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
                 |k| 127.0 * k as f64,
             );
         }
-        for action in actions {
-            w.series(
-                "aliyun_cloud_assistant_exporter_api_request_duration_seconds_sum",
-                &format!(r#"{},account="{account}",action="{action}""#, shard(a)),
-                start,
-                end,
-                |k| 30.0 * k as f64,
-            );
-        }
-        for action in actions {
-            w.series(
-                "aliyun_cloud_assistant_exporter_api_request_duration_seconds_count",
-                &format!(r#"{},account="{account}",action="{action}""#, shard(a)),
-                start,
-                end,
-                |k| 127.0 * k as f64,
-            );
-        }
+        per_action(
+            &mut w,
+            "aliyun_cloud_assistant_exporter_api_request_duration_seconds_sum",
+            30.0,
+        );
+        per_action(
+            &mut w,
+            "aliyun_cloud_assistant_exporter_api_request_duration_seconds_count",
+            127.0,
+        );
         for result in ["success", "failure"] {
             w.series(
                 "aliyun_cloud_assistant_exporter_credential_refreshes_total",
@@ -714,32 +711,18 @@ async fn every_panel_on_six_hours_of_100k_instances() {
     );
     let blocks = dir.path().join("data");
     let began = Instant::now();
-    let out = std::process::Command::new(&promtool)
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&input)
-        .arg(&blocks)
-        .output()
-        .expect("promtool runs");
-    assert!(
-        out.status.success(),
-        "promtool tsdb create-blocks-from openmetrics: {}",
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(&promtool)
+            .args(["tsdb", "create-blocks-from", "openmetrics"])
+            .arg(&input)
+            .arg(&blocks),
     );
     eprintln!("history: blocks created in {:.1?}", began.elapsed());
     std::fs::remove_file(&input).expect("remove the OpenMetrics file");
 
     // Prometheus with no scrape and no rule, at its default query limits.
     let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 60s\n");
-    let prom = ServerProcess::launch(
-        &prometheus,
-        dir,
-        &[
-            format!("--config.file={config}"),
-            format!("--storage.tsdb.path={}", blocks.display()),
-        ],
-        "/-/ready",
-    )
-    .await;
+    let prom = common::launch_prometheus(&prometheus, dir, &config, &blocks).await;
     let api = PromApi::new(&prom.base, Duration::from_secs(150));
     // The blocks are loaded: the whole range answers.
     let first = api

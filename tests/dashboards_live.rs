@@ -18,10 +18,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
-use cloud_assistant_exporter::app;
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::config::Flags;
 use cloud_assistant_exporter::simulator::fleet::{Agent, QUIRK_MINUTE_TIMES};
 use cloud_assistant_exporter::simulator::{
     Fleet, FleetConfig, RegionFault, RegionSpec, SimKey, Simulator,
@@ -37,10 +34,7 @@ const RUNBOOKS: &str = "https://github.com/cloud-assistant-exporter/cloud-assist
 /// empty until they land. The test checks that each is indeed absent from
 /// the live page: when one lands, its entry must go, and its panels and
 /// rules must then have data.
-const NOT_YET_EXPORTED: &[(&str, &[&str])] = &[(
-    "aliyun_cloud_assistant_exporter_account_up",
-    &["Accounts up"],
-)];
+const NOT_YET_EXPORTED: &[(&str, &[&str])] = &[];
 
 /// Panels that legitimately show no data in this test, and why.
 const EMPTY_PANELS: &[(&str, &str)] = &[
@@ -528,16 +522,10 @@ fn alertmanager_example_checks_and_routes() {
         return;
     };
     let config = repo_file("dashboards/alertmanager.example.yml");
-    let out = std::process::Command::new(&amtool)
-        .arg("check-config")
-        .arg(&config)
-        .output()
-        .expect("amtool runs");
-    assert!(
-        out.status.success(),
-        "amtool check-config: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    common::run_ok(
+        std::process::Command::new(&amtool)
+            .arg("check-config")
+            .arg(&config),
     );
     for (labels, receiver) in [
         (
@@ -737,9 +725,7 @@ fn active(alerts: &[Value], alertname: &str) -> BTreeSet<Key> {
 
 /// A simulated account: a simulator that accepts only its own key.
 async fn simulated_account(name: &str, cfg: FleetConfig, clock: &Clock) -> (Simulator, String) {
-    let sim = Simulator::start_with(cfg, clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("simulator");
+    let sim = common::sim_at(cfg, clock.clone()).await;
     let key_id = format!("LTAI-{name}");
     sim.add_key(&key_id, SimKey::long_term(format!("secret-of-{name}")));
     (sim, key_id)
@@ -834,25 +820,24 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         ));
     }
     let config = dir.write("accounts.yml", &accounts);
-    let flags = Flags::try_parse_from([
-        "cloud-assistant-exporter",
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--config.file",
-        &config,
-        "--aliyun.rate-limit",
-        "0",
-        "--collect.interval",
-        "1h",
-        "--collect.plugins",
-        &plugins.join(","),
-        "--collect.plugin-discovery-interval",
-        "0",
-    ])
-    .expect("flags");
-    let running = app::start(&flags, |_| None, clock.clone())
-        .await
-        .expect("exporter starts");
+    let running = common::start_app(
+        &[
+            "--config.file",
+            &config,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "1h",
+            "--collect.plugins",
+            &plugins.join(","),
+            "--collect.plugin-discovery-interval",
+            "0",
+        ],
+        &[],
+        clock.clone(),
+    )
+    .await
+    .expect("exporter starts");
     common::wait_ready(running.addr).await;
     // From the second cycle on, beta's sweeps of one plugin fail in every
     // region: they keep their last good series, with plugin_sweep_up 0.
@@ -870,16 +855,13 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     // The page: the series not built yet are absent, and every other series
     // the dashboard and the rules read is there. Names, tags and activation
     // codes come from walks beside the cycle, a moment later.
-    let mut page = common::scrape(running.addr).await;
-    for _ in 0..200 {
-        if page.contains("aliyun_cloud_assistant_instance_info{")
-            && page.contains("aliyun_cloud_assistant_activation_instances{")
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        page = common::scrape(running.addr).await;
-    }
+    let page = common::eventually_some("names and codes", Duration::from_secs(10), || async {
+        let page = common::scrape(running.addr).await;
+        (page.contains("aliyun_cloud_assistant_instance_info{")
+            && page.contains("aliyun_cloud_assistant_activation_instances{"))
+        .then_some(page)
+    })
+    .await;
     let families: BTreeSet<&str> = page
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -926,16 +908,7 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         ),
     );
     let data_dir = prom_dir.path().join("data");
-    let prom = ServerProcess::launch(
-        &prometheus,
-        prom_dir,
-        &[
-            format!("--config.file={prom_config}"),
-            format!("--storage.tsdb.path={}", data_dir.display()),
-        ],
-        "/-/ready",
-    )
-    .await;
+    let prom = common::launch_prometheus(&prometheus, prom_dir, &prom_config, &data_dir).await;
     let api = PromApi::new(&prom.base, Duration::from_secs(10));
 
     api.wait_for_data("aliyun_cloud_assistant_agent_up", 30)

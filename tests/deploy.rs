@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{EXPORTER_BIN as BIN, parse_flags};
+use common::{API_ACTIONS, EXPORTER_BIN as BIN, OPTIONAL_API_ACTIONS, parse_flags};
 use serde::Deserialize;
 use yaml_serde::Value;
 
@@ -189,8 +189,7 @@ fn systemd_unit_uses_real_flags_and_verifies() {
         return;
     }
     // verify checks that the binary exists: point it at the one just built.
-    let tmp = std::env::temp_dir().join(format!("cae-systemd-{}", std::process::id()));
-    std::fs::create_dir_all(&tmp).expect("tmp");
+    let tmp = common::TempDir::new("systemd");
     for (name, text) in [
         ("cloud-assistant-exporter.service", unit.clone()),
         // The drop-in applied: its lines after the unit's.
@@ -199,7 +198,7 @@ fn systemd_unit_uses_real_flags_and_verifies() {
             format!("{unit}\n{dropin}"),
         ),
     ] {
-        let path = tmp.join(name);
+        let path = tmp.path().join(name);
         std::fs::write(
             &path,
             text.replace("/usr/local/bin/cloud-assistant-exporter", BIN),
@@ -221,7 +220,6 @@ fn systemd_unit_uses_real_flags_and_verifies() {
             "systemd-analyze verify {name}: {stderr}"
         );
     }
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// The actions one policy statement allows, sorted.
@@ -250,7 +248,6 @@ fn ecs(actions: impl IntoIterator<Item = &'static str>) -> Vec<String> {
 
 #[test]
 fn ram_policy_grants_exactly_the_calls_made() {
-    use cloud_assistant_exporter::api::{ACTIONS, OPTIONAL_ACTIONS};
     let policy: serde_json::Value =
         serde_json::from_str(&read(&deploy().join("ram-policy.json"))).expect("JSON");
     assert_eq!(policy["Version"], "1");
@@ -262,12 +259,12 @@ fn ram_policy_grants_exactly_the_calls_made() {
     let optional = statement_actions(&statements[1]);
     assert_eq!(
         required,
-        ecs(ACTIONS
+        ecs(API_ACTIONS
             .iter()
             .copied()
-            .filter(|a| !OPTIONAL_ACTIONS.contains(a)))
+            .filter(|a| !OPTIONAL_API_ACTIONS.contains(a)))
     );
-    assert_eq!(optional, ecs(OPTIONAL_ACTIONS.iter().copied()));
+    assert_eq!(optional, ecs(OPTIONAL_API_ACTIONS.iter().copied()));
     assert_eq!(
         required,
         [

@@ -5,6 +5,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use cloud_assistant_exporter::app::Running;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::simulator::fleet::{
     Agent, PLUGIN_STATES, QUIRK_MINUTE_TIMES, QUIRK_NUMBERS_AS_STRINGS, QUIRK_OMIT_OPTIONAL,
@@ -210,15 +211,7 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
                 Some(n)
             );
         }
-        assert_eq!(
-            value(
-                samples,
-                "aliyun_cloud_assistant_exporter_region_up",
-                &[("region_id", region)]
-            ),
-            Some(1.0),
-            "{region} up"
-        );
+        assert_eq!(region_up(samples, region), Some(1.0), "{region} up");
         assert!(
             value(
                 samples,
@@ -248,37 +241,44 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
     );
 }
 
-#[tokio::test]
-async fn metrics_hold_exactly_the_fleet() {
-    let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+/// Every plugin of the simulated fleet named by flag, and no discovery.
+const PLUGINS_BY_FLAG: [&str; 4] = [
+    "--collect.plugins",
+    "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor",
+    "--collect.plugin-discovery-interval",
+    "0",
+];
+
+/// The exporter on `sim` at NOW, an hour between cycles, with `extra`
+/// flags, ready (its first cycle done).
+async fn serve(sim: &Simulator, extra: &[&str]) -> Running {
     let running = start_exporter(
-        &sim,
-        &[
-            "--collect.interval",
-            "1h",
-            "--collect.plugins",
-            "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor",
-            "--collect.plugin-discovery-interval",
-            "0",
-        ],
-        clock.clone(),
+        sim,
+        &[&["--collect.interval", "1h"], extra].concat(),
+        Clock::fixed(NOW),
     )
     .await;
     wait_ready(running.addr).await;
+    running
+}
+
+/// How many plugin names came from `source`.
+fn plugin_names(samples: &[Sample], source: &str) -> Option<f64> {
+    value(
+        samples,
+        "aliyun_cloud_assistant_exporter_plugin_names",
+        &[("source", source)],
+    )
+}
+
+#[tokio::test]
+async fn metrics_hold_exactly_the_fleet() {
+    let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
+    let running = serve(&sim, &PLUGINS_BY_FLAG).await;
     let text = scrape(running.addr).await;
     let samples = parse_metrics(&text);
     check_page(&samples, &sim.fleet(), NOW, true);
-    assert_eq!(
-        value(
-            &samples,
-            "aliyun_cloud_assistant_exporter_plugin_names",
-            &[("source", "flag")]
-        ),
-        Some(3.0)
-    );
+    assert_eq!(plugin_names(&samples, "flag"), Some(3.0));
     assert!(
         value(
             &samples,
@@ -298,61 +298,33 @@ async fn metrics_hold_exactly_the_fleet() {
 
 #[tokio::test]
 async fn plugins_without_the_flag_come_from_discovery() {
-    let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
     // A discovery interval as short as the cycle asks every eligible instance at once.
-    let running = start_exporter(
-        &sim,
-        &[
-            "--collect.interval",
-            "1h",
-            "--collect.plugin-discovery-interval",
-            "1h",
-        ],
-        clock.clone(),
-    )
-    .await;
-    wait_ready(running.addr).await;
+    let running = serve(&sim, &["--collect.plugin-discovery-interval", "1h"]).await;
     // Cycle 1 discovered the names; cycle 2 sweeps them by name.
     running.collector.run_cycle().await;
-    let samples = parse_metrics(&scrape(running.addr).await);
+    let samples = scrape_samples(running.addr).await;
     check_page(&samples, &sim.fleet(), NOW, true);
-    assert_eq!(
-        value(
-            &samples,
-            "aliyun_cloud_assistant_exporter_plugin_names",
-            &[("source", "discovered")]
-        ),
-        Some(3.0)
-    );
+    assert_eq!(plugin_names(&samples, "discovered"), Some(3.0));
     running.shutdown().await;
 }
 
 #[tokio::test]
 async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
-    let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
     // Info series of a vanished instance go at the next info walk, which
     // this test does not wait for (see tests/inventory.rs).
-    let running = start_exporter(
+    let running = serve(
         &sim,
         &[
-            "--collect.interval",
-            "1h",
             "--collect.plugins",
             "ecs-tool-monitor",
             "--collect.instance-info-interval",
             "0",
         ],
-        clock.clone(),
     )
     .await;
-    wait_ready(running.addr).await;
-    let before = parse_metrics(&scrape(running.addr).await);
+    let before = scrape_samples(running.addr).await;
 
     // One instance goes away; r-50 starts failing.
     let gone = sim.fleet().regions["r-137"].instances[0].id.clone();
@@ -372,7 +344,7 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     });
     let report = running.collector.run_cycle().await;
     assert_eq!((report.regions_ok, report.regions_failed), (4, 1));
-    let after = parse_metrics(&scrape(running.addr).await);
+    let after = scrape_samples(running.addr).await;
     assert!(
         after
             .iter()
@@ -384,32 +356,10 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
             .iter()
             .any(|s| s.labels.get("instance_id") == Some(&gone))
     );
-    assert_eq!(
-        value(
-            &after,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-50")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &after,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-51")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(region_up(&after, "r-50"), Some(0.0));
+    assert_eq!(region_up(&after, "r-51"), Some(1.0));
     // r-50's series are exactly as before the failure.
-    let of = |s: &[Sample]| {
-        s.iter()
-            .filter(|x| {
-                x.labels.get("region_id").map(String::as_str) == Some("r-50")
-                    && !x.name.contains("exporter")
-            })
-            .cloned()
-            .collect::<Vec<_>>()
-    };
+    let of = |s: &[Sample]| region_series(s, "r-50");
     assert_eq!(of(&before), of(&after));
     assert_eq!(
         of(&after)
@@ -433,15 +383,8 @@ async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     // Recovery brings it back up.
     sim.update_faults(|f| f.regions.clear());
     running.collector.run_cycle().await;
-    let again = parse_metrics(&scrape(running.addr).await);
-    assert_eq!(
-        value(
-            &again,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-50")]
-        ),
-        Some(1.0)
-    );
+    let again = scrape_samples(running.addr).await;
+    assert_eq!(region_up(&again, "r-50"), Some(1.0));
     running.shutdown().await;
 }
 
@@ -550,29 +493,13 @@ async fn ready_is_503_until_the_first_cycle_finishes() {
 
 #[tokio::test]
 async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover() {
-    let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(five_regions(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
     sim.update_faults(|f| {
         f.throttle_rate = 0.10;
         f.unavailable_rate = 0.05;
     });
-    let running = start_exporter(
-        &sim,
-        &[
-            "--collect.interval",
-            "1h",
-            "--collect.plugins",
-            "ecs-tool-monitor,aliyun-service-ops,oos-cloudmonitor",
-            "--collect.plugin-discovery-interval",
-            "0",
-        ],
-        clock.clone(),
-    )
-    .await;
-    wait_ready(running.addr).await;
-    let samples = parse_metrics(&scrape(running.addr).await);
+    let running = serve(&sim, &PLUGINS_BY_FLAG).await;
+    let samples = scrape_samples(running.addr).await;
     check_page(&samples, &sim.fleet(), NOW, true);
     let retries: f64 = samples
         .iter()
@@ -594,23 +521,9 @@ async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover()
         );
     });
     running.collector.run_cycle().await;
-    let down = parse_metrics(&scrape(running.addr).await);
-    assert_eq!(
-        value(
-            &down,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-137")]
-        ),
-        Some(0.0)
-    );
-    assert_eq!(
-        value(
-            &down,
-            "aliyun_cloud_assistant_exporter_region_up",
-            &[("region_id", "r-51")]
-        ),
-        Some(1.0)
-    );
+    let down = scrape_samples(running.addr).await;
+    assert_eq!(region_up(&down, "r-137"), Some(0.0));
+    assert_eq!(region_up(&down, "r-51"), Some(1.0));
     assert_eq!(
         down.iter()
             .filter(
@@ -622,7 +535,7 @@ async fn throttling_and_503s_still_give_the_complete_fleet_and_outages_recover()
 
     sim.update_faults(|f| f.regions.clear());
     running.collector.run_cycle().await;
-    let back = parse_metrics(&scrape(running.addr).await);
+    let back = scrape_samples(running.addr).await;
     check_page(&back, &sim.fleet(), NOW, true);
     running.shutdown().await;
 }

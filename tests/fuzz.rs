@@ -1,6 +1,6 @@
 //! Fuzzing what users and the API hand the exporter: the accounts file, the
-//! web config file, the credentials file and the CLI config, the API's
-//! answers and error bodies. Arbitrary bytes, structured garbage and valid
+//! web config file, the API's answers and error bodies (the credentials
+//! file and the CLI config: `src/credentials/fuzz.rs`). Arbitrary bytes, structured garbage and valid
 //! files with random edits: nothing panics, every error names its file (or
 //! the field, for API answers), and no error quotes a secret.
 
@@ -13,45 +13,12 @@ use cloud_assistant_exporter::api::{
 };
 use cloud_assistant_exporter::client::decode_response;
 use cloud_assistant_exporter::config::accounts_file;
-use cloud_assistant_exporter::credentials::{parse_cli_config, parse_credentials_file};
 use cloud_assistant_exporter::error::{looks_like_code, redact};
 use cloud_assistant_exporter::server::web_config::WebConfigSource;
-use common::{TempDir, proptest_config};
+use common::{SECRET, TempDir, any_text, clean_error, edited, one_line, proptest_config, scalar};
 use proptest::prelude::*;
-use proptest::sample::{Index, select};
+use proptest::sample::select;
 use serde_json::{Map, Value, json};
-
-/// Planted in secret fields; no error may repeat it.
-const SECRET: &str = "S3CR3Tplanted";
-
-/// Any bytes, read as a file is (UTF-8, lossy).
-fn any_text() -> impl Strategy<Value = String> {
-    prop::collection::vec(any::<u8>(), 0..600)
-        .prop_map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
-/// What a user might write as a value: odd strings, numbers, booleans, null,
-/// and a few values that pass the checks, so deeper ones run too.
-fn scalar() -> BoxedStrategy<Value> {
-    prop_oneof![
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        any::<i64>().prop_map(|n| json!(n)),
-        (-1e9f64..1e9).prop_map(|f| json!(f)),
-        ".{0,30}".prop_map(Value::String),
-        "[a-z0-9:/._{}-]{0,40}".prop_map(Value::String),
-        Just(json!("")),
-        Just(json!("x.secret")),
-        Just(json!("acs:ram::1234567890123456:role/reader")),
-        Just(json!("acs:ram::1234567890123456:oidc-provider/ack")),
-        Just(json!("https://ecs.{region}.aliyuncs.com")),
-        Just(json!("http://127.0.0.1:1")),
-        Just(json!("cn-hangzhou")),
-        Just(json!("900")),
-        Just(json!("{\"Statement\": []}")),
-    ]
-    .boxed()
-}
 
 /// Nested maps and lists whose keys are mostly from `keys`.
 fn tree(keys: &'static [&'static str]) -> BoxedStrategy<Value> {
@@ -77,43 +44,6 @@ fn yaml_or_json(v: &Value, yaml: bool) -> String {
     } else {
         v.to_string()
     }
-}
-
-/// `text` with a few random edits: a character inserted, one removed, a
-/// line repeated; near-valid files reach the deepest checks.
-fn edited(text: &'static str) -> impl Strategy<Value = String> {
-    prop::collection::vec((any::<Index>(), any::<char>(), 0u8..3), 0..6).prop_map(move |edits| {
-        let mut chars: Vec<char> = text.chars().collect();
-        for (at, c, how) in edits {
-            let i = at.index(chars.len() + 1);
-            match how {
-                0 => chars.insert(i, c),
-                1 if i < chars.len() => {
-                    chars.remove(i);
-                }
-                _ => {
-                    let lines: Vec<String> = chars
-                        .iter()
-                        .collect::<String>()
-                        .lines()
-                        .map(str::to_string)
-                        .collect();
-                    let k = at.index(lines.len().max(1));
-                    let mut out = lines.clone();
-                    if let Some(l) = lines.get(k) {
-                        out.insert(k, l.clone());
-                    }
-                    chars = out.join("\n").chars().collect();
-                }
-            }
-        }
-        chars.into_iter().collect()
-    })
-}
-
-/// No error message may span lines or carry control characters.
-fn one_line(e: &str) -> bool {
-    !e.is_empty() && !e.chars().any(char::is_control)
 }
 
 // ---- the accounts file ----
@@ -223,10 +153,7 @@ accounts:
 fn check_accounts_file(text: &str) -> Result<(), TestCaseError> {
     let file = Path::new("/fuzz/accounts.yml");
     if let Err(e) = accounts_file::parse(text, file) {
-        let e = e.to_string();
-        prop_assert!(e.contains("/fuzz/accounts.yml"), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
+        clean_error(&e.to_string(), "/fuzz/accounts.yml")?;
     }
     Ok(())
 }
@@ -289,9 +216,7 @@ fn load_web_config(text: &str) -> Result<(), TestCaseError> {
     let dir = TempDir::new("fuzz-web");
     let path = dir.write("web.yml", text);
     if let Err(e) = WebConfigSource::load(&path) {
-        prop_assert!(e.contains(&path), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
+        clean_error(&e, &path)?;
     }
     Ok(())
 }
@@ -308,139 +233,6 @@ http_server_config:
   headers:
     X-Frame-Options: deny
 ";
-
-// ---- the credentials file and the CLI config ----
-
-const INI_KEYS: &[&str] = &[
-    "type",
-    "enable",
-    "access_key_id",
-    "access_key_secret",
-    "role_arn",
-    "role_session_name",
-    "role_session_expiration",
-    "external_id",
-    "policy",
-    "oidc_provider_arn",
-    "oidc_token_file_path",
-    "role_name",
-];
-const INI_TYPES: &[&str] = &[
-    "access_key",
-    "ram_role_arn",
-    "oidc_role_arn",
-    "ecs_ram_role",
-    "sts",
-    "",
-];
-
-fn ini_line() -> impl Strategy<Value = String> {
-    prop_oneof![
-        select(&["default", "role", "x", ""][..]).prop_map(|s| format!("[{s}]")),
-        "\\[[^\\]\n]{0,8}".prop_map(|s| s),
-        (select(INI_KEYS), "[ -~]{0,30}").prop_map(|(k, v)| format!("{k} = {v}")),
-        select(INI_TYPES).prop_map(|t| format!("type = {t}")),
-        Just(format!("access_key_secret = {SECRET}")),
-        Just(format!("access_key_secret = \"{SECRET}\" # quoted")),
-        "[#;][^\n]{0,20}",
-        "[^\n]{0,30}",
-        Just(String::new()),
-    ]
-}
-
-fn check_credentials_file(text: &str, profile: &str) -> Result<(), TestCaseError> {
-    let file = Path::new("/fuzz/credentials.ini");
-    if let Err(e) = parse_credentials_file(text, file, profile) {
-        let e = e.to_string();
-        prop_assert!(e.contains("/fuzz/credentials.ini"), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
-    }
-    Ok(())
-}
-
-const CLI_KEYS: &[&str] = &[
-    "name",
-    "mode",
-    "access_key_id",
-    "access_key_secret",
-    "sts_token",
-    "ram_role_arn",
-    "ram_session_name",
-    "expired_seconds",
-    "external_id",
-    "ram_role_name",
-    "oidc_provider_arn",
-    "oidc_token_file",
-    "source_profile",
-];
-const CLI_MODES: &[&str] = &[
-    "AK",
-    "StsToken",
-    "RamRoleArn",
-    "EcsRamRole",
-    "OIDC",
-    "ChainableRamRoleArn",
-    "CloudSSO",
-    "",
-];
-const PROFILE_NAMES: &[&str] = &["default", "a", "b"];
-
-fn cli_profile() -> impl Strategy<Value = Value> {
-    (
-        select(PROFILE_NAMES),
-        select(CLI_MODES),
-        prop::collection::vec((select(CLI_KEYS), scalar()), 0..8),
-        any::<bool>(),
-    )
-        .prop_map(|(name, mode, kv, plant)| {
-            let mut m: Map<String, Value> =
-                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            m.insert("name".into(), json!(name));
-            m.insert("mode".into(), json!(mode));
-            if plant {
-                m.insert("access_key_secret".into(), json!(SECRET));
-                m.insert("sts_token".into(), json!(SECRET));
-            }
-            Value::Object(m)
-        })
-}
-
-fn cli_config() -> impl Strategy<Value = Value> {
-    (
-        prop::option::of(prop_oneof![
-            select(PROFILE_NAMES).prop_map(|n| json!(n)),
-            scalar()
-        ]),
-        prop_oneof![
-            prop::collection::vec(cli_profile(), 0..4).prop_map(Value::Array),
-            scalar()
-        ],
-    )
-        .prop_map(|(current, profiles)| {
-            let mut m = Map::new();
-            if let Some(c) = current {
-                m.insert("current".into(), c);
-            }
-            m.insert("profiles".into(), profiles);
-            Value::Object(m)
-        })
-}
-
-fn check_cli_config(text: &str, profile: Option<&str>) -> Result<(), TestCaseError> {
-    let file = Path::new("/fuzz/config.json");
-    if let Err(e) = parse_cli_config(text, file, profile) {
-        let e = e.to_string();
-        prop_assert!(e.contains("/fuzz/config.json"), "{}", e);
-        prop_assert!(one_line(&e), "{:?}", e);
-        prop_assert!(!e.contains(SECRET), "{}", e);
-    }
-    Ok(())
-}
-
-const CLI_CONFIG: &str = r#"{"current": "a", "profiles": [
-  {"name": "a", "mode": "ChainableRamRoleArn", "source_profile": "b", "ram_role_arn": "acs:ram::1:role/x", "expired_seconds": 900},
-  {"name": "b", "mode": "StsToken", "access_key_id": "STS.x", "access_key_secret": "S3CR3Tplanted", "sts_token": "S3CR3Tplanted"}]}"#;
 
 // ---- API answers and error bodies ----
 
@@ -542,32 +334,6 @@ proptest! {
     #[test]
     fn accounts_file_with_random_edits(text in edited(ACCOUNTS_FILE)) {
         check_accounts_file(&text)?;
-    }
-
-    #[test]
-    fn credentials_file_lines(lines in prop::collection::vec(ini_line(), 0..16), crlf in any::<bool>(), profile in select(&["default", "role", "x"][..])) {
-        let text = lines.join(if crlf { "\r\n" } else { "\n" });
-        check_credentials_file(&text, profile)?;
-    }
-
-    #[test]
-    fn credentials_file_any_bytes(text in any_text()) {
-        check_credentials_file(&text, "default")?;
-    }
-
-    #[test]
-    fn cli_config_structured_garbage(cfg in cli_config(), profile in prop::option::of(select(PROFILE_NAMES))) {
-        check_cli_config(&cfg.to_string(), profile)?;
-    }
-
-    #[test]
-    fn cli_config_with_random_edits(text in edited(CLI_CONFIG), profile in prop::option::of(select(PROFILE_NAMES))) {
-        check_cli_config(&text, profile)?;
-    }
-
-    #[test]
-    fn cli_config_any_bytes(text in any_text()) {
-        check_cli_config(&text, None)?;
     }
 
     #[test]

@@ -30,9 +30,7 @@ fn golden_fleet() -> FleetConfig {
 
 async fn golden_page() -> String {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(golden_fleet(), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(golden_fleet(), clock.clone()).await;
     let client = client(&sim);
     let opts = CollectorOptions {
         plugins: vec!["ecs-tool-monitor".into(), "oos-cloudmonitor".into()],

@@ -164,6 +164,31 @@ fn want_activation(a: &SimActivation) -> Activation {
     }
 }
 
+/// Walks the managed instances and the activation codes of `region`,
+/// checks both against the seeded fleet, and returns each with the calls
+/// its walk took.
+async fn walk_hybrid(
+    sim: &Simulator,
+    client: &cloud_assistant_exporter::client::Client,
+    region: &str,
+) -> ((Vec<ManagedInstance>, u64), (Vec<Activation>, u64)) {
+    let fleet = sim.fleet();
+    let r = &fleet.regions[region];
+    let before = sim.requests(managed_instances::ACTION);
+    let managed = api::walk_managed_instances(client, region)
+        .await
+        .expect("managed");
+    let managed_calls = sim.requests(managed_instances::ACTION) - before;
+    let want: Vec<_> = r.managed.iter().map(want_managed).collect();
+    assert_eq!(managed, want, "{region}");
+    let before = sim.requests(activations::ACTION);
+    let codes = api::walk_activations(client, region).await.expect("codes");
+    let code_calls = sim.requests(activations::ACTION) - before;
+    let want: Vec<_> = r.activations.iter().map(want_activation).collect();
+    assert_eq!(codes, want, "{region}");
+    ((managed, managed_calls), (codes, code_calls))
+}
+
 #[tokio::test]
 async fn the_hybrid_fleet_is_exactly_the_seeded_one_at_page_edges() {
     let sizes = [("h-0", 0), ("h-50", 0), ("h-51", 0), ("h-q", 0)];
@@ -179,35 +204,14 @@ async fn the_hybrid_fleet_is_exactly_the_seeded_one_at_page_edges() {
     let start = 1_700_000_000;
     for (region, _) in sizes {
         let r = &fleet.regions[region];
-        let before = sim.requests(managed_instances::ACTION);
-        let got = api::walk_managed_instances(&client, region)
-            .await
-            .expect("managed");
+        let ((got, managed_calls), (codes, code_calls)) = walk_hybrid(&sim, &client, region).await;
+        let pages = |n: usize| (n as u64).div_ceil(50).max(1);
         assert_eq!(
-            got,
-            r.managed.iter().map(want_managed).collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(managed_instances::ACTION) - before,
-            (r.managed.len() as u64).div_ceil(50).max(1),
+            managed_calls,
+            pages(r.managed.len()),
             "{region}: one call per 50, one for none"
         );
-        let before = sim.requests(activations::ACTION);
-        let codes = api::walk_activations(&client, region).await.expect("codes");
-        assert_eq!(
-            codes,
-            r.activations
-                .iter()
-                .map(want_activation)
-                .collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(activations::ACTION) - before,
-            (r.activations.len() as u64).div_ceil(50).max(1),
-            "{region}"
-        );
+        assert_eq!(code_calls, pages(r.activations.len()), "{region}");
         if region == "h-q" {
             assert!(got.iter().any(|m| m.connected) && got.iter().any(|m| !m.connected));
             // Code 0 has expired, 1 is disabled, 2 has one registration
@@ -276,40 +280,12 @@ async fn older_hybrid_paging_falls_back_to_page_numbers() {
     });
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    let fleet = sim.fleet();
     for (region, _) in sizes {
-        let r = &fleet.regions[region];
-        let before = sim.requests(managed_instances::ACTION);
-        let got = api::walk_managed_instances(&client, region)
-            .await
-            .expect("managed");
-        assert_eq!(
-            got,
-            r.managed.iter().map(want_managed).collect::<Vec<_>>(),
-            "{region}"
-        );
+        let ((_, managed_calls), (_, code_calls)) = walk_hybrid(&sim, &client, region).await;
         // 3 pages of 50; the older APIs cost the first, wasted call too.
         let extra = u64::from(region != "tokens");
-        assert_eq!(
-            sim.requests(managed_instances::ACTION) - before,
-            3 + extra,
-            "{region}"
-        );
-        let before = sim.requests(activations::ACTION);
-        let codes = api::walk_activations(&client, region).await.expect("codes");
-        assert_eq!(
-            codes,
-            r.activations
-                .iter()
-                .map(want_activation)
-                .collect::<Vec<_>>(),
-            "{region}"
-        );
-        assert_eq!(
-            sim.requests(activations::ACTION) - before,
-            2 + extra,
-            "{region}"
-        );
+        assert_eq!(managed_calls, 3 + extra, "{region}");
+        assert_eq!(code_calls, 2 + extra, "{region}");
     }
     let m = client.metrics();
     assert_eq!(
@@ -354,7 +330,7 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
     let cfg = config(&[("r", 20)], |_, r| r.hybrid(4, 2));
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    for action in api::OPTIONAL_ACTIONS {
+    for action in OPTIONAL_API_ACTIONS {
         sim.set_faults(Default::default());
         sim.update_faults(|f| {
             f.deny(action);
@@ -384,7 +360,7 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
             "{action}: refused once, not retried"
         );
         // Everything else still answers.
-        for other in api::OPTIONAL_ACTIONS.iter().filter(|a| *a != action) {
+        for other in OPTIONAL_API_ACTIONS.iter().filter(|a| *a != action) {
             let ok = match *other {
                 instances::ACTION => api::walk_instance_info(&client, "r").await.map(|_| ()),
                 managed_instances::ACTION => {
@@ -446,71 +422,31 @@ async fn documented_limits_of_the_new_actions() {
     let cfg = config(&[("r", 250)], |_, r| r.hybrid(3, 3));
     let sim = Simulator::start(cfg).await.expect("sim");
     let client = client(&sim);
-    /// Action, parameters, the error code the reference documents.
-    type Case = (
-        &'static str,
-        &'static [(&'static str, &'static str)],
-        &'static str,
-    );
-    let cases: &[Case] = &[
-        (
-            instances::ACTION,
-            &[("MaxResults", "0")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            instances::ACTION,
-            &[("MaxResults", "ten")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            instances::ACTION,
-            &[("NextToken", "bogus+/=")],
-            "InvalidParameter.NextToken",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("MaxResults", "51")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("MaxResults", "0")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("PageSize", "51")],
-            "InvalidParam.PageSize",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("PageNumber", "0")],
-            "InvalidParam.PageNumber",
-        ),
-        (
-            managed_instances::ACTION,
-            &[("NextToken", "bogus+/=")],
-            "InvalidParameter.NextToken",
-        ),
-        (
-            activations::ACTION,
-            &[("MaxResults", "51")],
-            "InvalidParameter.MaxResults",
-        ),
-        (
-            activations::ACTION,
-            &[("PageSize", "100")],
-            "InvalidParam.PageSize",
-        ),
+    // Action, parameter and a value the reference refuses. Its error codes:
+    // `InvalidParam.<name>` for the numbered paging parameters,
+    // `InvalidParameter.<name>` for the token paging ones.
+    let cases = [
+        (instances::ACTION, "MaxResults", "0"),
+        (instances::ACTION, "MaxResults", "ten"),
+        (instances::ACTION, "NextToken", "bogus+/="),
+        (managed_instances::ACTION, "MaxResults", "51"),
+        (managed_instances::ACTION, "MaxResults", "0"),
+        (managed_instances::ACTION, "PageSize", "51"),
+        (managed_instances::ACTION, "PageNumber", "0"),
+        (managed_instances::ACTION, "NextToken", "bogus+/="),
+        (activations::ACTION, "MaxResults", "51"),
+        (activations::ACTION, "PageSize", "100"),
     ];
-    for (action, params, code) in cases {
-        let params: Vec<_> = params.iter().map(|(k, v)| p(k, v)).collect();
+    for (action, key, val) in cases {
+        let code = match key {
+            "PageSize" | "PageNumber" => format!("InvalidParam.{key}"),
+            _ => format!("InvalidParameter.{key}"),
+        };
         let e = client
-            .call(action, Some("r"), &params)
+            .call(action, Some("r"), &[p(key, val)])
             .await
             .expect_err("refused");
-        assert_eq!(status_code(&e), (Some(400), *code), "{action} {params:?}");
+        assert_eq!(status_code(&e), (Some(400), &*code), "{action} {key}={val}");
         assert!(!e.is_retryable());
     }
     // DescribeInstances' reference: "Valid values: 1 to 100"; unset or below
@@ -638,7 +574,7 @@ async fn the_policy_actions_are_exactly_the_calls_the_walkers_make() {
         .into_keys()
         .map(|(a, _)| a)
         .collect();
-    let listed: BTreeSet<String> = api::ACTIONS.iter().map(|a| a.to_string()).collect();
+    let listed: BTreeSet<String> = API_ACTIONS.iter().map(|a| a.to_string()).collect();
     assert_eq!(called, listed);
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::CollectorOptions;
 use cloud_assistant_exporter::simulator::fleet::agent_supports_plugins;
-use cloud_assistant_exporter::simulator::{FleetConfig, RegionSpec, Simulator};
+use cloud_assistant_exporter::simulator::{FleetConfig, RegionSpec};
 use common::*;
 
 const START: i64 = 1_750_000_000;
@@ -25,9 +25,7 @@ fn cfg(n: usize) -> FleetConfig {
 #[tokio::test]
 async fn discovery_is_bounded_per_cycle_and_covers_every_eligible_agent_once_per_round() {
     let clock = Clock::fixed(START);
-    let sim = Simulator::start_with(cfg(400), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(cfg(400), clock.clone()).await;
     let interval = Duration::from_secs(60);
     let round = Duration::from_secs(600); // 10 cycles a round
     let c = collector(
@@ -131,9 +129,7 @@ async fn discovery_is_bounded_per_cycle_and_covers_every_eligible_agent_once_per
 #[tokio::test]
 async fn old_and_down_agents_show_plugins_through_sweeps_only() {
     let clock = Clock::fixed(START);
-    let sim = Simulator::start_with(cfg(120), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(cfg(120), clock.clone()).await;
     let c = collector(
         &sim,
         CollectorOptions {
@@ -193,9 +189,7 @@ async fn old_and_down_agents_show_plugins_through_sweeps_only() {
 #[tokio::test]
 async fn undocumented_states_get_their_own_series_and_gone_names_are_dropped() {
     let clock = Clock::fixed(START);
-    let sim = Simulator::start_with(cfg(60), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(cfg(60), clock.clone()).await;
     let (mut target, mut name) = (String::new(), String::new());
     sim.update_fleet(|f| {
         let inst = f

@@ -30,14 +30,6 @@ fn three(n: usize) -> FleetConfig {
     }
 }
 
-fn region_up(samples: &[Sample], region: &str) -> Option<f64> {
-    value(
-        samples,
-        "aliyun_cloud_assistant_exporter_region_up",
-        &[("region_id", region)],
-    )
-}
-
 fn agents_in(samples: &[Sample], region: &str) -> usize {
     samples
         .iter()
@@ -88,9 +80,7 @@ async fn rate_limit_spaces_requests() {
 #[tokio::test]
 async fn a_hung_region_neither_delays_nor_blanks_the_others() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(three(60), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(three(60), clock.clone()).await;
     let opts = CollectorOptions {
         region_timeout: Duration::from_secs(1),
         ..CollectorOptions::default()
@@ -121,9 +111,7 @@ async fn a_hung_region_neither_delays_nor_blanks_the_others() {
 #[tokio::test]
 async fn api_not_supported_leaves_the_region_out_and_is_rechecked_rarely() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(three(10), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(three(10), clock.clone()).await;
     sim.update_faults(|f| {
         f.regions.insert(
             "c".into(),
@@ -174,9 +162,7 @@ async fn api_not_supported_leaves_the_region_out_and_is_rechecked_rarely() {
 #[tokio::test]
 async fn describe_regions_failing_uses_the_last_known_list() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(three(5), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(three(5), clock.clone()).await;
     let c = tuned_collector(&sim, CollectorOptions::default(), clock.clone(), |_| {});
     assert_eq!(c.run_cycle().await.regions_ok, 3);
     sim.update_faults(|f| {
@@ -200,9 +186,7 @@ async fn describe_regions_failing_uses_the_last_known_list() {
 #[tokio::test]
 async fn hostile_answers_fail_only_their_region() {
     let clock = Clock::fixed(NOW);
-    let sim = Simulator::start_with(three(20), clock.clone(), ([127, 0, 0, 1], 0).into())
-        .await
-        .expect("sim");
+    let sim = sim_at(three(20), clock.clone()).await;
     let c = tuned_collector(&sim, CollectorOptions::default(), clock.clone(), |o| {
         o.max_body_bytes = 64 << 10
     });
@@ -238,15 +222,7 @@ async fn hostile_answers_fail_only_their_region() {
         let p = page_samples(&c);
         assert_eq!(region_up(&p, "c"), Some(0.0));
         assert_eq!(region_up(&p, "a"), Some(1.0));
-        let of = |s: &[Sample]| {
-            s.iter()
-                .filter(|x| {
-                    x.labels.get("region_id").map(String::as_str) == Some("c")
-                        && !x.name.contains("exporter")
-                })
-                .cloned()
-                .collect::<Vec<_>>()
-        };
+        let of = |s: &[Sample]| region_series(s, "c");
         assert_eq!(of(&p), of(&good), "region c keeps its last good series");
     }
 }
@@ -359,7 +335,7 @@ async fn many_concurrent_scrapes_during_a_cycle() {
     );
     cycle.await.expect("cycle");
     // Same fleet, same series (values like durations may move).
-    let after = parse_metrics(&scrape(running.addr).await);
+    let after = scrape_samples(running.addr).await;
     assert_eq!(
         count(&after, "aliyun_cloud_assistant_agent_up"),
         count(

@@ -171,8 +171,8 @@ async fn clients_that_stop_reading_are_dropped_and_their_page_freed() {
         );
     }
     let after = rss_kib("self");
-    let stalled = metrics.dropped_count("stalled");
-    let evicted = metrics.dropped_count("evicted");
+    let stalled = metrics.dropped.with_label_values(&["stalled"]).get();
+    let evicted = metrics.dropped.with_label_values(&["evicted"]).get();
     assert!(stalled > 0, "stalled {stalled}");
     assert!(evicted > 0, "evicted {evicted}: 300 clients, a cap of 128");
     // Each client pins at most its share of a page: no copies per client.
@@ -213,7 +213,10 @@ async fn at_most_max_requests_scrapes_are_sent_at_once_and_the_next_gets_503_at_
     assert_eq!(r.headers()["retry-after"], "1");
     let why = r.text().await.expect("body");
     assert!(why.contains("--web.max-requests 3"), "{why}");
-    assert_eq!(metrics.refused_count("max_requests"), 1);
+    assert_eq!(
+        metrics.refused.with_label_values(&["max_requests"]).get(),
+        1
+    );
 
     // Clients that read nothing stop counting after a second (a tenth of
     // the stall timeout), long before they are dropped.
@@ -224,7 +227,7 @@ async fn at_most_max_requests_scrapes_are_sent_at_once_and_the_next_gets_503_at_
     )
     .await;
     assert!(t0.elapsed() < Duration::from_secs(5));
-    assert_eq!(metrics.dropped_count("stalled"), 0);
+    assert_eq!(metrics.dropped.with_label_values(&["stalled"]).get(), 0);
     drop(stuck);
     let _ = server.stop.send(true);
 
@@ -285,7 +288,10 @@ async fn scrapes_without_gzip_run_two_at_a_time_and_the_rest_wait_a_bounded_time
         "{waited:?}"
     );
     assert!(r.text().await.expect("body").contains("gzip"));
-    assert_eq!(metrics.refused_count("plain_scrapes"), 1);
+    assert_eq!(
+        metrics.refused.with_label_values(&["plain_scrapes"]).get(),
+        1
+    );
 
     // A loop of them never gets more than two inflating; gzip scrapes
     // meanwhile are not held up.
@@ -300,7 +306,7 @@ async fn scrapes_without_gzip_run_two_at_a_time_and_the_rest_wait_a_bounded_time
     eventually(
         "the ten waiting ones are refused",
         Duration::from_secs(5),
-        || async { metrics.refused_count("plain_scrapes") == 11 },
+        || async { metrics.refused.with_label_values(&["plain_scrapes"]).get() == 11 },
     )
     .await;
 

@@ -4,41 +4,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
-use clap::Parser;
-use cloud_assistant_exporter::app;
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::config::Flags;
-use cloud_assistant_exporter::simulator::{self, Simulator};
+use cloud_assistant_exporter::simulator::Simulator;
 use common::*;
 
 const NOW: i64 = 1_700_003_600;
 
-const REGIONS: [&str; 12] = [
-    "cn-hangzhou",
-    "cn-shanghai",
-    "cn-beijing",
-    "cn-shenzhen",
-    "cn-qingdao",
-    "cn-zhangjiakou",
-    "cn-hongkong",
-    "ap-southeast-1",
-    "ap-northeast-1",
-    "eu-central-1",
-    "us-west-1",
-    "us-east-1",
-];
+const REGIONS: [&str; 12] = REGION_IDS;
 
 async fn simulator() -> Simulator {
     let regions: Vec<(&str, usize)> = REGIONS.iter().map(|r| (*r, 2)).collect();
-    Simulator::start_with(
-        fleet(&regions),
-        Clock::fixed(NOW),
-        ([127, 0, 0, 1], 0).into(),
-    )
-    .await
-    .expect("simulator")
+    sim_at(fleet(&regions), Clock::fixed(NOW)).await
 }
 
 const QUIET: [&str; 4] = [
@@ -53,7 +30,7 @@ async fn scrape_replicas(addrs: &[std::net::SocketAddr]) -> Vec<(Vec<String>, Ve
     let mut out = Vec::new();
     for addr in addrs {
         wait_ready(*addr).await;
-        let samples = parse_metrics(&scrape(*addr).await);
+        let samples = scrape_samples(*addr).await;
         let regions = samples
             .iter()
             .filter(|s| s.name == "aliyun_cloud_assistant_exporter_region_up")
@@ -110,9 +87,6 @@ async fn index_from_hostname_splits_the_same_way() {
     let mut running = Vec::new();
     for i in 0..3 {
         let mut args = vec![
-            "cloud-assistant-exporter",
-            "--web.listen-address",
-            "127.0.0.1:0",
             "--aliyun.endpoint",
             url.as_str(),
             "--aliyun.rate-limit",
@@ -122,16 +96,10 @@ async fn index_from_hostname_splits_the_same_way() {
             "--shard.index-from-hostname",
         ];
         args.extend(QUIET);
-        let flags = Flags::try_parse_from(args).expect("flags");
-        let host = format!("cloud-assistant-exporter-{i}");
-        let env = move |k: &str| match k {
-            "ALIBABA_CLOUD_ACCESS_KEY_ID" => Some(simulator::DEFAULT_KEY_ID.to_string()),
-            "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => Some(simulator::DEFAULT_KEY_SECRET.to_string()),
-            "HOSTNAME" => Some(host.clone()),
-            _ => None,
-        };
+        let mut env = sim_key_env();
+        env.push(("HOSTNAME", format!("cloud-assistant-exporter-{i}")));
         running.push(
-            app::start(&flags, env, Clock::fixed(NOW))
+            start_app(&args, &env, Clock::fixed(NOW))
                 .await
                 .expect("starts"),
         );
@@ -149,21 +117,17 @@ fn a_hostname_without_a_number_is_one_line_and_exit_2() {
         ("exporter", "does not end in -<number>"),
         ("exporter-7", "must be below --shard.count 3"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_cloud-assistant-exporter"))
-            .args([
+        let err = refused(
+            &[
                 "--demo",
                 "--web.listen-address",
                 "127.0.0.1:0",
                 "--shard.count",
                 "3",
                 "--shard.index-from-hostname",
-            ])
-            .env("HOSTNAME", host)
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{host}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-        assert!(err.starts_with("error:") && err.contains(want), "{err}");
+            ],
+            &[("HOSTNAME", host.into())],
+        );
+        assert!(err.contains(want), "{err}");
     }
 }

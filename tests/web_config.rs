@@ -4,11 +4,7 @@
 
 mod common;
 
-use common::free_port;
-
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cloud_assistant_exporter::server::ServerOptions;
@@ -17,17 +13,12 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
 };
+use reqwest::Method;
 use tokio::io::AsyncReadExt;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cloud-assistant-exporter");
-const CHALLENGE: &str = "Basic realm=\"cloud-assistant-exporter\"";
+use common::{ExporterProcess, TempDir, eventually, free_port, refused};
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("cae-web-config-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("create the temp dir");
-    d
-}
+const CHALLENGE: &str = "Basic realm=\"cloud-assistant-exporter\"";
 
 /// A CA, a server certificate for 127.0.0.1 and a client certificate from
 /// it, and a client certificate from another CA; all as PEM files in `dir`.
@@ -113,123 +104,59 @@ fn hash(password: &str) -> String {
     bcrypt::hash(password, 4).expect("bcrypt")
 }
 
-/// Replaces the file in one step (rename), as a ConfigMap update does, so the
-/// server never reads half a file.
-fn write_atomic(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
+/// The exporter in demo mode with `web_config`, and `/-/reload` on.
+fn start(web_config: &Path) -> ExporterProcess {
+    ExporterProcess::spawn(
+        &[
+            "--demo",
+            "--web.config.file",
+            web_config.to_str().expect("utf-8 path"),
+            "--web.enable-lifecycle",
+        ],
+        &[],
+    )
 }
 
-struct Exporter {
-    child: Child,
-    port: u16,
+/// `path` on the exporter over TLS.
+fn https(e: &ExporterProcess, path: &str) -> String {
+    format!("https://{}{path}", e.addr)
 }
 
-impl Exporter {
-    fn start(web_config: &Path) -> Exporter {
-        let port = free_port();
-        let child = Command::new(BIN)
-            .args([
-                "--demo",
-                "--web.listen-address",
-                &format!("127.0.0.1:{port}"),
-                "--web.config.file",
-                web_config.to_str().expect("utf-8 path"),
-                "--web.enable-lifecycle",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        Exporter { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Waits until `/healthz` answers over TLS (it needs no password).
-    async fn wait_up(&self, client: &reqwest::Client) {
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            if let Ok(r) = client.get(self.url("/healthz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the exporter did not come up over TLS");
-    }
-
-    /// SIGTERM, then its stderr.
-    fn stop(mut self) -> String {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            if Instant::now() > until {
-                let _ = self.child.kill();
-                panic!("no exit after SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let mut err = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut err);
-        }
-        err
-    }
+/// Waits until `/healthz` answers over TLS (it needs no password).
+async fn wait_up(e: &ExporterProcess, client: &reqwest::Client) {
+    eventually("up over TLS", Duration::from_secs(20), || async {
+        matches!(client.get(https(e, "/healthz")).send().await, Ok(r) if r.status() == 200)
+    })
+    .await;
 }
 
-async fn status(
+/// `method` on `url` as `auth`, answered.
+async fn send(
     client: &reqwest::Client,
-    method: reqwest::Method,
+    method: Method,
     url: &str,
     auth: Option<(&str, &str)>,
-) -> Result<reqwest::Response, reqwest::Error> {
+) -> reqwest::Response {
     let mut r = client.request(method, url);
     if let Some((u, p)) = auth {
         r = r.basic_auth(u, Some(p));
     }
-    r.send().await
+    r.send().await.expect("request")
 }
 
 async fn get(client: &reqwest::Client, url: &str, auth: Option<(&str, &str)>) -> u16 {
-    status(client, reqwest::Method::GET, url, auth)
-        .await
-        .expect("request")
-        .status()
-        .as_u16()
+    send(client, Method::GET, url, auth).await.status().as_u16()
 }
 
-/// Polls until `check` holds (reloads are picked up at the next connection
-/// or within the server's check interval).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let until = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < until {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("never: {what}");
-}
+/// Reloads are picked up at the next connection or within the server's
+/// check interval.
+const RELOAD: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn tls_basic_auth_headers_and_live_reload() {
-    let dir = tempdir("auth");
-    let pki = Pki::new(&dir);
-    let web = dir.join("web.yml");
+    let dir = TempDir::new("web-auth");
+    let pki = Pki::new(dir.path());
+    let web = dir.path().join("web.yml");
     let old_hash = hash("old-secret");
     let config = |alice_hash: &str| {
         format!(
@@ -240,20 +167,13 @@ async fn tls_basic_auth_headers_and_live_reload() {
             hash("bob-secret")
         )
     };
-    write_atomic(&web, &config(&old_hash));
-    let exporter = Exporter::start(&web);
+    dir.write("web.yml", &config(&old_hash));
+    let exporter = start(&web);
     let client = pki.client(None);
-    exporter.wait_up(&client).await;
+    wait_up(&exporter, &client).await;
 
     // /healthz is open, and carries the extra headers.
-    let r = status(
-        &client,
-        reqwest::Method::GET,
-        &exporter.url("/healthz"),
-        None,
-    )
-    .await
-    .expect("healthz");
+    let r = send(&client, Method::GET, &https(&exporter, "/healthz"), None).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["x-frame-options"], "deny");
     assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
@@ -262,14 +182,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
     // the verification cache).
     let good = Some(("alice", "old-secret"));
     for _ in 0..2 {
-        let r = status(
-            &client,
-            reqwest::Method::GET,
-            &exporter.url("/metrics"),
-            good,
-        )
-        .await
-        .expect("metrics");
+        let r = send(&client, Method::GET, &https(&exporter, "/metrics"), good).await;
         assert_eq!(r.status(), 200);
         assert_eq!(
             r.headers()["content-type"],
@@ -294,49 +207,33 @@ async fn tls_basic_auth_headers_and_live_reload() {
         ("/ready", None),
         ("/no-such-page", None),
     ] {
-        let r = status(&client, reqwest::Method::GET, &exporter.url(path), auth)
-            .await
-            .expect("request");
+        let r = send(&client, Method::GET, &https(&exporter, path), auth).await;
         assert_eq!(r.status(), 401, "{path} {auth:?}");
         assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
         assert_eq!(r.headers()["x-frame-options"], "deny");
     }
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &exporter.url("/-/reload"),
-        None,
-    )
-    .await
-    .expect("reload");
+    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), None).await;
     assert_eq!(r.status(), 401);
 
     // With the password, the usual answers.
-    eventually("ready, with the password", || async {
-        get(&client, &exporter.url("/ready"), good).await == 200
+    eventually("ready, with the password", RELOAD, || async {
+        get(&client, &https(&exporter, "/ready"), good).await == 200
     })
     .await;
-    assert_eq!(get(&client, &exporter.url("/nope"), good).await, 404);
+    assert_eq!(get(&client, &https(&exporter, "/nope"), good).await, 404);
     assert_eq!(
         get(
             &client,
-            &exporter.url("/metrics"),
+            &https(&exporter, "/metrics"),
             Some(("bob", "bob-secret"))
         )
         .await,
         200
     );
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &exporter.url("/metrics"),
-        good,
-    )
-    .await
-    .expect("post");
+    let r = send(&client, Method::POST, &https(&exporter, "/metrics"), good).await;
     assert_eq!(r.status(), 405);
     let r = client
-        .get(exporter.url("/metrics"))
+        .get(https(&exporter, "/metrics"))
         .basic_auth("alice", Some("old-secret"))
         .header("accept-encoding", "gzip")
         .send()
@@ -351,11 +248,7 @@ async fn tls_basic_auth_headers_and_live_reload() {
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");
-    match plain
-        .get(format!("http://127.0.0.1:{}/healthz", exporter.port))
-        .send()
-        .await
-    {
+    match plain.get(exporter.url("/healthz")).send().await {
         Ok(r) => {
             assert_eq!(r.status(), 400);
             assert!(r.text().await.expect("body").contains("HTTPS"));
@@ -370,40 +263,34 @@ async fn tls_basic_auth_headers_and_live_reload() {
         .expect("client");
     assert!(
         untrusting
-            .get(exporter.url("/healthz"))
+            .get(https(&exporter, "/healthz"))
             .send()
             .await
             .is_err()
     );
 
     // POST /-/reload with a good file: 200.
-    let r = status(
-        &client,
-        reqwest::Method::POST,
-        &exporter.url("/-/reload"),
-        good,
-    )
-    .await
-    .expect("reload");
+    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), good).await;
     assert_eq!(r.status(), 200);
 
     // Alice's password changes in the file: without a restart, the old one
     // stops working and the new one works.
     let new_hash = hash("new-secret");
-    write_atomic(&web, &config(&new_hash));
+    dir.write("web.yml", &config(&new_hash));
     eventually(
         "the new password works and the old one does not",
+        RELOAD,
         || async {
             get(
                 &client,
-                &exporter.url("/metrics"),
+                &https(&exporter, "/metrics"),
                 Some(("alice", "new-secret")),
             )
             .await
                 == 200
                 && get(
                     &client,
-                    &exporter.url("/metrics"),
+                    &https(&exporter, "/metrics"),
                     Some(("alice", "old-secret")),
                 )
                 .await
@@ -414,38 +301,37 @@ async fn tls_basic_auth_headers_and_live_reload() {
 
     // A broken file keeps the last good config: on /-/reload (500 with the
     // reason) and when only noticed by the watcher.
-    write_atomic(&web, "basic_auth_users:\n  alice: not-a-hash\n");
-    let r = status(
+    dir.write("web.yml", "basic_auth_users:\n  alice: not-a-hash\n");
+    let r = send(
         &client,
-        reqwest::Method::POST,
-        &exporter.url("/-/reload"),
+        Method::POST,
+        &https(&exporter, "/-/reload"),
         Some(("alice", "new-secret")),
     )
-    .await
-    .expect("reload");
+    .await;
     assert_eq!(r.status(), 500);
     let reason = r.text().await.expect("body");
     assert!(reason.contains("not a bcrypt hash"), "{reason}");
-    write_atomic(&web, "tls_server_config: [oops\n");
+    dir.write("web.yml", "tls_server_config: [oops\n");
     // Longer than the server's check interval (3s).
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert_eq!(
         get(
             &client,
-            &exporter.url("/metrics"),
+            &https(&exporter, "/metrics"),
             Some(("alice", "new-secret"))
         )
         .await,
         200
     );
-    assert_eq!(get(&client, &exporter.url("/metrics"), None).await, 401);
+    assert_eq!(get(&client, &https(&exporter, "/metrics"), None).await, 401);
 
     // Fixed again: taken without a restart.
-    write_atomic(&web, &config(&old_hash));
-    eventually("the fixed file is taken", || async {
+    dir.write("web.yml", &config(&old_hash));
+    eventually("the fixed file is taken", RELOAD, || async {
         get(
             &client,
-            &exporter.url("/metrics"),
+            &https(&exporter, "/metrics"),
             Some(("alice", "old-secret")),
         )
         .await
@@ -467,27 +353,26 @@ async fn tls_basic_auth_headers_and_live_reload() {
     ] {
         assert!(!stderr.contains(secret), "a secret in the logs: {stderr}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn client_certificates_are_required_and_checked() {
-    let dir = tempdir("mtls");
-    let pki = Pki::new(&dir);
-    let web = dir.join("web.yml");
+    let dir = TempDir::new("web-mtls");
+    let pki = Pki::new(dir.path());
+    let web = dir.path().join("web.yml");
     let config = |auth_type: &str, ca: bool| {
         format!(
             "tls_server_config:\n  cert_file: {}\n  key_file: {}\n  client_auth_type: {auth_type}\n{}",
-            dir.join("server.pem").display(),
-            dir.join("server-key.pem").display(),
+            dir.path().join("server.pem").display(),
+            dir.path().join("server-key.pem").display(),
             if ca { "  client_ca_file: ca.pem\n" } else { "" }
         )
     };
-    write_atomic(&web, &config("RequireAndVerifyClientCert", true));
-    let exporter = Exporter::start(&web);
+    dir.write("web.yml", &config("RequireAndVerifyClientCert", true));
+    let exporter = start(&web);
     let good = pki.client(Some("client"));
-    exporter.wait_up(&good).await;
-    let url = exporter.url("/metrics");
+    wait_up(&exporter, &good).await;
+    let url = https(&exporter, "/metrics");
 
     assert_eq!(get(&good, &url, None).await, 200);
     let none = pki.client(None);
@@ -503,8 +388,8 @@ async fn client_certificates_are_required_and_checked() {
 
     // VerifyClientCertIfGiven, by reload: no certificate is fine, a bad one
     // still is not.
-    write_atomic(&web, &config("VerifyClientCertIfGiven", true));
-    eventually("VerifyClientCertIfGiven is taken", || async {
+    dir.write("web.yml", &config("VerifyClientCertIfGiven", true));
+    eventually("VerifyClientCertIfGiven is taken", RELOAD, || async {
         matches!(none.get(&url).send().await, Ok(r) if r.status() == 200)
     })
     .await;
@@ -512,17 +397,17 @@ async fn client_certificates_are_required_and_checked() {
     assert_eq!(get(&good, &url, None).await, 200);
 
     // RequireAnyClientCert: any certificate, none is refused.
-    write_atomic(&web, &config("RequireAnyClientCert", false));
-    eventually("RequireAnyClientCert is taken", || async {
+    dir.write("web.yml", &config("RequireAnyClientCert", false));
+    eventually("RequireAnyClientCert is taken", RELOAD, || async {
         matches!(other.get(&url).send().await, Ok(r) if r.status() == 200)
     })
     .await;
     assert!(none.get(&url).send().await.is_err());
 
     // A file that would switch to plain HTTP is refused.
-    write_atomic(&web, "");
+    dir.write("web.yml", "");
     let r = good
-        .post(exporter.url("/-/reload"))
+        .post(https(&exporter, "/-/reload"))
         .send()
         .await
         .expect("reload");
@@ -531,21 +416,18 @@ async fn client_certificates_are_required_and_checked() {
     assert!(none.get(&url).send().await.is_err());
     assert_eq!(get(&good, &url, None).await, 200);
     exporter.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
 async fn tls_versions_are_enforced() {
-    let dir = tempdir("versions");
-    let pki = Pki::new(&dir);
-    let web = dir.join("web.yml");
-    write_atomic(
-        &web,
-        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  min_version: TLS13\n",
+    let dir = TempDir::new("web-versions");
+    let pki = Pki::new(dir.path());
+    let web = dir.path().join("web.yml");
+    dir.write("web.yml", "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  min_version: TLS13\n",
     );
-    let exporter = Exporter::start(&web);
+    let exporter = start(&web);
     let client = pki.client(None);
-    exporter.wait_up(&client).await;
+    wait_up(&exporter, &client).await;
     let ca = reqwest::Certificate::from_pem(&pki.read("ca.pem")).expect("ca");
     let tls12 = reqwest::Client::builder()
         .tls_certs_only([ca])
@@ -553,50 +435,51 @@ async fn tls_versions_are_enforced() {
         .no_proxy()
         .build()
         .expect("client");
-    assert!(tls12.get(exporter.url("/healthz")).send().await.is_err());
-    assert_eq!(get(&client, &exporter.url("/healthz"), None).await, 200);
+    assert!(
+        tls12
+            .get(https(&exporter, "/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(get(&client, &https(&exporter, "/healthz"), None).await, 200);
     exporter.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// cert-manager style rotation: the certificate and key files are replaced
 /// (one after the other) and new handshakes get the new certificate.
 #[tokio::test]
 async fn certificates_rotate_without_a_restart() {
-    let dir = tempdir("rotate");
-    let pki = Pki::new(&dir);
-    let web = dir.join("web.yml");
-    write_atomic(
-        &web,
+    let dir = TempDir::new("web-rotate");
+    let pki = Pki::new(dir.path());
+    let web = dir.path().join("web.yml");
+    dir.write(
+        "web.yml",
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
     );
-    let exporter = Exporter::start(&web);
+    let exporter = start(&web);
     let old = pki.client(None);
-    exporter.wait_up(&old).await;
+    wait_up(&exporter, &old).await;
     let new = pki.client_trusting("other-ca.pem", None);
-    assert!(new.get(exporter.url("/healthz")).send().await.is_err());
+    assert!(new.get(https(&exporter, "/healthz")).send().await.is_err());
     for (from, to) in [
         ("other-server.pem", "server.pem"),
         ("other-server-key.pem", "server-key.pem"),
     ] {
-        write_atomic(
-            &dir.join(to),
-            &String::from_utf8(pki.read(from)).expect("pem"),
-        );
+        dir.write(to, &String::from_utf8(pki.read(from)).expect("pem"));
     }
-    eventually("the new certificate is served", || async {
-        matches!(new.get(exporter.url("/healthz")).send().await, Ok(r) if r.status() == 200)
+    eventually("the new certificate is served", RELOAD, || async {
+        matches!(new.get(https(&exporter, "/healthz")).send().await, Ok(r) if r.status() == 200)
     })
     .await;
-    assert!(old.get(exporter.url("/healthz")).send().await.is_err());
+    assert!(old.get(https(&exporter, "/healthz")).send().await.is_err());
     exporter.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_bad_web_config_at_start_is_one_line_and_exit_2() {
-    let dir = tempdir("bad");
-    Pki::new(&dir);
+    let dir = TempDir::new("web-bad");
+    Pki::new(dir.path());
     let cases = [
         ("bogus: 1\n", "unknown field `bogus`"),
         (
@@ -627,42 +510,37 @@ fn a_bad_web_config_at_start_is_one_line_and_exit_2() {
         ),
     ];
     for (text, want) in cases {
-        let web = dir.join("web.yml");
-        std::fs::write(&web, text).expect("write");
-        let out = Command::new(BIN)
-            .args([
+        let web = dir.write("web.yml", text);
+        let listen = format!("127.0.0.1:{}", free_port());
+        let err = refused(
+            &[
                 "--demo",
                 "--web.listen-address",
-                &format!("127.0.0.1:{}", free_port()),
+                &listen,
                 "--web.config.file",
-                web.to_str().expect("utf-8"),
-            ])
-            .output()
-            .expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{text}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(err.trim_end().lines().count(), 1, "{text}: {err}");
+                &web,
+            ],
+            &[],
+        );
         assert!(err.starts_with("error: --web.config.file"), "{text}: {err}");
         assert!(err.contains(want), "{text}: {err}");
         assert!(!err.contains("hunter2"), "{err}");
     }
-    let out = Command::new(BIN)
-        .args(["--demo", "--web.config.file", "/nonexistent/web.yml"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    let _ = std::fs::remove_dir_all(&dir);
+    refused(
+        &["--demo", "--web.config.file", "/nonexistent/web.yml"],
+        &[],
+    );
 }
 
 /// A client that opens a connection and never finishes the TLS handshake
 /// loses it after the header timeout, so it cannot hold a slot for ever.
 #[tokio::test]
 async fn a_stalled_tls_handshake_is_dropped() {
-    let dir = tempdir("stall");
-    Pki::new(&dir);
-    let web = dir.join("web.yml");
-    write_atomic(
-        &web,
+    let dir = TempDir::new("web-stall");
+    Pki::new(dir.path());
+    let web = dir.path().join("web.yml");
+    dir.write(
+        "web.yml",
         "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n",
     );
     let source = WebConfigSource::load(&web).expect("web config");
@@ -688,7 +566,6 @@ async fn a_stalled_tls_handshake_is_dropped() {
     assert!(started.elapsed() < Duration::from_secs(3));
     let _ = stop.send(true);
     let _ = task.await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// 200 new wrong passwords at once (none can be answered from the cache)
@@ -697,16 +574,16 @@ async fn a_stalled_tls_handshake_is_dropped() {
 /// collection keeps its schedule.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collection() {
-    let dir = tempdir("flood");
-    let web = dir.join("web.yml");
+    let dir = TempDir::new("web-flood");
+    let web = dir.path().join("web.yml");
     // Cost 9: each check takes a real share of a core (~0.1 s in this
     // unoptimized build), so the flood outlasts the 5 s wait for a turn.
     let hash = bcrypt::hash("right", 9).expect("bcrypt");
-    write_atomic(
-        &web,
+    dir.write(
+        "web.yml",
         &format!("basic_auth_users:\n  prometheus: '{hash}'\n"),
     );
-    let e = common::ExporterProcess::spawn(
+    let e = ExporterProcess::spawn(
         &[
             "--demo",
             "--collect.interval",
@@ -747,7 +624,7 @@ async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collectio
     };
     // The scraper's password is checked once, then remembered. Two cycles
     // give the time a cycle takes undisturbed.
-    common::eventually("two cycles", Duration::from_secs(30), || async {
+    eventually("two cycles", Duration::from_secs(30), || async {
         right().await.is_some_and(|(_, p)| cycles(&p) >= 2.0)
     })
     .await;
@@ -827,10 +704,9 @@ async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collectio
         );
         failures.unwrap_or(0.0) + busy.unwrap_or(0.0)
     };
-    common::eventually("200 refusals counted", Duration::from_secs(10), || async {
+    eventually("200 refusals counted", Duration::from_secs(10), || async {
         right().await.is_some_and(|(_, p)| refused(&p) == 200.0)
     })
     .await;
     e.stop();
-    let _ = std::fs::remove_dir_all(&dir);
 }

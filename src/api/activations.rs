@@ -5,11 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
-use super::fields::{
-    check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items_or_empty,
-};
-use super::paging::walk_next_token_or_numbered;
+use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -61,22 +58,21 @@ fn parse_item(v: &Value) -> Result<Activation, String> {
 /// The codes of one answer page. `ActivationList` is a plain array (the
 /// wrapped form is accepted too); a missing list is an empty last page.
 pub fn parse_page(resp: &Value) -> Result<Vec<Activation>, String> {
-    let items = set_items_or_empty(resp, &["ActivationList"], &["Activation"])?
-        .into_iter()
-        .map(parse_item)
-        .collect::<Result<Vec<_>, String>>()?;
-    check_unique(items.iter().map(|a| &*a.activation_id), "activation")?;
-    Ok(items)
+    unique_rows(
+        resp,
+        (&["ActivationList"], &["Activation"]),
+        parse_item,
+        |a| &a.activation_id,
+        "activation",
+    )
 }
 
 /// Every activation code of `region`, each once (sorted by id). A region
 /// without the action answers [`ApiError::is_api_not_supported`]; without
 /// `ecs:DescribeActivations`, [`ApiError::is_permission_denied`].
 pub async fn walk_activations(client: &Client, region: &str) -> Result<Vec<Activation>, ApiError> {
-    let mut all =
-        walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |a| &a.activation_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |a| &a.activation_id, ACTION, region))
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@ use serde_json::Value;
 
 use std::sync::Arc;
 
-use super::fields::{
-    check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items_or_empty,
-};
-use super::paging::walk_next_token;
+use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use super::paging::{dedup_by_id, walk_next_token};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -63,12 +61,13 @@ fn parse_item(v: &Value) -> Result<AgentStatus, String> {
 
 /// The agents of one answer page.
 pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    let agents = set_items_or_empty(resp, OUTER, INNER)?
-        .into_iter()
-        .map(parse_item)
-        .collect::<Result<Vec<_>, String>>()?;
-    check_unique(agents.iter().map(|a| &*a.instance_id), "instance")?;
-    Ok(agents)
+    unique_rows(
+        resp,
+        (OUTER, INNER),
+        parse_item,
+        |a| &a.instance_id,
+        "instance",
+    )
 }
 
 /// Every agent of `region`, each instance once (sorted by instance id).
@@ -76,32 +75,8 @@ pub async fn walk_cloud_assistant_status(
     client: &Client,
     region: &str,
 ) -> Result<Vec<AgentStatus>, ApiError> {
-    let mut all = walk_next_token(client, ACTION, region, &[], parse_page).await?;
-    dedup_by_id(&mut all, |a| &a.instance_id, ACTION, region);
-    Ok(all)
-}
-
-/// Sorts by id and keeps one row per id (the last seen: newest data). Pages
-/// can overlap when instances come and go during a walk.
-pub(crate) fn dedup_by_id<T>(
-    items: &mut Vec<T>,
-    id: impl Fn(&T) -> &str,
-    action: &str,
-    region: &str,
-) {
-    let before = items.len();
-    // Stable sort keeps answer order among equal ids; reverse so the last wins.
-    items.reverse();
-    items.sort_by(|a, b| id(a).cmp(id(b)));
-    items.dedup_by(|a, b| id(a) == id(b));
-    if items.len() != before {
-        tracing::warn!(
-            action,
-            region,
-            duplicates = before - items.len(),
-            "the API listed some instances more than once; kept one row each"
-        );
-    }
+    let all = walk_next_token(client, ACTION, region, &[], parse_page).await?;
+    Ok(dedup_by_id(all, |a| &a.instance_id, ACTION, region))
 }
 
 #[cfg(test)]
@@ -180,12 +155,5 @@ mod tests {
         let v = json!({"InstanceCloudAssistantStatusSet": {"InstanceCloudAssistantStatus": [
             {"InstanceId": "i-1", "CloudAssistantStatus": true}, {"InstanceId": "i-1", "CloudAssistantStatus": false}]}});
         assert!(parse_page(&v).unwrap_err().contains("i-1 is listed twice"));
-    }
-
-    #[test]
-    fn dedup_keeps_one_row_each() {
-        let mut v = vec![("b", 1), ("a", 1), ("b", 2)];
-        dedup_by_id(&mut v, |x| x.0, "A", "r");
-        assert_eq!(v, vec![("a", 1), ("b", 2)]);
     }
 }

@@ -173,6 +173,24 @@ pub fn set_items_or_empty<'a>(
     }
 }
 
+/// The rows of one page: the set at `outer`/`inner` (as
+/// [`set_items_or_empty`] finds it), each read by `parse`, with no `id`
+/// twice (`what` names a row in that error).
+pub fn unique_rows<T>(
+    resp: &Value,
+    (outer, inner): (&[&str], &[&str]),
+    parse: impl Fn(&Value) -> Result<T, FieldError>,
+    id: impl Fn(&T) -> &str,
+    what: &str,
+) -> Result<Vec<T>, FieldError> {
+    let rows = set_items_or_empty(resp, outer, inner)?
+        .into_iter()
+        .map(parse)
+        .collect::<Result<Vec<_>, _>>()?;
+    check_unique(rows.iter().map(id), what)?;
+    Ok(rows)
+}
+
 /// An error naming the first key that one page lists twice. Rows repeated
 /// across pages can happen while instances come and go; within one page
 /// they mean a broken answer.

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::PAGE_SIZE;
-use super::cloud_assistant::dedup_by_id;
 use super::fields::{check_unique, get, opt_u64, req_shared, set_items};
+use super::paging::dedup_by_id;
 use crate::client::Client;
 use crate::error::ApiError;
 use crate::lanes::{in_lanes, lanes_for};
@@ -111,8 +111,7 @@ pub async fn walk_instance_status(
             }
         }
     }
-    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
-    Ok(all)
+    Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]

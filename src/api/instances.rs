@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
-use super::fields::{check_unique, opt_shared, req_shared, set_items_or_empty};
-use super::paging::walk_next_token_sized;
+use super::fields::{opt_shared, req_shared, unique_rows};
+use super::paging::{dedup_by_id, walk_next_token_sized};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -46,12 +45,13 @@ fn parse_item(v: &Value) -> Result<InstanceInfo, String> {
 /// The instances of one answer page (`Instances.Instance[]`; a bare array
 /// is accepted too, and a missing list is an empty last page).
 pub fn parse_page(resp: &Value) -> Result<Vec<InstanceInfo>, String> {
-    let items = set_items_or_empty(resp, &["Instances"], &["Instance"])?
-        .into_iter()
-        .map(parse_item)
-        .collect::<Result<Vec<_>, String>>()?;
-    check_unique(items.iter().map(|i| &*i.instance_id), "instance")?;
-    Ok(items)
+    unique_rows(
+        resp,
+        (&["Instances"], &["Instance"]),
+        parse_item,
+        |i| &i.instance_id,
+        "instance",
+    )
 }
 
 /// Every instance of `region` with its name, zone, type and tags, each
@@ -61,9 +61,8 @@ pub async fn walk_instance_info(
     client: &Client,
     region: &str,
 ) -> Result<Vec<InstanceInfo>, ApiError> {
-    let mut all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]

@@ -6,11 +6,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::cloud_assistant::dedup_by_id;
-use super::fields::{
-    check_unique, opt_bool, opt_shared, opt_time, opt_u64, req_shared, set_items_or_empty,
-};
-use super::paging::walk_next_token_or_numbered;
+use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -64,12 +61,13 @@ fn parse_item(v: &Value) -> Result<ManagedInstance, String> {
 /// The managed instances of one answer page. `Instances` is a plain array
 /// (the wrapped form is accepted too); a missing list is an empty last page.
 pub fn parse_page(resp: &Value) -> Result<Vec<ManagedInstance>, String> {
-    let items = set_items_or_empty(resp, &["Instances"], &["Instance"])?
-        .into_iter()
-        .map(parse_item)
-        .collect::<Result<Vec<_>, String>>()?;
-    check_unique(items.iter().map(|i| &*i.instance_id), "managed instance")?;
-    Ok(items)
+    unique_rows(
+        resp,
+        (&["Instances"], &["Instance"]),
+        parse_item,
+        |i| &i.instance_id,
+        "managed instance",
+    )
 }
 
 /// Every managed instance of `region`, each once (sorted by id). A region
@@ -79,10 +77,8 @@ pub async fn walk_managed_instances(
     client: &Client,
     region: &str,
 ) -> Result<Vec<ManagedInstance>, ApiError> {
-    let mut all =
-        walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
-    dedup_by_id(&mut all, |i| &i.instance_id, ACTION, region);
-    Ok(all)
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]

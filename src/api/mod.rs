@@ -22,26 +22,6 @@ pub use plugins::{PluginStatus, list_plugins_of_instance, walk_plugin_status_by_
 pub use regions::{Region, describe_regions};
 pub use tags::{Tags, tag_label_name, tag_label_names};
 
-/// Every action the exporter calls: the RAM policy in `deploy/` grants
-/// `ecs:` + each of them, and nothing else.
-pub const ACTIONS: &[&str] = &[
-    regions::ACTION,
-    cloud_assistant::ACTION,
-    instance_status::ACTION,
-    plugins::ACTION,
-    instances::ACTION,
-    managed_instances::ACTION,
-    activations::ACTION,
-];
-
-/// The actions whose permission may be missing: without it their series
-/// are absent (one warning), and nothing else fails.
-pub const OPTIONAL_ACTIONS: &[&str] = &[
-    instances::ACTION,
-    managed_instances::ACTION,
-    activations::ACTION,
-];
-
 /// The instance states DescribeInstanceStatus documents.
 pub const INSTANCE_STATES: &[&str] = &["Pending", "Running", "Starting", "Stopping", "Stopped"];
 /// The plugin states ListPluginStatus documents.

@@ -170,3 +170,38 @@ pub async fn walk_numbered<T>(
         format!("still more rows after {max_pages} pages; walk stopped (page cap)"),
     ))
 }
+
+/// `items` sorted by id with one row per id (the last seen: newest data).
+/// Pages can overlap when instances come and go during a walk.
+pub(crate) fn dedup_by_id<T>(
+    mut items: Vec<T>,
+    id: impl Fn(&T) -> &str,
+    action: &str,
+    region: &str,
+) -> Vec<T> {
+    let before = items.len();
+    // Stable sort keeps answer order among equal ids; reverse so the last wins.
+    items.reverse();
+    items.sort_by(|a, b| id(a).cmp(id(b)));
+    items.dedup_by(|a, b| id(a) == id(b));
+    if items.len() != before {
+        tracing::warn!(
+            action,
+            region,
+            duplicates = before - items.len(),
+            "the API listed some instances more than once; kept one row each"
+        );
+    }
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedup_keeps_one_row_each() {
+        let v = vec![("b", 1), ("a", 1), ("b", 2)];
+        assert_eq!(dedup_by_id(v, |x| x.0, "A", "r"), vec![("a", 1), ("b", 2)]);
+    }
+}

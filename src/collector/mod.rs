@@ -5,14 +5,16 @@
 
 mod discovery;
 mod inventory;
+mod outcome;
 mod plan;
+mod publish;
 mod region;
 mod shard;
 mod state;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -25,11 +27,9 @@ use crate::client::Client;
 use crate::clock::Clock;
 use crate::render::{Page, StateSets, render};
 use crate::snapshot::{FleetSnapshot, RegionKey};
-use discovery::Discovery;
 pub use discovery::pick_discovery_targets;
-use inventory::{Background, Extra, ExtraData, ExtraResult};
-use plan::{SweepPlan, Targets, WalkEstimate};
-use region::{RegionOutcome, RegionResult, RegionTask};
+use inventory::{Background, Extra, ExtraResult};
+use region::RegionResult;
 pub use shard::Shard;
 use state::State;
 
@@ -108,11 +108,6 @@ pub struct Collector {
     /// Wall time of the last render, which paces the renders of a cycle.
     last_render: std::sync::Mutex<Duration>,
 }
-
-/// Renders within a cycle are at least this far apart, and at least this
-/// many times the last render's wall time: a large fleet's page costs CPU.
-const MIN_PUBLISH_GAP: Duration = Duration::from_secs(2);
-const PUBLISH_GAP_RENDERS: u32 = 8;
 
 impl Collector {
     /// The collector of `accounts`; series carry `account` for the named
@@ -329,77 +324,6 @@ impl Collector {
         keys
     }
 
-    /// Each region's task: its sweeps in lanes that fit within the fleet's
-    /// longest walk (as the last cycle saw it), and its discovery calls.
-    fn plan(&self, st: &State, active: &[(RegionKey, Arc<Client>)], now: i64) -> Vec<RegionTask> {
-        let names_of = |account: &str| match st.discovery.get(account) {
-            Some(d) => d.sweep_names(&self.opts.plugins, self.opts.max_plugin_names),
-            None => {
-                Discovery::default().sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
-            }
-        };
-        let names: HashMap<&str, Vec<String>> = active
-            .iter()
-            .map(|(k, _)| (k.account.as_str(), names_of(&k.account)))
-            .collect();
-        let no_names = Vec::new();
-        let estimates: HashMap<&RegionKey, WalkEstimate> = active
-            .iter()
-            .filter_map(|(k, _)| {
-                let d = st.snapshot.regions.get(k)?.data.as_ref()?;
-                let n = names.get(k.account.as_str()).unwrap_or(&no_names);
-                Some((k, WalkEstimate::of(d, n)))
-            })
-            .collect();
-        let longest = estimates
-            .values()
-            .map(WalkEstimate::longest)
-            .max()
-            .unwrap_or(0);
-        let share = Discovery::share(self.opts.discovery_interval, self.opts.interval);
-        let no_asked = Default::default();
-        active
-            .iter()
-            .map(|(key, client)| {
-                let prev = st.snapshot.regions.get(key).and_then(|r| r.data.as_ref());
-                let estimate = estimates.get(key);
-                let names = names.get(key.account.as_str()).unwrap_or(&no_names);
-                let sweeps = match estimate {
-                    Some(e) => e.sweep_plan(longest),
-                    None => SweepPlan {
-                        names: names.clone(),
-                        lanes: names.len(),
-                    },
-                };
-                let asked = st
-                    .discovery
-                    .get(&key.account)
-                    .map_or(&no_asked, |d| &d.asked);
-                // A region seen before picks its targets now; a new one picks
-                // them once its agents are known, so day one shows plugins.
-                let targets = match prev {
-                    Some(d) => Targets::Chosen {
-                        ids: pick_discovery_targets(&d.agents, asked, &st.first_seen, share),
-                        walk_pages: estimate.map_or(0, |e| e.agents),
-                    },
-                    None if share > 0.0 => Targets::AfterAgents(share),
-                    None => Targets::Chosen {
-                        ids: Vec::new(),
-                        walk_pages: 0,
-                    },
-                };
-                RegionTask {
-                    key: key.clone(),
-                    client: Arc::clone(client),
-                    sweeps,
-                    targets,
-                    managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
-                    deadline: self.opts.region_timeout,
-                }
-            })
-            .collect()
-    }
-
     /// Starts the slower walks that are due (each region's instance info and
     /// activation codes), beside the cycle.
     fn start_slow_walks(&self, st: &State, active: &[(RegionKey, Arc<Client>)], now: i64) {
@@ -477,143 +401,6 @@ impl Collector {
                     dirty = false;
                     next_publish = tokio::time::Instant::now() + self.publish_gap();
                 }
-            }
-        }
-    }
-
-    /// The least time between two renders of a cycle.
-    fn publish_gap(&self) -> Duration {
-        let last = *self.last_render.lock().unwrap_or_else(|e| e.into_inner());
-        (last * PUBLISH_GAP_RENDERS).max(MIN_PUBLISH_GAP)
-    }
-
-    /// Takes a region's outcome into the state: fresh data, a region left
-    /// alone (the API is not offered there), or a failure that keeps the
-    /// last good series.
-    fn apply(&self, st: &mut State, r: RegionResult, now: i64, report: &mut CycleReport) {
-        let RegionResult {
-            key,
-            outcome,
-            secs,
-            calls,
-        } = r;
-        let (account, region) = (key.account.as_str(), key.region.as_str());
-        let max_stale = self.opts.max_stale.as_secs() as i64;
-        match outcome {
-            RegionOutcome::Ok(mut walk) => {
-                report.regions_ok += 1;
-                report.discovery_calls += walk.asked.len();
-                for a in &walk.agents {
-                    if !st.first_seen.contains_key(&a.instance_id) {
-                        st.first_seen.insert(a.instance_id.clone(), now);
-                    }
-                }
-                let managed = walk.managed.take();
-                let asked = std::mem::take(&mut walk.asked);
-                let discovered: Vec<_> = walk.discovered.iter().map(|p| p.name.clone()).collect();
-                let mut data = st.take_walk(&key, *walk, now, max_stale);
-                let reported = data
-                    .plugins
-                    .iter()
-                    .map(|p| &*p.name)
-                    .chain(discovered.iter().map(|n| &**n));
-                let discovery = st.discovery.entry(key.account.clone());
-                let discovery = discovery.or_insert_with(|| Discovery::new(now));
-                discovery.record(
-                    asked,
-                    reported,
-                    (
-                        &self.opts.plugins,
-                        self.opts.max_plugin_names,
-                        &self.names_dropped,
-                    ),
-                    (account, region),
-                );
-                // Names past --collect.max-plugin-names are never swept: their
-                // rows from discovery calls stay off the page too, or they
-                // would come and go with the discovery rounds.
-                let kept: HashSet<String> = discovery
-                    .sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
-                    .into_iter()
-                    .collect();
-                data.plugins.retain(|p| kept.contains(&*p.name));
-                st.warn_unknown_states(&data, &key);
-                tracing::info!(
-                    account,
-                    region,
-                    instances = data.instances.len(),
-                    agents = data.agents.len(),
-                    plugins = data.plugins.len(),
-                    calls,
-                    duration_seconds = format!("{secs:.3}"),
-                    "region collected"
-                );
-                let entry = st.snapshot.regions.entry(key.clone()).or_default();
-                entry.data = Some(Arc::new(data));
-                entry.up = true;
-                entry.last_success = Some(now);
-                entry.duration = secs;
-                if let Some(m) = managed {
-                    let timing = self.extra_timing(now);
-                    st.take_extra(&key, Extra::Managed, m.map(ExtraData::Managed), now, timing);
-                }
-            }
-            RegionOutcome::Unsupported(e) => {
-                let recheck = self.opts.unsupported_recheck;
-                tracing::warn!(account, region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
-                st.unsupported
-                    .insert(key.clone(), now + recheck.as_secs() as i64);
-                st.snapshot.regions.remove(&key);
-            }
-            RegionOutcome::Failed(error, code) => {
-                report.regions_failed += 1;
-                tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
-                st.region_failed(&key, now, max_stale);
-                if let Some(entry) = st.snapshot.regions.get_mut(&key) {
-                    entry.duration = secs;
-                }
-            }
-        }
-    }
-
-    /// Renders the snapshot and swaps the page in (`cycle`: the final page
-    /// of a cycle, logged). Rendering a large fleet takes a while: off the
-    /// async workers and at a lower priority, so scrapes keep being answered
-    /// at once meanwhile. The snapshot is cheap to clone (region data sits
-    /// behind `Arc`s).
-    async fn publish(&self, snapshot: &FleetSnapshot, cycle: Option<(&CycleReport, Instant)>) {
-        let hint = self.page.load().gzip_len();
-        let (snap, mode) = (snapshot.clone(), self.opts.state_sets);
-        let t0 = Instant::now();
-        let rendered = crate::background::run("render", move || render(&snap, mode, hint))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        *self.last_render.lock().unwrap_or_else(|e| e.into_inner()) = t0.elapsed();
-        match rendered {
-            Ok(page) => {
-                if let Some((report, cycle_start)) = cycle {
-                    tracing::info!(
-                        cycle = snapshot.cycles,
-                        regions_ok = report.regions_ok,
-                        regions_failed = report.regions_failed,
-                        early_publishes = report.early_publishes,
-                        duration_seconds = format!("{:.3}", snapshot.cycle_duration),
-                        render_seconds = format!(
-                            "{:.3}",
-                            cycle_start.elapsed().as_secs_f64() - snapshot.cycle_duration
-                        ),
-                        page_bytes = page.plain_len,
-                        gzip_bytes = page.gzip_len(),
-                        "cycle finished"
-                    );
-                }
-                self.page.store(Arc::new(page));
-                if cycle.is_some() {
-                    self.ready.store(true, Ordering::Release);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "rendering the page failed; serving the previous one")
             }
         }
     }

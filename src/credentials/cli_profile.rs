@@ -85,15 +85,23 @@ fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, CredentialsError>
 
 /// The credential source the profile `profile` (`None`: the file's
 /// `current`) of a CLI config's `text` describes, as [`load`] reads it
-/// from `path` (for the property tests).
-#[doc(hidden)]
-pub fn parse_file(
+/// from `path` (for the fuzz tests).
+#[cfg(test)]
+pub(crate) fn parse_file(
     text: &str,
     path: &Path,
     profile: Option<&str>,
 ) -> Result<CredentialSpec, CredentialsError> {
     let cfg = parse_config(text, path)?;
-    let name = profile_name(&Env::default(), &cfg, profile);
+    named_spec(&cfg, &profile_name(&Env::default(), &cfg, profile), path)
+}
+
+/// The profile `name` of `cfg`, read from `path`; missing is an error.
+fn named_spec(
+    cfg: &ConfigFile,
+    name: &str,
+    path: &Path,
+) -> Result<CredentialSpec, CredentialsError> {
     let p = cfg
         .profiles
         .iter()
@@ -101,7 +109,7 @@ pub fn parse_file(
         .ok_or_else(|| {
             CredentialsError::Config(format!("no profile {name:?} in {}", path.display()))
         })?;
-    to_spec(&cfg, p, path, 0)
+    to_spec(cfg, p, path, 0)
 }
 
 fn profile_name(env: &Env, cfg: &ConfigFile, asked: Option<&str>) -> String {
@@ -156,15 +164,7 @@ pub(crate) fn load(env: &Env, profile: Option<&str>) -> Result<CredentialSpec, C
     let cfg = read(&path)?.ok_or_else(|| {
         CredentialsError::Config(format!("the CLI config {} does not exist", path.display()))
     })?;
-    let name = profile_name(env, &cfg, profile);
-    let p = cfg
-        .profiles
-        .iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| {
-            CredentialsError::Config(format!("no profile {name:?} in {}", path.display()))
-        })?;
-    to_spec(&cfg, p, &path, 0)
+    named_spec(&cfg, &profile_name(env, &cfg, profile), &path)
 }
 
 fn to_spec(

@@ -42,7 +42,6 @@ fn half(set: &str, missing: &str, empty: bool) -> CredentialsError {
 mod tests {
     use super::super::tests::env;
     use super::*;
-    use crate::credentials::CredentialProvider;
 
     #[test]
     fn reads_the_environment() {
@@ -82,20 +81,6 @@ mod tests {
         let e = detect(&env(&[(ID, "x"), (SECRET, "")])).expect_err("empty");
         assert!(e.to_string().contains(&format!("{SECRET} is empty")), "{e}");
         let e = detect(&env(&[(SECRET, "x")])).expect_err("half");
-        assert!(e.to_string().contains(ID), "{e}");
-    }
-
-    #[test]
-    fn provider_from_env_with() {
-        let p = CredentialProvider::from_env_with(|k| match k {
-            ID => Some("LTAIid".into()),
-            SECRET => Some("s3cret".into()),
-            _ => None,
-        })
-        .expect("configured");
-        assert_eq!(p.source(), "env");
-        assert_eq!(p.current().access_key_secret.expose(), "s3cret");
-        let e = CredentialProvider::from_env_with(|_| None).expect_err("none");
         assert!(e.to_string().contains(ID), "{e}");
     }
 }

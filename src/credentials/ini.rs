@@ -91,9 +91,9 @@ fn parse_named(text: &str, path: &Path) -> Result<Sections, CredentialsError> {
 }
 
 /// The credential source section `profile` of a credentials file's `text`
-/// describes, as [`load`] reads it from `path` (for the property tests).
-#[doc(hidden)]
-pub fn parse_file(
+/// describes, as [`load`] reads it from `path` (for the fuzz tests).
+#[cfg(test)]
+pub(crate) fn parse_file(
     text: &str,
     path: &Path,
     profile: &str,
@@ -354,7 +354,7 @@ type = rsa_key_pair
     fn absent_disabled_and_broken_files() {
         let (path, e) = file_env(FILE, Some("off"));
         assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
-        let (_, e) = file_env(FILE, Some("nope"));
+        let (p1, e) = file_env(FILE, Some("nope"));
         assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
         // Named explicitly but missing: an error, not a silent skip.
         let e = env(&[(
@@ -385,7 +385,7 @@ type = rsa_key_pair
             err.contains("needs access_key_id") && !err.contains("sec-x"),
             "{err}"
         );
-        for p in [path, p2, p3] {
+        for p in [path, p1, p2, p3] {
             let _ = std::fs::remove_file(p);
         }
     }

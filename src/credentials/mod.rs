@@ -16,6 +16,8 @@ mod chain;
 mod cli_profile;
 mod ecs_metadata;
 mod env;
+#[cfg(test)]
+mod fuzz;
 mod ini;
 mod oidc;
 mod provider;
@@ -30,10 +32,6 @@ use std::time::Duration;
 use crate::secret::Secret;
 
 pub use assume_role::RoleSpec;
-#[doc(hidden)]
-pub use cli_profile::parse_file as parse_cli_config;
-#[doc(hidden)]
-pub use ini::parse_file as parse_credentials_file;
 pub use oidc::OidcSpec;
 pub use provider::CredentialProvider;
 pub use refresh::{RefreshMetrics, RefreshPolicy};

@@ -13,8 +13,8 @@ use super::ecs_metadata::EcsMetadataSource;
 use super::oidc::OidcSource;
 use super::refresh::{RefreshPolicy, Shared, refresh_loop};
 use super::{
-    BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, Env, RoleSpec, Source,
-    chain, cli_profile, env, ini, now_ms,
+    BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, Source, chain, cli_profile,
+    ini, now_ms,
 };
 
 /// Holds the credentials in use; `current` is cheap and lock-free.
@@ -57,35 +57,6 @@ impl CredentialProvider {
             )),
             task: None,
         })
-    }
-
-    /// The environment's AccessKey alone, read through `get`.
-    pub fn from_env_with(
-        get: impl Fn(&str) -> Option<String>,
-    ) -> Result<Arc<Self>, CredentialsError> {
-        match env::detect(&Env::capture(get))? {
-            Some(CredentialSpec::AccessKey {
-                origin,
-                access_key_id,
-                access_key_secret,
-                security_token,
-            }) => Ok(Self::fixed(
-                origin,
-                Credentials {
-                    access_key_id,
-                    access_key_secret,
-                    security_token,
-                    expiration: None,
-                },
-            )),
-            _ => Err(CredentialsError::NotConfigured {
-                tried: vec![env::NOT_SET.to_string()],
-            }),
-        }
-    }
-
-    pub fn from_env() -> Result<Arc<Self>, CredentialsError> {
-        Self::from_env_with(|k| std::env::var(k).ok())
     }
 
     /// Fetches the first set from `source` (an error if that fails), then
@@ -190,22 +161,6 @@ impl CredentialProvider {
         })
     }
 
-    /// The default chain; with `role_arn` (`--aliyun.role-arn`), that role
-    /// assumed with whatever the chain yields.
-    pub async fn default_chain(
-        ctx: &Context,
-        role_arn: Option<&str>,
-    ) -> Result<Arc<Self>, CredentialsError> {
-        let spec = match role_arn {
-            None => CredentialSpec::Chain,
-            Some(arn) => CredentialSpec::AssumeRole {
-                role: RoleSpec::new(arn),
-                source: Box::new(CredentialSpec::Chain),
-            },
-        };
-        Self::from_spec(&spec, ctx).await
-    }
-
     /// The set in use now, expired or not (see [`Self::valid`]).
     pub fn current(&self) -> Arc<Credentials> {
         self.shared.current.load_full()
@@ -278,7 +233,7 @@ impl CredentialProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::RefreshMetrics;
+    use crate::credentials::{Env, RefreshMetrics};
     use prometheus::Registry;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicBool, AtomicU64};

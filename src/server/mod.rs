@@ -200,15 +200,6 @@ impl HttpMetrics {
     pub fn refused(&self, why: Refusal) {
         self.refused.with_label_values(&[why.label()]).inc();
     }
-
-    /// What a test or an operator reads: connections dropped for `reason`.
-    pub fn dropped_count(&self, reason: &str) -> u64 {
-        self.dropped.with_label_values(&[reason]).get()
-    }
-
-    pub fn refused_count(&self, reason: &str) -> u64 {
-        self.refused.with_label_values(&[reason]).get()
-    }
 }
 
 /// What every connection shares: the app, the limits and the open

@@ -166,6 +166,15 @@ mod tests {
     }
 
     impl Gated {
+        fn new() -> Arc<Self> {
+            Arc::new(Gated {
+                runs: AtomicUsize::new(0),
+                at_once: AtomicUsize::new(0),
+                most_at_once: AtomicUsize::new(0),
+                release: tokio::sync::Semaphore::new(0),
+            })
+        }
+
         fn job(self: &Arc<Self>) -> Pin<Box<dyn std::future::Future<Output = Outcome> + Send>> {
             let me = Arc::clone(self);
             Box::pin(async move {
@@ -192,12 +201,7 @@ mod tests {
     #[tokio::test]
     async fn waiters_share_the_reload_that_started_after_they_asked() {
         let gate = Arc::new(ReloadGate::default());
-        let g = Arc::new(Gated {
-            runs: AtomicUsize::new(0),
-            at_once: AtomicUsize::new(0),
-            most_at_once: AtomicUsize::new(0),
-            release: tokio::sync::Semaphore::new(0),
-        });
+        let g = Gated::new();
         let call = |gate: &Arc<ReloadGate>, g: &Arc<Gated>| {
             let (gate, g) = (Arc::clone(gate), Arc::clone(g));
             tokio::spawn(async move { gate.run(|| g.job()).await })
@@ -227,12 +231,7 @@ mod tests {
     #[tokio::test]
     async fn a_caller_that_goes_away_does_not_cut_the_reload_short() {
         let gate = Arc::new(ReloadGate::default());
-        let g = Arc::new(Gated {
-            runs: AtomicUsize::new(0),
-            at_once: AtomicUsize::new(0),
-            most_at_once: AtomicUsize::new(0),
-            release: tokio::sync::Semaphore::new(0),
-        });
+        let g = Gated::new();
         let (gate2, g2) = (Arc::clone(&gate), Arc::clone(&g));
         let gone = tokio::spawn(async move { gate2.run(|| g2.job()).await });
         until("the reload runs", || g.runs.load(Ordering::SeqCst) == 1).await;

@@ -104,10 +104,6 @@ impl WebConfig {
     pub fn requires_auth(&self) -> bool {
         !self.users.is_empty()
     }
-
-    pub fn user_count(&self) -> usize {
-        self.users.len()
-    }
 }
 
 /// Reads and validates the file at `path`; relative certificate paths are

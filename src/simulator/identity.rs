@@ -11,13 +11,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{SimKey, SimState, Simulator, handlers, metadata, sts};
+use super::{SimKey, SimState, Simulator, copy_of, metadata, sts};
 use crate::clock::Clock;
 use crate::rng::Rng;
 
@@ -204,20 +204,12 @@ impl IdentityServer {
 
     /// Every secret and security token handed out (for leak checks).
     pub fn issued_secrets(&self) -> Vec<String> {
-        self.state
-            .secrets
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.secrets)
     }
 
     /// The AccessKeyIds that signed AssumeRole calls, in order.
     pub fn assume_role_signers(&self) -> Vec<String> {
-        self.state
-            .signers
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.signers)
     }
 
     /// Metadata GETs that came without an IMDSv2 token.
@@ -252,13 +244,7 @@ async fn handle(
         let (status, body) = metadata::handle(&state, &method, &path, header);
         (status, "text/plain", body)
     } else {
-        let mut params = handlers::parse_form(req.uri().query().unwrap_or(""));
-        let body = Limited::new(req.into_body(), 1 << 20)
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        params.extend(handlers::parse_form(&String::from_utf8_lossy(&body)));
+        let params = super::form_params(req).await;
         let (status, v) = sts::handle(&state, &method, &params);
         (status, "application/json;charset=utf-8", v.to_string())
     };

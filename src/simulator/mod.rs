@@ -274,20 +274,12 @@ impl Simulator {
 
     /// Requests per (action, region).
     pub fn requests_by_region(&self) -> BTreeMap<(String, String), u64> {
-        self.state
-            .requests
-            .lock()
-            .map(|r| r.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.requests)
     }
 
     /// How often one instance was asked for all its plugins.
     pub fn instance_queries(&self) -> HashMap<String, u64> {
-        self.state
-            .instance_queries
-            .lock()
-            .map(|q| q.clone())
-            .unwrap_or_default()
+        copy_of(&self.state.instance_queries)
     }
 
     /// Most requests it has had in hand at once since the last reset.
@@ -317,6 +309,12 @@ impl Simulator {
             q.clear();
         }
     }
+}
+
+/// A copy of what `m` holds (empty if a panic poisoned it): counters the
+/// tests read while the server runs.
+pub(crate) fn copy_of<T: Clone + Default>(m: &Mutex<T>) -> T {
+    m.lock().map(|v| v.clone()).unwrap_or_default()
 }
 
 impl Drop for Simulator {
@@ -415,11 +413,9 @@ pub(crate) fn redirect(to: &str) -> Response<Full<Bytes>> {
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
 }
 
-async fn handle(
-    state: Arc<SimState>,
-    req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    let method = req.method().as_str().to_string();
+/// The parameters of an RPC request: its query, then its form body (at
+/// most 1 MiB read).
+pub(crate) async fn form_params(req: Request<Incoming>) -> Vec<(String, String)> {
     let mut params = handlers::parse_form(req.uri().query().unwrap_or(""));
     let body = Limited::new(req.into_body(), 1 << 20)
         .collect()
@@ -427,6 +423,15 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     params.extend(handlers::parse_form(&String::from_utf8_lossy(&body)));
+    params
+}
+
+async fn handle(
+    state: Arc<SimState>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let method = req.method().as_str().to_string();
+    let params = form_params(req).await;
     let get = |k: &str| {
         params
             .iter()

@@ -1,0 +1,108 @@
+//! A region's outcome taken into the state: fresh data (and what it tells
+//! discovery), a region left alone because the API is not offered there,
+//! or a failure that keeps the last good series.
+
+use std::sync::Arc;
+
+use super::discovery::Discovery;
+use super::inventory::{Extra, ExtraData};
+use super::region::{RegionOutcome, RegionResult};
+use super::state::State;
+use super::{Collector, CycleReport};
+
+impl Collector {
+    /// Takes a region's outcome into the state: fresh data, a region left
+    /// alone (the API is not offered there), or a failure that keeps the
+    /// last good series.
+    pub(super) fn apply(
+        &self,
+        st: &mut State,
+        r: RegionResult,
+        now: i64,
+        report: &mut CycleReport,
+    ) {
+        let RegionResult {
+            key,
+            outcome,
+            secs,
+            calls,
+        } = r;
+        let (account, region) = (key.account.as_str(), key.region.as_str());
+        let max_stale = self.opts.max_stale.as_secs() as i64;
+        match outcome {
+            RegionOutcome::Ok(mut walk) => {
+                report.regions_ok += 1;
+                report.discovery_calls += walk.asked.len();
+                for a in &walk.agents {
+                    if !st.first_seen.contains_key(&a.instance_id) {
+                        st.first_seen.insert(a.instance_id.clone(), now);
+                    }
+                }
+                let managed = walk.managed.take();
+                let asked = std::mem::take(&mut walk.asked);
+                let discovered: Vec<_> = walk.discovered.iter().map(|p| p.name.clone()).collect();
+                let mut data = st.take_walk(&key, *walk, now, max_stale);
+                let reported = data
+                    .plugins
+                    .iter()
+                    .map(|p| &*p.name)
+                    .chain(discovered.iter().map(|n| &**n));
+                let discovery = st.discovery.entry(key.account.clone());
+                let discovery = discovery.or_insert_with(|| Discovery::new(now));
+                discovery.record(
+                    asked,
+                    reported,
+                    (
+                        &self.opts.plugins,
+                        self.opts.max_plugin_names,
+                        &self.names_dropped,
+                    ),
+                    (account, region),
+                );
+                // Names past --collect.max-plugin-names are never swept: their
+                // rows from discovery calls stay off the page too, or they
+                // would come and go with the discovery rounds.
+                let kept: std::collections::HashSet<String> = discovery
+                    .sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
+                    .into_iter()
+                    .collect();
+                data.plugins.retain(|p| kept.contains(&*p.name));
+                st.warn_unknown_states(&data, &key);
+                tracing::info!(
+                    account,
+                    region,
+                    instances = data.instances.len(),
+                    agents = data.agents.len(),
+                    plugins = data.plugins.len(),
+                    calls,
+                    duration_seconds = format!("{secs:.3}"),
+                    "region collected"
+                );
+                let entry = st.snapshot.regions.entry(key.clone()).or_default();
+                entry.data = Some(Arc::new(data));
+                entry.up = true;
+                entry.last_success = Some(now);
+                entry.duration = secs;
+                if let Some(m) = managed {
+                    let timing = self.extra_timing(now);
+                    st.take_extra(&key, Extra::Managed, m.map(ExtraData::Managed), now, timing);
+                }
+            }
+            RegionOutcome::Unsupported(e) => {
+                let recheck = self.opts.unsupported_recheck;
+                tracing::warn!(account, region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
+                st.unsupported
+                    .insert(key.clone(), now + recheck.as_secs() as i64);
+                st.snapshot.regions.remove(&key);
+            }
+            RegionOutcome::Failed(error, code) => {
+                report.regions_failed += 1;
+                tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
+                st.region_failed(&key, now, max_stale);
+                if let Some(entry) = st.snapshot.regions.get_mut(&key) {
+                    entry.duration = secs;
+                }
+            }
+        }
+    }
+}
