@@ -278,6 +278,13 @@ struct Row {
     plain_bytes: usize,
     rss: f64,
     cpu: f64,
+    /// DescribeInstances calls of the run's first info walk (one per
+    /// `--collect.instance-info-interval`, beside the cycles).
+    info_calls: u64,
+    /// DescribeActivations calls of that walk.
+    activation_calls: u64,
+    /// DescribeManagedInstances calls in a quiet cycle.
+    managed_calls: u64,
 }
 
 async fn next_cycle(e: &mut Exporter, within: Duration) -> Result<CycleEvent, String> {
@@ -375,10 +382,15 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
     // scrapers); then quiet cycles on schedule: calls in the first; wall
     // time, render time and CPU as means over all of them.
     next_cycle(&mut e, within).await?;
+    // The info walks of the run so far: the first cycle's only, as the
+    // interval (10 minutes) is far longer than the run.
+    let info_calls = sim.requests("DescribeInstances");
+    let activation_calls = sim.requests("DescribeActivations");
     sim.reset_counts();
     let cpu0 = cpu_seconds(pid);
     let first = next_cycle(&mut e, within).await?;
     let discovery: u64 = sim.instance_queries().values().sum();
+    let managed_calls = sim.requests("DescribeManagedInstances");
     let calls = [
         (sim.requests("DescribeRegions"), min.regions),
         (sim.requests("DescribeCloudAssistantStatus"), min.agents),
@@ -435,6 +447,9 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
         plain_bytes,
         rss,
         cpu,
+        info_calls,
+        activation_calls,
+        managed_calls,
     })
 }
 
@@ -559,6 +574,17 @@ async fn main() -> std::process::ExitCode {
                 return std::process::ExitCode::FAILURE;
             }
         }
+    }
+    println!();
+    println!(
+        "| instances | instance-info walk calls per --collect.instance-info-interval | activation calls per interval | managed-instance calls per cycle |"
+    );
+    println!("|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {} | {} |",
+            r.size, r.info_calls, r.activation_calls, r.managed_calls
+        );
     }
     if let (Some(a), Some(b)) = (
         rows.iter().find(|r| r.size == 10_000),
