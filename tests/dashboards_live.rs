@@ -59,6 +59,7 @@ const PROCESS_METRICS: &[&str] = &[
     "aliyun_cloud_assistant_exporter_cycles_total",
     "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
     "aliyun_cloud_assistant_exporter_plugin_names",
+    "aliyun_cloud_assistant_exporter_rows_dropped_total",
     "aliyun_cloud_assistant_exporter_config_last_reload_successful",
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
     "aliyun_cloud_assistant_exporter_shard_info",

@@ -290,3 +290,66 @@ async fn undocumented_states_get_their_own_series_and_gone_names_are_dropped() {
         "its rows are gone"
     );
 }
+
+#[tokio::test]
+async fn plugin_names_and_values_that_cannot_be_labels_are_dropped_and_counted() {
+    let clock = Clock::fixed(START);
+    let sim = sim_at(cfg(30), clock.clone()).await;
+    // One instance reports a plugin whose name cannot be a label, another a
+    // version of 300 bytes.
+    let (mut odd, mut long) = (String::new(), String::new());
+    sim.update_fleet(|f| {
+        let region = f.regions.get_mut("cn-a").expect("cn-a");
+        let mut with_plugins = region.instances.iter_mut().filter(|i| i.plugins.len() > 1);
+        let a = with_plugins.next().expect("an instance with plugins");
+        let a_plugin = a.plugins.iter_mut().next().expect("a plugin");
+        a_plugin.name = "odd name/\"x\"".into();
+        odd = a.id.clone();
+        let b = with_plugins.next().expect("another");
+        b.plugins[0].version = "v".repeat(300);
+        long = b.id.clone();
+    });
+    // Swept by name, as a name from --collect.plugins or discovery would be.
+    let c = collector(
+        &sim,
+        CollectorOptions {
+            plugins: vec!["odd name/\"x\"".into(), "p-one".into(), "p-two".into()],
+            discovery_interval: Duration::ZERO,
+            ..CollectorOptions::default()
+        },
+        clock.clone(),
+    );
+    for _ in 0..2 {
+        c.run_cycle().await;
+        clock.advance(60);
+    }
+    let text = String::from_utf8(c.scrape_text().expect("page")).expect("utf8");
+    promtool_check(&text);
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("odd name") && l.contains("instance_id=")),
+        "no instance's series of the odd name"
+    );
+    assert!(!text.contains(&"v".repeat(300)), "nor the long version");
+    let page = parse_metrics(&text);
+    let dropped = |reason: &str| {
+        value(
+            &page,
+            "aliyun_cloud_assistant_exporter_rows_dropped_total",
+            &[("reason", reason)],
+        )
+        .unwrap_or(0.0)
+    };
+    assert!(dropped("plugin_name") >= 1.0, "{text}");
+    assert!(dropped("label_too_long") >= 1.0, "{text}");
+    // The rest of those instances is served.
+    for id in [&odd, &long] {
+        assert!(
+            page.iter()
+                .any(|s| s.name == "aliyun_cloud_assistant_agent_up"
+                    && s.labels.get("instance_id") == Some(id)),
+            "{id}"
+        );
+    }
+}

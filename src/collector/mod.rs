@@ -5,6 +5,7 @@
 
 mod discovery;
 mod inventory;
+mod labels;
 mod outcome;
 mod plan;
 mod publish;
@@ -28,7 +29,7 @@ use crate::clock::Clock;
 use crate::render::{Page, StateSets, render};
 use crate::snapshot::{FleetSnapshot, RegionKey};
 pub use discovery::pick_discovery_targets;
-use inventory::{Background, Extra, ExtraResult};
+use inventory::{Background, Extra, ExtraData, ExtraResult};
 use region::RegionResult;
 pub use shard::Shard;
 use state::State;
@@ -105,6 +106,8 @@ pub struct Collector {
     state: Mutex<State>,
     background: Arc<Background>,
     names_dropped: IntCounter,
+    /// Rows whose labels cannot be served.
+    dropped: labels::Dropped,
     /// Wall time of the last render, which paces the renders of a cycle.
     last_render: std::sync::Mutex<Duration>,
 }
@@ -124,6 +127,7 @@ impl Collector {
         )
         .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
         .map_err(std::io::Error::other)?;
+        let dropped = labels::Dropped::new(&registry).map_err(std::io::Error::other)?;
         let empty = FleetSnapshot {
             tags: opts.tags.clone().into(),
             ..FleetSnapshot::default()
@@ -142,6 +146,7 @@ impl Collector {
             }),
             background: Arc::default(),
             names_dropped,
+            dropped,
             last_render: std::sync::Mutex::new(Duration::ZERO),
         })
     }
@@ -351,13 +356,25 @@ impl Collector {
         let interval = self.opts.instance_info_interval.as_secs() as i64;
         let mut finished = std::mem::take(&mut st.pending_extras);
         finished.extend(self.background.take());
-        for r in finished {
+        for mut r in finished {
+            if let Ok(data) = &mut r.result {
+                self.drop_odd_rows(data);
+            }
             let timing = self.extra_timing(now + interval);
             if let Some(result) = st.take_extra(&r.key, r.extra, r.result, now, timing)
                 && keep
             {
                 st.pending_extras.push(ExtraResult { result, ..r });
             }
+        }
+    }
+
+    /// Leaves out rows of a slower walk whose labels cannot be served.
+    fn drop_odd_rows(&self, data: &mut ExtraData) {
+        match data {
+            ExtraData::Info(v) => self.dropped.info(v),
+            ExtraData::Managed(v) => self.dropped.managed(v),
+            ExtraData::Activations(v) => self.dropped.activations(v),
         }
     }
 

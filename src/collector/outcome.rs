@@ -38,7 +38,19 @@ impl Collector {
                         st.first_seen.insert(a.instance_id.clone(), now);
                     }
                 }
-                let managed = walk.managed.take();
+                // Rows whose labels cannot be served stay off the page.
+                self.dropped.agents(&mut walk.agents);
+                self.dropped.instances(&mut walk.instances);
+                self.dropped.plugins(&mut walk.discovered);
+                for (_, rows) in walk.sweeps.iter_mut() {
+                    if let Ok(rows) = rows {
+                        self.dropped.plugins(rows);
+                    }
+                }
+                let mut managed = walk.managed.take();
+                if let Some(Ok(m)) = &mut managed {
+                    self.dropped.managed(m);
+                }
                 let asked = std::mem::take(&mut walk.asked);
                 let discovered: Vec<_> = walk.discovered.iter().map(|p| p.name.clone()).collect();
                 let mut data = st.take_walk(&key, *walk, now, max_stale);

@@ -95,8 +95,13 @@ fn parse_region(s: &str) -> Result<String, String> {
 
 fn parse_plugin(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.is_empty() || s.chars().count() > 255 {
-        return Err(format!("{s:?}: a plugin name has 1 to 255 characters"));
+    let ok = (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !ok {
+        return Err(format!(
+            "{s:?}: a plugin name has 1 to 255 of A-Z a-z 0-9 . _ -"
+        ));
     }
     Ok(s.to_string())
 }
