@@ -210,6 +210,9 @@ struct Shared {
     scrapes: Option<Arc<Semaphore>>,
     plain: Arc<Semaphore>,
     conns: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// The exporter's own series as last gathered, for scrapes within the
+    /// same moment (see `routes::own_tail`).
+    own: Mutex<Option<routes::OwnTail>>,
 }
 
 impl Shared {
@@ -258,6 +261,7 @@ impl Server {
             scrapes: (opts.max_requests > 0).then(|| Arc::new(Semaphore::new(opts.max_requests))),
             plain: Arc::new(Semaphore::new(opts.max_plain.max(1))),
             conns: Mutex::new(HashMap::new()),
+            own: Mutex::new(None),
             app: state,
         });
         Ok(Server { listener, shared })

@@ -200,8 +200,7 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
     }
     let page = shared.app.page.load_full();
     // The exporter's own series as of now, after the pre-rendered page.
-    let own = crate::render::registry_text(&shared.app.registry);
-    let tail = match page.tail(&own) {
+    let (tail, own_len) = match own_tail(shared, &page) {
         Ok(t) => t,
         Err(e) => {
             tracing::warn!(error = %e, "cannot compress the exporter's own series");
@@ -211,7 +210,7 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
     let len = if gzip {
         page.gzip_len() + tail.len()
     } else {
-        page.plain_len + own.len()
+        page.plain_len + own_len
     };
     let body = match inflating {
         _ if head => full(Bytes::new()),
@@ -239,6 +238,41 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
     }
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     r
+}
+
+/// The exporter's own series gathered for one page, reused by the scrapes
+/// of the same moment: gathering reads `/proc` and encodes every counter,
+/// which a handful of back-to-back scrapers would otherwise pay each time.
+pub(super) struct OwnTail {
+    at: std::time::Instant,
+    /// Which page the tail continues (weak: a cached tail keeps no page).
+    page: std::sync::Weak<Page>,
+    tail: Bytes,
+    own_len: usize,
+}
+
+/// How long gathered own series stay "as of now".
+const OWN_FRESH: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The tail of `page` with the exporter's own series (gathered at most
+/// every [`OWN_FRESH`]), and the plain size of those series.
+fn own_tail(shared: &Shared, page: &Arc<Page>) -> std::io::Result<(Bytes, usize)> {
+    let mut cache = shared.own.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = &*cache
+        && std::ptr::eq(c.page.as_ptr(), Arc::as_ptr(page))
+        && c.at.elapsed() < OWN_FRESH
+    {
+        return Ok((c.tail.clone(), c.own_len));
+    }
+    let own = crate::render::registry_text(&shared.app.registry);
+    let tail = page.tail(&own)?;
+    *cache = Some(OwnTail {
+        at: std::time::Instant::now(),
+        page: Arc::downgrade(page),
+        tail: tail.clone(),
+        own_len: own.len(),
+    });
+    Ok((tail, own.len()))
 }
 
 /// The compressed page in slices: hyper takes the next one only as the
