@@ -73,13 +73,14 @@ impl Page {
     /// A page of ready text (what a server serves when it is not the
     /// fleet's page: a placeholder, a test).
     pub fn from_text(text: &[u8]) -> io::Result<Page> {
-        let mut head = GZIP_HEADER.to_vec();
-        let mut enc = DeflateEncoder::new(&mut head, Compression::fast());
+        let mut enc = DeflateEncoder::new(GZIP_HEADER.to_vec(), Compression::fast());
         enc.write_all(text)?;
         enc.flush()?;
-        drop(enc);
-        // The flushed blocks end on a byte boundary; whatever the dropped
-        // encoder wrote after them (its final block) is cut off.
+        // The flushed blocks end on a byte boundary. The buffer is taken
+        // out before the encoder is dropped: dropping it finishes the
+        // stream, and a final block here would end the member before the
+        // tail.
+        let head = std::mem::take(enc.get_mut());
         Ok(Page {
             crc: zlib_rs::crc32::crc32(0, text),
             plain_len: text.len(),

@@ -498,3 +498,25 @@ fn over_long_label_values_are_escaped_whole() {
     let want = format!("instance_name=\"{}\\\"\\\\\\n\"", "名".repeat(200));
     assert!(t.contains(&want), "{t}");
 }
+
+#[test]
+fn a_page_and_its_tail_are_one_gzip_member() {
+    use std::io::Read;
+    let snap = snap();
+    for page in [
+        Page::from_text(b"a 1\n").expect("page"),
+        render(&snap, StateSets::All, 0).expect("page"),
+    ] {
+        let own = b"# TYPE own_total counter\nown_total 7\n";
+        let want = [&page.plain().expect("plain")[..], own].concat();
+        let tail = page.tail(own).expect("tail");
+        let gz = [&page.head[..], &tail[..]].concat();
+        // A decoder of single members reads all of it, checksum and size.
+        let mut dec = flate2::bufread::GzDecoder::new(&gz[..]);
+        let mut got = Vec::new();
+        dec.read_to_end(&mut got).expect("one valid member");
+        assert!(dec.into_inner().is_empty(), "nothing after the member");
+        assert_eq!(got, want);
+        assert_eq!(page.plain_with(own).expect("plain"), want);
+    }
+}
