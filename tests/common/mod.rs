@@ -978,6 +978,18 @@ pub fn steady(samples: &[Sample], actions: &[&str]) -> Vec<Sample> {
         .collect()
 }
 
+/// The lines of a page less those that move between two scrapes of an
+/// idle exporter (its own series are as of each scrape): the process'
+/// figures and the connections open.
+pub fn idle_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            !l.contains("process_")
+                && !l.starts_with("aliyun_cloud_assistant_exporter_http_connections ")
+        })
+        .collect()
+}
+
 /// Requests the simulator answered for `action` in `region`.
 pub fn requests_in(sim: &Simulator, action: &str, region: &str) -> u64 {
     sim.requests_by_region()
