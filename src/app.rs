@@ -21,6 +21,12 @@ use crate::server::web_config::WebConfigSource;
 use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
+/// At start, how long the accounts of `--config.file` wait for one
+/// another's credentials (an STS call may take the whole request timeout):
+/// a healthy source answers well within it, and a slow one's account joins
+/// when its credentials come.
+const ACCOUNTS_START_WAIT: Duration = Duration::from_secs(3);
+
 /// Why the exporter did not start: `main` prints it as one line and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -136,6 +142,7 @@ pub async fn start(
         registry: registry.clone(),
         retry_base: Duration::from_secs(1),
         retry_cap: Duration::from_secs(300),
+        start_wait: ACCOUNTS_START_WAIT,
     });
     let loaded = set.load().await?;
     let names: Vec<&str> = loaded.accounts.iter().map(|a| a.name.as_str()).collect();

@@ -3,8 +3,9 @@
 //! Alertmanager.
 //!
 //! The live test runs the exporter in-process with two accounts (each its
-//! own simulator on a pinned clock) with one region failing, and a third
-//! account whose AccessKey the API refuses; a real
+//! own simulator on a pinned clock) with one region failing, a third
+//! account whose AccessKey the API refuses, and a fourth whose credentials
+//! cannot be had (down); a real
 //! `prometheus` (Debian's package) scrapes it every second with
 //! `dashboards/alerts.yml` loaded. Every panel query and rule must run,
 //! panels must have data wherever the fleet has some, the alerts must name
@@ -604,6 +605,11 @@ fn expected_alerts(
         "CloudAssistantCredentialsRefused",
         BTreeSet::from([vec!["gamma".to_string()]]),
     );
+    // delta's secret file is not there: the account is down.
+    want.insert(
+        "CloudAssistantAccountDown",
+        BTreeSet::from([vec!["delta".to_string()]]),
+    );
     // beta's sweeps of oos-cloudmonitor fail in its regions that are up.
     want.insert(
         "CloudAssistantPluginSweepFailing",
@@ -820,6 +826,12 @@ async fn dashboard_and_alerts_against_live_prometheus() {
             regions.map(|r| format!("    regions: {r}\n")).unwrap_or_default(),
         ));
     }
+    // delta's secret file is not there: its credentials cannot be had, so
+    // it is down (account_up 0), which raises one alert for the account.
+    accounts.push_str(&format!(
+        "  - name: delta\n    endpoint: \"{}\"\n    credentials: {{type: access_key, access_key_id: LTAI-delta, access_key_secret_file: delta.secret}}\n",
+        beta.url()
+    ));
     let config = dir.write("accounts.yml", &accounts);
     let running = common::start_app(
         &[
@@ -872,6 +884,23 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         assert!(
             !families.contains(metric),
             "{metric} is exported now: take it off NOT_YET_EXPORTED (and its panels and rules)"
+        );
+    }
+    let samples = common::parse_metrics(&page);
+    for (account, up) in [
+        ("alpha", 1.0),
+        ("beta", 1.0),
+        ("gamma", 1.0),
+        ("delta", 0.0),
+    ] {
+        assert_eq!(
+            common::value(
+                &samples,
+                "aliyun_cloud_assistant_exporter_account_up",
+                &[("account", account)]
+            ),
+            Some(up),
+            "account_up of {account}"
         );
     }
     let recorded: BTreeSet<&str> = rules.iter().filter_map(|r| r.record.as_deref()).collect();

@@ -16,6 +16,7 @@ mod spec;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -97,6 +98,10 @@ pub struct BuildOptions {
     /// `retry_cap`.
     pub retry_base: Duration,
     pub retry_cap: Duration,
+    /// At start, how long the accounts of a file wait for one another's
+    /// credentials: an account whose credentials have not come by then is
+    /// down, and joins the walk when they do.
+    pub start_wait: Duration,
 }
 
 /// An account in use, with what it was built from.
@@ -112,13 +117,22 @@ struct Live {
 struct Down {
     config: AccountConfig,
     retry: tokio::task::JoinHandle<()>,
+    /// The first fetch of its credentials, still running at start.
+    first: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for Down {
     fn drop(&mut self) {
         self.retry.abort();
+        if let Some(f) = &self.first {
+            f.abort();
+        }
     }
 }
+
+/// One account's build: done, or (at start) still waiting for its
+/// credentials.
+type BuildTask = tokio::task::JoinHandle<Result<Live, Failure>>;
 
 enum Slot {
     Up(Live),
@@ -154,6 +168,8 @@ pub struct AccountSet {
     slots: tokio::sync::Mutex<Vec<Slot>>,
     metrics: Mutex<HashMap<String, AccountMetrics>>,
     on_change: OnceLock<OnChange>,
+    /// The first load has begun (later ones are reloads).
+    started: AtomicBool,
 }
 
 /// Why one account could not be built.
@@ -178,6 +194,7 @@ impl AccountSet {
             slots: tokio::sync::Mutex::new(Vec::new()),
             metrics: Mutex::new(HashMap::new()),
             on_change: OnceLock::new(),
+            started: AtomicBool::new(false),
         })
     }
 
@@ -210,30 +227,55 @@ impl AccountSet {
     pub async fn load(self: &Arc<Self>) -> Result<Loaded, AccountsError> {
         let configs = self.configs()?;
         let mut slots = self.slots.lock().await;
-        let mut built = Vec::with_capacity(configs.len());
-        let mut tasks = tokio::task::JoinSet::new();
-        for (i, config) in configs.into_iter().enumerate() {
+        // At start, a file's accounts wait only so long for each other; a
+        // reload waits for all, to report the bad ones.
+        let first = !self.started.swap(true, Ordering::SeqCst);
+        let deadline = matches!(self.opts.source, AccountsSource::File(_))
+            .then(|| tokio::time::Instant::now() + self.opts.start_wait)
+            .filter(|_| first);
+        // Credentials of all accounts are fetched at once.
+        let mut tasks = Vec::with_capacity(configs.len());
+        for config in configs {
             let running = slots.iter().find_map(|s| match s {
                 Slot::Up(l) if l.config.name == config.name => Some(l.clone()),
                 _ => None,
             });
-            let me = Arc::clone(self);
-            tasks.spawn(async move {
-                let result = me.build_one(&config, running.as_ref()).await;
-                (i, config, running, result)
-            });
-            built.push(None);
+            let (me, c, r) = (Arc::clone(self), config.clone(), running.clone());
+            let task: BuildTask = tokio::spawn(async move { me.build_one(&c, r.as_ref()).await });
+            tasks.push((config, running, task));
         }
-        // Credentials of all accounts are fetched at once.
-        while let Some(joined) = tasks.join_next().await {
-            let Ok(done) = joined else { continue };
-            if let Some(slot) = built.get_mut(done.0) {
-                *slot = Some(done);
-            }
+        let mut built = Vec::with_capacity(tasks.len());
+        for (config, running, mut task) in tasks {
+            let done = match deadline {
+                None => Some((&mut task).await),
+                Some(d) => tokio::time::timeout_at(d, &mut task).await.ok(),
+            };
+            let result = match done {
+                Some(r) => Ok(r.unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}"))))),
+                None => Err(task),
+            };
+            built.push((config, running, result));
         }
         let mut loaded = Loaded::default();
         let mut next = Vec::with_capacity(built.len());
-        for (_, config, running, result) in built.into_iter().flatten() {
+        for (config, running, result) in built {
+            let result = match result {
+                Ok(r) => r,
+                Err(still_fetching) => {
+                    // Logged when the fetch ends: with its reason if it fails.
+                    tracing::debug!(account = %config.name, waited = ?self.opts.start_wait, "starting without the account: its credentials have not come yet");
+                    loaded.down.push((
+                        config.name.clone(),
+                        format!(
+                            "no credentials within {:?}; still trying",
+                            self.opts.start_wait
+                        ),
+                    ));
+                    self.set_up(&config.name, false);
+                    next.push(Slot::Down(self.retry_later(config, Some(still_fetching))));
+                    continue;
+                }
+            };
             match result {
                 Ok(live) => {
                     self.set_up(&live.config.name, true);
@@ -261,7 +303,7 @@ impl AccountSet {
                         None => {
                             tracing::error!(account = %name, error = %why, "account down: its credentials cannot be had; trying again in the background");
                             self.set_up(&name, false);
-                            next.push(Slot::Down(self.retry_later(config)));
+                            next.push(Slot::Down(self.retry_later(config, None)));
                         }
                     }
                 }
@@ -339,21 +381,40 @@ impl AccountSet {
     }
 
     /// A down account, tried again with backoff until it comes up; then it
-    /// joins the walk (through `on_change`).
-    fn retry_later(self: &Arc<Self>, config: AccountConfig) -> Down {
+    /// joins the walk (through `on_change`). `first`: its first build, still
+    /// waiting for credentials; the account is logged down if it fails.
+    fn retry_later(self: &Arc<Self>, config: AccountConfig, first: Option<BuildTask>) -> Down {
         let me = Arc::downgrade(self);
         let c = config.clone();
         let (base, cap) = (self.opts.retry_base, self.opts.retry_cap);
+        let first_abort = first.as_ref().map(|t| t.abort_handle());
         let retry = tokio::spawn(async move {
             let mut wait = base;
+            let mut first = first;
+            // One line says the account is down; the retries are debug.
+            let mut told = first.is_none();
             loop {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(cap);
+                let attempt = match first.take() {
+                    Some(task) => task
+                        .await
+                        .unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}")))),
+                    None => {
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(cap);
+                        let Some(set) = me.upgrade() else { return };
+                        set.build_one(&c, None).await
+                    }
+                };
                 let Some(set) = me.upgrade() else { return };
-                let live = match set.build_one(&c, None).await {
+                let live = match attempt {
                     Ok(live) => live,
+                    Err(why) if !told => {
+                        told = true;
+                        tracing::error!(account = %c.name, error = %why, "account down: its credentials cannot be had; trying again in the background");
+                        continue;
+                    }
                     Err(why) => {
-                        tracing::warn!(account = %c.name, error = %why, retry_in = ?wait, "account still down");
+                        tracing::debug!(account = %c.name, error = %why, retry_in = ?wait, "account still down");
                         continue;
                     }
                 };
@@ -384,7 +445,11 @@ impl AccountSet {
                 return;
             }
         });
-        Down { config, retry }
+        Down {
+            config,
+            retry,
+            first: first_abort,
+        }
     }
 
     fn set_up(&self, name: &str, up: bool) {

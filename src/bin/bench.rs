@@ -374,18 +374,24 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
 
     // Cycle 1: cold (discovery starts from nothing).
     next_cycle(&mut e, within).await?;
+    // The info walks (once per --collect.instance-info-interval, far longer
+    // than the run: the first cycle's) are counted before each reset.
+    let (mut info_calls, mut activation_calls) = (0, 0);
+    let mut count_info = |sim: &Simulator| {
+        info_calls += sim.requests("DescribeInstances");
+        activation_calls += sim.requests("DescribeActivations");
+    };
     // Cycle 2: scrapers asking for gzip run while it does; cycle 3: plain ones.
+    count_info(&sim);
     let gz = scrape_during_next_cycle(&sim, &mut e, args.scrapers, true, within).await?;
+    count_info(&sim);
     let plain = scrape_during_next_cycle(&sim, &mut e, args.scrapers, false, within).await?;
 
     // Cycle 4 settles (cycle 3 may have overrun its interval under the plain
     // scrapers); then quiet cycles on schedule: calls in the first; wall
     // time, render time and CPU as means over all of them.
     next_cycle(&mut e, within).await?;
-    // The info walks of the run so far: the first cycle's only, as the
-    // interval (10 minutes) is far longer than the run.
-    let info_calls = sim.requests("DescribeInstances");
-    let activation_calls = sim.requests("DescribeActivations");
+    count_info(&sim);
     sim.reset_counts();
     let cpu0 = cpu_seconds(pid);
     let first = next_cycle(&mut e, within).await?;

@@ -95,6 +95,10 @@ pub enum CredentialsError {
         from: &'static str,
         waited: Duration,
     },
+    /// Temporary credentials expired and the last refresh failed (the
+    /// refresh goes on, with backoff).
+    #[error("credentials expired; the last refresh failed: {0}")]
+    RefreshFailing(String),
 }
 
 impl CredentialsError {

@@ -167,7 +167,10 @@ impl CredentialProvider {
     }
 
     /// The set in use, once it is valid: when it has expired (or is about
-    /// to), waits up to `max_wait` for the refresh it asks for.
+    /// to), waits up to `max_wait` for the refresh it asks for. When the
+    /// last fetch failed, or the one waited for does, fails at once: waiting
+    /// on a failing source again would hold the caller for nothing (the
+    /// refresh task goes on trying, with backoff).
     pub async fn valid(&self, max_wait: Duration) -> Result<Arc<Credentials>, CredentialsError> {
         let c = self.current();
         if self.shared.usable(&c, now_ms()) {
@@ -189,6 +192,9 @@ impl CredentialProvider {
                 return Ok(c);
             }
             self.shared.want_refresh();
+            if let Some(why) = self.shared.last_failure() {
+                return Err(CredentialsError::RefreshFailing(why));
+            }
             match tokio::time::timeout_at(deadline, attempts.changed()).await {
                 Ok(Ok(())) => {}
                 _ => return Err(expired()),
@@ -357,11 +363,20 @@ mod tests {
             .await
             .expect_err("expired");
         assert!(
-            matches!(e, CredentialsError::Expired { from: "fake", .. }),
+            matches!(&e, CredentialsError::RefreshFailing(why) if why.contains("down")),
             "{e}"
         );
         fail.store(false, Ordering::SeqCst);
-        let c = p.valid(Duration::from_secs(3)).await.expect("fresh");
+        // A caller after a failed refresh is told at once, and asks for
+        // another: that one brings fresh credentials.
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let c = loop {
+            match p.valid(Duration::from_secs(3)).await {
+                Ok(c) => break c,
+                Err(e) => assert!(Instant::now() < deadline, "{e}"),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         assert!(c.expiration.is_some_and(|e| e * 1000 > now_ms()));
     }
 

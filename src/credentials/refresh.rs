@@ -127,6 +127,8 @@ pub(super) struct Shared {
     pub(super) wanted: AtomicBool,
     pub(super) wake: Notify,
     pub(super) policy: RefreshPolicy,
+    /// Why the last fetch brought no new set; `None` once one did.
+    pub(super) last_failure: std::sync::Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -146,6 +148,7 @@ impl Shared {
             wanted: AtomicBool::new(false),
             wake: Notify::new(),
             policy,
+            last_failure: std::sync::Mutex::new(None),
         }
     }
 
@@ -172,6 +175,18 @@ impl Shared {
         let lifetime = (exp_ms - self.obtained_ms.load(Ordering::SeqCst)).max(0);
         let margin = (self.policy.expiry_margin.as_millis() as i64).min(lifetime / 10);
         now < exp_ms - margin
+    }
+
+    /// Why the last fetch brought no new set, if it did not.
+    pub(super) fn last_failure(&self) -> Option<String> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_last_failure(&self, why: Option<String>) {
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = why;
     }
 
     pub(super) fn want_refresh(&self) {
@@ -217,6 +232,9 @@ pub(super) async fn refresh_loop(shared: Arc<Shared>, source: Box<dyn Source>, c
                     // The metadata service hands out the same set until it
                     // rotates it: ask again later, not in a tight loop.
                     failures += 1;
+                    shared.set_last_failure(Some(
+                        "the source handed out the same credentials again".into(),
+                    ));
                     tracing::debug!(
                         source = label,
                         "credential source returned the same credentials; asking again later"
@@ -224,6 +242,7 @@ pub(super) async fn refresh_loop(shared: Arc<Shared>, source: Box<dyn Source>, c
                 } else {
                     let expires_in = fresh.expiration.map(|e| e - now_ms() / 1000);
                     shared.store(fresh);
+                    shared.set_last_failure(None);
                     failures = 0;
                     tracing::debug!(
                         source = label,
@@ -234,6 +253,7 @@ pub(super) async fn refresh_loop(shared: Arc<Shared>, source: Box<dyn Source>, c
             }
             Err(e) => {
                 failures += 1;
+                shared.set_last_failure(Some(e.to_string()));
                 let valid = shared.usable(&shared.current.load(), now_ms());
                 tracing::warn!(source = label, error = %e, current_still_valid = valid, "credential refresh failed; retrying with backoff");
             }

@@ -42,6 +42,19 @@ pub struct IdentityConfig {
     /// AssumeRole refuses the signature, echoing the string to sign (see
     /// [`super::RegionFault::SignatureMismatch`]).
     pub sts_signature_mismatch: bool,
+    /// Every STS call (AssumeRole, AssumeRoleWithOIDC) fails this way while
+    /// it is set; the metadata service is not affected.
+    pub sts_fault: Option<StsFault>,
+}
+
+/// How STS fails (see [`IdentityConfig::sts_fault`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StsFault {
+    /// No answer while the fault stays: the caller's timeout ends the call.
+    Hang,
+    /// Answer with this API error (`NoPermission`, a role whose trust
+    /// policy no longer names the caller, is HTTP 403).
+    Error { status: u16, code: String },
 }
 
 impl Default for IdentityConfig {
@@ -55,6 +68,7 @@ impl Default for IdentityConfig {
             oidc_token_file: None,
             redirect_to: None,
             sts_signature_mismatch: false,
+            sts_fault: None,
         }
     }
 }
@@ -78,6 +92,7 @@ pub struct IdentityState {
     pub(crate) metadata_tokens: Mutex<HashMap<String, i64>>,
     pub(crate) role_credentials: Mutex<Option<Issued>>,
     pub(crate) plain_gets: AtomicU64,
+    sts_requests: AtomicU64,
     rng: Mutex<Rng>,
     seq: AtomicU64,
 }
@@ -162,6 +177,7 @@ impl IdentityServer {
             metadata_tokens: Mutex::new(HashMap::new()),
             role_credentials: Mutex::new(None),
             plain_gets: AtomicU64::new(0),
+            sts_requests: AtomicU64::new(0),
             rng: Mutex::new(Rng::from_time()),
             seq: AtomicU64::new(0),
         });
@@ -216,6 +232,11 @@ impl IdentityServer {
     pub fn plain_metadata_gets(&self) -> u64 {
         self.state.plain_gets.load(Ordering::Relaxed)
     }
+
+    /// STS requests received so far, answered or not.
+    pub fn sts_requests(&self) -> u64 {
+        self.state.sts_requests.load(Ordering::Relaxed)
+    }
 }
 
 impl Drop for IdentityServer {
@@ -245,7 +266,20 @@ async fn handle(
         (status, "text/plain", body)
     } else {
         let params = super::form_params(req).await;
-        let (status, v) = sts::handle(&state, &method, &params);
+        state.sts_requests.fetch_add(1, Ordering::Relaxed);
+        // A hang lasts while the fault does (looked at every 50 ms).
+        while state.config().sts_fault == Some(StsFault::Hang) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (status, v) = match state.config().sts_fault {
+            Some(StsFault::Error { status, code }) => super::handlers::error(
+                &state.sim,
+                status,
+                &code,
+                "The STS simulator was told to refuse this call.",
+            ),
+            _ => sts::handle(&state, &method, &params),
+        };
         (status, "application/json;charset=utf-8", v.to_string())
     };
     let resp = Response::builder()

@@ -30,7 +30,7 @@ use crate::clock::Clock;
 use crate::rng::Rng;
 pub use faults::{Faults, RegionFault};
 pub use fleet::{Fleet, FleetConfig, HybridPaging, RegionSpec, SimActivation, SimManagedInstance};
-pub use identity::{IdentityConfig, IdentityServer};
+pub use identity::{IdentityConfig, IdentityServer, StsFault};
 
 /// An AccessKey the simulator accepts.
 #[derive(Clone, Debug)]

@@ -167,3 +167,15 @@ pub fn page_samples(c: &Collector) -> Vec<Sample> {
     let text = c.scrape_text().expect("gunzip");
     parse_metrics(&String::from_utf8(text).expect("utf8"))
 }
+
+/// The lines of a page less those that move between two scrapes of an
+/// idle exporter (its own series are as of each scrape): the process'
+/// figures and the connections open.
+pub fn idle_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            !l.contains("process_")
+                && !l.starts_with("aliyun_cloud_assistant_exporter_http_connections ")
+        })
+        .collect()
+}
