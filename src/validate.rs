@@ -71,6 +71,30 @@ pub fn region_id(s: &str) -> Result<(), String> {
     }
 }
 
+/// A plugin name that can be a label value as it is: 1 to 255 of
+/// `A-Z a-z 0-9 . _ -`.
+pub fn plugin_name(s: &str) -> Result<(), String> {
+    let ok = (1..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?}: a plugin name has 1 to 255 of A-Z a-z 0-9 . _ -",
+            shorten(s, 80)
+        ))
+    }
+}
+
+/// A non-empty name of `A-Z a-z 0-9 . _ -` only (its length is the
+/// caller's rule: a flag takes 255 bytes, a label value from the API 256).
+pub fn plugin_name_chars(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
 /// Checks a RAM role ARN: `acs:ram::<account>:role/<name>`.
 pub fn role_arn(arn: &str) -> Result<(), String> {
     let ok = arn

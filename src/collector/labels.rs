@@ -34,14 +34,6 @@ fn long_opt(v: &Option<std::sync::Arc<str>>) -> bool {
     v.as_deref().is_some_and(long)
 }
 
-/// A plugin name that can be a label value as it is.
-pub fn plugin_name_ok(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 impl Dropped {
     pub(super) fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
         let counter = IntCounterVec::new(
@@ -99,7 +91,7 @@ impl Dropped {
 
     pub(super) fn plugins(&self, rows: &mut Vec<PluginStatus>) {
         self.keep(rows, "plugins", |p| {
-            if !plugin_name_ok(&p.name) {
+            if !crate::validate::plugin_name_chars(&p.name) {
                 Err(PLUGIN)
             } else if long(&p.instance_id)
                 || long(&p.name)

@@ -83,26 +83,13 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
 
 fn parse_region(s: &str) -> Result<String, String> {
     let s = s.trim();
-    if s.is_empty()
-        || !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        return Err(format!("{s:?} is not a region id such as cn-hangzhou"));
-    }
+    crate::validate::region_id(s)?;
     Ok(s.to_string())
 }
 
 fn parse_plugin(s: &str) -> Result<String, String> {
     let s = s.trim();
-    let ok = (1..=255).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !ok {
-        return Err(format!(
-            "{s:?}: a plugin name has 1 to 255 of A-Z a-z 0-9 . _ -"
-        ));
-    }
+    crate::validate::plugin_name(s)?;
     Ok(s.to_string())
 }
 
