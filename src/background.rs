@@ -1,6 +1,11 @@
-//! Work that must not slow the serving of scrapes: rendering the next page
-//! runs on a thread of its own at a lower CPU priority, so that when the
-//! CPU is short, scrapes of the current page come first.
+//! Work that must not slow the serving of scrapes: rendering runs on a
+//! long-lived thread of its own at a lower CPU priority (one per kind of
+//! work, jobs one after another), so that when the CPU is short, scrapes of
+//! the current page come first.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Mutex, OnceLock};
 
 use thread_priority::{ThreadPriority, ThreadPriorityValue};
 
@@ -19,23 +24,52 @@ pub fn lower_priority() -> Result<(), String> {
         .map_err(|e| format!("cannot lower the thread priority: {e:?}"))
 }
 
-/// Runs `work` on a new thread named `name` at the background priority and
-/// waits for its result without holding an async worker.
-pub async fn run<T: Send + 'static>(
-    name: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The thread named `name`, started the first time it is asked for (and
+/// again should it ever have stopped).
+fn worker(name: &str) -> Result<Sender<Job>, String> {
+    static WORKERS: OnceLock<Mutex<HashMap<String, Sender<Job>>>> = OnceLock::new();
+    let mut workers = WORKERS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(tx) = workers.get(name) {
+        return Ok(tx.clone());
+    }
+    let (tx, rx) = channel::<Job>();
     std::thread::Builder::new()
         .name(name.to_string())
         .spawn(move || {
             if let Err(e) = lower_priority() {
                 tracing::debug!(error = %e, "background thread keeps its priority");
             }
-            // The receiver is gone only if the exporter is shutting down.
-            let _ = tx.send(work());
+            while let Ok(job) = rx.recv() {
+                // A job that panics loses its result (its caller is told),
+                // not the thread.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            }
         })
         .map_err(|e| format!("cannot start the {name} thread: {e}"))?;
+    workers.insert(name.to_string(), tx.clone());
+    Ok(tx)
+}
+
+/// Runs `work` on the long-lived thread named `name`, at the background
+/// priority, after the jobs already queued there, and waits for its result
+/// without holding an async worker.
+pub async fn run<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // The receiver is gone only if the caller went away.
+        let _ = tx.send(work());
+    });
+    worker(name)?
+        .send(job)
+        .map_err(|_| format!("the {name} thread has stopped"))?;
     rx.await
         .map_err(|_| format!("the {name} thread stopped without a result"))
 }
@@ -73,5 +107,15 @@ mod tests {
             .await
             .expect_err("no result");
         assert!(err.contains("test-panic"), "{err}");
+        // The thread lives on for the next job.
+        assert_eq!(run("test-panic", || 7).await, Ok(7));
+    }
+
+    #[tokio::test]
+    async fn jobs_of_one_name_share_one_long_lived_thread() {
+        let id = |_: ()| format!("{:?}", std::thread::current().id());
+        let a = run("test-shared", move || id(())).await.expect("runs");
+        let b = run("test-shared", move || id(())).await.expect("runs");
+        assert_eq!(a, b, "one thread for every job of a name");
     }
 }

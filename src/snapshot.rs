@@ -42,6 +42,8 @@ pub struct RegionState {
     /// Each plugin name swept in the region: did its last sweep succeed?
     /// A failed sweep keeps its last good rows in `data` for a while.
     pub sweeps: BTreeMap<String, SweepState>,
+    /// Walks since start by result: ok, failed, timeout.
+    pub walks: [u64; 3],
 }
 
 /// The last try of one plugin sweep in one region.
@@ -71,12 +73,14 @@ impl RegionKey {
 #[derive(Clone, Debug, Default)]
 pub struct FleetSnapshot {
     pub regions: BTreeMap<RegionKey, RegionState>,
-    /// Clock time the last cycle finished (absent before the first).
+    /// Clock time a region's walk last ended (absent before the first).
     pub last_collection: Option<i64>,
-    /// Cycles finished since start.
+    /// Rounds finished since start: every region walked once.
     pub cycles: u64,
-    /// Seconds the last whole cycle took (all regions, rendering excluded).
+    /// Seconds the last round took (every region walked once).
     pub cycle_duration: f64,
+    /// `--collect.interval`, seconds.
+    pub interval: f64,
     /// Plugin names swept, by source (`flag`, `discovered`).
     pub plugin_names: BTreeMap<&'static str, usize>,
     /// `--collect.tags`: the tag keys written as `tag_<key>` labels on the

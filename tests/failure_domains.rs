@@ -333,7 +333,6 @@ async fn a_slow_region_never_holds_back_the_fresh_series_of_the_others() {
         t0.elapsed() >= Duration::from_secs(5),
         "the slow region took its 5 s"
     );
-    assert!(r.early_publishes > 0, "{r:?}");
     assert_eq!((r.regions_ok, r.regions_failed), (3, 0));
     let after = parse_metrics(&scrape(running.addr).await);
     assert!(!has_gone(&after));

@@ -71,7 +71,7 @@ async fn golden_page() -> String {
     }
     snap.cycle_duration = 0.0;
     snap.cycles = 1;
-    let page = render(&snap, StateSets::All, 0).expect("render");
+    let page = render(&snap, StateSets::All).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 

@@ -91,7 +91,7 @@ fn fleet_snapshot() -> FleetSnapshot {
 }
 
 fn page(snap: &FleetSnapshot) -> String {
-    let page = render(snap, StateSets::All, 0).expect("render");
+    let page = render(snap, StateSets::All).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 

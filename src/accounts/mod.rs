@@ -170,6 +170,8 @@ pub struct AccountSet {
     on_change: OnceLock<OnChange>,
     /// The first load has begun (later ones are reloads).
     started: AtomicBool,
+    /// Accounts in the last file read: each client's share of the slots.
+    count: std::sync::atomic::AtomicUsize,
 }
 
 /// Why one account could not be built.
@@ -195,6 +197,7 @@ impl AccountSet {
             metrics: Mutex::new(HashMap::new()),
             on_change: OnceLock::new(),
             started: AtomicBool::new(false),
+            count: std::sync::atomic::AtomicUsize::new(1),
         })
     }
 
@@ -227,6 +230,7 @@ impl AccountSet {
     pub async fn load(self: &Arc<Self>) -> Result<Loaded, AccountsError> {
         let configs = self.configs()?;
         let mut slots = self.slots.lock().await;
+        self.count.store(configs.len().max(1), Ordering::SeqCst);
         // At start, a file's accounts wait only so long for each other; a
         // reload waits for all, to report the bad ones.
         let first = !self.started.swap(true, Ordering::SeqCst);
@@ -315,6 +319,14 @@ impl AccountSet {
         Ok(loaded)
     }
 
+    /// One account's share of `--aliyun.max-concurrency` when there are
+    /// several: max(1, N / accounts), so one whose endpoint never answers
+    /// leaves the others their slots.
+    fn share(&self) -> Option<usize> {
+        let n = self.count.load(Ordering::SeqCst);
+        (n > 1).then(|| (self.opts.client.max_concurrency / n).max(1))
+    }
+
     /// Builds one account, or keeps `running` when its entry did not change
     /// and its credentials do not depend on files outside the entry.
     async fn build_one(
@@ -363,6 +375,7 @@ impl AccountSet {
             provider,
             ClientOptions {
                 endpoint_template: endpoint,
+                share: self.share(),
                 ..self.opts.client.clone()
             },
             m.api,

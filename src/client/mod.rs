@@ -31,6 +31,10 @@ pub const DEFAULT_ENDPOINT: &str = "https://ecs.aliyuncs.com";
 /// pages is 2.5 million instances in one region.
 pub const MAX_PAGES: usize = 50_000;
 
+/// Connecting takes a few seconds at most, whatever `--aliyun.request-timeout`:
+/// an endpoint that does not accept connections fails its calls fast.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// `--aliyun.endpoint`: a URL template, `{region}` replaced by the region id.
@@ -48,6 +52,10 @@ pub struct ClientOptions {
     /// all under one `--aliyun.max-concurrency` and `--aliyun.rate-limit`);
     /// `None`: limits of its own from `max_concurrency` and `rate_limit`.
     pub limits: Option<Arc<Limits>>,
+    /// This client's share of the shared slots at most (`None`: all of
+    /// them): an account whose endpoint never answers then holds only its
+    /// share, never every slot the other accounts need.
+    pub share: Option<usize>,
 }
 
 impl Default for ClientOptions {
@@ -61,6 +69,7 @@ impl Default for ClientOptions {
             max_body_bytes: 16 << 20,
             max_pages: MAX_PAGES,
             limits: None,
+            share: None,
         }
     }
 }
@@ -72,6 +81,8 @@ pub struct Client {
     opts: ClientOptions,
     region_endpoints: RwLock<HashMap<String, String>>,
     limits: Arc<Limits>,
+    /// This account's share of the shared slots.
+    share: Option<tokio::sync::Semaphore>,
     metrics: ApiMetrics,
     /// Requests sent per region (for the per-region log line).
     region_calls: Mutex<HashMap<String, u64>>,
@@ -104,7 +115,7 @@ impl Client {
             // nowhere else: a 3xx is an error (see `decode_response`).
             .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
+            .connect_timeout(opts.timeout.min(CONNECT_TIMEOUT))
             .pool_max_idle_per_host(opts.max_concurrency.max(1))
             .user_agent(concat!(
                 "cloud-assistant-exporter/",
@@ -116,10 +127,12 @@ impl Client {
             .limits
             .clone()
             .unwrap_or_else(|| Limits::new(opts.max_concurrency, opts.rate_limit));
+        let share = opts.share.map(|n| tokio::sync::Semaphore::new(n.max(1)));
         Ok(Client {
             http,
             credentials,
             limits,
+            share,
             opts,
             region_endpoints: RwLock::new(HashMap::new()),
             metrics,
@@ -319,6 +332,15 @@ impl Client {
         // its later calls of the same moment fail at once instead of
         // queueing behind it.
         let creds = self.credentials_for(action, region_label).await?;
+        // The account's own share first: waiting for it holds no shared slot.
+        let _share = match &self.share {
+            Some(s) => Some(
+                s.acquire()
+                    .await
+                    .map_err(|_| transport("client is shut down".into(), false))?,
+            ),
+            None => None,
+        };
         self.limits.rate.wait().await;
         let _permit = self
             .limits

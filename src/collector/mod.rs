@@ -1,8 +1,10 @@
-//! The collection cycle: list regions, walk every region concurrently (agents,
-//! instances, plugin sweeps by name, a bounded number of plugin discovery
-//! calls), keep the last good data of each region, and swap in a freshly
-//! rendered page. It never touches HTTP serving.
+//! The collection: every (account, region) walked on its own clock
+//! (`clocks`): agents, instances, plugin sweeps by name, a bounded number of
+//! plugin discovery calls; the last good data of each region kept; and when
+//! a region's walk ends, its pieces of the page rendered and the page
+//! swapped in. It never touches HTTP serving.
 
+mod clocks;
 mod discovery;
 mod inventory;
 mod labels;
@@ -20,17 +22,17 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use prometheus::{IntCounter, Registry};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::accounts::Account;
 use crate::client::Client;
 use crate::clock::Clock;
-use crate::render::{Page, StateSets, render};
+use crate::render::{Page, StateSets, assemble};
 use crate::snapshot::{FleetSnapshot, RegionKey};
 pub use discovery::pick_discovery_targets;
 use inventory::{Background, Extra, ExtraData, ExtraResult};
-use region::RegionResult;
+use publish::PieceStore;
 pub use shard::Shard;
 use state::State;
 
@@ -84,14 +86,12 @@ impl Default for CollectorOptions {
     }
 }
 
-/// What one cycle did, for tests and logs.
+/// What one [`Collector::run_cycle`] did, for tests.
 #[derive(Debug, Default, Clone)]
 pub struct CycleReport {
     pub regions_ok: usize,
     pub regions_failed: usize,
     pub discovery_calls: usize,
-    /// Pages rendered while regions were still being walked.
-    pub early_publishes: usize,
 }
 
 pub struct Collector {
@@ -108,8 +108,12 @@ pub struct Collector {
     names_dropped: IntCounter,
     /// Rows whose labels cannot be served.
     dropped: labels::Dropped,
-    /// Wall time of the last render, which paces the renders of a cycle.
-    last_render: std::sync::Mutex<Duration>,
+    /// Every region's pieces of the page.
+    pieces: std::sync::Mutex<PieceStore>,
+    /// `--collect.tags`, for the renders.
+    tags: Arc<[String]>,
+    /// Woken when the accounts change (a reload, a down account up).
+    accounts_changed: Notify,
 }
 
 impl Collector {
@@ -128,11 +132,13 @@ impl Collector {
         .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
         .map_err(std::io::Error::other)?;
         let dropped = labels::Dropped::new(&registry).map_err(std::io::Error::other)?;
+        let tags: Arc<[String]> = opts.tags.clone().into();
         let empty = FleetSnapshot {
-            tags: opts.tags.clone().into(),
+            tags: Arc::clone(&tags),
+            interval: opts.interval.as_secs_f64(),
             ..FleetSnapshot::default()
         };
-        let page = render(&empty, opts.state_sets, 0)?;
+        let page = assemble(std::iter::empty(), &empty, opts.state_sets)?;
         Ok(Collector {
             accounts: std::sync::RwLock::new(accounts),
             opts,
@@ -147,11 +153,13 @@ impl Collector {
             background: Arc::default(),
             names_dropped,
             dropped,
-            last_render: std::sync::Mutex::new(Duration::ZERO),
+            pieces: std::sync::Mutex::default(),
+            tags,
+            accounts_changed: Notify::new(),
         })
     }
 
-    /// The page the server serves; swapped whole after every cycle.
+    /// The page the server serves; swapped whole after every walk.
     pub fn page(&self) -> Arc<ArcSwap<Page>> {
         Arc::clone(&self.page)
     }
@@ -163,17 +171,19 @@ impl Collector {
         self.page.load().plain_with(&own)
     }
 
-    /// True once the first cycle has finished.
+    /// True once every known region has ended its first walk.
     pub fn ready(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.ready)
     }
 
-    /// Replaces the accounts (a reloaded `--config.file`); the next cycle
-    /// walks the new set, and regions of removed accounts leave the page.
+    /// Replaces the accounts (a reloaded `--config.file`, a down account
+    /// up): new ones start walking at once, and regions of removed accounts
+    /// leave the page.
     pub fn set_accounts(&self, accounts: Vec<Account>) {
         if let Ok(mut a) = self.accounts.write() {
             *a = accounts;
         }
+        self.accounts_changed.notify_one();
     }
 
     pub fn accounts(&self) -> Vec<Account> {
@@ -185,69 +195,49 @@ impl Collector {
         self.state.lock().await.snapshot.clone()
     }
 
-    /// Runs a cycle every interval until `shutdown` turns true. A cycle that
-    /// overruns delays the next; cycles never overlap.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut tick = tokio::time::interval(self.opts.interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                // A slower walk finished between cycles: its series now.
-                _ = self.background.finished.notified() => {
-                    let mut st = self.state.lock().await;
-                    self.take_slow_walks(&mut st, self.clock.now(), false);
-                    self.publish(&st.snapshot, None).await;
-                    continue;
-                }
-                _ = shutdown.changed() => return,
-            }
-            tokio::select! {
-                _ = self.run_cycle() => {}
-                _ = shutdown.changed() => return,
-            }
-        }
+    /// Walks every (account, region) on its own clock until `shutdown`
+    /// turns true (see `clocks`): no cycle, no barrier across regions or
+    /// accounts.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
+        clocks::supervise(self, shutdown).await
     }
 
-    /// One full cycle: the regions to walk, a plan from the last cycle's
-    /// walks, every region at once (their fresh series published as they
-    /// finish), and the final page. Returns what it did.
+    /// Walks every region of every account once, all at once, now, and
+    /// returns what it did: the whole fleet in one go, for tests and the
+    /// benchmark (the exporter itself runs [`Collector::run`]). Each region
+    /// is on the page as soon as its walk ends.
     pub async fn run_cycle(&self) -> CycleReport {
-        let cycle_start = Instant::now();
         let now = self.clock.now();
         let lists = self.list_regions().await;
-        let mut st = self.state.lock().await;
-        let active = self.regions_to_walk(&mut st, lists, now);
-        let mut tasks = JoinSet::new();
-        for task in self.plan(&st, &active, now) {
-            tasks.spawn(task.run());
-        }
-        // A walk that finished since the last cycle is taken in first, so
-        // it is not started again as if still due.
-        self.take_slow_walks(&mut st, now, true);
-        self.start_slow_walks(&st, &active, now);
+        let active = {
+            let mut st = self.state.lock().await;
+            let active = self.regions_to_walk(&mut st, lists, now);
+            // A walk that finished since the last cycle is taken in first,
+            // so it is not started again as if still due.
+            self.take_slow_walks(&mut st, now, true);
+            active
+        };
+        let gone = self.prune_pieces().await;
+        let walks = active
+            .iter()
+            .map(|(key, client)| self.walk_region(key, client, now));
         let mut report = CycleReport::default();
-        self.collect(&mut st, tasks, now, &mut report).await;
-        self.take_slow_walks(&mut st, now, false);
-        st.forget_gone_instances();
-        st.forget_gone_regions();
-        for d in st.discovery.values_mut() {
-            d.end_round(self.opts.discovery_interval, now);
+        for w in futures_join_all(walks).await {
+            match w {
+                Some(w) if w.ok => report.regions_ok += 1,
+                Some(w) if !w.unsupported => report.regions_failed += 1,
+                _ => {}
+            }
+            report.discovery_calls += w.map_or(0, |w| w.discovery_calls);
         }
-        let shared = crate::intern::sweep();
-        tracing::debug!(shared_strings = shared, "intern pool swept");
-        st.snapshot.last_collection = Some(self.clock.now());
-        st.snapshot.cycles += 1;
-        st.snapshot.cycle_duration = cycle_start.elapsed().as_secs_f64();
-        st.snapshot.plugin_names = BTreeMap::from([
-            ("flag", self.opts.plugins.len()),
-            (
-                "discovered",
-                st.discovery.values().map(|d| d.names.len()).sum(),
-            ),
-        ]);
-        self.publish(&st.snapshot, Some((&report, cycle_start)))
-            .await;
+        let finished: Vec<RegionKey> = {
+            let mut st = self.state.lock().await;
+            self.take_slow_walks(&mut st, now, false)
+        };
+        if !finished.is_empty() || gone {
+            self.publish(finished).await;
+        }
+        self.ready.store(true, std::sync::atomic::Ordering::Release);
         report
     }
 
@@ -282,9 +272,9 @@ impl Collector {
         accounts.into_iter().zip(lists).collect()
     }
 
-    /// The (account, region) pairs this replica walks now: each account's
-    /// regions (configured, else as DescribeRegions is believed), its shard,
-    /// less the ones left alone for a while. Regions not walked leave the page.
+    /// The (account, region) pairs this replica walks now, over all
+    /// accounts (see [`Self::account_regions`]); regions of accounts no
+    /// longer there, or not walked, leave the page.
     fn regions_to_walk(
         &self,
         st: &mut State,
@@ -293,80 +283,147 @@ impl Collector {
     ) -> Vec<(RegionKey, Arc<Client>)> {
         let mut keys: Vec<(RegionKey, Arc<Client>)> = Vec::new();
         for (account, list) in &lists {
-            let regions = match list {
-                Some(l) if !l.configured.is_empty() => {
-                    if l.listed.is_some() {
-                        st.known_regions.insert(account.name.clone(), Vec::new());
-                    }
-                    l.configured.clone()
-                }
-                Some(region::RegionList {
-                    listed: Some(ids), ..
-                }) => st.believe(&account.name, ids.clone()),
-                // DescribeRegions failed or timed out: the last known list.
-                _ => st
-                    .known_regions
-                    .get(&account.name)
-                    .cloned()
-                    .unwrap_or_default(),
-            };
-            for r in regions {
-                if self.opts.shard.owns(&account.name, &r) {
-                    let key = RegionKey::new(&account.name, &r);
-                    keys.push((key, Arc::clone(&account.client)));
-                }
+            for key in self.account_regions(st, account, list.as_ref(), now) {
+                keys.push((key, Arc::clone(&account.client)));
             }
         }
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         keys.dedup_by(|a, b| a.0 == b.0);
         st.known_regions
             .retain(|name, _| lists.iter().any(|(a, _)| &a.name == name));
-        st.snapshot
-            .regions
-            .retain(|k, _| keys.iter().any(|(key, _)| key == k));
-        st.unsupported.retain(|_, until| *until > now);
+        let active: Vec<RegionKey> = keys.iter().map(|(k, _)| k.clone()).collect();
+        st.set_active(None, active);
         keys.retain(|(k, _)| !st.unsupported.contains_key(k));
         keys
     }
 
-    /// Starts the slower walks that are due (each region's instance info and
-    /// activation codes), beside the cycle.
-    fn start_slow_walks(&self, st: &State, active: &[(RegionKey, Arc<Client>)], now: i64) {
+    /// The regions of one account this replica walks now: its regions
+    /// (configured, else as DescribeRegions is believed; the last known list
+    /// when `list` is `None`), its shard. The account's other regions leave
+    /// the page.
+    fn account_regions(
+        &self,
+        st: &mut State,
+        account: &Account,
+        list: Option<&region::RegionList>,
+        now: i64,
+    ) -> Vec<RegionKey> {
+        let regions = match list {
+            Some(l) if !l.configured.is_empty() => {
+                if l.listed.is_some() {
+                    st.known_regions.insert(account.name.clone(), Vec::new());
+                }
+                l.configured.clone()
+            }
+            Some(region::RegionList {
+                listed: Some(ids), ..
+            }) => st.believe(&account.name, ids.clone()),
+            // DescribeRegions failed or timed out: the last known list.
+            _ => st
+                .known_regions
+                .get(&account.name)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let mut keys: Vec<RegionKey> = regions
+            .iter()
+            .filter(|r| self.opts.shard.owns(&account.name, r))
+            .map(|r| RegionKey::new(&account.name, r))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        st.snapshot
+            .regions
+            .retain(|k, _| k.account != account.name || keys.contains(k));
+        st.unsupported.retain(|_, until| *until > now);
+        keys
+    }
+
+    /// One walk of one region: its plan from its last walk, the walk within
+    /// `--collect.timeout`, the outcome taken in, the slower walks that are
+    /// due started beside it, and the region's pieces of the page rendered
+    /// and swapped in. `None` when the region is left alone for now (the
+    /// API is not offered there).
+    async fn walk_region(
+        &self,
+        key: &RegionKey,
+        client: &Arc<Client>,
+        now: i64,
+    ) -> Option<WalkSummary> {
+        let started = Instant::now();
+        let task = {
+            let mut st = self.state.lock().await;
+            st.unsupported.retain(|_, until| *until > now);
+            if st.unsupported.contains_key(key) {
+                st.walk_ended(key, started, self.clock.now());
+                return None;
+            }
+            self.plan(&st, key, client, now)
+        };
+        let result = task.run().await;
+        let end = self.clock.now();
+        let summary = {
+            let mut st = self.state.lock().await;
+            let summary = self.apply(&mut st, result, end);
+            if let Some(d) = st.discovery.get_mut(&key.account) {
+                d.end_round(self.opts.discovery_interval, end);
+            }
+            st.snapshot.plugin_names = plugin_name_counts(&self.opts, &st);
+            self.start_slow_walks(&st, key, client, end);
+            if st.walk_ended(key, started, end) {
+                tracing::debug!(
+                    rounds = st.snapshot.cycles,
+                    duration_seconds = format!("{:.3}", st.snapshot.cycle_duration),
+                    shared_strings = crate::intern::sweep(),
+                    "every region walked once more"
+                );
+            }
+            summary
+        };
+        self.publish(vec![key.clone()]).await;
+        Some(summary)
+    }
+
+    /// Starts the slower walks of a region that are due (instance info and
+    /// activation codes), beside its own walks.
+    fn start_slow_walks(&self, st: &State, key: &RegionKey, client: &Arc<Client>, now: i64) {
         if self.opts.instance_info_interval.is_zero() {
             return;
         }
-        for (key, client) in active {
-            let mut extras = vec![Extra::Info];
-            if self.opts.managed_instances {
-                extras.push(Extra::Activations);
-            }
-            for extra in extras {
-                if st.due(key, extra, now) {
-                    self.background
-                        .start(key.clone(), Arc::clone(client), extra);
-                }
+        let mut extras = vec![Extra::Info];
+        if self.opts.managed_instances {
+            extras.push(Extra::Activations);
+        }
+        for extra in extras {
+            if st.snapshot.regions.contains_key(key) && st.due(key, extra, now) {
+                self.background
+                    .start(key.clone(), Arc::clone(client), extra);
             }
         }
     }
 
     /// Takes in the slower walks finished since the last look; those of a
-    /// region not on the page yet wait (`keep`), or are dropped at the end
-    /// of a cycle.
-    fn take_slow_walks(&self, st: &mut State, now: i64, keep: bool) {
+    /// region not on the page yet wait (`keep`), or are dropped. Returns the
+    /// regions whose page changed.
+    fn take_slow_walks(&self, st: &mut State, now: i64, keep: bool) -> Vec<RegionKey> {
         let interval = self.opts.instance_info_interval.as_secs() as i64;
         let mut finished = std::mem::take(&mut st.pending_extras);
         finished.extend(self.background.take());
+        let mut changed = Vec::new();
         for mut r in finished {
             if let Ok(data) = &mut r.result {
                 self.drop_odd_rows(data);
             }
             let timing = self.extra_timing(now + interval);
-            if let Some(result) = st.take_extra(&r.key, r.extra, r.result, now, timing)
-                && keep
-            {
-                st.pending_extras.push(ExtraResult { result, ..r });
+            match st.take_extra(&r.key, r.extra, r.result, now, timing) {
+                Some(result) if keep => st.pending_extras.push(ExtraResult { result, ..r }),
+                Some(_) => {}
+                None => changed.push(r.key),
             }
         }
+        changed.sort();
+        changed.dedup();
+        changed
     }
 
     /// Leaves out rows of a slower walk whose labels cannot be served.
@@ -385,40 +442,46 @@ impl Collector {
             self.opts.max_stale.as_secs() as i64,
         )
     }
+}
 
-    /// Takes in the regions' outcomes as they finish, and publishes the
-    /// fresh series of finished regions while others still walk: at most
-    /// one render per gap (see [`Self::publish_gap`]).
-    async fn collect(
-        &self,
-        st: &mut State,
-        mut tasks: JoinSet<RegionResult>,
-        now: i64,
-        report: &mut CycleReport,
-    ) {
-        let mut dirty = false;
-        let mut next_publish = tokio::time::Instant::now() + self.publish_gap();
-        loop {
-            tokio::select! {
-                joined = tasks.join_next() => match joined {
-                    None => return,
-                    Some(Ok(result)) => {
-                        self.apply(st, result, now, report);
-                        dirty = true;
-                    }
-                    Some(Err(_)) => report.regions_failed += 1,
-                },
-                _ = self.background.finished.notified() => {
-                    self.take_slow_walks(st, now, true);
-                    dirty = true;
-                }
-                _ = tokio::time::sleep_until(next_publish), if dirty && !tasks.is_empty() => {
-                    self.publish(&st.snapshot, None).await;
-                    report.early_publishes += 1;
-                    dirty = false;
-                    next_publish = tokio::time::Instant::now() + self.publish_gap();
+/// What one region's walk came to, for [`CycleReport`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WalkSummary {
+    pub(crate) ok: bool,
+    /// The API is not offered in the region: neither ok nor failed.
+    pub(crate) unsupported: bool,
+    pub(crate) discovery_calls: usize,
+}
+
+/// Plugin names swept, by source.
+fn plugin_name_counts(opts: &CollectorOptions, st: &State) -> BTreeMap<&'static str, usize> {
+    BTreeMap::from([
+        ("flag", opts.plugins.len()),
+        (
+            "discovered",
+            st.discovery.values().map(|d| d.names.len()).sum(),
+        ),
+    ])
+}
+
+/// Runs futures side by side on the calling task and returns their outputs
+/// in order.
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    use std::task::Poll;
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futs.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *slot = Some(v),
+                    Poll::Pending => pending = true,
                 }
             }
         }
-    }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }

@@ -8,19 +8,13 @@ use super::discovery::Discovery;
 use super::inventory::{Extra, ExtraData};
 use super::region::{RegionOutcome, RegionResult};
 use super::state::State;
-use super::{Collector, CycleReport};
+use super::{Collector, WalkSummary};
 
 impl Collector {
     /// Takes a region's outcome into the state: fresh data, a region left
     /// alone (the API is not offered there), or a failure that keeps the
     /// last good series.
-    pub(super) fn apply(
-        &self,
-        st: &mut State,
-        r: RegionResult,
-        now: i64,
-        report: &mut CycleReport,
-    ) {
+    pub(super) fn apply(&self, st: &mut State, r: RegionResult, now: i64) -> WalkSummary {
         let RegionResult {
             key,
             outcome,
@@ -29,10 +23,15 @@ impl Collector {
         } = r;
         let (account, region) = (key.account.as_str(), key.region.as_str());
         let max_stale = self.opts.max_stale.as_secs() as i64;
+        let mut summary = WalkSummary {
+            ok: false,
+            unsupported: false,
+            discovery_calls: 0,
+        };
         match outcome {
             RegionOutcome::Ok(mut walk) => {
-                report.regions_ok += 1;
-                report.discovery_calls += walk.asked.len();
+                summary.ok = true;
+                summary.discovery_calls = walk.asked.len();
                 for a in &walk.agents {
                     if !st.first_seen.contains_key(&a.instance_id) {
                         st.first_seen.insert(a.instance_id.clone(), now);
@@ -95,12 +94,14 @@ impl Collector {
                 entry.up = true;
                 entry.last_success = Some(now);
                 entry.duration = secs;
+                entry.walks[0] += 1;
                 if let Some(m) = managed {
                     let timing = self.extra_timing(now);
                     st.take_extra(&key, Extra::Managed, m.map(ExtraData::Managed), now, timing);
                 }
             }
             RegionOutcome::Unsupported(e) => {
+                summary.unsupported = true;
                 let recheck = self.opts.unsupported_recheck;
                 tracing::warn!(account, region, error = %e, recheck_after = ?recheck, "Cloud Assistant is not available in this region; leaving it out");
                 st.unsupported
@@ -108,13 +109,14 @@ impl Collector {
                 st.snapshot.regions.remove(&key);
             }
             RegionOutcome::Failed(error, code) => {
-                report.regions_failed += 1;
                 tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
                 st.region_failed(&key, now, max_stale);
                 if let Some(entry) = st.snapshot.regions.get_mut(&key) {
                     entry.duration = secs;
+                    entry.walks[if code == "Deadline" { 2 } else { 1 }] += 1;
                 }
             }
         }
+        summary
     }
 }

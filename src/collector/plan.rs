@@ -1,6 +1,6 @@
-//! The plan of a cycle: how long each region's walks were last time, and
-//! from that how many lanes its plugin sweeps and single calls get, so the
-//! fleet's longest walk sets the cycle's length and nothing arrives as one
+//! The plan of a region's walk: how long its walks were last time, and
+//! from that how many lanes its plugin sweeps and single calls get, so its
+//! own longest walk sets the walk's length and nothing arrives as one
 //! burst.
 
 use std::collections::HashMap;
@@ -15,7 +15,7 @@ use crate::api;
 use crate::client::Client;
 use crate::snapshot::{RegionData, RegionKey};
 
-/// A region's walk lengths in pages, as the last cycle saw them.
+/// A region's walk lengths in pages, as its last walk saw them.
 pub(super) struct WalkEstimate {
     pub(super) agents: usize,
     /// Per plugin name to sweep; a name the region did not report is taken
@@ -104,80 +104,57 @@ pub fn lanes_for_walks(pages: &[usize], longest: usize) -> usize {
 }
 
 impl Collector {
-    /// Each region's task: its sweeps in lanes that fit within the fleet's
-    /// longest walk (as the last cycle saw it), and its discovery calls.
+    /// A region's walk: its sweeps in lanes that fit within its own longest
+    /// walk (as its last walk saw it), and its discovery calls.
     pub(super) fn plan(
         &self,
         st: &State,
-        active: &[(RegionKey, Arc<Client>)],
+        key: &RegionKey,
+        client: &Arc<Client>,
         now: i64,
-    ) -> Vec<RegionTask> {
-        let names_of = |account: &str| match st.discovery.get(account) {
+    ) -> RegionTask {
+        let names = match st.discovery.get(&key.account) {
             Some(d) => d.sweep_names(&self.opts.plugins, self.opts.max_plugin_names),
             None => {
                 Discovery::default().sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
             }
         };
-        let names: HashMap<&str, Vec<String>> = active
-            .iter()
-            .map(|(k, _)| (k.account.as_str(), names_of(&k.account)))
-            .collect();
-        let no_names = Vec::new();
-        let estimates: HashMap<&RegionKey, WalkEstimate> = active
-            .iter()
-            .filter_map(|(k, _)| {
-                let d = st.snapshot.regions.get(k)?.data.as_ref()?;
-                let n = names.get(k.account.as_str()).unwrap_or(&no_names);
-                Some((k, WalkEstimate::of(d, n)))
-            })
-            .collect();
-        let longest = estimates
-            .values()
-            .map(WalkEstimate::longest)
-            .max()
-            .unwrap_or(0);
+        let prev = st.snapshot.regions.get(key).and_then(|r| r.data.as_ref());
+        let estimate = prev.map(|d| WalkEstimate::of(d, &names));
+        let sweeps = match &estimate {
+            Some(e) => e.sweep_plan(e.longest()),
+            None => SweepPlan {
+                lanes: names.len(),
+                names,
+            },
+        };
         let share = Discovery::share(self.opts.discovery_interval, self.opts.interval);
         let no_asked = Default::default();
-        active
-            .iter()
-            .map(|(key, client)| {
-                let prev = st.snapshot.regions.get(key).and_then(|r| r.data.as_ref());
-                let estimate = estimates.get(key);
-                let names = names.get(key.account.as_str()).unwrap_or(&no_names);
-                let sweeps = match estimate {
-                    Some(e) => e.sweep_plan(longest),
-                    None => SweepPlan {
-                        names: names.clone(),
-                        lanes: names.len(),
-                    },
-                };
-                let asked = st
-                    .discovery
-                    .get(&key.account)
-                    .map_or(&no_asked, |d| &d.asked);
-                // A region seen before picks its targets now; a new one picks
-                // them once its agents are known, so day one shows plugins.
-                let targets = match prev {
-                    Some(d) => Targets::Chosen {
-                        ids: pick_discovery_targets(&d.agents, asked, &st.first_seen, share),
-                        walk_pages: estimate.map_or(0, |e| e.agents),
-                    },
-                    None if share > 0.0 => Targets::AfterAgents(share),
-                    None => Targets::Chosen {
-                        ids: Vec::new(),
-                        walk_pages: 0,
-                    },
-                };
-                RegionTask {
-                    key: key.clone(),
-                    client: Arc::clone(client),
-                    sweeps,
-                    targets,
-                    managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
-                    deadline: self.opts.region_timeout,
-                }
-            })
-            .collect()
+        let asked = st
+            .discovery
+            .get(&key.account)
+            .map_or(&no_asked, |d| &d.asked);
+        // A region seen before picks its targets now; a new one picks them
+        // once its agents are known, so day one shows plugins.
+        let targets = match prev {
+            Some(d) => Targets::Chosen {
+                ids: pick_discovery_targets(&d.agents, asked, &st.first_seen, share),
+                walk_pages: estimate.as_ref().map_or(0, |e| e.agents),
+            },
+            None if share > 0.0 => Targets::AfterAgents(share),
+            None => Targets::Chosen {
+                ids: Vec::new(),
+                walk_pages: 0,
+            },
+        };
+        RegionTask {
+            key: key.clone(),
+            client: Arc::clone(client),
+            sweeps,
+            targets,
+            managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
+            deadline: self.opts.region_timeout,
+        }
     }
 }
 

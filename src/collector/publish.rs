@@ -1,69 +1,149 @@
-//! The page: rendered from the snapshot off the async workers and swapped
-//! in whole, as regions finish and at the end of every cycle.
+//! The page: when a region's walk ends, only that region's pieces are
+//! rendered (off the async workers, on the long-lived render thread), and
+//! the page is the list of every region's pieces, swapped in whole. No
+//! other region is rendered again, and nothing waits for any other region.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use super::{Collector, CycleReport};
-use crate::render::render;
-use crate::snapshot::FleetSnapshot;
+use super::Collector;
+use crate::render::{Deflater, RegionPieces, assemble, render_region};
+use crate::snapshot::RegionKey;
 
-/// Renders within a cycle are at least this far apart, and at least this
-/// many times the last render's wall time: a large fleet's page costs CPU.
-const MIN_PUBLISH_GAP: Duration = Duration::from_secs(2);
-const PUBLISH_GAP_RENDERS: u32 = 8;
+/// Every region's last rendered pieces, and which read of its state they
+/// were rendered from.
+#[derive(Default)]
+pub(super) struct PieceStore {
+    regions: BTreeMap<RegionKey, (u64, Arc<RegionPieces>)>,
+    /// Kept between renders: a compressor's state is large to set up.
+    deflater: Option<Deflater>,
+}
 
 impl Collector {
-    /// The least time between two renders of a cycle.
-    pub(super) fn publish_gap(&self) -> Duration {
-        let last = *self.last_render.lock().unwrap_or_else(|e| e.into_inner());
-        (last * PUBLISH_GAP_RENDERS).max(MIN_PUBLISH_GAP)
-    }
-
-    /// Renders the snapshot and swaps the page in (`cycle`: the final page
-    /// of a cycle, logged). Rendering a large fleet takes a while: off the
-    /// async workers and at a lower priority, so scrapes keep being answered
-    /// at once meanwhile. The snapshot is cheap to clone (region data sits
-    /// behind `Arc`s).
-    pub(super) async fn publish(
-        &self,
-        snapshot: &FleetSnapshot,
-        cycle: Option<(&CycleReport, Instant)>,
-    ) {
-        let hint = self.page.load().gzip_len();
-        let (snap, mode) = (snapshot.clone(), self.opts.state_sets);
+    /// Renders the pieces of `keys` from their state now, and swaps in the
+    /// page made of every region's pieces. A region no longer on the page
+    /// loses its pieces.
+    pub(super) async fn publish(&self, keys: Vec<RegionKey>) {
+        let (read, states) = {
+            let mut st = self.state.lock().await;
+            st.reads += 1;
+            let states: Vec<_> = keys
+                .into_iter()
+                .map(|k| {
+                    let state = st.snapshot.regions.get(&k).cloned();
+                    (k, state)
+                })
+                .collect();
+            (st.reads, states)
+        };
+        let previous: Vec<Option<Arc<RegionPieces>>> = {
+            let store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+            states
+                .iter()
+                .map(|(k, _)| store.regions.get(k).map(|(_, p)| Arc::clone(p)))
+                .collect()
+        };
+        let deflater = self
+            .pieces
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .deflater
+            .take();
+        let (tags, mode) = (self.tags.clone(), self.opts.state_sets);
         let t0 = Instant::now();
-        let rendered = crate::background::run("render", move || render(&snap, mode, hint))
-            .await
-            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-        *self.last_render.lock().unwrap_or_else(|e| e.into_inner()) = t0.elapsed();
-        match rendered {
-            Ok(page) => {
-                if let Some((report, cycle_start)) = cycle {
-                    tracing::info!(
-                        cycle = snapshot.cycles,
-                        regions_ok = report.regions_ok,
-                        regions_failed = report.regions_failed,
-                        early_publishes = report.early_publishes,
-                        duration_seconds = format!("{:.3}", snapshot.cycle_duration),
-                        render_seconds = format!(
-                            "{:.3}",
-                            cycle_start.elapsed().as_secs_f64() - snapshot.cycle_duration
-                        ),
-                        page_bytes = page.plain_len,
-                        gzip_bytes = page.gzip_len(),
-                        "cycle finished"
-                    );
-                }
-                self.page.store(Arc::new(page));
-                if cycle.is_some() {
-                    self.ready.store(true, Ordering::Release);
-                }
+        let rendered = crate::background::run("render", move || {
+            let mut deflater = deflater.unwrap_or_default();
+            let mut out = Vec::with_capacity(states.len());
+            for ((key, state), prev) in states.into_iter().zip(previous) {
+                let pieces = match state {
+                    Some(s) => Some(render_region(
+                        &key,
+                        &s,
+                        &tags,
+                        mode,
+                        prev.as_deref(),
+                        &mut deflater,
+                    )),
+                    None => None,
+                };
+                out.push((key, pieces));
             }
+            (out, deflater)
+        })
+        .await;
+        let (rendered, deflater) = match rendered {
+            Ok(r) => r,
             Err(e) => {
-                tracing::error!(error = %e, "rendering the page failed; serving the previous one")
+                tracing::error!(error = %e, "rendering failed; serving the previous page");
+                return;
+            }
+        };
+        let render_secs = t0.elapsed().as_secs_f64();
+        // The fleet's own series (rounds, last collection) as of now, and
+        // the swap, under the state lock: pages are swapped in the order
+        // their contents were read.
+        let st = self.state.lock().await;
+        let mut store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+        store.deflater = Some(deflater);
+        let (mut fresh, mut reused) = (0, 0);
+        for (key, pieces) in rendered {
+            match pieces {
+                Some(Ok(p)) => {
+                    fresh += p.fresh;
+                    reused += p.reused;
+                    let newer = store.regions.get(&key).is_none_or(|(r, _)| *r < read);
+                    if newer {
+                        store.regions.insert(key, (read, Arc::new(p)));
+                    }
+                }
+                Some(Err(e)) => {
+                    tracing::error!(account = %key.account, region = %key.region, error = %e, "rendering the region failed; its previous series stay")
+                }
+                None => {
+                    store.regions.remove(&key);
+                }
             }
         }
+        store
+            .regions
+            .retain(|k, _| st.snapshot.regions.contains_key(k));
+        match assemble(
+            store.regions.values().map(|(_, p)| &**p),
+            &st.snapshot,
+            self.opts.state_sets,
+        ) {
+            Ok(page) => {
+                tracing::debug!(
+                    chunks_fresh = fresh,
+                    chunks_reused = reused,
+                    render_seconds = format!("{render_secs:.3}"),
+                    page_bytes = page.plain_len,
+                    gzip_bytes = page.gzip_len(),
+                    "page published"
+                );
+                self.page.store(Arc::new(page));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "assembling the page failed; serving the previous one")
+            }
+        }
+        if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            let names: Vec<String> = self.accounts().into_iter().map(|a| a.name).collect();
+            if st.ready(&names) {
+                self.ready.store(true, std::sync::atomic::Ordering::Release);
+            }
+        }
+    }
+
+    /// Drops the pieces of regions no longer on the page; true if any went.
+    pub(super) async fn prune_pieces(&self) -> bool {
+        let st = self.state.lock().await;
+        let mut store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+        let before = store.regions.len();
+        store
+            .regions
+            .retain(|k, _| st.snapshot.regions.contains_key(k));
+        store.regions.len() != before
     }
 }

@@ -4,8 +4,9 @@
 //! `--collect.max-stale`; a region list that shrinks is believed only when
 //! three cycles in a row agree.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::discovery::Discovery;
 use super::inventory::{Extra, ExtraData, ExtraResult};
@@ -47,9 +48,109 @@ pub(super) struct State {
     pub(super) denied_warned: HashSet<(String, &'static str)>,
     /// Slower walks that finished before their region was on the page.
     pub(super) pending_extras: Vec<ExtraResult>,
+    /// The (account, region) pairs walked now, each on its own clock.
+    pub(super) active: BTreeSet<RegionKey>,
+    /// Walked regions whose first walk has not ended yet.
+    pub(super) first_walks: HashSet<RegionKey>,
+    /// Accounts whose regions have been listed (or failed to be) once.
+    pub(super) listed: HashSet<String>,
+    /// The round under way: it ends once every active region has ended a
+    /// walk begun after its start (`cycles_total`).
+    pub(super) round: Option<Round>,
+    /// Counts reads of region states for rendering: a render of a newer
+    /// read is never replaced by one of an older.
+    pub(super) reads: u64,
+}
+
+/// A round of walks: every active region once.
+#[derive(Debug)]
+pub(super) struct Round {
+    started: Instant,
+    waiting: HashSet<RegionKey>,
 }
 
 impl State {
+    /// The regions of `account` walked from now on (all accounts' when
+    /// `account` is `None`): new ones join the round under way, and /ready
+    /// waits for their first walk; gone ones leave it, and the page.
+    pub(super) fn set_active(&mut self, account: Option<&str>, keys: Vec<RegionKey>) {
+        if let Some(a) = account {
+            self.listed.insert(a.to_string());
+        }
+        let mine = |k: &RegionKey| account.is_none_or(|a| k.account == a);
+        let gone: Vec<RegionKey> = self
+            .active
+            .iter()
+            .filter(|k| mine(k) && !keys.contains(k))
+            .cloned()
+            .collect();
+        for k in &gone {
+            self.active.remove(k);
+            self.first_walks.remove(k);
+            self.snapshot.regions.remove(k);
+            if let Some(r) = &mut self.round {
+                r.waiting.remove(k);
+            }
+        }
+        for k in keys {
+            if self.active.insert(k.clone()) {
+                self.first_walks.insert(k.clone());
+                if let Some(r) = &mut self.round {
+                    r.waiting.insert(k);
+                }
+            }
+        }
+        if self.round.is_none() {
+            self.round = Some(Round {
+                started: Instant::now(),
+                waiting: self.active.iter().cloned().collect(),
+            });
+        }
+    }
+
+    /// Forgets an account's regions (it was removed).
+    pub(super) fn remove_account(&mut self, account: &str) {
+        self.set_active(Some(account), Vec::new());
+        self.listed.remove(account);
+        self.known_regions.remove(account);
+        self.discovery.remove(account);
+        self.unlisted.retain(|k, _| k.account != account);
+        self.unsupported.retain(|k, _| k.account != account);
+        self.extras.retain(|(k, _), _| k.account != account);
+        self.pending_extras.retain(|r| r.key.account != account);
+    }
+
+    /// True once every account has listed its regions and every region
+    /// known then has ended its first walk (ok or failed).
+    pub(super) fn ready(&self, accounts: &[String]) -> bool {
+        self.first_walks.is_empty() && accounts.iter().all(|a| self.listed.contains(a))
+    }
+
+    /// A region's walk begun at `started` ended at clock time `now`. When
+    /// that ends the round, the next begins; returns whether it did.
+    pub(super) fn walk_ended(&mut self, key: &RegionKey, started: Instant, now: i64) -> bool {
+        self.first_walks.remove(key);
+        self.snapshot.last_collection = Some(now);
+        let Some(round) = &mut self.round else {
+            return false;
+        };
+        if started >= round.started {
+            round.waiting.remove(key);
+        }
+        if !round.waiting.is_empty() {
+            return false;
+        }
+        self.snapshot.cycles += 1;
+        self.snapshot.cycle_duration = round.started.elapsed().as_secs_f64();
+        self.round = Some(Round {
+            started: Instant::now(),
+            waiting: self.active.iter().cloned().collect(),
+        });
+        self.forget_gone_instances();
+        self.forget_gone_regions();
+        true
+    }
+
     /// The regions to walk for an account whose DescribeRegions answered
     /// `listed`: a region it no longer names stays while it has instances
     /// (or the answer is empty) until three cycles in a row agree.

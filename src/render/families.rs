@@ -14,6 +14,10 @@ use crate::snapshot::StateSets;
 
 pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
 
+/// The results a region's walk is counted under, in the order of
+/// [`crate::snapshot::RegionState::walks`].
+pub const WALK_RESULTS: [&str; 3] = ["ok", "failed", "timeout"];
+
 /// A family's TYPE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -282,7 +286,7 @@ pub static FAMILIES: &[FamilyDef] = &[
     // The exporter's own series.
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_region_up",
-        help: "1 if the region's last collection cycle succeeded, else 0.",
+        help: "1 if the region's last walk succeeded, else 0.",
         kind: Gauge,
         empty: Header,
         write: |c, o| per_region(c, o, |r| Some(r.up as u8)),
@@ -314,21 +318,47 @@ pub static FAMILIES: &[FamilyDef] = &[
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_collection_duration_seconds",
-        help: "Seconds the region's last collection cycle took.",
+        help: "Seconds the region's last walk took.",
         kind: Gauge,
         empty: Header,
         write: |c, o| per_region(c, o, |r| Some(Fixed6(r.duration))),
     },
     FamilyDef {
+        name: "aliyun_cloud_assistant_exporter_region_walks_total",
+        help: "Walks of the region since the exporter started, by result (ok, failed, timeout).",
+        kind: Counter,
+        empty: Header,
+        write: |c, o| {
+            for ((acct, region), r) in c.regions() {
+                for (result, n) in WALK_RESULTS.iter().zip(r.walks) {
+                    o.series(acct, [("region_id", region), ("result", result)], n)?;
+                }
+            }
+            Ok(())
+        },
+    },
+];
+
+/// The families that describe the whole exporter rather than a region:
+/// rendered at every publish (a few lines), not with a region's walk.
+pub static FLEET_FAMILIES: &[FamilyDef] = &[
+    FamilyDef {
+        name: "aliyun_cloud_assistant_exporter_collection_interval_seconds",
+        help: "The configured --collect.interval: how often each (account, region) is walked.",
+        kind: Gauge,
+        empty: Header,
+        write: |c, o| o.series(None, [], Fixed6(c.snap.interval)),
+    },
+    FamilyDef {
         name: "aliyun_cloud_assistant_exporter_cycles_total",
-        help: "Collection cycles finished since the exporter started.",
+        help: "Rounds finished since the exporter started: a round ends once every region known at its start has ended a walk (ok or failed) begun after it.",
         kind: Counter,
         empty: Header,
         write: |c, o| o.series(None, [], c.snap.cycles),
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
-        help: "Seconds the last whole collection cycle took, every region included.",
+        help: "Seconds the last round took: from its start until every region had ended a walk begun after it.",
         kind: Gauge,
         empty: Header,
         write: |c, o| match c.snap.cycles {
@@ -338,7 +368,7 @@ pub static FAMILIES: &[FamilyDef] = &[
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
-        help: "When the last collection cycle finished, Unix seconds.",
+        help: "When the last walk of a region ended, Unix seconds.",
         kind: Gauge,
         empty: Header,
         write: |c, o| match c.snap.last_collection {
@@ -348,7 +378,7 @@ pub static FAMILIES: &[FamilyDef] = &[
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_plugin_names",
-        help: "Plugin names swept by name in every cycle, by source (flag, discovered).",
+        help: "Plugin names swept by name in every walk, by source (flag, discovered).",
         kind: Gauge,
         empty: Header,
         write: |c, o| {

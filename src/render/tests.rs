@@ -70,7 +70,7 @@ fn snap() -> FleetSnapshot {
 }
 
 fn text(mode: StateSets) -> String {
-    let page = render(&snap(), mode, 0).expect("render");
+    let page = render(&snap(), mode).expect("render");
     let plain = page.plain().expect("gunzip");
     assert_eq!(plain.len(), page.plain_len);
     String::from_utf8(plain).expect("utf8")
@@ -120,7 +120,7 @@ fn renders_series_state_sets_and_aggregates() {
 fn accounts_label_every_series_when_configured() {
     let mut s = snap();
     let plain = String::from_utf8(
-        render(&s, StateSets::All, 0)
+        render(&s, StateSets::All)
             .expect("render")
             .plain()
             .expect("gunzip"),
@@ -131,7 +131,7 @@ fn accounts_label_every_series_when_configured() {
     s.regions.insert(RegionKey::new("prod", "r"), state);
 
     let t = String::from_utf8(
-        render(&s, StateSets::All, 0)
+        render(&s, StateSets::All)
             .expect("render")
             .plain()
             .expect("gunzip"),
@@ -163,7 +163,7 @@ fn current_mode_writes_only_the_current_state() {
 }
 
 fn page_of(s: &FleetSnapshot) -> String {
-    let page = render(s, StateSets::All, 0).expect("render");
+    let page = render(s, StateSets::All).expect("render");
     String::from_utf8(page.plain().expect("gunzip")).expect("utf8")
 }
 
@@ -437,7 +437,7 @@ fn inventory_series_carry_the_account_first() {
 fn families_without_series_leave_no_trace_but_the_core_ones_are_declared() {
     // No inventory data at all (the walks are off, or not allowed).
     let t = text(StateSets::All);
-    for f in families::FAMILIES {
+    for f in families::FAMILIES.iter().chain(families::FLEET_FAMILIES) {
         let declared = t.contains(&format!("# TYPE {} ", f.name));
         match f.empty {
             families::Empty::Header => assert!(declared, "{} is not declared", f.name),
@@ -469,12 +469,13 @@ fn families_without_series_leave_no_trace_but_the_core_ones_are_declared() {
 
 #[test]
 fn the_table_names_each_family_once() {
-    let mut names: Vec<&str> = families::FAMILIES.iter().map(|f| f.name).collect();
+    let all = || families::FAMILIES.iter().chain(families::FLEET_FAMILIES);
+    let mut names: Vec<&str> = all().map(|f| f.name).collect();
     names.sort_unstable();
     let n = names.len();
     names.dedup();
     assert_eq!(names.len(), n, "a family is in the table twice");
-    for f in families::FAMILIES {
+    for f in all() {
         assert!(f.name.starts_with("aliyun_cloud_assistant_"), "{}", f.name);
         assert!(!f.help.is_empty() && !f.help.contains('\n'), "{}", f.name);
         assert_eq!(
@@ -505,12 +506,17 @@ fn a_page_and_its_tail_are_one_gzip_member() {
     let snap = snap();
     for page in [
         Page::from_text(b"a 1\n").expect("page"),
-        render(&snap, StateSets::All, 0).expect("page"),
+        render(&snap, StateSets::All).expect("page"),
     ] {
         let own = b"# TYPE own_total counter\nown_total 7\n";
         let want = [&page.plain().expect("plain")[..], own].concat();
         let tail = page.tail(own).expect("tail");
-        let gz = [&page.head[..], &tail[..]].concat();
+        let gz: Vec<u8> = page
+            .parts
+            .iter()
+            .flat_map(|p| p.iter().copied())
+            .chain(tail.iter().copied())
+            .collect();
         // A decoder of single members reads all of it, checksum and size.
         let mut dec = flate2::bufread::GzDecoder::new(&gz[..]);
         let mut got = Vec::new();

@@ -214,7 +214,7 @@ async fn metrics(shared: &Shared, conn: &Conn, req: &Request<Incoming>) -> Resp 
     };
     let body = match inflating {
         _ if head => full(Bytes::new()),
-        None => BodyExt::boxed(PageBody { page, tail, at: 0 }),
+        None => BodyExt::boxed(PageBody::new(page, tail)),
         Some(slot) => match inflate(page, tail, slot) {
             Ok(b) => b,
             Err(e) => {
@@ -275,22 +275,33 @@ fn own_tail(shared: &Shared, page: &Arc<Page>) -> std::io::Result<(Bytes, usize)
     Ok((tail, own.len()))
 }
 
-/// The compressed page in slices: hyper takes the next one only as the
-/// client reads, so the body (and the scrape's slot) lasts as long as the
-/// sending does, and the page is let go when it ends.
+/// The compressed page part by part (the regions' chunks, shared with the
+/// page, not copied): hyper takes the next one only as the client reads, so
+/// the body (and the scrape's slot) lasts as long as the sending does, and
+/// the page is let go when it ends.
 struct PageBody {
     page: Arc<Page>,
     /// The exporter's own series and the gzip trailer.
     tail: Bytes,
+    /// The next part to send (`parts.len()`: the tail), and how far into it.
+    part: usize,
     at: usize,
+    left: usize,
 }
 
-/// Large enough that a fast client gets few, large writes.
+/// A part larger than this goes out in slices of it.
 const PAGE_SLICE: usize = 1 << 20;
 
 impl PageBody {
-    fn len(&self) -> usize {
-        self.page.gzip_len() + self.tail.len()
+    fn new(page: Arc<Page>, tail: Bytes) -> Self {
+        let left = page.gzip_len() + tail.len();
+        PageBody {
+            page,
+            tail,
+            part: 0,
+            at: 0,
+            left,
+        }
     }
 }
 
@@ -302,26 +313,32 @@ impl hyper::body::Body for PageBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<std::io::Result<Frame<Bytes>>>> {
-        let head = self.page.gzip_len();
-        if self.at >= self.len() {
-            return Poll::Ready(None);
+        let me = &mut *self;
+        loop {
+            let current = match me.page.parts.get(me.part) {
+                Some(p) => p,
+                None if me.part == me.page.parts.len() => &me.tail,
+                None => return Poll::Ready(None),
+            };
+            if me.at >= current.len() {
+                me.part += 1;
+                me.at = 0;
+                continue;
+            }
+            let end = (me.at + PAGE_SLICE).min(current.len());
+            let slice = current.slice(me.at..end);
+            me.at = end;
+            me.left -= slice.len();
+            return Poll::Ready(Some(Ok(Frame::data(slice))));
         }
-        let slice = if self.at < head {
-            let end = (self.at + PAGE_SLICE).min(head);
-            self.page.head.slice(self.at..end)
-        } else {
-            self.tail.slice(self.at - head..)
-        };
-        self.at += slice.len();
-        Poll::Ready(Some(Ok(Frame::data(slice))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.at >= self.len()
+        self.left == 0
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact((self.len() - self.at) as u64)
+        SizeHint::with_exact(self.left as u64)
     }
 }
 
@@ -354,8 +371,7 @@ fn inflate(page: Arc<Page>, tail: Bytes, slot: OwnedSemaphorePermit) -> std::io:
             if let Err(e) = crate::background::lower_priority() {
                 tracing::debug!(error = %e, "inflating at the normal priority");
             }
-            let gz = std::io::Read::chain(&page.head[..], &tail[..]);
-            let mut dec = flate2::read::GzDecoder::new(gz);
+            let mut dec = flate2::read::GzDecoder::new(page.reader(&tail));
             loop {
                 let mut buf = vec![0u8; 64 << 10];
                 match dec.read(&mut buf) {
@@ -412,11 +428,7 @@ mod tests {
         let data: Vec<u8> = (0..(PAGE_SLICE * 2 + 17)).map(|i| i as u8).collect();
         let page = Arc::new(Page::from_raw(Bytes::from(data.clone())));
         let tail = Bytes::from_static(b"tail");
-        let body = PageBody {
-            page: Arc::clone(&page),
-            tail: tail.clone(),
-            at: 0,
-        };
+        let body = PageBody::new(Arc::clone(&page), tail.clone());
         let want = [&data[..], &tail[..]].concat();
         assert_eq!(
             hyper::body::Body::size_hint(&body).exact(),

@@ -229,7 +229,6 @@ pub async fn tiny_server(
     let page = cloud_assistant_exporter::render::render(
         &Default::default(),
         cloud_assistant_exporter::render::StateSets::All,
-        0,
     )
     .expect("page");
     let s = page_server(opts, page).await;
