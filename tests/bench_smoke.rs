@@ -22,21 +22,26 @@ fn bench_smoke_runs_and_stays_at_the_minimum_of_calls() {
     );
     let row = stdout
         .lines()
-        .find(|l| l.starts_with("| 1000 |"))
+        .find(|l| l.starts_with("| new | 1000 |"))
         .expect("a row for 1 000 instances");
     let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-    // | instances | wall | lower | ratio | render | calls | minimum | ratio | ...
+    // | build | instances | wall | lower | ratio | walk ratio | render | calls | minimum | ratio | ...
     let (calls, minimum, ratio): (&str, &str, f64) =
-        (cells[6], cells[7], cells[8].parse().expect("ratio"));
+        (cells[8], cells[9], cells[10].parse().expect("ratio"));
     assert!(
         ratio <= 1.02,
         "API calls {calls} against the minimum {minimum}"
     );
-    let wall: f64 = cells[2].parse().expect("wall");
-    let lower: f64 = cells[3].parse().expect("lower bound");
+    let wall: f64 = cells[3].parse().expect("wall");
+    let lower: f64 = cells[4].parse().expect("lower bound");
     assert!(
         wall >= lower,
-        "a cycle cannot beat its lower bound ({wall} < {lower})"
+        "a round cannot beat its lower bound ({wall} < {lower})"
+    );
+    let walk: f64 = cells[6].parse().expect("walk ratio");
+    assert!(
+        walk >= 0.99,
+        "a region's walk cannot beat its own chain of calls ({walk})"
     );
     assert!(stdout.contains("at the defaults"), "{stdout}");
 }

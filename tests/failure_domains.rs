@@ -27,6 +27,7 @@ const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
 const LAST_SUCCESS: &str = "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds";
 const SWEEP_UP: &str = "aliyun_cloud_assistant_exporter_plugin_sweep_up";
 const DURATION: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
+const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
 const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
 const DROPPED: &str = "aliyun_cloud_assistant_exporter_plugin_names_dropped_total";
 const PLUGIN_NAMES: &str = "aliyun_cloud_assistant_exporter_plugin_names";
@@ -73,11 +74,12 @@ fn in_region(s: &Sample, account: Option<&str>, region: &str) -> bool {
 }
 
 /// Every series of one region (of the unnamed account unless `account`),
-/// sorted, less its collection duration (wall time).
+/// sorted, less its collection duration (wall time) and its count of walks
+/// (one more with every walk).
 fn region_series(page: &[Sample], account: Option<&str>, region: &str) -> Vec<Sample> {
     let mut s: Vec<Sample> = page
         .iter()
-        .filter(|s| s.name != DURATION && in_region(s, account, region))
+        .filter(|s| s.name != DURATION && s.name != WALKS && in_region(s, account, region))
         .cloned()
         .collect();
     s.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));

@@ -1,8 +1,10 @@
 //! Scale benchmark: the exporter binary, as a separate process, against the
 //! in-repo simulator with a fixed latency per API call. Prints, per fleet
-//! size, cycle wall time against its lower bound, API calls against their
-//! minimum, `/metrics` latency under concurrent scrapes during a cycle, page
-//! sizes, peak RSS and CPU per cycle.
+//! size, each region's walk against its own chain of calls, API calls
+//! against their minimum, `/metrics` latency under concurrent scrapes
+//! through the walks, page sizes, peak RSS and CPU per interval. With
+//! `--baseline`, another build of the exporter runs each size first, on the
+//! same machine in the same run, for a side-by-side comparison.
 //!
 //! `cargo run --release --bin bench` (see `--help`).
 
@@ -49,6 +51,10 @@ struct Args {
     /// The exporter binary (default: next to this one)
     #[arg(long)]
     exporter: Option<PathBuf>,
+    /// Another exporter binary (an earlier build) run on each size first,
+    /// for figures side by side
+    #[arg(long)]
+    baseline: Option<PathBuf>,
 }
 
 const PLUGINS: [&str; 3] = ["ecs-tool-monitor", "aliyun-service-ops", "oos-cloudmonitor"];
@@ -73,13 +79,14 @@ fn fleet_config(size: usize) -> FleetConfig {
 
 /// The fewest calls a cycle can make, per action, and the longest chain of
 /// calls that must follow one another (DescribeRegions, then the longest
-/// NextToken walk).
+/// NextToken walk); per region, its own longest NextToken walk.
 struct Minimum {
     regions: u64,
     agents: u64,
     instances: u64,
     plugin_sweeps: u64,
     chain: u64,
+    region_chain: std::collections::HashMap<String, u64>,
 }
 
 fn pages(n: usize) -> u64 {
@@ -93,12 +100,15 @@ fn minimum(fleet: &Fleet) -> Minimum {
         instances: 0,
         plugin_sweeps: 0,
         chain: 0,
+        region_chain: Default::default(),
     };
-    for r in fleet.regions.values() {
+    for (id, r) in &fleet.regions {
         let n = r.instances.len();
         m.agents += pages(n);
         m.instances += pages(n);
         m.chain = m.chain.max(pages(n));
+        let own = m.region_chain.entry(id.clone()).or_insert(0);
+        *own = (*own).max(pages(n));
         for name in PLUGINS {
             let rows = r
                 .instances
@@ -107,17 +117,23 @@ fn minimum(fleet: &Fleet) -> Minimum {
                 .count();
             m.plugin_sweeps += pages(rows);
             m.chain = m.chain.max(pages(rows));
+            let own = m.region_chain.entry(id.clone()).or_insert(0);
+            *own = (*own).max(pages(rows));
         }
     }
     m.chain += 1;
     m
 }
 
-/// A "cycle finished" line of the exporter's JSON log.
+/// A "cycle finished" line of the exporter's JSON log (a build with one
+/// global cycle), or a "round finished" one (every region walked once more
+/// on its own clock), with the walks of the regions ended since the last.
 #[derive(Debug)]
 struct CycleEvent {
     duration: f64,
     render: f64,
+    /// (region, seconds) of each "region collected" line since the last event.
+    walks: Vec<(String, f64)>,
 }
 
 struct Exporter {
@@ -195,6 +211,7 @@ fn spawn_exporter(
     let stderr = child.stderr.take().ok_or("no stderr")?;
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::spawn(move || {
+        let mut walks = Vec::new();
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
                 continue;
@@ -202,15 +219,21 @@ fn spawn_exporter(
             if v["level"] == "WARN" || v["level"] == "ERROR" {
                 eprintln!("exporter: {line}");
             }
-            if v["message"] == "cycle finished" {
-                let num = |k: &str| {
-                    v[k].as_str()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(f64::NAN)
-                };
+            let num = |k: &str| {
+                v[k].as_str()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(f64::NAN)
+            };
+            let message = v["message"].as_str().unwrap_or("");
+            if message == "region collected" {
+                let region = v["region"].as_str().unwrap_or("").to_string();
+                walks.push((region, num("duration_seconds")));
+            }
+            if message == "cycle finished" || message.starts_with("round finished") {
                 let _ = tx.send(CycleEvent {
                     duration: num("duration_seconds"),
                     render: num("render_seconds"),
+                    walks: std::mem::take(&mut walks),
                 });
             }
         }
@@ -267,6 +290,10 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 struct Row {
     size: usize,
+    /// The build: "baseline" or "new".
+    build: &'static str,
+    /// The slowest region's walk over its own chain of calls × latency.
+    walk_ratio: f64,
     wall: f64,
     lower: f64,
     render: f64,
@@ -356,7 +383,12 @@ async fn scrape_during_next_cycle(
     Ok(all)
 }
 
-async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String> {
+async fn run_size(
+    args: &Args,
+    bin: &PathBuf,
+    build: &'static str,
+    size: usize,
+) -> Result<Row, String> {
     let cfg = fleet_config(size);
     let sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
     sim.set_faults(Faults {
@@ -407,11 +439,27 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
         ),
     ];
     let (mut wall, mut render) = (first.duration, first.render);
+    let mut walks = first.walks;
     for _ in 1..args.quiet_cycles {
         let c = next_cycle(&mut e, within).await?;
         wall += c.duration;
         render += c.render;
+        walks.extend(c.walks);
     }
+    // Each region's mean walk over its own chain bound; the slowest.
+    let mut per_region: std::collections::HashMap<&str, (f64, f64)> = Default::default();
+    for (region, secs) in &walks {
+        let e = per_region.entry(region).or_default();
+        e.0 += secs;
+        e.1 += 1.0;
+    }
+    let walk_ratio = per_region
+        .iter()
+        .filter_map(|(r, (sum, n))| {
+            let own = *min.region_chain.get(*r)? as f64 * latency;
+            Some(sum / n / own)
+        })
+        .fold(f64::NAN, f64::max);
     let n = f64::from(args.quiet_cycles);
     let cpu = (cpu_seconds(pid) - cpu0) / n;
     let client = reqwest::Client::new();
@@ -438,6 +486,8 @@ async fn run_size(args: &Args, bin: &PathBuf, size: usize) -> Result<Row, String
     let rss = peak_rss_mb(pid);
     Ok(Row {
         size,
+        build,
+        walk_ratio,
         wall: wall / n,
         lower,
         render: render / n,
@@ -534,12 +584,22 @@ async fn main() -> std::process::ExitCode {
     );
     println!();
     println!(
-        "| instances | cycle wall s | lower bound s | ratio | render s | API calls (Regions/Agents/Instances/Plugins) | minimum | ratio | discovery calls | /metrics gzip p50/p99 ms (n) | plain p50/p99 ms (n) | page gzip / plain MB | peak RSS MB | CPU s/cycle |"
+        "| build | instances | round wall s | lower bound s | ratio | slowest walk / own chain | render s | API calls (Regions/Agents/Instances/Plugins) | minimum | ratio | discovery calls | /metrics gzip p50/p99 ms (n) | plain p50/p99 ms (n) | page gzip / plain MB | peak RSS MB | CPU s/interval |"
     );
-    println!("|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---|---|---|---:|---:|");
     let mut rows = Vec::new();
-    for &size in &args.sizes {
-        match run_size(&args, &bin, size).await {
+    let mut builds: Vec<(&'static str, PathBuf)> = Vec::new();
+    if let Some(b) = &args.baseline {
+        builds.push(("baseline", b.clone()));
+    }
+    builds.push(("new", bin.clone()));
+    let runs: Vec<(usize, &'static str, PathBuf)> = args
+        .sizes
+        .iter()
+        .flat_map(|&size| builds.iter().map(move |(b, p)| (size, *b, p.clone())))
+        .collect();
+    for (size, build, bin) in runs {
+        match run_size(&args, &bin, build, size).await {
             Ok(r) => {
                 let got: u64 = r.calls.iter().map(|c| c.0).sum();
                 let min: u64 = r.calls.iter().map(|c| c.1).sum();
@@ -552,11 +612,13 @@ async fn main() -> std::process::ExitCode {
                         .join("/")
                 };
                 println!(
-                    "| {} | {:.2} | {:.2} | {:.3} | {:.2} | {} | {} | {:.3} | {} | {:.1}/{:.1} ({}) | {:.1}/{:.1} ({}) | {:.1} / {:.1} | {:.0} | {:.2} |",
+                    "| {} | {} | {:.2} | {:.2} | {:.3} | {:.3} | {:.2} | {} | {} | {:.3} | {} | {:.1}/{:.1} ({}) | {:.1}/{:.1} ({}) | {:.2} / {:.1} | {:.0} | {:.2} |",
+                    r.build,
                     r.size,
                     r.wall,
                     r.lower,
                     r.wall / r.lower,
+                    r.walk_ratio,
                     r.render,
                     list(|c| c.0),
                     list(|c| c.1),
@@ -576,34 +638,52 @@ async fn main() -> std::process::ExitCode {
                 rows.push(r);
             }
             Err(e) => {
-                eprintln!("error: {size} instances: {e}");
+                eprintln!("error: {build}, {size} instances: {e}");
                 return std::process::ExitCode::FAILURE;
             }
         }
     }
     println!();
     println!(
-        "| instances | instance-info walk calls per --collect.instance-info-interval | activation calls per interval | managed-instance calls per cycle |"
+        "| build | instances | instance-info walk calls per --collect.instance-info-interval | activation calls per interval | managed-instance calls per interval |"
     );
-    println!("|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} |",
-            r.size, r.info_calls, r.activation_calls, r.managed_calls
+            "| {} | {} | {} | {} | {} |",
+            r.build, r.size, r.info_calls, r.activation_calls, r.managed_calls
         );
     }
-    if let (Some(a), Some(b)) = (
-        rows.iter().find(|r| r.size == 10_000),
-        rows.iter().find(|r| r.size == 100_000),
-    ) {
+    for (build, _) in &builds {
+        let of = |n| rows.iter().find(|r| r.build == *build && r.size == n);
+        if let (Some(a), Some(b)) = (of(10_000), of(100_000)) {
+            println!();
+            println!(
+                "{build}: growth 10 000 → 100 000: wall ×{:.2}, CPU ×{:.2}, peak RSS ×{:.2}, gzip page ×{:.2}",
+                b.wall / a.wall,
+                b.cpu / a.cpu,
+                b.rss / a.rss,
+                b.gzip_bytes as f64 / a.gzip_bytes as f64
+            );
+        }
+    }
+    if args.baseline.is_some() {
         println!();
-        println!(
-            "growth 10 000 → 100 000: wall ×{:.2}, CPU ×{:.2}, peak RSS ×{:.2}, gzip page ×{:.2}",
-            b.wall / a.wall,
-            b.cpu / a.cpu,
-            b.rss / a.rss,
-            b.gzip_bytes as f64 / a.gzip_bytes as f64
-        );
+        for r in rows.iter().filter(|r| r.build == "new") {
+            if let Some(b) = rows
+                .iter()
+                .find(|b| b.build == "baseline" && b.size == r.size)
+            {
+                println!(
+                    "{} instances, new / baseline: CPU ×{:.2}, peak RSS ×{:.2}, gzip page ×{:.3}, gzip p99 ×{:.2}",
+                    r.size,
+                    r.cpu / b.cpu,
+                    r.rss / b.rss,
+                    r.gzip_bytes as f64 / b.gzip_bytes as f64,
+                    r.gzip_p.1 / b.gzip_p.1
+                );
+            }
+        }
     }
     if args.defaults_size > 0 {
         match run_defaults(&args, &bin, args.defaults_size).await {

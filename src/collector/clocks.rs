@@ -72,12 +72,15 @@ pub(super) async fn supervise(c: Arc<Collector>, mut shutdown: watch::Receiver<b
             .iter()
             .filter(|n| !now.iter().any(|a| &a.name == *n))
             .collect();
-        if !removed.is_empty() {
+        let any_removed = !removed.is_empty();
+        {
             let mut st = c.state.lock().await;
             for name in removed {
                 tracing::info!(account = %name, "account removed; its regions leave the page");
                 st.remove_account(name);
             }
+            // With no account at all, the exporter is ready at once.
+            c.check_ready(&st);
         }
         for a in now {
             if accounts.contains_key(&a.name) {
@@ -87,9 +90,10 @@ pub(super) async fn supervise(c: Arc<Collector>, mut shutdown: watch::Receiver<b
             let name = a.name.clone();
             clocks.start(name, account_clock(Arc::clone(&c), a));
         }
-        // Regions of removed accounts leave the page; with no account at
-        // all, the exporter is ready at once.
-        c.publish(Vec::new()).await;
+        if any_removed {
+            // Their regions leave the page.
+            c.publish(Vec::new()).await;
+        }
         tokio::select! {
             _ = c.accounts_changed.notified() => {}
             _ = shutdown.changed() => return,
@@ -125,6 +129,7 @@ async fn account_clock(c: Arc<Collector>, account: Account) {
                 .cloned()
                 .collect();
             st.set_active(Some(&account.name), keys.clone());
+            c.check_ready(&st);
             (keys, gone)
         };
         for k in &gone {
@@ -137,7 +142,9 @@ async fn account_clock(c: Arc<Collector>, account: Account) {
                 regions.start(k.region.clone(), task);
             }
         }
-        c.publish(gone).await;
+        if !gone.is_empty() {
+            c.publish(gone).await;
+        }
         tokio::time::sleep_until(started + c.opts.interval).await;
     }
 }

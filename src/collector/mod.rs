@@ -356,6 +356,7 @@ impl Collector {
             st.unsupported.retain(|_, until| *until > now);
             if st.unsupported.contains_key(key) {
                 st.walk_ended(key, started, self.clock.now());
+                st.first_walks.remove(key);
                 return None;
             }
             self.plan(&st, key, client, now)
@@ -371,12 +372,8 @@ impl Collector {
             st.snapshot.plugin_names = plugin_name_counts(&self.opts, &st);
             self.start_slow_walks(&st, key, client, end);
             if st.walk_ended(key, started, end) {
-                tracing::debug!(
-                    rounds = st.snapshot.cycles,
-                    duration_seconds = format!("{:.3}", st.snapshot.cycle_duration),
-                    shared_strings = crate::intern::sweep(),
-                    "every region walked once more"
-                );
+                let shared = crate::intern::sweep();
+                tracing::debug!(shared_strings = shared, "intern pool swept");
             }
             summary
         };
@@ -480,7 +477,11 @@ async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>)
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await;
     out.into_iter().flatten().collect()

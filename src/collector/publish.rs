@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Collector;
+use super::state::State;
 use crate::render::{Deflater, RegionPieces, assemble, render_region};
 use crate::snapshot::RegionKey;
 
@@ -56,17 +57,8 @@ impl Collector {
             let mut deflater = deflater.unwrap_or_default();
             let mut out = Vec::with_capacity(states.len());
             for ((key, state), prev) in states.into_iter().zip(previous) {
-                let pieces = match state {
-                    Some(s) => Some(render_region(
-                        &key,
-                        &s,
-                        &tags,
-                        mode,
-                        prev.as_deref(),
-                        &mut deflater,
-                    )),
-                    None => None,
-                };
+                let pieces = state
+                    .map(|s| render_region(&key, &s, &tags, mode, prev.as_deref(), &mut deflater));
                 out.push((key, pieces));
             }
             (out, deflater)
@@ -83,11 +75,13 @@ impl Collector {
         // The fleet's own series (rounds, last collection) as of now, and
         // the swap, under the state lock: pages are swapped in the order
         // their contents were read.
-        let st = self.state.lock().await;
+        let mut st = self.state.lock().await;
+        st.round_render += render_secs;
         let mut store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
         store.deflater = Some(deflater);
         let (mut fresh, mut reused) = (0, 0);
         for (key, pieces) in rendered {
+            st.first_walks.remove(&key);
             match pieces {
                 Some(Ok(p)) => {
                     fresh += p.fresh;
@@ -128,6 +122,12 @@ impl Collector {
                 tracing::error!(error = %e, "assembling the page failed; serving the previous one")
             }
         }
+        self.check_ready(&st);
+    }
+
+    /// Turns `/ready` on once every account has listed its regions and each
+    /// region known then has ended its first walk.
+    pub(super) fn check_ready(&self, st: &State) {
         if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
             let names: Vec<String> = self.accounts().into_iter().map(|a| a.name).collect();
             if st.ready(&names) {

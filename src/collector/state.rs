@@ -60,6 +60,8 @@ pub(super) struct State {
     /// Counts reads of region states for rendering: a render of a newer
     /// read is never replaced by one of an older.
     pub(super) reads: u64,
+    /// Seconds spent rendering pieces in the round under way.
+    pub(super) round_render: f64,
 }
 
 /// A round of walks: every active region once.
@@ -126,10 +128,11 @@ impl State {
         self.first_walks.is_empty() && accounts.iter().all(|a| self.listed.contains(a))
     }
 
-    /// A region's walk begun at `started` ended at clock time `now`. When
+    /// A region's walk begun at `started` ended at clock time `now` (its
+    /// first walk counts as ended for /ready once its pieces are on the
+    /// page). When
     /// that ends the round, the next begins; returns whether it did.
     pub(super) fn walk_ended(&mut self, key: &RegionKey, started: Instant, now: i64) -> bool {
-        self.first_walks.remove(key);
         self.snapshot.last_collection = Some(now);
         let Some(round) = &mut self.round else {
             return false;
@@ -142,6 +145,14 @@ impl State {
         }
         self.snapshot.cycles += 1;
         self.snapshot.cycle_duration = round.started.elapsed().as_secs_f64();
+        tracing::info!(
+            round = self.snapshot.cycles,
+            regions = self.active.len(),
+            duration_seconds = format!("{:.3}", self.snapshot.cycle_duration),
+            render_seconds = format!("{:.3}", self.round_render),
+            "round finished: every region walked once more"
+        );
+        self.round_render = 0.0;
         self.round = Some(Round {
             started: Instant::now(),
             waiting: self.active.iter().cloned().collect(),

@@ -138,15 +138,15 @@ pub struct Flags {
     #[arg(long = "aliyun.regions", value_delimiter = ',', value_parser = parse_region, value_name = "IDS")]
     pub regions: Vec<String>,
 
-    /// How often a collection cycle starts (30s, 2m, ...)
+    /// How often each (account, region) is walked, each on its own clock: a walk starts once the previous one has ended and this long has passed since its start (30s, 2m, ...)
     #[arg(long = "collect.interval", default_value = "60s", value_parser = parse_duration, value_name = "DURATION")]
     pub interval: Duration,
 
-    /// A region whose cycle takes longer is abandoned for that cycle and keeps its last good series
+    /// A region's walk that takes longer is abandoned, and the region keeps its last good series
     #[arg(long = "collect.timeout", default_value = "10m", value_parser = parse_duration, value_name = "DURATION")]
     pub region_timeout: Duration,
 
-    /// Comma-separated plugin names to sweep in every cycle besides the discovered ones
+    /// Comma-separated plugin names to sweep in every walk besides the discovered ones
     #[arg(long = "collect.plugins", value_delimiter = ',', value_parser = parse_plugin, value_name = "NAMES")]
     pub plugins: Vec<String>,
 

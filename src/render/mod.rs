@@ -43,7 +43,12 @@ pub struct Page {
 const STORED_MAX: usize = 65_535;
 
 impl Page {
-    pub(crate) fn from_parts(parts: Vec<Bytes>, crc: u32, plain_len: usize, gzip_len: usize) -> Page {
+    pub(crate) fn from_parts(
+        parts: Vec<Bytes>,
+        crc: u32,
+        plain_len: usize,
+        gzip_len: usize,
+    ) -> Page {
         Page {
             parts,
             crc,
@@ -87,7 +92,11 @@ impl Page {
     /// The page's compressed bytes and then `tail`, as one reader.
     pub fn reader<'a>(&'a self, tail: &'a [u8]) -> impl io::Read + 'a {
         PartsReader {
-            parts: self.parts.iter().map(|b| &b[..]).chain(std::iter::once(tail)),
+            parts: self
+                .parts
+                .iter()
+                .map(|b| &b[..])
+                .chain(std::iter::once(tail)),
             current: &[],
         }
     }

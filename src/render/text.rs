@@ -130,7 +130,6 @@ impl<'w> Out<'w> {
         self.buf.clear();
         Ok(())
     }
-
 }
 
 /// A fast 64-bit hash of `bytes` (FxHash's mix, a word at a time): where
@@ -151,7 +150,9 @@ pub fn fx_hash_seeded(bytes: &[u8], seed: u64) -> u64 {
     let mut last = [0u8; 8];
     let rest = words.remainder();
     last[..rest.len()].copy_from_slice(rest);
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K).rotate_left(26);
+    h = (h ^ u64::from_le_bytes(last))
+        .wrapping_mul(K)
+        .rotate_left(26);
     // Spread the high bits into the low ones the boundary test reads.
     h ^ (h >> 29)
 }

@@ -69,6 +69,7 @@ pub fn steady(samples: &[Sample], actions: &[&str]) -> Vec<Sample> {
         "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
         "aliyun_cloud_assistant_exporter_collection_duration_seconds",
         "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+        "aliyun_cloud_assistant_exporter_region_walks_total",
         "process_",
     ];
     samples
@@ -241,5 +242,36 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogCapture {
 
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
+    }
+}
+
+/// A port that accepts connections and never answers on them, nor closes
+/// them: an endpoint that hangs.
+pub struct Hang {
+    pub url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Hang {
+    pub async fn start() -> Hang {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(conn);
+            }
+        });
+        Hang { url, hits }
+    }
+
+    /// Connections made so far.
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }

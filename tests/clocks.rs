@@ -1,0 +1,240 @@
+//! Every (account, region) on its own clock, against the binary: a slow
+//! region delays only its own walks, and an account whose endpoint never
+//! answers holds back no other account.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use cloud_assistant_exporter::simulator::{SimKey, Simulator};
+use common::*;
+
+const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
+const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
+
+/// Walks of a region ended so far (any result).
+fn walks(page: &[Sample], account: Option<&str>, region: &str) -> f64 {
+    page.iter()
+        .filter(|s| {
+            s.name == WALKS
+                && s.labels.get("region_id").map(String::as_str) == Some(region)
+                && s.labels.get("account").map(String::as_str) == account
+        })
+        .map(|s| s.value)
+        .sum()
+}
+
+/// The instance ids a page has agents for in a region, sorted.
+fn agents(page: &[Sample], account: Option<&str>, region: &str) -> Vec<String> {
+    let mut ids: Vec<String> = page
+        .iter()
+        .filter(|s| {
+            s.name == AGENT_UP
+                && s.labels.get("region_id").map(String::as_str) == Some(region)
+                && s.labels.get("account").map(String::as_str) == account
+        })
+        .map(|s| s.labels["instance_id"].clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn fleet_ids(sim: &Simulator, region: &str) -> Vec<String> {
+    let mut ids: Vec<String> = sim.fleet().regions[region]
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The walks of each region over `span`, counted from the page.
+async fn walks_over(
+    addr: std::net::SocketAddr,
+    span: Duration,
+    regions: &[(Option<&str>, &str)],
+) -> Vec<f64> {
+    let before = parse_metrics(&scrape(addr).await);
+    let t0 = Instant::now();
+    tokio::time::sleep(span).await;
+    let after = parse_metrics(&scrape(addr).await);
+    let secs = t0.elapsed().as_secs_f64();
+    assert!(secs < span.as_secs_f64() + 2.0, "scrapes took {secs} s");
+    regions
+        .iter()
+        .map(|(a, r)| walks(&after, *a, r) - walks(&before, *a, r))
+        .collect()
+}
+
+/// Waits for `/ready`; fails with the exporter's log.
+async fn ready_or_log(e: &ExporterProcess) {
+    wait_for(e, "/ready").await
+}
+
+async fn healthy_or_log(e: &ExporterProcess) {
+    wait_for(e, "/healthz").await
+}
+
+async fn wait_for(e: &ExporterProcess, path: &str) {
+    let client = reqwest::Client::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        if let Ok(r) = client.get(e.url(path)).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{path} not 200 within 30 s:\n{}", e.stderr_so_far());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_region_delays_only_its_own_walks() {
+    let sim = Simulator::start(fleet(&[("fast-a", 30), ("fast-b", 60), ("slow", 120)]))
+        .await
+        .expect("sim");
+    sim.update_faults(|f| {
+        f.region_latency
+            .insert("slow".into(), Duration::from_secs(4));
+    });
+    let url = sim.url();
+    let exporter = ExporterProcess::spawn(
+        &[
+            "--aliyun.endpoint",
+            &url,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "3s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    ready_or_log(&exporter).await;
+    // 15 s: five walks of each fast region at 3 s apart, and of the slow
+    // one (each call 4 s more, one after another through its pages) at
+    // most two (three pages: 12 s a walk).
+    let n = walks_over(
+        exporter.socket(),
+        Duration::from_secs(15),
+        &[(None, "fast-a"), (None, "fast-b"), (None, "slow")],
+    )
+    .await;
+    let log = exporter.stderr_so_far();
+    for (region, walked) in [("fast-a", n[0]), ("fast-b", n[1])] {
+        assert!(
+            (4.0..=6.0).contains(&walked),
+            "{region} walked {walked} times in 15 s, not every 3 s\n{log}"
+        );
+    }
+    assert!(n[2] <= 2.0, "slow walked {} times in 15 s", n[2]);
+    let page = parse_metrics(&scrape(exporter.socket()).await);
+    for region in ["fast-a", "fast-b", "slow"] {
+        assert_eq!(
+            agents(&page, None, region),
+            fleet_ids(&sim, region),
+            "{region}"
+        );
+        assert_eq!(region_up(&page, region), Some(1.0), "{region}");
+    }
+    exporter.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
+    let sim = Simulator::start(fleet(&[("r1", 40), ("r2", 25)]))
+        .await
+        .expect("sim");
+    sim.add_key("LTAI-good", SimKey::long_term("secret-of-good"));
+    let hang = Hang::start().await;
+    let dir = TempDir::new("clocks");
+    dir.write("good.secret", "secret-of-good\n");
+    dir.write("hung.secret", "secret-of-hung\n");
+    // The hung account's regions are configured and its endpoint has no
+    // `{region}`: every one of its walks calls the endpoint that hangs,
+    // at once, as many calls as it may.
+    let config = dir.write(
+        "accounts.yml",
+        &format!(
+            "accounts:\n\
+             \x20 - name: good\n    endpoint: \"{}\"\n    credentials:\n      type: access_key\n      access_key_id: LTAI-good\n      access_key_secret_file: good.secret\n\
+             \x20 - name: hung\n    endpoint: \"{}\"\n    regions: [h1, h2, h3, h4]\n    credentials:\n      type: access_key\n      access_key_id: LTAI-hung\n      access_key_secret_file: hung.secret\n",
+            sim.url(),
+            hang.url
+        ),
+    );
+    let exporter = ExporterProcess::spawn(
+        &[
+            "--config.file",
+            &config,
+            "--aliyun.rate-limit",
+            "0",
+            "--aliyun.max-concurrency",
+            "4",
+            "--aliyun.request-timeout",
+            "30s",
+            "--collect.interval",
+            "3s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &[],
+    );
+    // Ready waits for the hung account's first walks; the page does not.
+    let addr = exporter.socket();
+    healthy_or_log(&exporter).await;
+    let good = Some("good");
+    eventually(
+        "the good account's regions on /metrics",
+        Duration::from_secs(20),
+        || async {
+            let page = parse_metrics(&scrape(addr).await);
+            walks(&page, good, "r1") >= 1.0 && walks(&page, good, "r2") >= 1.0
+        },
+    )
+    .await;
+    assert!(hang.hits() > 0, "the hung endpoint was called");
+    let n = walks_over(addr, Duration::from_secs(15), &[(good, "r1"), (good, "r2")]).await;
+    let log = exporter.stderr_so_far();
+    for (region, walked) in [("r1", n[0]), ("r2", n[1])] {
+        assert!(
+            (4.0..=6.0).contains(&walked),
+            "good/{region} walked {walked} times in 15 s, not every 3 s\n{log}"
+        );
+    }
+    let page = parse_metrics(&scrape(addr).await);
+    for region in ["r1", "r2"] {
+        assert_eq!(
+            agents(&page, good, region),
+            fleet_ids(&sim, region),
+            "{region}"
+        );
+        assert_eq!(
+            value(
+                &page,
+                "aliyun_cloud_assistant_exporter_region_up",
+                &[("account", "good"), ("region_id", region)]
+            ),
+            Some(1.0)
+        );
+    }
+    assert_eq!(
+        value(
+            &page,
+            "aliyun_cloud_assistant_exporter_account_up",
+            &[("account", "good")]
+        ),
+        Some(1.0)
+    );
+    // The hung account's walks have not ended: nothing of it on the page
+    // yet but its regions' own series.
+    assert!(agents(&page, Some("hung"), "h1").is_empty());
+    exporter.stop();
+}
