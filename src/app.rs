@@ -113,6 +113,9 @@ pub async fn start(
         instance_info_interval: flags.instance_info_interval,
         tags: flags.tags.clone(),
         managed_instances: flags.managed_instances,
+        invocations_interval: flags.invocations_interval,
+        invocations_max_pages: usize::from(flags.invocations_max_pages),
+        max_command_names: usize::from(flags.max_command_names),
         ..CollectorOptions::default()
     };
     let demo = match flags.demo {

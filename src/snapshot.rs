@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::api::invocations::Invocation;
 use crate::api::{
     Activation, AgentStatus, InstanceInfo, InstanceStatus, ManagedInstance, PluginStatus,
 };
@@ -39,11 +40,33 @@ pub struct RegionState {
     pub managed: Option<Arc<Vec<ManagedInstance>>>,
     /// Activation codes (DescribeActivations), last good walk.
     pub activations: Option<Arc<Vec<Activation>>>,
+    /// Failed command invocations counted so far, and the scheduled tasks
+    /// of the last good walk (DescribeInvocations).
+    pub invocations: Option<Arc<InvocationData>>,
     /// Each plugin name swept in the region: did its last sweep succeed?
     /// A failed sweep keeps its last good rows in `data` for a while.
     pub sweeps: BTreeMap<String, SweepState>,
     /// Walks since start by result: ok, failed, timeout.
     pub walks: [u64; 3],
+}
+
+/// What failed runs are counted by: command name, per-instance status and
+/// error code (empty when the API gives none).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FailureKey {
+    pub command_name: Arc<str>,
+    pub status: Arc<str>,
+    pub error_code: Arc<str>,
+}
+
+/// What the invocation walks of a region add up to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvocationData {
+    /// (command name, per-instance status, error code) → failed runs
+    /// counted since start, each (invocation, instance) once.
+    pub failures: BTreeMap<FailureKey, u64>,
+    /// The scheduled tasks, sorted by id.
+    pub tasks: Vec<Invocation>,
 }
 
 /// The last try of one plugin sweep in one region.

@@ -238,3 +238,68 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
     assert!(agents(&page, Some("hung"), "h1").is_empty());
     exporter.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_walk_keeps_the_last_good_pieces_until_max_stale() {
+    let sim = Simulator::start(fleet(&[("a", 30), ("b", 40)]))
+        .await
+        .expect("sim");
+    let url = sim.url();
+    let exporter = ExporterProcess::spawn(
+        &[
+            "--aliyun.endpoint",
+            &url,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "1s",
+            "--collect.timeout",
+            "2s",
+            "--collect.max-stale",
+            "8s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    ready_or_log(&exporter).await;
+    let addr = exporter.socket();
+    let before = parse_metrics(&scrape(addr).await);
+    let b_ids = fleet_ids(&sim, "b");
+    assert_eq!(agents(&before, None, "b"), b_ids);
+    // From now on every call in b takes 3 s: each walk of b times out.
+    sim.update_faults(|f| {
+        f.region_latency.insert("b".into(), Duration::from_secs(3));
+    });
+    let timeouts =
+        |p: &[Sample]| value(p, WALKS, &[("region_id", "b"), ("result", "timeout")]).unwrap_or(0.0);
+    let t0 = Instant::now();
+    let failed = scrape_until(addr, "b's walk timed out", |p| timeouts(p) >= 1.0).await;
+    // The last good pieces of b stay, marked down; a walks on.
+    assert_eq!(region_up(&failed, "b"), Some(0.0));
+    assert_eq!(
+        agents(&failed, None, "b"),
+        b_ids,
+        "b's last good series kept"
+    );
+    assert_eq!(region_up(&failed, "a"), Some(1.0));
+    assert!(t0.elapsed() < Duration::from_secs(7), "{:?}", t0.elapsed());
+    // Past --collect.max-stale since b's last success, its series go; a's stay.
+    let gone = scrape_until(addr, "b's series dropped after max-stale", |p| {
+        agents(p, None, "b").is_empty()
+    })
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_secs(5),
+        "dropped before max-stale: {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(region_up(&gone, "b"), Some(0.0));
+    assert_eq!(agents(&gone, None, "a"), fleet_ids(&sim, "a"));
+    assert_eq!(region_up(&gone, "a"), Some(1.0));
+    let a_walks = walks(&gone, None, "a");
+    assert!(a_walks >= 8.0, "a walked {a_walks} times");
+    exporter.stop();
+}

@@ -674,7 +674,7 @@ async fn metrics_doc_lists_what_the_exporter_serves() {
     let documented = documented_families();
     let mut fleet = common::fleet(&[("cn-hangzhou", 30), ("cn-shanghai", 20), ("cn-beijing", 5)]);
     // Hybrid servers and activation codes in one region.
-    fleet.regions[0] = fleet.regions[0].clone().hybrid(4, 4);
+    fleet.regions[0] = fleet.regions[0].clone().hybrid(4, 4).invocations(30);
     let sim = Simulator::start(fleet).await.expect("simulator");
     // One region answers 503 to everything: retried, so the retry counter
     // has a series too, while the others serve every other family.
@@ -708,11 +708,13 @@ async fn metrics_doc_lists_what_the_exporter_serves() {
     )
     .await;
     common::wait_ready(running.addr).await;
-    // The instance-info walk runs beside the cycle: its series come after.
+    // The instance-info and invocation walks run beside the region's walks:
+    // their series come after.
     let mut page = common::scrape(running.addr).await;
     for _ in 0..200 {
         if page.contains("aliyun_cloud_assistant_instance_info{")
             && page.contains("aliyun_cloud_assistant_activation_instances{")
+            && page.contains("aliyun_cloud_assistant_scheduled_invocation_info{")
         {
             break;
         }

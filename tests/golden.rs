@@ -19,8 +19,10 @@ fn golden_fleet() -> FleetConfig {
     FleetConfig {
         seed: 2026,
         regions: vec![
-            RegionSpec::new("cn-hangzhou", 7).hybrid(3, 4),
-            RegionSpec::new("eu-central-1", 4).quirky(),
+            RegionSpec::new("cn-hangzhou", 7)
+                .hybrid(3, 4)
+                .invocations(6),
+            RegionSpec::new("eu-central-1", 4).quirky().invocations(3),
             RegionSpec::new("us-west-1", 0),
         ],
         plugins: vec!["ecs-tool-monitor".into(), "oos-cloudmonitor".into()],
@@ -38,6 +40,7 @@ async fn golden_page() -> String {
         instance_info_interval: std::time::Duration::from_secs(600),
         tags: vec!["env".into(), "Cost Center".into(), "owner".into()],
         managed_instances: true,
+        invocations_interval: std::time::Duration::from_secs(300),
         ..CollectorOptions::default()
     };
     let collector = Collector::new(
@@ -47,7 +50,7 @@ async fn golden_page() -> String {
         prometheus::Registry::new(),
     )
     .expect("collector");
-    // Names, tags and activation codes come from walks beside the cycle:
+    // Names, tags, activation codes and invocations come from walks beside the cycle:
     // cycles run (on the pinned clock) until every region has them.
     let mut cycles = 0;
     let snap = loop {
@@ -58,7 +61,7 @@ async fn golden_page() -> String {
         let done = snap
             .regions
             .values()
-            .all(|r| r.info.is_some() && r.activations.is_some());
+            .all(|r| r.info.is_some() && r.activations.is_some() && r.invocations.is_some());
         if done || cycles > 200 {
             break snap;
         }

@@ -7,6 +7,7 @@ pub mod cloud_assistant;
 pub mod fields;
 pub mod instance_status;
 pub mod instances;
+pub mod invocations;
 pub mod managed_instances;
 pub mod paging;
 pub mod plugins;

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
+use crate::api::invocations::{Filter, Invocation, walk_invocations};
 use crate::api::{self, Activation, InstanceInfo, ManagedInstance};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -20,6 +21,8 @@ pub(super) enum Extra {
     Info,
     Managed,
     Activations,
+    /// Failed command invocations and scheduled tasks.
+    Invocations,
 }
 
 impl Extra {
@@ -28,6 +31,7 @@ impl Extra {
             Extra::Info => api::instances::ACTION,
             Extra::Managed => api::managed_instances::ACTION,
             Extra::Activations => api::activations::ACTION,
+            Extra::Invocations => api::invocations::ACTION,
         }
     }
 
@@ -37,6 +41,7 @@ impl Extra {
             Extra::Info => "instance names, zones, types and tags",
             Extra::Managed => "hybrid managed instances",
             Extra::Activations => "activation codes",
+            Extra::Invocations => "failed command invocations and scheduled tasks",
         }
     }
 }
@@ -46,6 +51,42 @@ pub(super) enum ExtraData {
     Info(Vec<InstanceInfo>),
     Managed(Vec<ManagedInstance>),
     Activations(Vec<Activation>),
+    Invocations(InvocationWalk),
+}
+
+/// The three filtered walks of DescribeInvocations in a region.
+#[derive(Debug, Default)]
+pub(super) struct InvocationWalk {
+    /// One-off invocations that failed on every instance.
+    pub(super) failed: Vec<Invocation>,
+    /// One-off invocations that failed on some.
+    pub(super) partial: Vec<Invocation>,
+    /// Scheduled tasks.
+    pub(super) timed: Vec<Invocation>,
+    /// Filters whose walk stopped at the page cap.
+    pub(super) truncated: Vec<Filter>,
+}
+
+/// The three walks one after another (a few pages each: no need to burst).
+async fn invocations(
+    client: &Client,
+    region: &str,
+    max_pages: usize,
+) -> Result<InvocationWalk, ApiError> {
+    let mut w = InvocationWalk::default();
+    for f in Filter::ALL {
+        let pages = walk_invocations(client, region, f, max_pages).await?;
+        if pages.truncated {
+            w.truncated.push(f);
+        }
+        let list = match f {
+            Filter::Failed => &mut w.failed,
+            Filter::PartialFailed => &mut w.partial,
+            Filter::Timed => &mut w.timed,
+        };
+        *list = pages.invocations;
+    }
+    Ok(w)
 }
 
 #[derive(Debug)]
@@ -66,7 +107,13 @@ pub(super) struct Background {
 
 impl Background {
     /// Starts the walk of `extra` in the region unless one is still running.
-    pub(super) fn start(self: &Arc<Self>, key: RegionKey, client: Arc<Client>, extra: Extra) {
+    pub(super) fn start(
+        self: &Arc<Self>,
+        key: RegionKey,
+        client: Arc<Client>,
+        extra: Extra,
+        invocation_pages: usize,
+    ) {
         {
             let mut running = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             if !running.insert((key.clone(), extra)) {
@@ -86,24 +133,28 @@ impl Background {
                 Extra::Activations => api::walk_activations(&client, region)
                     .await
                     .map(ExtraData::Activations),
+                Extra::Invocations => invocations(&client, region, invocation_pages)
+                    .await
+                    .map(ExtraData::Invocations),
             };
-            // Handed over before it stops counting as running, so a cycle
-            // in between sees it one way or the other, never neither.
-            let running = (key.clone(), extra);
+            // It counts as running until it is taken in (and its next
+            // time is set), so no walk in between starts it again.
             me.done
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push(ExtraResult { key, extra, result });
-            me.in_flight
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&running);
             me.finished.notify_one();
         });
     }
 
-    /// The walks finished since the last call.
+    /// The walks finished since the last call; from now on they no longer
+    /// count as running.
     pub(super) fn take(&self) -> Vec<ExtraResult> {
-        std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()))
+        let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut running = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        for r in &done {
+            running.remove(&(r.key.clone(), r.extra));
+        }
+        done
     }
 }

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use prometheus::IntCounterVec;
 
+use crate::api::invocations::Invocation;
 use crate::api::{
     Activation, AgentStatus, InstanceInfo, InstanceStatus, ManagedInstance, PluginStatus,
 };
@@ -135,6 +136,21 @@ impl Dropped {
             } else {
                 Ok(())
             }
+        });
+    }
+
+    /// Invocations with a label value too long to serve (its id, command
+    /// name, schedule or any run's instance, status or error code).
+    pub(super) fn invocations(&self, rows: &mut Vec<Invocation>) {
+        self.keep(rows, "invocations", |i| {
+            let bad = long(&i.invoke_id)
+                || long_opt(&i.command_name)
+                || long_opt(&i.frequency)
+                || long_opt(&i.repeat_mode)
+                || i.instances.iter().any(|r| {
+                    long(&r.instance_id) || long_opt(&r.status) || long_opt(&r.error_code)
+                });
+            if bad { Err(LONG) } else { Ok(()) }
         });
     }
 

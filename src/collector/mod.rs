@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::render::{Page, StateSets, assemble};
 use crate::snapshot::{FleetSnapshot, RegionKey};
 pub use discovery::pick_discovery_targets;
-use inventory::{Background, Extra, ExtraData, ExtraResult};
+use inventory::{Background, Extra, ExtraData, ExtraResult, InvocationWalk};
 use publish::PieceStore;
 pub use shard::Shard;
 use state::State;
@@ -64,6 +64,13 @@ pub struct CollectorOptions {
     pub tags: Vec<String>,
     /// Walk hybrid managed instances and activation codes.
     pub managed_instances: bool,
+    /// How often failed invocations and scheduled tasks are read; zero
+    /// turns it off.
+    pub invocations_interval: Duration,
+    /// Pages per invocations walk (per filter) at most.
+    pub invocations_max_pages: usize,
+    /// Distinct `command_name` values per account at most.
+    pub max_command_names: usize,
 }
 
 impl Default for CollectorOptions {
@@ -82,6 +89,9 @@ impl Default for CollectorOptions {
             instance_info_interval: Duration::ZERO,
             tags: Vec::new(),
             managed_instances: false,
+            invocations_interval: Duration::ZERO,
+            invocations_max_pages: 20,
+            max_command_names: 100,
         }
     }
 }
@@ -108,6 +118,8 @@ pub struct Collector {
     names_dropped: IntCounter,
     /// Rows whose labels cannot be served.
     dropped: labels::Dropped,
+    /// Invocation walks cut short at `--collect.invocations-max-pages`.
+    invocations_truncated: IntCounter,
     /// Every region's pieces of the page.
     pieces: std::sync::Mutex<PieceStore>,
     /// `--collect.tags`, for the renders.
@@ -132,6 +144,12 @@ impl Collector {
         .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
         .map_err(std::io::Error::other)?;
         let dropped = labels::Dropped::new(&registry).map_err(std::io::Error::other)?;
+        let invocations_truncated = IntCounter::new(
+            "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
+            "Invocation walks (per region and filter) that stopped at --collect.invocations-max-pages with pages left.",
+        )
+        .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
+        .map_err(std::io::Error::other)?;
         let tags: Arc<[String]> = opts.tags.clone().into();
         let empty = FleetSnapshot {
             tags: Arc::clone(&tags),
@@ -153,6 +171,7 @@ impl Collector {
             background: Arc::default(),
             names_dropped,
             dropped,
+            invocations_truncated,
             pieces: std::sync::Mutex::default(),
             tags,
             accounts_changed: Notify::new(),
@@ -384,34 +403,52 @@ impl Collector {
     /// Starts the slower walks of a region that are due (instance info and
     /// activation codes), beside its own walks.
     fn start_slow_walks(&self, st: &State, key: &RegionKey, client: &Arc<Client>, now: i64) {
-        if self.opts.instance_info_interval.is_zero() {
-            return;
+        let mut extras = Vec::new();
+        if !self.opts.instance_info_interval.is_zero() {
+            extras.push(Extra::Info);
+            if self.opts.managed_instances {
+                extras.push(Extra::Activations);
+            }
         }
-        let mut extras = vec![Extra::Info];
-        if self.opts.managed_instances {
-            extras.push(Extra::Activations);
+        if !self.opts.invocations_interval.is_zero() {
+            extras.push(Extra::Invocations);
         }
         for extra in extras {
             if st.snapshot.regions.contains_key(key) && st.due(key, extra, now) {
-                self.background
-                    .start(key.clone(), Arc::clone(client), extra);
+                self.background.start(
+                    key.clone(),
+                    Arc::clone(client),
+                    extra,
+                    self.opts.invocations_max_pages,
+                );
             }
         }
+    }
+
+    /// How often a slower walk runs.
+    fn extra_interval(&self, extra: Extra) -> i64 {
+        let d = match extra {
+            Extra::Invocations => self.opts.invocations_interval,
+            Extra::Info | Extra::Activations | Extra::Managed => self.opts.instance_info_interval,
+        };
+        d.as_secs() as i64
     }
 
     /// Takes in the slower walks finished since the last look; those of a
     /// region not on the page yet wait (`keep`), or are dropped. Returns the
     /// regions whose page changed.
     fn take_slow_walks(&self, st: &mut State, now: i64, keep: bool) -> Vec<RegionKey> {
-        let interval = self.opts.instance_info_interval.as_secs() as i64;
         let mut finished = std::mem::take(&mut st.pending_extras);
         finished.extend(self.background.take());
         let mut changed = Vec::new();
         for mut r in finished {
             if let Ok(data) = &mut r.result {
                 self.drop_odd_rows(data);
+                if let ExtraData::Invocations(w) = data {
+                    self.count_truncated(st, &r.key, w);
+                }
             }
-            let timing = self.extra_timing(now + interval);
+            let timing = self.extra_timing(now + self.extra_interval(r.extra));
             match st.take_extra(&r.key, r.extra, r.result, now, timing) {
                 Some(result) if keep => st.pending_extras.push(ExtraResult { result, ..r }),
                 Some(_) => {}
@@ -429,14 +466,31 @@ impl Collector {
             ExtraData::Info(v) => self.dropped.info(v),
             ExtraData::Managed(v) => self.dropped.managed(v),
             ExtraData::Activations(v) => self.dropped.activations(v),
+            ExtraData::Invocations(w) => {
+                for list in [&mut w.failed, &mut w.partial, &mut w.timed] {
+                    self.dropped.invocations(list);
+                }
+            }
         }
     }
 
-    fn extra_timing(&self, next_due: i64) -> (i64, i64, i64) {
+    /// A walk of invocations that stopped at `--collect.invocations-max-pages`:
+    /// counted each time, logged once per region and filter.
+    fn count_truncated(&self, st: &mut State, key: &RegionKey, w: &InvocationWalk) {
+        for f in &w.truncated {
+            self.invocations_truncated.inc();
+            if st.truncated_warned.len() < 4096 && st.truncated_warned.insert((key.clone(), *f)) {
+                tracing::warn!(account = %key.account, region = %key.region, filter = f.as_str(), max_pages = self.opts.invocations_max_pages, "more invocations than --collect.invocations-max-pages pages; the walk stopped there and older ones are not counted");
+            }
+        }
+    }
+
+    fn extra_timing(&self, next_due: i64) -> (i64, i64, i64, usize) {
         (
             next_due,
             self.opts.unsupported_recheck.as_secs() as i64,
             self.opts.max_stale.as_secs() as i64,
+            self.opts.max_command_names,
         )
     }
 }

@@ -9,11 +9,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::discovery::Discovery;
-use super::inventory::{Extra, ExtraData, ExtraResult};
+use super::inventory::{Extra, ExtraData, ExtraResult, InvocationWalk};
 use super::region::RegionWalk;
+use crate::api::invocations::Filter;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
-use crate::snapshot::{FleetSnapshot, RegionData, RegionKey, SweepState};
+use crate::snapshot::{
+    FailureKey, FleetSnapshot, InvocationData, RegionData, RegionKey, SweepState,
+};
 
 /// Cycles in a row a region must be missing from DescribeRegions (or the
 /// answer empty) before its series go.
@@ -62,6 +65,93 @@ pub(super) struct State {
     pub(super) reads: u64,
     /// Seconds spent rendering pieces in the round under way.
     pub(super) round_render: f64,
+    /// Per region: the failed runs already counted, by invocation id.
+    pub(super) ledgers: HashMap<RegionKey, Ledger>,
+    /// Per account: the command names that have a label value of their own.
+    pub(super) command_names: HashMap<String, HashSet<Arc<str>>>,
+    /// (region, filter) walks of invocations already warned about as cut
+    /// short.
+    pub(super) truncated_warned: HashSet<(RegionKey, Filter)>,
+}
+
+/// The (invocation, instance) pairs of a region already counted as failed.
+/// Only invocations the API still returns are remembered (the API keeps at
+/// most 10 000 records a region), so it stays bounded.
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    counted: HashMap<Arc<str>, HashSet<Arc<str>>>,
+}
+
+/// Invocations remembered per region at most, whatever the API returns.
+const MAX_LEDGER: usize = 20_000;
+
+/// The label value of failures of a command past `--collect.max-command-names`.
+pub const OTHER_COMMANDS: &str = "_other";
+
+/// Counts the failed runs of one-off invocations in `w` not counted yet
+/// into `previous`, and takes the scheduled tasks as they are now.
+fn count_invocations(
+    previous: Option<&InvocationData>,
+    w: InvocationWalk,
+    ledger: &mut Ledger,
+    names: &mut HashSet<Arc<str>>,
+    max_names: usize,
+) -> InvocationData {
+    let mut failures = previous.map(|p| p.failures.clone()).unwrap_or_default();
+    let complete =
+        !w.truncated.contains(&Filter::Failed) && !w.truncated.contains(&Filter::PartialFailed);
+    let mut seen: HashSet<Arc<str>> = HashSet::new();
+    let empty: Arc<str> = Arc::from("");
+    for inv in w.failed.iter().chain(&w.partial) {
+        seen.insert(inv.invoke_id.clone());
+        // Scheduled tasks are watched by their own series, not counted.
+        if inv.timed == Some(true) {
+            continue;
+        }
+        let counted = ledger.counted.entry(inv.invoke_id.clone()).or_default();
+        for run in inv.instances.iter().filter(|r| r.failed()) {
+            if !counted.insert(run.instance_id.clone()) {
+                continue;
+            }
+            let name = inv.command_name.clone().unwrap_or_else(|| empty.clone());
+            let name = if names.contains(&name) {
+                name
+            } else if names.len() < max_names {
+                names.insert(name.clone());
+                name
+            } else {
+                Arc::from(OTHER_COMMANDS)
+            };
+            let status = run.status.clone().unwrap_or_else(|| empty.clone());
+            let code = run.error_code.clone().unwrap_or_else(|| empty.clone());
+            let key = FailureKey {
+                command_name: name,
+                status,
+                error_code: code,
+            };
+            *failures.entry(key).or_insert(0) += 1;
+        }
+    }
+    // What the API no longer returns will not come back: forget it.
+    if complete {
+        ledger.counted.retain(|id, _| seen.contains(id));
+    }
+    if ledger.counted.len() > MAX_LEDGER {
+        let extra = ledger.counted.len() - MAX_LEDGER;
+        let drop: Vec<Arc<str>> = ledger
+            .counted
+            .keys()
+            .filter(|id| !seen.contains(*id))
+            .take(extra)
+            .cloned()
+            .collect();
+        for id in drop {
+            ledger.counted.remove(&id);
+        }
+    }
+    let mut tasks = w.timed;
+    tasks.sort_by(|a, b| a.invoke_id.cmp(&b.invoke_id));
+    InvocationData { failures, tasks }
 }
 
 /// A round of walks: every active region once.
@@ -119,6 +209,8 @@ impl State {
         self.unlisted.retain(|k, _| k.account != account);
         self.unsupported.retain(|k, _| k.account != account);
         self.extras.retain(|(k, _), _| k.account != account);
+        self.ledgers.retain(|k, _| k.account != account);
+        self.command_names.remove(account);
         self.pending_extras.retain(|r| r.key.account != account);
     }
 
@@ -287,7 +379,7 @@ impl State {
         extra: Extra,
         result: Result<ExtraData, ApiError>,
         now: i64,
-        (next_due, recheck, max_stale): (i64, i64, i64),
+        (next_due, recheck, max_stale, max_names): (i64, i64, i64, usize),
     ) -> Option<Result<ExtraData, ApiError>> {
         let Some(entry) = self.snapshot.regions.get_mut(key) else {
             return Some(result);
@@ -302,6 +394,16 @@ impl State {
                     ExtraData::Info(v) => entry.info = Some(Arc::new(v)),
                     ExtraData::Managed(v) => entry.managed = Some(Arc::new(v)),
                     ExtraData::Activations(v) => entry.activations = Some(Arc::new(v)),
+                    ExtraData::Invocations(w) => {
+                        let data = count_invocations(
+                            entry.invocations.as_deref(),
+                            w,
+                            self.ledgers.entry(key.clone()).or_default(),
+                            self.command_names.entry(key.account.clone()).or_default(),
+                            max_names,
+                        );
+                        entry.invocations = Some(Arc::new(data));
+                    }
                 }
                 return None;
             }
@@ -337,6 +439,7 @@ impl State {
             Extra::Info => entry.info = None,
             Extra::Managed => entry.managed = None,
             Extra::Activations => entry.activations = None,
+            Extra::Invocations => entry.invocations = None,
         }
         None
     }
@@ -357,6 +460,9 @@ impl State {
     pub(super) fn forget_gone_regions(&mut self) {
         let regions = &self.snapshot.regions;
         self.extras.retain(|(k, _), _| regions.contains_key(k));
+        self.ledgers.retain(|k, _| regions.contains_key(k));
+        self.truncated_warned
+            .retain(|(k, _)| regions.contains_key(k));
     }
 
     /// One warning per state outside the documented ones: it gets a series

@@ -50,11 +50,21 @@ fn parse_path(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The longest duration any flag takes: far beyond any sane setting, far
+/// below where adding it to a clock reading could overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration such as 30s or 2m: {e}"))?;
     if d < Duration::from_secs(1) {
         return Err(format!("{s:?} is shorter than 1s"));
+    }
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{s:?} is longer than {}",
+            humantime::format_duration(MAX_DURATION)
+        ));
     }
     Ok(d)
 }
@@ -165,6 +175,18 @@ pub struct Flags {
     /// How often instance names, zones, types and tags (and activation codes) are walked; 0 turns it off
     #[arg(long = "collect.instance-info-interval", default_value = "10m", value_parser = parse_duration_or_zero, value_name = "DURATION")]
     pub instance_info_interval: Duration,
+
+    /// How often each region's failed command invocations and scheduled tasks are read; 0 turns it off
+    #[arg(long = "collect.invocations-interval", default_value = "5m", value_parser = parse_duration_or_zero, value_name = "DURATION")]
+    pub invocations_interval: Duration,
+
+    /// Pages of 50 invocations read per walk at most (per region and filter); a walk cut short is logged once and counted
+    #[arg(long = "collect.invocations-max-pages", default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub invocations_max_pages: u16,
+
+    /// Distinct command_name label values per account at most; failures of further commands count under "_other"
+    #[arg(long = "collect.max-command-names", default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..), value_name = "N")]
+    pub max_command_names: u16,
 
     /// Comma-separated tag keys exported as tag_<key> labels on the info series
     #[arg(long = "collect.tags", value_delimiter = ',', value_parser = parse_tag_key, value_name = "KEYS")]

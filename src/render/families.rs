@@ -9,6 +9,7 @@ use std::io;
 
 use super::ctx::{Ctx, opt, per_activation, per_agent, per_managed, per_plugin, per_region};
 use super::text::{Fixed6, Out};
+use crate::api::invocations::InvokeInstance;
 use crate::api::{Activation, AgentStatus, INSTANCE_STATES, PLUGIN_STATES};
 use crate::snapshot::StateSets;
 
@@ -283,6 +284,42 @@ pub static FAMILIES: &[FamilyDef] = &[
         empty: Nothing,
         write: |c, o| per_activation(c, o, |a| a.disabled.map(u8::from)),
     },
+    // Command invocations (DescribeInvocations).
+    FamilyDef {
+        name: "aliyun_cloud_assistant_invocation_failures_total",
+        help: "Failed runs of one-off command invocations (each invocation and instance once), by command name, per-instance status and error code.",
+        kind: Counter,
+        empty: Nothing,
+        write: invocation_failures,
+    },
+    FamilyDef {
+        name: "aliyun_cloud_assistant_scheduled_invocation_info",
+        help: "A scheduled task (a timed invocation): its command, schedule (Frequency) and repeat mode; always 1.",
+        kind: Gauge,
+        empty: Nothing,
+        write: scheduled_info,
+    },
+    FamilyDef {
+        name: "aliyun_cloud_assistant_scheduled_invocation_runs_total",
+        help: "Runs of the scheduled task on the instance (Repeats).",
+        kind: Counter,
+        empty: Nothing,
+        write: |c, o| per_task_run(c, o, |r| r.repeats),
+    },
+    FamilyDef {
+        name: "aliyun_cloud_assistant_scheduled_invocation_last_run_timestamp_seconds",
+        help: "When the scheduled task's last run on the instance ended (FinishTime, else UpdateTime), Unix seconds.",
+        kind: Gauge,
+        empty: Nothing,
+        write: |c, o| per_task_run(c, o, |r| r.finish.or(r.update)),
+    },
+    FamilyDef {
+        name: "aliyun_cloud_assistant_scheduled_invocation_last_run_failed",
+        help: "1 if the scheduled task's last run on the instance failed (Failed, Error, Timeout, Aborted, Invalid), else 0.",
+        kind: Gauge,
+        empty: Nothing,
+        write: |c, o| per_task_run(c, o, |r| Some(u8::from(r.failed()))),
+    },
     // The exporter's own series.
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_region_up",
@@ -390,6 +427,64 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         },
     },
 ];
+
+fn invocation_failures(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
+    for ((acct, region), r) in c.regions() {
+        let Some(inv) = r.invocations.as_deref() else {
+            continue;
+        };
+        for (k, n) in &inv.failures {
+            let labels = [
+                ("region_id", region),
+                ("command_name", &*k.command_name),
+                ("status", &*k.status),
+                ("error_code", &*k.error_code),
+            ];
+            o.series(acct, labels, *n)?;
+        }
+    }
+    Ok(())
+}
+
+fn scheduled_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
+    for ((acct, region), r) in c.regions() {
+        for t in r.invocations.iter().flat_map(|i| &i.tasks) {
+            let labels = [
+                ("region_id", region),
+                ("invoke_id", &*t.invoke_id),
+                ("command_name", opt(&t.command_name)),
+                ("frequency", opt(&t.frequency)),
+                ("repeat_mode", opt(&t.repeat_mode)),
+            ];
+            o.series(acct, labels, 1u8)?;
+        }
+    }
+    Ok(())
+}
+
+/// Per (scheduled task, instance): a value from each run, absent where the
+/// API gave none.
+fn per_task_run<V: super::text::SampleValue>(
+    c: &Ctx<'_>,
+    o: &mut Out<'_>,
+    value: impl Fn(&InvokeInstance) -> Option<V>,
+) -> io::Result<()> {
+    for ((acct, region), r) in c.regions() {
+        for t in r.invocations.iter().flat_map(|i| &i.tasks) {
+            for run in &t.instances {
+                if let Some(v) = value(run) {
+                    let labels = [
+                        ("region_id", region),
+                        ("invoke_id", &*t.invoke_id),
+                        ("instance_id", &*run.instance_id),
+                    ];
+                    o.series(acct, labels, v)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
 
 fn agent_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
     for ((acct, region), d) in c.data() {

@@ -143,9 +143,11 @@ fn hash(text: &[u8]) -> (u64, u64) {
     )
 }
 
-/// A raw deflate compressor, reset before every chunk.
+/// A raw deflate compressor, reset before every chunk, and the buffer it
+/// writes into (each chunk then keeps exactly its own bytes).
 pub struct Deflater {
     comp: Compress,
+    scratch: Vec<u8>,
 }
 
 impl Default for Deflater {
@@ -158,13 +160,16 @@ impl Deflater {
     pub fn new() -> Self {
         Deflater {
             comp: Compress::new(Compression::new(GZIP_LEVEL), false),
+            scratch: Vec::new(),
         }
     }
 
     /// `text` compressed from a fresh state, ending in a sync flush.
     pub fn chunk(&mut self, text: &[u8]) -> io::Result<Chunk> {
         self.comp.reset();
-        let mut out: Vec<u8> = Vec::with_capacity(text.len() / 6 + 64);
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.reserve(text.len() / 4 + 64);
         let start = self.comp.total_in();
         loop {
             let done = (self.comp.total_in() - start) as usize;
@@ -185,8 +190,10 @@ impl Deflater {
                 return Err(io::Error::other("deflate made no progress"));
             }
         }
+        let bytes = Bytes::copy_from_slice(&out);
+        self.scratch = out;
         Ok(Chunk {
-            bytes: Bytes::from(out),
+            bytes,
             crc: zlib_rs::crc32::crc32(0, text),
             len: text.len(),
             hash: hash(text),

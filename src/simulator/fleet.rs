@@ -29,6 +29,9 @@ pub struct RegionSpec {
     pub hybrid_supported: bool,
     /// How the hybrid actions page here.
     pub hybrid_paging: HybridPaging,
+    /// One-off invocations in the region's history (DescribeInvocations),
+    /// besides two scheduled tasks; none unless set.
+    pub invocations: usize,
 }
 
 impl RegionSpec {
@@ -41,7 +44,15 @@ impl RegionSpec {
             activations: 0,
             hybrid_supported: true,
             hybrid_paging: HybridPaging::Tokens,
+            invocations: 0,
         }
+    }
+
+    /// `n` one-off command invocations (some failing) and two scheduled
+    /// tasks (one failing on one host).
+    pub fn invocations(mut self, n: usize) -> Self {
+        self.invocations = n;
+        self
     }
 
     pub fn quirky(mut self) -> Self {
@@ -84,9 +95,16 @@ impl FleetConfig {
         FleetConfig {
             seed: 42,
             regions: vec![
-                RegionSpec::new("cn-hangzhou", 137).hybrid(12, 4),
-                RegionSpec::new("cn-shanghai", 90).hybrid(5, 2),
-                RegionSpec::new("ap-southeast-1", 51).quirky().hybrid(3, 1),
+                RegionSpec::new("cn-hangzhou", 137)
+                    .hybrid(12, 4)
+                    .invocations(40),
+                RegionSpec::new("cn-shanghai", 90)
+                    .hybrid(5, 2)
+                    .invocations(20),
+                RegionSpec::new("ap-southeast-1", 51)
+                    .quirky()
+                    .hybrid(3, 1)
+                    .invocations(10),
                 RegionSpec::new("eu-central-1", 22).hybrid_not_supported(),
                 RegionSpec::new("us-west-1", 0).hybrid_not_supported(),
             ],
@@ -196,6 +214,7 @@ fn weighted<'a>(rng: &mut Rng, items: &[(&'a str, u64)]) -> &'a str {
 /// Seed offsets of the extra streams (DescribeInstances data, hybrid fleet).
 const INFO_STREAM: u64 = 0x1d0c_a7ed_5eed_0001;
 const HYBRID_STREAM: u64 = 0x4b1d_5e4e_5eed_0002;
+const INVOCATION_STREAM: u64 = 0x1a7b_5e4e_5eed_0003;
 
 fn region_seed(seed: u64, region: &str) -> u64 {
     // FNV-1a of the region id, mixed with the fleet seed.
@@ -316,6 +335,8 @@ pub struct SimRegion {
     pub managed: Vec<SimManagedInstance>,
     /// Activation codes, sorted by id.
     pub activations: Vec<SimActivation>,
+    /// Command invocations, newest first; tests add more while it runs.
+    pub invocations: Vec<super::invocations::SimInvocation>,
     pub hybrid_supported: bool,
     pub hybrid_paging: HybridPaging,
     /// Positions in `instances` of the instances reporting each plugin,
@@ -332,6 +353,7 @@ impl SimRegion {
             instances,
             managed: Vec::new(),
             activations: Vec::new(),
+            invocations: Vec::new(),
             hybrid_supported: true,
             hybrid_paging: HybridPaging::Tokens,
             by_plugin: OnceLock::new(),
@@ -380,6 +402,16 @@ impl Fleet {
                 inventory::generate_hybrid(&mut Rng::new(seed ^ HYBRID_STREAM), cfg.start, spec);
             region.managed = managed;
             region.activations = activations;
+            if spec.invocations > 0 {
+                let ids: Vec<String> = region.instances.iter().map(|i| i.id.clone()).collect();
+                region.invocations = super::invocations::generate(
+                    &mut Rng::new(seed ^ INVOCATION_STREAM),
+                    &ids,
+                    spec.invocations,
+                    cfg.start,
+                    spec.quirky,
+                );
+            }
             region.hybrid_supported = spec.hybrid_supported;
             region.hybrid_paging = spec.hybrid_paging;
             regions.insert(spec.id.clone(), region);

@@ -346,6 +346,7 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
             | "DescribeInstances"
             | "DescribeManagedInstances"
             | "DescribeActivations"
+            | "DescribeInvocations"
     ) {
         return error(
             state,
@@ -379,6 +380,10 @@ pub fn dispatch(state: &SimState, params: &[(String, String)]) -> Answer {
     match action {
         "DescribeInstances" => describe_instances(state, &map, sim_region, &scope, endless, repeat)
             .unwrap_or_else(|a| a),
+        "DescribeInvocations" => {
+            describe_invocations(state, &map, sim_region, &scope, endless, repeat)
+                .unwrap_or_else(|a| a)
+        }
         "DescribeManagedInstances" => {
             let rows = &sim_region.managed;
             let page = Page::new(&scope, "Instances", endless, repeat);
@@ -605,6 +610,57 @@ fn describe_instances(
     }
     if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
         body["NextToken"] = json!(make_token(state, scope, next));
+    }
+    Ok((200, body))
+}
+
+/// DescribeInvocations: `InvokeStatus` and `Timed` filter, `MaxResults`
+/// 1..=50 (10 by default) and NextToken, newest first; output only with
+/// `IncludeOutput=true`. Every request is counted by what it asked for.
+fn describe_invocations(
+    state: &SimState,
+    map: &BTreeMap<&str, &str>,
+    region: &SimRegion,
+    scope: &str,
+    endless: bool,
+    repeat: bool,
+) -> Result<Answer, Answer> {
+    let invoke_status = map.get("InvokeStatus").copied();
+    let timed = match map.get("Timed").copied() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => {
+            return Err(error(
+                state,
+                400,
+                "InvalidParameter.Timed",
+                "The specified parameter Timed is not valid.",
+            ));
+        }
+    };
+    let include_output = map.get("IncludeOutput").copied() == Some("true");
+    state.count_invocation_query(super::invocations::query_kind(
+        invoke_status,
+        map.get("Timed").copied(),
+        include_output,
+    ));
+    let size = page_size(state, map, "MaxResults", "InvalidParameter.MaxResults")?;
+    // The token is bound to the filter it was made for.
+    let scope = format!("{scope}|{invoke_status:?}|{timed:?}");
+    let rows = super::invocations::select(&region.invocations, invoke_status, timed);
+    let (offset, start, end) = page_window(state, map, &scope, rows.len(), size, endless)?;
+    let items: Vec<Value> = rows[start..end]
+        .iter()
+        .map(|i| i.json(include_output))
+        .collect();
+    let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(),
+                          "PageSize": size, "PageNumber": 1});
+    if !(items.is_empty() && region.quirky) {
+        body["Invocations"] = json!({"Invocation": items});
+    }
+    if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
+        body["NextToken"] = json!(make_token(state, &scope, next));
     }
     Ok((200, body))
 }

@@ -8,6 +8,7 @@ pub mod fleet;
 pub mod handlers;
 pub mod identity;
 pub mod inventory;
+pub mod invocations;
 pub mod metadata;
 pub mod sts;
 
@@ -63,6 +64,9 @@ pub struct SimState {
     faults: RwLock<Faults>,
     requests: Mutex<BTreeMap<(String, String), u64>>,
     instance_queries: Mutex<HashMap<String, u64>>,
+    /// DescribeInvocations requests by what they asked for (see
+    /// [`invocations::query_kind`]).
+    invocation_queries: Mutex<BTreeMap<String, u64>>,
     rng: Mutex<Rng>,
     base_url: RwLock<String>,
     token_salt: u64,
@@ -138,6 +142,12 @@ impl SimState {
         }
     }
 
+    fn count_invocation_query(&self, kind: String) {
+        if let Ok(mut q) = self.invocation_queries.lock() {
+            *q.entry(kind).or_default() += 1;
+        }
+    }
+
     fn count_instance_query(&self, instance: &str) {
         if let Ok(mut q) = self.instance_queries.lock() {
             *q.entry(instance.to_string()).or_default() += 1;
@@ -187,6 +197,7 @@ impl Simulator {
             faults: RwLock::new(Faults::default()),
             requests: Mutex::new(BTreeMap::new()),
             instance_queries: Mutex::new(HashMap::new()),
+            invocation_queries: Mutex::new(BTreeMap::new()),
             rng: Mutex::new(Rng::new(cfg.seed ^ 0x5eed)),
             base_url: RwLock::new(format!("http://{addr}")),
             token_salt: cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 16,
@@ -282,6 +293,13 @@ impl Simulator {
         copy_of(&self.state.instance_queries)
     }
 
+    /// DescribeInvocations requests by what they asked for: the
+    /// `InvokeStatus` value, `Timed`, `NotTimed` or `unfiltered`, with
+    /// `+output` when `IncludeOutput=true`.
+    pub fn invocation_queries(&self) -> BTreeMap<String, u64> {
+        copy_of(&self.state.invocation_queries)
+    }
+
     /// Most requests it has had in hand at once since the last reset.
     pub fn max_in_flight(&self) -> usize {
         self.state.max_in_flight.load(Ordering::Relaxed)
@@ -306,6 +324,9 @@ impl Simulator {
             r.clear();
         }
         if let Ok(mut q) = self.state.instance_queries.lock() {
+            q.clear();
+        }
+        if let Ok(mut q) = self.state.invocation_queries.lock() {
             q.clear();
         }
     }

@@ -1,0 +1,307 @@
+//! DescribeInvocations: command invocations and their result on each
+//! instance. Always read with a server-side filter (failed or partially
+//! failed one-off invocations, or scheduled tasks) and without output:
+//! never a walk of the whole 30-day history.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::fields::{
+    get, opt_bool, opt_shared, opt_str, opt_time, opt_u64, req_shared, set_items, unique_rows,
+};
+use crate::client::Client;
+use crate::error::ApiError;
+
+pub const ACTION: &str = "DescribeInvocations";
+/// `MaxResults`: "Valid values: 1 to 50".
+pub const PAGE_SIZE: usize = 50;
+
+/// Per-instance states that count as a failed run.
+pub const FAILED_STATES: &[&str] = &["Failed", "Error", "Timeout", "Aborted", "Invalid"];
+/// Per-instance states of a run that has not ended.
+pub const RUNNING_STATES: &[&str] = &["Pending", "Running", "Stopping", "Scheduled"];
+
+/// The server-side filters the exporter reads with, one walk each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Filter {
+    /// One-off invocations that failed on every instance.
+    Failed,
+    /// One-off invocations that failed on some of their instances.
+    PartialFailed,
+    /// Scheduled tasks (`Timed=true`).
+    Timed,
+}
+
+impl Filter {
+    pub const ALL: [Filter; 3] = [Filter::Failed, Filter::PartialFailed, Filter::Timed];
+
+    /// The request parameters of the filter, besides paging.
+    pub fn params(self) -> Vec<(String, String)> {
+        let mut p = vec![("IncludeOutput".to_string(), "false".to_string())];
+        match self {
+            Filter::Failed => p.push(("InvokeStatus".into(), "Failed".into())),
+            Filter::PartialFailed => p.push(("InvokeStatus".into(), "PartialFailed".into())),
+            Filter::Timed => p.push(("Timed".into(), "true".into())),
+        }
+        p
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Filter::Failed => "Failed",
+            Filter::PartialFailed => "PartialFailed",
+            Filter::Timed => "Timed",
+        }
+    }
+}
+
+/// One invocation. Optional fields the API left out are `None`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Invocation {
+    pub invoke_id: Arc<str>,
+    pub command_id: Option<Arc<str>>,
+    pub command_name: Option<Arc<str>>,
+    /// `Once`, `Period`, `NextRebootOnly`, `EveryReboot`.
+    pub repeat_mode: Option<Arc<str>>,
+    pub timed: Option<bool>,
+    /// A scheduled task's schedule: `rate(5m)`, a cron expression, `at(...)`.
+    pub frequency: Option<Arc<str>>,
+    pub created: Option<i64>,
+    /// The overall status (`InvocationStatus`, else its deprecated twin
+    /// `InvokeStatus`).
+    pub status: Option<Arc<str>>,
+    pub instances: Vec<InvokeInstance>,
+}
+
+/// An invocation's run on one instance.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct InvokeInstance {
+    pub instance_id: Arc<str>,
+    /// Pending, Invalid, Aborted, Running, Success, Failed, Error, Timeout,
+    /// Cancelled, Stopping, Terminated, Scheduled.
+    pub status: Option<Arc<str>>,
+    pub error_code: Option<Arc<str>>,
+    pub repeats: Option<u64>,
+    pub start: Option<i64>,
+    pub finish: Option<i64>,
+    pub update: Option<i64>,
+}
+
+impl InvokeInstance {
+    /// Whether this run failed.
+    pub fn failed(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| FAILED_STATES.contains(&s))
+    }
+
+    /// Whether this run has not ended yet.
+    pub fn running(&self) -> bool {
+        self.status
+            .as_deref()
+            .is_some_and(|s| RUNNING_STATES.contains(&s))
+    }
+}
+
+fn parse_instance(v: &Value) -> Result<InvokeInstance, String> {
+    let instance_id = req_shared(v, &["InstanceId"])?;
+    let ctx = |e: String| format!("instance {instance_id}: {e}");
+    Ok(InvokeInstance {
+        status: opt_shared(v, &["InvocationStatus", "InstanceInvokeStatus"]).map_err(ctx)?,
+        error_code: opt_shared(v, &["ErrorCode"])
+            .map_err(ctx)?
+            .filter(|c| !c.is_empty()),
+        repeats: opt_u64(v, &["Repeats"]).map_err(ctx)?,
+        start: opt_time(v, &["StartTime"]).map_err(ctx)?,
+        finish: opt_time(v, &["FinishTime", "FinishedTime"]).map_err(ctx)?,
+        update: opt_time(v, &["UpdateTime"]).map_err(ctx)?,
+        instance_id,
+    })
+}
+
+fn parse_item(v: &Value) -> Result<Invocation, String> {
+    let invoke_id = req_shared(v, &["InvokeId"])?;
+    let ctx = |e: String| format!("invocation {invoke_id}: {e}");
+    let instances = match get(v, &["InvokeInstances"]) {
+        None => Vec::new(),
+        Some(_) => set_items(v, &["InvokeInstances"], &["InvokeInstance"])
+            .map_err(ctx)?
+            .into_iter()
+            .map(parse_instance)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ctx)?,
+    };
+    let status = match opt_shared(v, &["InvocationStatus"]).map_err(ctx)? {
+        Some(s) => Some(s),
+        None => opt_shared(v, &["InvokeStatus"]).map_err(ctx)?,
+    };
+    Ok(Invocation {
+        command_id: opt_shared(v, &["CommandId"]).map_err(ctx)?,
+        command_name: opt_shared(v, &["CommandName"]).map_err(ctx)?,
+        repeat_mode: opt_shared(v, &["RepeatMode"]).map_err(ctx)?,
+        timed: opt_bool(v, &["Timed"]).map_err(ctx)?,
+        frequency: opt_shared(v, &["Frequency"])
+            .map_err(ctx)?
+            .filter(|f| !f.is_empty()),
+        created: opt_time(v, &["CreationTime"]).map_err(ctx)?,
+        status,
+        instances,
+        invoke_id,
+    })
+}
+
+/// The invocations of one answer page (`Invocations.Invocation`); a missing
+/// list is an empty last page.
+pub fn parse_page(resp: &Value) -> Result<Vec<Invocation>, String> {
+    unique_rows(
+        resp,
+        (&["Invocations"], &["Invocation"]),
+        parse_item,
+        |i| &i.invoke_id,
+        "invocation",
+    )
+}
+
+/// What one filtered walk read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InvocationPages {
+    pub invocations: Vec<Invocation>,
+    /// The walk stopped at `max_pages` with more pages left.
+    pub truncated: bool,
+}
+
+/// Every invocation of `region` that `filter` selects, at most `max_pages`
+/// pages of 50. An invocation listed on two pages (the list moves while it
+/// is read) is kept once, the later copy. A region without the action
+/// answers [`ApiError::is_api_not_supported`]; without
+/// `ecs:DescribeInvocations`, [`ApiError::is_permission_denied`].
+pub async fn walk_invocations(
+    client: &Client,
+    region: &str,
+    filter: Filter,
+    max_pages: usize,
+) -> Result<InvocationPages, ApiError> {
+    let mut out: Vec<Invocation> = Vec::new();
+    let mut token: Option<String> = None;
+    for _ in 0..max_pages.max(1) {
+        let mut p = filter.params();
+        p.push(("MaxResults".into(), PAGE_SIZE.to_string()));
+        if let Some(t) = &token {
+            p.push(("NextToken".into(), t.clone()));
+        }
+        let resp = client.call(ACTION, Some(region), &p).await?;
+        out.extend(parse_page(&resp).map_err(|e| ApiError::decode(ACTION, region, e))?);
+        let next =
+            opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(ACTION, region, e))?;
+        match next {
+            None => return Ok(pages(out, false)),
+            Some(n) if token.as_deref() == Some(n.as_str()) => {
+                return Err(ApiError::decode(
+                    ACTION,
+                    region,
+                    "NextToken did not change from one page to the next",
+                ));
+            }
+            Some(n) => token = Some(n),
+        }
+    }
+    Ok(pages(out, true))
+}
+
+fn pages(mut all: Vec<Invocation>, truncated: bool) -> InvocationPages {
+    // The later copy of an id wins: it is the newer answer.
+    let mut seen = std::collections::HashSet::new();
+    all.reverse();
+    all.retain(|i| seen.insert(i.invoke_id.clone()));
+    all.reverse();
+    InvocationPages {
+        invocations: all,
+        truncated,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_the_documented_answer() {
+        let v = json!({"RequestId": "R", "TotalCount": 1, "PageSize": 10, "PageNumber": 1, "NextToken": "AAAAAdDWBF2",
+        "Invocations": {"Invocation": [{
+            "CreationTime": "2020-12-20T06:15:54Z", "Frequency": "0 */20 * * * *", "InvocationStatus": "Running",
+            "RepeatMode": "Period", "CommandId": "c-hz0jdfwcsr****", "CommandName": "backup", "InvokeStatus": "Running",
+            "Timed": true, "InvokeId": "t-hz0jdfwd9f****", "CommandType": "RunShellScript",
+            "InvokeInstances": {"InvokeInstance": [{
+                "InstanceId": "i-bp1i7gg30r52z2em****", "InvocationStatus": "Failed", "ErrorCode": "ExitCodeNonzero",
+                "ErrorInfo": "the command failed", "ExitCode": 1, "Repeats": 5, "StartTime": "2020-12-20T06:15:55Z",
+                "FinishTime": "2020-12-20T06:15:56Z", "UpdateTime": "2020-12-20T06:15:56Z", "Output": ""
+            }]}
+        }]}});
+        let page = parse_page(&v).expect("parses");
+        let i = &page[0];
+        assert_eq!(&*i.invoke_id, "t-hz0jdfwd9f****");
+        assert_eq!(i.command_name.as_deref(), Some("backup"));
+        assert_eq!(i.frequency.as_deref(), Some("0 */20 * * * *"));
+        assert_eq!(i.timed, Some(true));
+        assert_eq!(i.status.as_deref(), Some("Running"));
+        let r = &i.instances[0];
+        assert!(r.failed() && !r.running());
+        assert_eq!(r.error_code.as_deref(), Some("ExitCodeNonzero"));
+        assert_eq!(r.repeats, Some(5));
+        assert_eq!(r.finish, Some(1_608_444_956));
+    }
+
+    #[test]
+    fn quirks_parse_and_broken_items_say_which() {
+        // The deprecated status alone, numbers as strings, an empty error
+        // code, the instance list as a plain array.
+        let v = json!({"Invocations": {"Invocation": [{"InvokeId": "t-1", "InvokeStatus": "PartialFailed",
+            "InvokeInstances": [{"InstanceId": "i-1", "InvocationStatus": "Success", "ErrorCode": "", "Repeats": "2"}]}]}});
+        let i = &parse_page(&v).expect("parses")[0];
+        assert_eq!(i.status.as_deref(), Some("PartialFailed"));
+        assert_eq!(i.instances[0].error_code, None);
+        assert_eq!(i.instances[0].repeats, Some(2));
+        assert_eq!(parse_page(&json!({"RequestId": "R"})), Ok(vec![]));
+        let e = parse_page(&json!({"Invocations": {"Invocation": [{"CommandName": "x"}]}}))
+            .unwrap_err();
+        assert!(e.contains("InvokeId is missing"), "{e}");
+        let e = parse_page(&json!({"Invocations": {"Invocation": [{"InvokeId": "t-2",
+            "InvokeInstances": {"InvokeInstance": [{"InstanceId": "i-9", "FinishTime": "soon"}]}}]}}))
+        .unwrap_err();
+        assert!(
+            e.contains("invocation t-2: instance i-9: FinishTime"),
+            "{e}"
+        );
+        let twice =
+            json!({"Invocations": {"Invocation": [{"InvokeId": "t-3"}, {"InvokeId": "t-3"}]}});
+        assert!(parse_page(&twice).unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn every_filter_asks_without_output() {
+        for f in Filter::ALL {
+            let p = f.params();
+            assert!(
+                p.contains(&("IncludeOutput".into(), "false".into())),
+                "{f:?}"
+            );
+            assert!(
+                p.iter().any(|(k, _)| k == "InvokeStatus" || k == "Timed"),
+                "{f:?} has a filter"
+            );
+        }
+    }
+
+    #[test]
+    fn an_invocation_on_two_pages_is_kept_once_as_last_seen() {
+        let a = |s: &str| Invocation {
+            invoke_id: "t-1".into(),
+            status: Some(s.into()),
+            ..Invocation::default()
+        };
+        let p = pages(vec![a("Running"), a("Failed")], false);
+        assert_eq!(p.invocations, vec![a("Failed")]);
+    }
+}
