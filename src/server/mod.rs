@@ -303,6 +303,12 @@ impl Server {
                 }
             };
             self.shared.make_room(false);
+            // A page goes out as many parts: without this, a small write
+            // behind an unacknowledged one waits for the client's delayed
+            // ACK (tens of milliseconds a scrape).
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
             let conn = Arc::new(Conn::new(next_id.fetch_add(1, Ordering::Relaxed)));
             self.shared.conns().insert(conn.id, Arc::clone(&conn));
             // Taken here, so shutdown also waits for connections still in
