@@ -220,7 +220,11 @@ pub fn looks_like_code(s: &str) -> bool {
 /// `code` when it looks like a code, else `other`: labels stay bounded
 /// whatever an endpoint answers.
 pub fn code_label(code: &str) -> &str {
-    if looks_like_code(code) { code } else { "other" }
+    if looks_like_code(code) && !crate::secret::holds_secret(code) {
+        code
+    } else {
+        "other"
+    }
 }
 
 /// Parameter names whose values must never be repeated: the key pair, the
@@ -231,6 +235,15 @@ const SENSITIVE: &[&str] = &[
     "SecurityToken",
     "OIDCToken",
     "Signature",
+    "access_key_id",
+    "access_key_secret",
+    "security_token",
+    "sts_token",
+    "oidc_token",
+    "access-key-id",
+    "access-key-secret",
+    "security-token",
+    "x-acs-security-token",
 ];
 
 /// An API message (or a quoted body) made safe for a log, a metric or an
@@ -253,6 +266,7 @@ pub fn redact(message: &str) -> String {
         text.push_str(REDACTED);
     }
     let text = redact_values(&text);
+    let text = crate::secret::scrub(&text);
     let mut out: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -269,13 +283,17 @@ pub fn redact(message: &str) -> String {
 /// closing quote.
 fn separator_len(rest: &[u8]) -> Option<usize> {
     let quote = usize::from(rest.first() == Some(&b'"'));
+    // `SecurityToken = v`: spaces before the separator too.
+    let spaces = rest[quote..].iter().take_while(|b| **b == b' ').count();
+    let quote = quote + spaces;
     let after = &rest[quote..];
     let lower: Vec<u8> = after.iter().take(5).map(u8::to_ascii_lowercase).collect();
     let sep = if lower.starts_with(b"%253d") {
         5
     } else if lower.starts_with(b"%3d") || lower.starts_with(b"%3a") {
         3
-    } else if matches!(after.first(), Some(b'=' | b':')) {
+    } else if matches!(after.first(), Some(b'=' | b':' | b'>')) {
+        // `>`: `<SecurityToken>v</SecurityToken>`.
         1
     } else {
         return None;

@@ -155,6 +155,36 @@ impl<W: std::io::Write> std::io::Write for JsonSafeWriter<W> {
     }
 }
 
+/// Every line with the secrets the process holds taken out (see
+/// [`crate::secret::scrub`]), whatever the level and format.
+struct Scrubbed<M>(M);
+
+struct ScrubbedWriter<W>(W);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Scrubbed<M> {
+    type Writer = ScrubbedWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbedWriter(self.0.make_writer())
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for ScrubbedWriter<W> {
+    /// Takes the whole buffer: the formatter writes one event at a time.
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        match crate::secret::scrub(&text) {
+            std::borrow::Cow::Borrowed(_) => self.0.write_all(buf)?,
+            std::borrow::Cow::Owned(clean) => self.0.write_all(clean.as_bytes())?,
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// The subscriber `init` installs, writing to `writer`.
 fn subscriber<W>(level: LogLevel, format: LogFormat, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
@@ -171,13 +201,18 @@ where
     match format {
         LogFormat::Json => Box::new(
             builder
-                .with_writer(JsonSafe(writer))
+                .with_writer(JsonSafe(Scrubbed(writer)))
                 .json()
                 .flatten_event(true)
                 .with_current_span(false)
                 .finish(),
         ),
-        LogFormat::Logfmt => Box::new(builder.with_writer(writer).event_format(Logfmt).finish()),
+        LogFormat::Logfmt => Box::new(
+            builder
+                .with_writer(Scrubbed(writer))
+                .event_format(Logfmt)
+                .finish(),
+        ),
     }
 }
 

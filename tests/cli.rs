@@ -60,6 +60,18 @@ fn bad_flags_are_one_line_and_exit_2() {
         &["--aliyun.rate-limit", "1e-300", "--demo"],
         &["--aliyun.rate-limit", "1e308"],
         &["--aliyun.rate-limit", "0.0000001"],
+        // Durations and numbers past any sane setting: refused, never
+        // wrapped or overflowed.
+        &["--collect.max-stale", "300000000000y"],
+        &["--aliyun.request-timeout", "300000000000y"],
+        &["--collect.interval", "11y"],
+        &["--collect.timeout", "300000000000y"],
+        &["--collect.invocations-interval", "300000000000y"],
+        &["--collect.instance-info-interval", "99999999999999999999s"],
+        &["--web.max-requests", "18446744073709551615"],
+        &["--collect.invocations-max-pages", "70000"],
+        &["--collect.max-command-names", "0"],
+        &["--shard.count", "0"],
     ] {
         let err = refused(args, &[]);
         assert!(!err.contains("panicked"), "{err}");
@@ -101,6 +113,26 @@ async fn demo_serves_metrics_and_stops_on_sigterm() {
     ] {
         assert!(page.contains(family), "demo page lacks {family}");
     }
+    // The first page a newcomer sees already has plugin states, crashed
+    // ones among them: names found in a walk are swept in the same walk.
+    let samples = parse_metrics(&page);
+    let crashed = samples.iter().any(|s| {
+        s.name == "aliyun_cloud_assistant_plugin_status"
+            && s.labels.get("status").map(String::as_str) == Some("Crashed")
+            && s.value == 1.0
+    });
+    assert!(crashed, "no crashed plugin on the demo's first page");
+    // The demo's command history: failures, and a scheduled task failing
+    // on one host, from the walks beside the first.
+    scrape_until(e.socket(), "the demo's failed commands", |p| {
+        p.iter()
+            .any(|s| s.name == "aliyun_cloud_assistant_invocation_failures_total")
+            && p.iter().any(|s| {
+                s.name == "aliyun_cloud_assistant_scheduled_invocation_last_run_failed"
+                    && s.value == 1.0
+            })
+    })
+    .await;
     let (status, stderr) = e.stop_with_status();
     assert!(status.success(), "graceful exit: {stderr}");
     // JSON logs: every line is an object; one line per region per cycle.

@@ -119,6 +119,7 @@ impl Collector {
                 Discovery::default().sweep_names(&self.opts.plugins, self.opts.max_plugin_names)
             }
         };
+        let new_name_room = self.opts.max_plugin_names.saturating_sub(names.len());
         let prev = st.snapshot.regions.get(key).and_then(|r| r.data.as_ref());
         let estimate = prev.map(|d| WalkEstimate::of(d, &names));
         let sweeps = match &estimate {
@@ -154,6 +155,7 @@ impl Collector {
             targets,
             managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
             deadline: self.opts.region_timeout,
+            new_name_room,
         }
     }
 }

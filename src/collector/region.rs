@@ -48,6 +48,10 @@ pub(super) struct RegionTask {
     /// Walk the hybrid managed instances too.
     pub(super) managed: bool,
     pub(super) deadline: Duration,
+    /// Names that discovery finds in this walk and no sweep covers yet are
+    /// swept in this same walk, this many at most (what
+    /// `--collect.max-plugin-names` leaves).
+    pub(super) new_name_room: usize,
 }
 
 /// What a region task hands back: its outcome, seconds and API calls.
@@ -121,12 +125,30 @@ impl RegionTask {
                 false => None,
             }
         };
-        let ((agents, discovered, asked), instances, sweeps, managed) = tokio::join!(
+        let ((agents, discovered, asked), instances, mut sweeps, managed) = tokio::join!(
             agents_and_discovery,
             api::walk_instance_status(client, region),
             sweeps,
             managed
         );
+        // A name discovery just found is swept now, not a walk later: a new
+        // plugin's states (and the first page of a new exporter) show at once.
+        let mut new_names: Vec<String> = discovered
+            .iter()
+            .map(|p| p.name.to_string())
+            .filter(|n| !self.sweeps.names.contains(n))
+            .collect();
+        new_names.sort();
+        new_names.dedup();
+        new_names.truncate(self.new_name_room);
+        if !new_names.is_empty() {
+            let lanes = new_names.len().min(crate::lanes::MAX_LANES);
+            let plan = SweepPlan {
+                names: new_names,
+                lanes,
+            };
+            sweeps.extend(sweep(client, region, &plan).await);
+        }
         let fail = |e: ApiError| {
             if e.is_api_not_supported() {
                 RegionOutcome::Unsupported(e)

@@ -69,6 +69,16 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// Scrapes at once: a number a semaphore can hold, and far more than any
+/// machine serves.
+fn parse_max_requests(s: &str) -> Result<usize, String> {
+    const MAX: usize = 100_000;
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX => Ok(n),
+        _ => Err(format!("{s:?} is not a number from 0 to {MAX}")),
+    }
+}
+
 fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     if s.trim() == "0" {
         return Ok(Duration::ZERO);
@@ -251,7 +261,7 @@ pub struct Flags {
     pub web_config_file: Option<std::path::PathBuf>,
 
     /// /metrics requests served at once; past it 503 at once; 0 = no limit
-    #[arg(long = "web.max-requests", default_value_t = 40, value_name = "N")]
+    #[arg(long = "web.max-requests", default_value_t = 40, value_parser = parse_max_requests, value_name = "N")]
     pub max_requests: usize,
 
     /// Enable POST /-/reload (403 without); SIGHUP always reloads

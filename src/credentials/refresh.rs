@@ -138,6 +138,8 @@ impl Shared {
         creds: Credentials,
         policy: RefreshPolicy,
     ) -> Self {
+        // The key id is no secret to the API, but it is one to a log reader.
+        crate::secret::remember(&creds.access_key_id);
         Shared {
             label,
             description,
@@ -153,6 +155,7 @@ impl Shared {
     }
 
     pub(super) fn store(&self, creds: Credentials) {
+        crate::secret::remember(&creds.access_key_id);
         self.obtained_ms.store(now_ms(), Ordering::SeqCst);
         self.current.store(Arc::new(creds));
         self.generation.fetch_add(1, Ordering::SeqCst);

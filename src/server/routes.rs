@@ -119,9 +119,11 @@ async fn route(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Resp {
                     "reload is off: start the exporter with --web.enable-lifecycle to use POST /-/reload (SIGHUP always reloads)\n",
                 );
             }
+            // Whatever a reload reports, no secret the process holds.
+            let clean = |m: String| crate::secret::scrub(&m).into_owned();
             match super::reload(opts).await {
-                Ok(msg) => text(StatusCode::OK, msg),
-                Err(msg) => text(StatusCode::INTERNAL_SERVER_ERROR, msg),
+                Ok(msg) => text(StatusCode::OK, clean(msg)),
+                Err(msg) => text(StatusCode::INTERNAL_SERVER_ERROR, clean(msg)),
             }
         }
         "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),

@@ -1,0 +1,82 @@
+//! Secrets in any shape, against the binary: an API answer that echoes the
+//! security token and the AccessKey id by name, in XML, in JSON, in free
+//! text, or cut in the middle puts none of them (nor a piece) into the
+//! debug log or onto /metrics.
+
+mod common;
+
+use std::time::Duration;
+
+use cloud_assistant_exporter::simulator::{RegionFault, SimKey, Simulator};
+use common::*;
+
+const KEY_ID: &str = "LTAI5tQz8RmNvXw3Kp9Jd2Lh";
+const SECRET: &str = "sEcReT-9f8e7d6c5b4a39281706";
+const TOKEN: &str = "CAIS9wF1q6Ft5B2yfSjIr5bGCPTmnZ5l0q2dQ0XhgGUHVcN4gbzTujQ8xWk3PmR7sLtY";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_any_shape_stay_out_of_logs_and_metrics() {
+    let sim = Simulator::start(fleet(&[("good", 5), ("leaky", 5)]))
+        .await
+        .expect("sim");
+    sim.add_key(
+        KEY_ID,
+        SimKey {
+            secret: SECRET.into(),
+            security_token: Some(TOKEN.into()),
+            expires_at: None,
+        },
+    );
+    let message = format!(
+        "SecurityToken = {TOKEN}; <SecurityToken>{TOKEN}</SecurityToken> {{\"securityToken\":\"{TOKEN}\"}} \
+         the token {TOKEN} of key {KEY_ID} is not valid; secret {SECRET}; and a piece: {}",
+        &TOKEN[17..43]
+    );
+    let body = serde_json::json!({"RequestId": "R", "Code": "InvalidParameter", "Message": message});
+    sim.update_faults(|f| {
+        f.regions.insert(
+            "leaky".into(),
+            RegionFault::Raw {
+                status: 400,
+                body: body.to_string(),
+            },
+        );
+    });
+    let url = sim.url();
+    let e = ExporterProcess::spawn(
+        &[
+            "--aliyun.endpoint",
+            &url,
+            "--aliyun.rate-limit",
+            "0",
+            "--collect.interval",
+            "1s",
+            "--log.level",
+            "debug",
+        ],
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID.to_string()),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET.to_string()),
+            ("ALIBABA_CLOUD_SECURITY_TOKEN", TOKEN.to_string()),
+        ],
+    );
+    wait_ready(e.socket()).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let page = scrape(e.socket()).await;
+    assert!(page.contains("region_up{region_id=\"leaky\"} 0"), "the region failed");
+    assert!(page.contains("region_up{region_id=\"good\"} 1"));
+    let log = e.stop();
+    assert!(log.contains("leaky"), "the failure is logged:\n{log}");
+    assert!(log.contains("[redacted]"), "and redacted:\n{log}");
+    for (what, text) in [("log", &log), ("/metrics", &page)] {
+        for (name, secret) in [("token", TOKEN), ("key id", KEY_ID), ("secret", SECRET)] {
+            for piece in secret.as_bytes().windows(12).step_by(3) {
+                let piece = std::str::from_utf8(piece).expect("ascii");
+                assert!(
+                    !text.contains(piece),
+                    "a piece of the {name} ({piece}) in the {what}:\n{text}"
+                );
+            }
+        }
+    }
+}
