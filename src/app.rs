@@ -323,7 +323,7 @@ impl Reloader {
                 if let Some(m) = &self.metrics {
                     m.record(ok, self.clock.now());
                 }
-                tracing::info!(file = ?self.set.file(), accounts = %names.join(","), down = loaded.down.len(), "accounts reloaded; the next cycle walks them");
+                tracing::info!(file = ?self.set.file(), accounts = %names.join(","), down = loaded.down.len(), "accounts reloaded; new ones walk at once");
                 match ok {
                     true => Ok(()),
                     false => Err(ReloadError::AccountsDown(loaded.describe_down())),

@@ -110,6 +110,9 @@ struct Live {
     config: AccountConfig,
     spec: CredentialSpec,
     account: Account,
+    /// What its credentials read outside the accounts file (see
+    /// [`creds::Env::inputs_fingerprint`]) when they were built.
+    inputs: u64,
 }
 
 /// An account whose credentials could not be had, tried again in the
@@ -336,11 +339,12 @@ impl AccountSet {
     ) -> Result<Live, Failure> {
         let name = config.name.clone();
         let spec = credential_spec(&config.credentials).map_err(Failure::Other)?;
+        let inputs = self.opts.env.inputs_fingerprint();
         if let Some(old) = running.filter(|l| {
             l.config.endpoint == config.endpoint
                 && l.config.credentials == config.credentials
                 && l.spec == spec
-                && pinned(&spec)
+                && (pinned(&spec) || l.inputs == inputs)
         }) {
             tracing::debug!(account = %name, "account unchanged; keeping its client and credentials");
             return Ok(Live {
@@ -350,6 +354,7 @@ impl AccountSet {
                 },
                 config: config.clone(),
                 spec,
+                inputs,
             });
         }
         let m = self
@@ -390,6 +395,7 @@ impl AccountSet {
             },
             config: config.clone(),
             spec,
+            inputs,
         })
     }
 

@@ -65,8 +65,18 @@ fn file_path(env: &Env, path: Option<&Path>) -> Option<(PathBuf, bool)> {
     if let Some(p) = env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") {
         return Some((PathBuf::from(p), true));
     }
-    env.home()
-        .map(|h| (h.join(".alibabacloud").join("credentials.ini"), false))
+    let home = env.home()?;
+    let paths = default_paths(&home);
+    // The first that exists; when none does, the first is the one named.
+    let found = paths.iter().find(|p| p.exists()).unwrap_or(&paths[0]);
+    Some((found.clone(), false))
+}
+
+/// Where the file is looked for in `home`: `credentials.ini` (the Python
+/// SDK's name) and `credentials` (the Go, Java and Node SDKs').
+pub(super) fn default_paths(home: &Path) -> [PathBuf; 2] {
+    let dir = home.join(".alibabacloud");
+    [dir.join("credentials.ini"), dir.join("credentials")]
 }
 
 fn read(path: &Path, explicit: bool) -> Result<Option<Sections>, CredentialsError> {

@@ -218,6 +218,29 @@ impl Env {
     fn home(&self) -> Option<PathBuf> {
         self.get("HOME").map(PathBuf::from)
     }
+
+    /// A fingerprint of everything the chain and the profiles read besides
+    /// the environment (captured once, at start): the CLI config and the
+    /// credentials files, as they are now. Equal fingerprints mean a
+    /// rebuilt provider would come out the same, so a reload may keep the
+    /// running one instead of asking STS again.
+    pub fn inputs_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut files: Vec<PathBuf> = Vec::new();
+        if let Some(home) = self.home() {
+            files.push(home.join(".aliyun").join("config.json"));
+            files.extend(ini::default_paths(&home));
+        }
+        if let Some(p) = self.get("ALIBABA_CLOUD_CREDENTIALS_FILE") {
+            files.push(PathBuf::from(p));
+        }
+        for f in files {
+            f.hash(&mut h);
+            std::fs::read(&f).ok().hash(&mut h);
+        }
+        h.finish()
+    }
 }
 
 /// What the sources share: the environment, the endpoints, HTTP clients,

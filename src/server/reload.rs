@@ -1,7 +1,8 @@
 //! Reloading the configuration files (`POST /-/reload`, `SIGHUP`): one
-//! reload at a time, and a caller always gets the result of a reload that
-//! started after it asked, so a storm of requests costs at most two reloads
-//! and nobody is told about files read before their change.
+//! reload at a time, at most one start a second, and a caller always gets
+//! the result of a reload that started after it asked: a storm of requests
+//! costs about one reload a second, everyone who asked meanwhile shares its
+//! answer, and nobody is told about files read before their change.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,7 +40,14 @@ pub struct ReloadGate {
     /// The last reload's result, with the highest ticket it answers (every
     /// ticket issued before it started).
     done: Arc<watch::Sender<(u64, Option<Outcome>)>>,
+    /// When the last reload started.
+    last_start: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// The least time between two reloads' starts.
+    spacing: std::time::Duration,
 }
+
+/// Reloads start at most this often, whoever asks.
+pub const RELOAD_SPACING: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Default for ReloadGate {
     fn default() -> Self {
@@ -47,6 +55,8 @@ impl Default for ReloadGate {
             asked: AtomicU64::new(0),
             running: Arc::default(),
             done: Arc::new(watch::Sender::new((0, None))),
+            last_start: std::sync::Mutex::new(None),
+            spacing: RELOAD_SPACING,
         }
     }
 }
@@ -72,6 +82,20 @@ impl ReloadGate {
                 }
             }
             if let Ok(guard) = Arc::clone(&self.running).try_lock_owned() {
+                // A reload a moment ago: wait out the spacing (holding the
+                // lock), and answer everyone who asks meanwhile too.
+                let earliest = self
+                    .last_start
+                    .lock()
+                    .ok()
+                    .and_then(|l| *l)
+                    .map(|t| t + self.spacing);
+                if let Some(t) = earliest {
+                    tokio::time::sleep_until(t).await;
+                }
+                if let Ok(mut l) = self.last_start.lock() {
+                    *l = Some(tokio::time::Instant::now());
+                }
                 // Every ticket issued so far was asked before this reload.
                 let answers = self.asked.load(Ordering::SeqCst);
                 let Some(work) = work.take() else {
