@@ -49,6 +49,13 @@ pub enum StartError {
     },
 }
 
+/// Where a change of the accounts (a down one came up) goes: kept until the
+/// collector exists, then to it.
+enum ChangeTarget {
+    Pending(Option<Vec<crate::accounts::Account>>),
+    Collector(std::sync::Weak<Collector>),
+}
+
 /// A running exporter. `shutdown` stops it gracefully.
 pub struct Running {
     pub addr: SocketAddr,
@@ -147,6 +154,23 @@ pub async fn start(
         retry_cap: Duration::from_secs(300),
         start_wait: ACCOUNTS_START_WAIT,
     });
+    // Told about a down account that comes up from the very start: one
+    // whose credentials arrive between the load and the collector's birth
+    // is handed over as soon as the collector exists.
+    let change: Arc<std::sync::Mutex<ChangeTarget>> =
+        Arc::new(std::sync::Mutex::new(ChangeTarget::Pending(None)));
+    let target = Arc::clone(&change);
+    set.on_change(Box::new(move |accounts| {
+        let mut t = target.lock().unwrap_or_else(|e| e.into_inner());
+        match &mut *t {
+            ChangeTarget::Pending(p) => *p = Some(accounts),
+            ChangeTarget::Collector(w) => {
+                if let Some(c) = w.upgrade() {
+                    c.set_accounts(accounts);
+                }
+            }
+        }
+    }));
     let loaded = set.load().await?;
     let names: Vec<&str> = loaded.accounts.iter().map(|a| a.name.as_str()).collect();
     tracing::info!(accounts = %names.join(","), down = loaded.down.len(), file = ?set.file(), "accounts loaded");
@@ -163,13 +187,14 @@ pub async fn start(
         Collector::new(accounts, opts, clock.clone(), registry.clone())
             .map_err(StartError::Render)?,
     );
-    // A down account that comes up joins the walk from the next cycle on.
-    let weak = Arc::downgrade(&collector);
-    set.on_change(Box::new(move |accounts| {
-        if let Some(c) = weak.upgrade() {
-            c.set_accounts(accounts);
+    // A down account that comes up joins the walk at once.
+    {
+        let mut t = change.lock().unwrap_or_else(|e| e.into_inner());
+        if let ChangeTarget::Pending(Some(accounts)) = &mut *t {
+            collector.set_accounts(std::mem::take(accounts));
         }
-    }));
+        *t = ChangeTarget::Collector(Arc::downgrade(&collector));
+    }
     let reloader = Arc::new(Reloader {
         set: Arc::clone(&set),
         collector: Arc::clone(&collector),

@@ -11,6 +11,8 @@ const PERMISSION_CODES: &[&str] = &[
     "Forbidden.SubUser",
     "Forbidden",
     "NoPermission",
+    // The reference's 403 for an action the caller may not take.
+    "Operation.Forbidden",
 ];
 
 /// What went wrong with one API call (after retries).

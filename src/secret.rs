@@ -154,8 +154,13 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
         }
         // Widen to character boundaries: a secret is ASCII, its neighbours
         // may not be.
-        let start = (0..=start).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-        let end = (end..=text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
+        let start = (0..=start)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        let end = (end..=text.len())
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(text.len());
         out.push_str(&text[copied..start]);
         out.push_str(REDACTED);
         copied = end;
@@ -200,7 +205,10 @@ mod tests {
             assert!(!out.contains(&key[4..14]), "{out}");
             assert!(out.contains("[redacted]"), "{out}");
         }
-        assert_eq!(scrub("nothing secret here, 云 ok"), "nothing secret here, 云 ok");
+        assert_eq!(
+            scrub("nothing secret here, 云 ok"),
+            "nothing secret here, 云 ok"
+        );
         assert!(holds_secret(&format!("x{key}y")));
         let around = scrub(&format!("云{token}云"));
         assert_eq!(around, "云[redacted]云");

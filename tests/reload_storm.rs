@@ -72,7 +72,11 @@ async fn a_reload_storm_runs_a_reload_a_second_and_assumes_the_role_once() {
         });
     }
     while let Some(c) = clients.join_next().await {
-        assert_eq!(c.expect("client"), Vec::<u16>::new(), "every reload answered 200");
+        assert_eq!(
+            c.expect("client"),
+            Vec::<u16>::new(),
+            "every reload answered 200"
+        );
     }
     let answered = ok.load(Ordering::Relaxed);
     assert!(answered >= 20, "{answered} reloads answered");
@@ -92,7 +96,11 @@ async fn a_reload_storm_runs_a_reload_a_second_and_assumes_the_role_once() {
         "[default]\ntype = access_key\naccess_key_id = x\naccess_key_secret = y\n",
     );
     let client = reqwest::Client::new();
-    let r = client.post(e.url("/-/reload")).send().await.expect("reload");
+    let r = client
+        .post(e.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
     assert_eq!(r.status(), 200);
     assert_eq!(id.issued("AssumeRole"), assumed + 1, "rebuilt on a change");
     e.stop();

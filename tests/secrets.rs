@@ -32,7 +32,8 @@ async fn secrets_in_any_shape_stay_out_of_logs_and_metrics() {
          the token {TOKEN} of key {KEY_ID} is not valid; secret {SECRET}; and a piece: {}",
         &TOKEN[17..43]
     );
-    let body = serde_json::json!({"RequestId": "R", "Code": "InvalidParameter", "Message": message});
+    let body =
+        serde_json::json!({"RequestId": "R", "Code": "InvalidParameter", "Message": message});
     sim.update_faults(|f| {
         f.regions.insert(
             "leaky".into(),
@@ -63,7 +64,10 @@ async fn secrets_in_any_shape_stay_out_of_logs_and_metrics() {
     wait_ready(e.socket()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let page = scrape(e.socket()).await;
-    assert!(page.contains("region_up{region_id=\"leaky\"} 0"), "the region failed");
+    assert!(
+        page.contains("region_up{region_id=\"leaky\"} 0"),
+        "the region failed"
+    );
     assert!(page.contains("region_up{region_id=\"good\"} 1"));
     let log = e.stop();
     assert!(log.contains("leaky"), "the failure is logged:\n{log}");

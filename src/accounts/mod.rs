@@ -418,7 +418,10 @@ impl AccountSet {
                         .await
                         .unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}")))),
                     None => {
-                        tokio::time::sleep(wait).await;
+                        // Jittered (half to the whole wait), so accounts
+                        // that went down together do not retry in step.
+                        let jitter = 0.5 + 0.5 * crate::rng::Rng::from_time().unit();
+                        tokio::time::sleep(wait.mul_f64(jitter)).await;
                         wait = (wait * 2).min(cap);
                         let Some(set) = me.upgrade() else { return };
                         set.build_one(&c, None).await

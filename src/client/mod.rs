@@ -165,8 +165,9 @@ impl Client {
 
     /// Remembers the `RegionEndpoint`s DescribeRegions returned.
     pub fn set_region_endpoints(&self, endpoints: impl IntoIterator<Item = (String, String)>) {
+        // The newest answer replaces the map: regions that left it go.
         if let Ok(mut m) = self.region_endpoints.write() {
-            m.extend(endpoints);
+            *m = endpoints.into_iter().collect();
         }
     }
 

@@ -37,6 +37,23 @@ impl Collector {
                         st.first_seen.insert(a.instance_id.clone(), now);
                     }
                 }
+                // An agent that is down may come back without its version:
+                // it keeps the last one known, so its `agent_info` series
+                // does not change identity while it is down.
+                if let Some(prev) = st.snapshot.regions.get(&key).and_then(|r| r.data.clone()) {
+                    for a in walk
+                        .agents
+                        .iter_mut()
+                        .filter(|a| !a.up && a.version.as_deref().is_none_or(str::is_empty))
+                    {
+                        if let Ok(i) = prev
+                            .agents
+                            .binary_search_by(|p| p.instance_id.cmp(&a.instance_id))
+                        {
+                            a.version = prev.agents[i].version.clone();
+                        }
+                    }
+                }
                 // Rows whose labels cannot be served stay off the page.
                 self.dropped.agents(&mut walk.agents);
                 self.dropped.instances(&mut walk.instances);

@@ -85,6 +85,9 @@ pub(super) struct Ledger {
 /// Invocations remembered per region at most, whatever the API returns.
 const MAX_LEDGER: usize = 20_000;
 
+/// States outside the documented ones warned about at most.
+const MAX_WARNED_STATES: usize = 1000;
+
 /// The label value of failures of a command past `--collect.max-command-names`.
 pub const OTHER_COMMANDS: &str = "_other";
 
@@ -428,8 +431,8 @@ impl State {
             }
             Err(e) => {
                 tracing::warn!(account, region, action = extra.action(), code = e.code(), error = %e, "walk failed; keeping its last good series");
-                // Asked again at the next cycle.
-                schedule.next_due = now;
+                // Asked again at its own interval (`next_due`), not at the
+                // region's next walk.
                 if schedule.last_success.is_some_and(|t| now - t <= max_stale) {
                     return None;
                 }
@@ -480,7 +483,9 @@ impl State {
                     .map(|p| format!("plugin state {}", p.status)),
             );
         for u in unknown {
-            if !self.warned_states.contains(&u) {
+            // Bounded: an API that makes up a state per row is warned
+            // about a thousand times at most.
+            if self.warned_states.len() < MAX_WARNED_STATES && !self.warned_states.contains(&u) {
                 tracing::warn!(account = %key.account, region = %key.region, state = %u, "the API reports a state this exporter does not document; it gets its own series");
                 self.warned_states.insert(u);
             }

@@ -57,7 +57,7 @@ impl EcsMetadataSource {
             .send()
             .await;
         let why = match resp {
-            Ok(r) if r.status().is_success() => match r.text().await {
+            Ok(r) if r.status().is_success() => match capped_text(r).await {
                 Ok(t) if !t.trim().is_empty() => return Ok(Some(Secret::new(t.trim()))),
                 Ok(_) => "an empty token".to_string(),
                 Err(e) => crate::error::describe_transport(&e),
@@ -115,7 +115,7 @@ impl EcsMetadataSource {
                 crate::error::describe_status(status)
             ));
         }
-        resp.text()
+        capped_text(resp)
             .await
             .map_err(|e| format!("GET {path}: {}", crate::error::describe_transport(&e)))
     }
@@ -207,6 +207,27 @@ impl Source for EcsMetadataSource {
                 .map_err(|m| CredentialsError::fetch(self.origin, m))
         })
     }
+}
+
+/// The metadata service answers a few hundred bytes; more is refused
+/// rather than buffered.
+pub const MAX_METADATA_BODY: usize = 64 << 10;
+
+/// A metadata answer's body as text, at most [`MAX_METADATA_BODY`] bytes:
+/// past it, an error (the text is cut at the cap).
+async fn capped_text(mut resp: reqwest::Response) -> Result<String, reqwest::Error> {
+    let mut body: Vec<u8> = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_METADATA_BODY {
+            body.truncate(MAX_METADATA_BODY);
+            // A body this large is no answer of the metadata service: what
+            // follows is not read, and the caller sees it cut (its parse
+            // then fails with the usual message).
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }
 
 #[cfg(test)]

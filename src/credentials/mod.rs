@@ -306,7 +306,7 @@ impl Context {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(5)))
+            .connect_timeout(opts.timeout.min(Duration::from_secs(3)))
             .user_agent(agent)
             .build()
             .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
@@ -319,6 +319,10 @@ impl Context {
             .user_agent(agent)
             .build()
             .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
+        if let Some(region) = env.get("ALIBABA_CLOUD_STS_REGION") {
+            crate::validate::region_id(region.trim())
+                .map_err(|e| CredentialsError::Config(format!("ALIBABA_CLOUD_STS_REGION: {e}")))?;
+        }
         let sts_endpoint = sts_endpoint(&opts.sts_endpoint, &env);
         Ok(Context {
             env,
