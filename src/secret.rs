@@ -17,7 +17,11 @@ pub struct Secret(String);
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         let s = s.into();
-        remember(&s);
+        // Unit tests make secrets of any text (the parsers' fuzz tests):
+        // they would scrub the other tests' log lines in the same process.
+        if !cfg!(test) {
+            remember(&s);
+        }
         Secret(s)
     }
 
@@ -191,7 +195,7 @@ mod tests {
     fn known_values_and_their_pieces_are_scrubbed_in_any_shape() {
         let token = "CAIS9wF1q6Ft5B2yfSjIr5bGCPTmnZ5l0q2dQ0XhgGUHVcN4gbzTuj";
         let key = "STS.NU8kKb3ZxLq7Rm2";
-        let _s = Secret::new(token);
+        remember(token);
         remember(key);
         for text in [
             format!("SecurityToken = {token}"),
@@ -210,8 +214,8 @@ mod tests {
             "nothing secret here, 云 ok"
         );
         assert!(holds_secret(&format!("x{key}y")));
-        let around = scrub(&format!("云{token}云"));
-        assert_eq!(around, "云[redacted]云");
+        let text = format!("云{token}云");
+        assert_eq!(scrub(&text), "云[redacted]云");
     }
 
     #[test]
