@@ -33,6 +33,7 @@ const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
     "aliyun_cloud_assistant_exporter_plugin_names",
     "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
+    "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
     "aliyun_cloud_assistant_exporter_rows_dropped_total",
     "aliyun_cloud_assistant_exporter_config_last_reload_successful",
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",

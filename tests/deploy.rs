@@ -279,6 +279,7 @@ fn ram_policy_grants_exactly_the_calls_made() {
         [
             "ecs:DescribeActivations",
             "ecs:DescribeInstances",
+            "ecs:DescribeInvocations",
             "ecs:DescribeManagedInstances",
         ]
     );

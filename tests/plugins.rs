@@ -89,7 +89,12 @@ async fn discovery_is_bounded_per_cycle_and_covers_every_eligible_agent_once_per
             })
             .sum();
         if cycle == 0 {
-            assert_eq!(by_name, 0, "nothing to sweep before discovery");
+            // Names found by the first discovery calls are swept in that
+            // same walk, where they were found.
+            assert!(
+                by_name > 0 && by_name <= minimum,
+                "cycle 0: {by_name} sweep calls"
+            );
         } else {
             assert_eq!(by_name, minimum, "cycle {cycle}: sweep calls");
         }

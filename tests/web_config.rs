@@ -687,8 +687,9 @@ async fn a_password_flood_neither_locks_out_the_scraper_nor_delays_the_collectio
     let expected = (lasted.as_secs_f64() / (quiet * 1.5 + 0.5)).floor() - 1.0;
     assert!(
         last_cycles - first_cycles >= expected.max(1.0),
-        "{} cycles in {lasted:?} of flood",
-        last_cycles - first_cycles
+        "{} cycles in {lasted:?} of flood\n{}",
+        last_cycles - first_cycles,
+        e.stderr_so_far()
     );
     // Every wrong password was refused, and counted (as of the next cycle).
     let refused = |page: &[common::Sample]| {

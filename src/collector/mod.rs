@@ -18,7 +18,7 @@ mod state;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use prometheus::{IntCounter, Registry};
@@ -369,12 +369,11 @@ impl Collector {
         client: &Arc<Client>,
         now: i64,
     ) -> Option<WalkSummary> {
-        let started = Instant::now();
         let task = {
             let mut st = self.state.lock().await;
             st.unsupported.retain(|_, until| *until > now);
             if st.unsupported.contains_key(key) {
-                st.walk_ended(key, started, self.clock.now());
+                st.walk_ended(key, self.clock.now());
                 st.first_walks.remove(key);
                 return None;
             }
@@ -390,7 +389,7 @@ impl Collector {
             }
             st.snapshot.plugin_names = plugin_name_counts(&self.opts, &st);
             self.start_slow_walks(&st, key, client, end);
-            if st.walk_ended(key, started, end) {
+            if st.walk_ended(key, end) {
                 let shared = crate::intern::sweep();
                 tracing::debug!(shared_strings = shared, "intern pool swept");
             }

@@ -58,7 +58,7 @@ pub(super) struct State {
     /// Accounts whose regions have been listed (or failed to be) once.
     pub(super) listed: HashSet<String>,
     /// The round under way: it ends once every active region has ended a
-    /// walk begun after its start (`cycles_total`).
+    /// walk since its start (`cycles_total`).
     pub(super) round: Option<Round>,
     /// Counts reads of region states for rendering: a render of a newer
     /// read is never replaced by one of an older.
@@ -223,18 +223,18 @@ impl State {
         self.first_walks.is_empty() && accounts.iter().all(|a| self.listed.contains(a))
     }
 
-    /// A region's walk begun at `started` ended at clock time `now` (its
+    /// A region's walk ended at clock time `now` (its
     /// first walk counts as ended for /ready once its pieces are on the
     /// page). When
     /// that ends the round, the next begins; returns whether it did.
-    pub(super) fn walk_ended(&mut self, key: &RegionKey, started: Instant, now: i64) -> bool {
+    pub(super) fn walk_ended(&mut self, key: &RegionKey, now: i64) -> bool {
         self.snapshot.last_collection = Some(now);
         let Some(round) = &mut self.round else {
             return false;
         };
-        if started >= round.started {
-            round.waiting.remove(key);
-        }
+        // Any walk that ends within the round counts: a round is then about
+        // as long as the slowest region's walk, as a cycle was.
+        round.waiting.remove(key);
         if !round.waiting.is_empty() {
             return false;
         }

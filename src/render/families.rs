@@ -388,14 +388,14 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_cycles_total",
-        help: "Rounds finished since the exporter started: a round ends once every region known at its start has ended a walk (ok or failed) begun after it.",
+        help: "Rounds finished since the exporter started: a round ends once every region has ended a walk (ok or failed) since it began.",
         kind: Counter,
         empty: Header,
         write: |c, o| o.series(None, [], c.snap.cycles),
     },
     FamilyDef {
         name: "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
-        help: "Seconds the last round took: from its start until every region had ended a walk begun after it.",
+        help: "Seconds the last round took: from its start until every region had ended a walk since (about the slowest region's walk).",
         kind: Gauge,
         empty: Header,
         write: |c, o| match c.snap.cycles {

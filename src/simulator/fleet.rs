@@ -12,7 +12,7 @@ pub use super::inventory::{HybridPaging, SimActivation, SimManagedInstance};
 use crate::clock::{format_iso8601, format_iso8601_minutes};
 use crate::rng::Rng;
 
-pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
+pub use super::reference::{INSTANCE_STATES, PLUGIN_STATES};
 
 #[derive(Clone, Debug)]
 pub struct RegionSpec {
@@ -174,7 +174,7 @@ pub(crate) const WINDOWS_VERSIONS: &[&str] = &["2.1.0.92", "2.1.3.256", "2.1.3.3
 
 /// Lowest agent versions that answer ListPluginStatus.
 pub fn agent_supports_plugins(os_type: &str, version: &str) -> bool {
-    crate::api::plugins::agent_supports_plugins(Some(os_type), Some(version))
+    super::reference::answers_plugin_status(os_type, version)
 }
 
 /// A time as an answer with `quirks` writes it.
@@ -439,13 +439,7 @@ impl SimInstance {
 
     /// Session Manager needs Linux >= 2.2.3.189 or Windows >= 2.1.3.189.
     pub fn session_manager(&self) -> bool {
-        use crate::api::plugins::version_at_least;
-        let min: &[u64] = if self.os_type == "Windows" {
-            &[2, 1, 3, 189]
-        } else {
-            &[2, 2, 3, 189]
-        };
-        version_at_least(&self.version, min)
+        super::reference::supports_session_manager(&self.os_type, &self.version)
     }
 
     /// CloudAssistantStatus: a heartbeat within the last 2 minutes.

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod inventory;
 pub mod invocations;
 pub mod metadata;
+pub mod reference;
 pub mod sts;
 
 use std::collections::{BTreeMap, HashMap};

@@ -195,6 +195,20 @@ impl ExporterProcess {
     }
 }
 
+/// A test that never calls `stop` (or panics first) leaves no exporter
+/// running: it is killed and reaped here.
+impl Drop for ExporterProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if let Some(d) = self.drain.take() {
+            let _ = d.join();
+        }
+    }
+}
+
 /// Resident memory of process `pid` (`"self"` for this one), in KiB.
 pub fn rss_kib(pid: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");

@@ -28,6 +28,7 @@ pub const API_ACTIONS: &[&str] = &[
     api::instances::ACTION,
     api::managed_instances::ACTION,
     api::activations::ACTION,
+    api::invocations::ACTION,
 ];
 
 /// The actions whose permission may be missing: without it their series
@@ -36,6 +37,7 @@ pub const OPTIONAL_API_ACTIONS: &[&str] = &[
     api::instances::ACTION,
     api::managed_instances::ACTION,
     api::activations::ACTION,
+    api::invocations::ACTION,
 ];
 
 /// Real region ids, for fleets that span many regions.
