@@ -6,16 +6,18 @@
 //! instant panels at the end. None may fail, every panel must have data,
 //! and the slowest query's time is printed.
 //!
-//! The history holds what the panels read: the per-region aggregates and
-//! the exporter's own series, the recording rules of alerts.yml as they
-//! would be recorded (problem sets of a few hundred instances each), and
-//! the raw per-instance series the two top-20 panels read, for all 100 000
-//! instances. Those two panels are instant queries reading at most the last
-//! hour, so by default the per-instance series cover the last 65 minutes:
-//! 15 million samples, a 2.8 GB OpenMetrics file, about a minute of
-//! promtool on two cores. `CLOUD_ASSISTANT_HISTORY_FULL=1` writes them over
-//! the whole six hours: 74 million samples, 13.5 GB, five minutes of
-//! promtool, too slow for CI (the queries take the same time: they read
+//! The history holds what the panels read: the per-region aggregates, the
+//! exporter's own series and Prometheus' scrape series, command failures
+//! and scheduled tasks, and the recording rules of alerts.yml as they would
+//! be recorded (problem sets of a few hundred instances each, the top-20
+//! sets). It also holds the raw per-instance series the two top-20
+//! recording rules read, for all 100 000 instances, and runs those rules'
+//! expressions as Prometheus would: at the end of the range, reading at
+//! most the last hour. So by default the per-instance series cover the
+//! last 65 minutes: 15 million samples, a 2.8 GB OpenMetrics file, about a
+//! minute of promtool on two cores. `CLOUD_ASSISTANT_HISTORY_FULL=1` writes
+//! them over the whole six hours: 74 million samples, 13.5 GB, five minutes
+//! of promtool, too slow for CI (the queries take the same time: they read
 //! the same hour).
 //!
 //! Without promtool and prometheus on PATH the test is skipped, except
@@ -44,6 +46,24 @@ const RATE_INTERVAL: &str = "4m";
 const QUERY_STEP: &str = "15";
 /// Grafana's default data source timeout: a slower panel shows an error.
 const GRAFANA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The problem tables show at most this many rows (`topk` in the panels).
+const TABLE_ROWS: usize = 200;
+/// Scheduled tasks per region, and the instances each runs on.
+const TASKS: [(&str, &str, &str); 4] = [
+    ("backup", "rate(5m)", "Period"),
+    ("rotate", "rate(1h)", "Period"),
+    ("report", "0 0 * * * ?", "Period"),
+    ("bootstrap", "", "EveryReboot"),
+];
+const TASK_INSTANCES: usize = 10;
+/// Command names failing in each region, with their error codes.
+const FAILING: [(&str, &str, &str); 4] = [
+    ("deploy-app", "Failed", "ExitCodeNonzero"),
+    ("deploy-app", "Timeout", "ExecutionTimeout"),
+    ("patch-os", "Failed", "ClientNotRunning"),
+    ("_other", "Error", ""),
+];
 
 /// One in `N` instances has each problem.
 const DOWN_EVERY: usize = 199;
@@ -140,6 +160,16 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         format!(
             r#"{},instance_id="{}""#,
             region_labels(a, r),
+            instance_id(a, r, n)
+        )
+    };
+    // What the problem-set rules record: the exporter's labels and `job`,
+    // no target label.
+    let set_labels = |a: usize, r: usize, n: usize| {
+        format!(
+            r#"job="{JOB}",account="{}",region_id="{}",instance_id="{}""#,
+            ACCOUNTS[a],
+            REGIONS[r],
             instance_id(a, r, n)
         )
     };
@@ -270,6 +300,17 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         );
     }
     for (a, r) in &pairs {
+        for (result, every) in [("ok", 1), ("failed", 97), ("timeout", 0)] {
+            w.series(
+                "aliyun_cloud_assistant_exporter_region_walks_total",
+                &format!(r#"{},result="{result}""#, region_labels(*a, *r)),
+                start,
+                end,
+                |k| if every == 0 { 0.0 } else { (k / every) as f64 },
+            );
+        }
+    }
+    for (a, r) in &pairs {
         for plugin in PLUGINS {
             w.series(
                 "aliyun_cloud_assistant_exporter_plugin_sweep_up",
@@ -385,7 +426,7 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         );
     }
     // The process-wide series of each shard.
-    let process: [(&str, &str, SampleFn); 8] = [
+    let process: [(&str, &str, SampleFn); 15] = [
         (
             "aliyun_cloud_assistant_exporter_build_info",
             r#",version="0.1.0",revision="abc",rustc="1.90""#,
@@ -420,6 +461,31 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
             2.0e8 + (k % 13) as f64 * 1.0e6
         }),
         ("aliyun_cloud_assistant_exporter_shard_info", "", |_, _| 1.0),
+        (
+            "aliyun_cloud_assistant_exporter_collection_interval_seconds",
+            "",
+            |_, _| 60.0,
+        ),
+        (
+            "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
+            "",
+            |_, _| 0.0,
+        ),
+        (
+            "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
+            "",
+            |k, _| (k / 120) as f64,
+        ),
+        // Prometheus' own series of each scrape: a page of 50 000
+        // instances is a few hundred thousand samples.
+        ("up", "", |k, _| if k % 97 == 50 { 0.0 } else { 1.0 }),
+        ("scrape_duration_seconds", "", |k, _| {
+            4.0 + (k % 11) as f64 * 0.3
+        }),
+        ("scrape_samples_scraped", "", |k, _| {
+            650_000.0 + (k % 5) as f64
+        }),
+        ("scrape_timeout_seconds", "", |_, _| 10.0),
     ];
     for (name, extra, value) in process {
         for s in 0..2 {
@@ -431,6 +497,23 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
             w.series(name, &format!("{}{extra}", shard(s)), start, end, |k| {
                 value(k, start)
             });
+        }
+    }
+    for reason in ["label_too_long", "plugin_name"] {
+        for s in 0..2 {
+            w.series(
+                "aliyun_cloud_assistant_exporter_rows_dropped_total",
+                &format!(r#"{},reason="{reason}""#, shard(s)),
+                start,
+                end,
+                |k| {
+                    if reason == "plugin_name" {
+                        (k / 60) as f64
+                    } else {
+                        0.0
+                    }
+                },
+            );
         }
     }
     for source in ["discovered", "flag"] {
@@ -498,7 +581,7 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
     for (a, r, n) in &down_set {
         w.series(
             "cloud_assistant:agent_heartbeat_stale:age_seconds",
-            &inst_labels(*a, *r, *n),
+            &set_labels(*a, *r, *n),
             start,
             end,
             |k| 3600.0 + (k * STEP) as f64,
@@ -509,7 +592,7 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
             "cloud_assistant:agent_down:info",
             &format!(
                 r#"{},version="2.2.4.{}",os_type="Linux",session_manager="true""#,
-                inst_labels(*a, *r, *n),
+                set_labels(*a, *r, *n),
                 n % 3
             ),
             start,
@@ -521,7 +604,7 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
     for (a, r, n) in &none_set {
         w.series(
             "cloud_assistant:agent_not_installed:info",
-            &format!(r#"{},session_manager="false""#, inst_labels(*a, *r, *n)),
+            &format!(r#"{},session_manager="false""#, set_labels(*a, *r, *n)),
             start,
             end,
             |_| 1.0,
@@ -539,7 +622,7 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
                 name,
                 &format!(
                     r#"{},plugin="{}",version="1.{}""#,
-                    inst_labels(a, r, n),
+                    set_labels(a, r, n),
                     PLUGINS[n % 3],
                     n % 4
                 ),
@@ -559,7 +642,10 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
         for m in 0..2 {
             w.series(
                 "cloud_assistant:managed_instance_disconnected:info",
-                &managed(*a, *r, m),
+                &format!(
+                    r#"job="{JOB}",account="{}",region_id="{}",instance_id="mi-{a}{r:02}{m:010}""#,
+                    ACCOUNTS[*a], REGIONS[*r]
+                ),
                 start,
                 end,
                 |_| 1.0,
@@ -657,13 +743,103 @@ fn write_history(path: &std::path::Path, start: i64, end: i64, full: bool) -> (F
             );
         }
     }
+    // The top-20 sets of each region, as alerts.yml records them from the
+    // raw series above (the panels read these).
+    for (a, r) in &pairs {
+        let busiest: Vec<usize> = (0..per_region).filter(|n| n % 5 == 0).take(20).collect();
+        for n in busiest {
+            let busy = (n % 7) as f64 + 1.0;
+            w.series(
+                "cloud_assistant:agent_active_tasks:top20",
+                &set_labels(*a, *r, n),
+                start,
+                end,
+                |_| busy,
+            );
+        }
+        for n in (0..per_region).filter(|n| n % 4 == 3).take(20) {
+            w.series(
+                "cloud_assistant:agent_invocations:increase1h_top20",
+                &set_labels(*a, *r, n),
+                start,
+                end,
+                |_| 180.0,
+            );
+        }
+    }
+    // Command failures, per command and error code of each region.
+    for (a, r) in &pairs {
+        for (i, (command, status, code)) in FAILING.iter().enumerate() {
+            w.series(
+                "aliyun_cloud_assistant_invocation_failures_total",
+                &format!(
+                    r#"{},command_name="{command}",status="{status}",error_code="{code}""#,
+                    region_labels(*a, *r)
+                ),
+                start,
+                end,
+                // A step every five minutes, as the invocation walk counts.
+                |k| ((k / 5) * (i as i64 + 1)) as f64,
+            );
+        }
+    }
+    // Scheduled tasks: the task, and its runs on each of its instances.
+    for (a, r) in &pairs {
+        for (t, (command, frequency, mode)) in TASKS.iter().enumerate() {
+            let task = format!(r#"{},invoke_id="t-{a}{r:02}{t}""#, region_labels(*a, *r));
+            w.series(
+                "aliyun_cloud_assistant_scheduled_invocation_info",
+                &format!(r#"{task},command_name="{command}",frequency="{frequency}",repeat_mode="{mode}""#),
+                start,
+                end,
+                |_| 1.0,
+            );
+            if let Some(period) = [Some(300.0), Some(3600.0), None, None][t] {
+                w.series(
+                    "cloud_assistant:scheduled_invocation_period:seconds",
+                    &format!(
+                        r#"job="{JOB}",account="{}",region_id="{}",invoke_id="t-{a}{r:02}{t}",command_name="{command}",frequency="{frequency}""#,
+                        ACCOUNTS[*a], REGIONS[*r]
+                    ),
+                    start,
+                    end,
+                    |_| period,
+                );
+            }
+            for n in 0..TASK_INSTANCES {
+                let labels = format!(r#"{task},instance_id="{}""#, instance_id(*a, *r, n));
+                let failing = (n + t) % 7 == 0;
+                w.series(
+                    "aliyun_cloud_assistant_scheduled_invocation_runs_total",
+                    &labels,
+                    start,
+                    end,
+                    |k| (k / 5) as f64,
+                );
+                w.series(
+                    "aliyun_cloud_assistant_scheduled_invocation_last_run_timestamp_seconds",
+                    &labels,
+                    start,
+                    end,
+                    |k| (start + (k / 5) * 5 * STEP) as f64,
+                );
+                w.series(
+                    "aliyun_cloud_assistant_scheduled_invocation_last_run_failed",
+                    &labels,
+                    start,
+                    end,
+                    |_| if failing { 1.0 } else { 0.0 },
+                );
+            }
+        }
+    }
     // The alerts firing on the problem sets, as Prometheus records them.
     for (a, r, n) in &down_set {
         w.series(
             "ALERTS",
             &format!(
                 r#"alertname="CloudAssistantAgentDown",alertstate="firing",severity="warning",{}"#,
-                inst_labels(*a, *r, *n)
+                set_labels(*a, *r, *n)
             ),
             raw_from,
             end,
@@ -799,8 +975,16 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         20
     );
     assert_eq!(answer("Most commands in the last hour (top 20)").len(), 20);
-    let down = answer("Agents down on Running instances");
-    assert_eq!(down.len(), fleet.down, "one row per agent down");
+    let down = answer("Agents down on Running instances (first 200)");
+    assert!(
+        fleet.down > TABLE_ROWS,
+        "more agents down than a table shows"
+    );
+    assert_eq!(
+        down.len(),
+        TABLE_ROWS,
+        "one row per agent down, at most {TABLE_ROWS}"
+    );
     assert!(
         down.iter()
             .all(|s| s["metric"]["instance_name"].is_string()),
@@ -813,6 +997,61 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         .expect("points");
     assert_eq!(last[1], fleet.agents_up.to_string());
     assert_eq!(fleet.per_region * ACCOUNTS.len() * REGIONS.len(), INSTANCES);
+
+    // The two recording rules that read raw per-instance series, as
+    // Prometheus evaluates them every interval: at the end of the range,
+    // over all 100 000 instances. They must take a small part of an
+    // interval and keep 20 instances a region.
+    let alerts: yaml_serde::Value = yaml_serde::from_str(
+        &std::fs::read_to_string(repo_file("dashboards/alerts.yml")).expect("alerts.yml"),
+    )
+    .expect("alerts.yml is YAML");
+    let rule_expr = |name: &str| -> String {
+        alerts["groups"]
+            .as_sequence()
+            .expect("groups")
+            .iter()
+            .flat_map(|g| g["rules"].as_sequence().expect("rules").iter())
+            .find(|r| r["record"].as_str() == Some(name))
+            .and_then(|r| r["expr"].as_str())
+            .unwrap_or_else(|| panic!("no rule {name}"))
+            .to_string()
+    };
+    for (name, top) in [
+        ("cloud_assistant:agent_active_tasks:top20", "7"),
+        ("cloud_assistant:agent_invocations:increase1h_top20", "180"),
+    ] {
+        let expr = rule_expr(name);
+        let began = Instant::now();
+        let data = api
+            .post(
+                "/api/v1/query",
+                &[("query", &expr), ("time", &end.to_string())],
+            )
+            .await
+            .and_then(|d| PromApi::results(&d))
+            .unwrap_or_else(|e| panic!("rule {name}: {e}"));
+        let took = began.elapsed();
+        eprintln!("rule {name}: {} series in {took:.1?}", data.len());
+        assert!(
+            took < Duration::from_secs(STEP as u64 / 2),
+            "rule {name} takes {took:.1?}, half an interval or more"
+        );
+        assert_eq!(
+            data.len(),
+            20 * ACCOUNTS.len() * REGIONS.len(),
+            "{name}: 20 instances a region"
+        );
+        assert!(
+            data.iter().any(|s| s["value"][1] == top),
+            "{name}: the busiest instance has {top}"
+        );
+        assert!(
+            data.iter().all(|s| s["metric"]["instance"].is_null()),
+            "{name}: no target label"
+        );
+        timings.push((took, format!("rule {name}")));
+    }
 
     timings.sort_by_key(|t| std::cmp::Reverse(t.0));
     let total: Duration = timings.iter().map(|(d, _)| *d).sum();
