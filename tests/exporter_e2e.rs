@@ -151,7 +151,7 @@ fn check_page(samples: &[Sample], fleet: &Fleet, now: i64, plugins_expected: boo
             for p in &inst.plugins {
                 for s in PLUGIN_STATES {
                     let mut labels = l(region, id);
-                    labels.extend([("plugin", p.name.as_str()), ("status", *s)]);
+                    labels.extend([("plugin", p.name.as_str()), ("status", s)]);
                     let want = plugins_expected.then_some((*s == p.status) as u8 as f64);
                     assert_eq!(
                         value(samples, "aliyun_cloud_assistant_plugin_status", &labels),
