@@ -8,8 +8,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use cloud_assistant_exporter::api::invocations::Filter;
 use cloud_assistant_exporter::api::{
-    self, Activation, InstanceInfo, ManagedInstance, Tags, activations, instances,
+    self, Activation, InstanceInfo, ManagedInstance, Tags, activations, instances, invocations,
     managed_instances, tag_label_name,
 };
 use cloud_assistant_exporter::error::ApiError;
@@ -341,6 +342,11 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
             managed_instances::ACTION => {
                 api::walk_managed_instances(&client, "r").await.map(|_| ())
             }
+            invocations::ACTION => {
+                api::invocations::walk_invocations(&client, "r", Filter::Failed, 20)
+                    .await
+                    .map(|_| ())
+            }
             _ => api::walk_activations(&client, "r").await.map(|_| ()),
         }
         .expect_err("denied");
@@ -365,6 +371,11 @@ async fn a_missing_permission_is_a_typed_error_and_fails_only_that_action() {
                 instances::ACTION => api::walk_instance_info(&client, "r").await.map(|_| ()),
                 managed_instances::ACTION => {
                     api::walk_managed_instances(&client, "r").await.map(|_| ())
+                }
+                invocations::ACTION => {
+                    api::invocations::walk_invocations(&client, "r", Filter::Timed, 20)
+                        .await
+                        .map(|_| ())
                 }
                 _ => api::walk_activations(&client, "r").await.map(|_| ()),
             };
@@ -569,6 +580,9 @@ async fn the_policy_actions_are_exactly_the_calls_the_walkers_make() {
         .await
         .expect("managed");
     api::walk_activations(&client, "r").await.expect("codes");
+    api::invocations::walk_invocations(&client, "r", Filter::PartialFailed, 20)
+        .await
+        .expect("invocations");
     let called: BTreeSet<String> = sim
         .requests_by_region()
         .into_keys()
