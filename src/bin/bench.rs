@@ -64,10 +64,13 @@ const START: i64 = 1_780_000_000;
 fn fleet_config(size: usize) -> FleetConfig {
     let largest = size * 2 / 5;
     let rest = size - largest;
-    let mut regions = vec![RegionSpec::new("bench-00", largest)];
+    // A command history of one invocation per 100 instances (some failing
+    // on all or some of their hosts) and two scheduled tasks a region.
+    let region = |id: &str, n: usize| RegionSpec::new(id, n).invocations((n / 100).max(1));
+    let mut regions = vec![region("bench-00", largest)];
     for i in 1..10 {
         let n = rest / 9 + usize::from(i <= rest % 9);
-        regions.push(RegionSpec::new(&format!("bench-{i:02}"), n));
+        regions.push(region(&format!("bench-{i:02}"), n));
     }
     FleetConfig {
         seed: 2024,
@@ -197,6 +200,16 @@ fn spawn_exporter(
     )
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
+    // One invocations walk per run (a build that has them): its calls are
+    // counted like the info walk's.
+    let help = Command::new(bin)
+        .arg("--help")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    if help.contains("--collect.invocations-interval") {
+        cmd.args(["--collect.invocations-interval", "1h"]);
+    }
     if let Some(c) = concurrency {
         cmd.args([
             "--aliyun.max-concurrency",
@@ -310,6 +323,9 @@ struct Row {
     info_calls: u64,
     /// DescribeActivations calls of that walk.
     activation_calls: u64,
+    /// DescribeInvocations calls of the run's one invocations walk (the
+    /// three filters in every region).
+    invocation_calls: u64,
     /// DescribeManagedInstances calls in a quiet cycle.
     managed_calls: u64,
 }
@@ -408,10 +424,11 @@ async fn run_size(
     next_cycle(&mut e, within).await?;
     // The info walks (once per --collect.instance-info-interval, far longer
     // than the run: the first cycle's) are counted before each reset.
-    let (mut info_calls, mut activation_calls) = (0, 0);
+    let (mut info_calls, mut activation_calls, mut invocation_calls) = (0, 0, 0);
     let mut count_info = |sim: &Simulator| {
         info_calls += sim.requests("DescribeInstances");
         activation_calls += sim.requests("DescribeActivations");
+        invocation_calls += sim.requests("DescribeInvocations");
     };
     // Cycle 2: scrapers asking for gzip run while it does; cycle 3: plain ones.
     count_info(&sim);
@@ -505,6 +522,7 @@ async fn run_size(
         cpu,
         info_calls,
         activation_calls,
+        invocation_calls,
         managed_calls,
     })
 }
@@ -645,13 +663,13 @@ async fn main() -> std::process::ExitCode {
     }
     println!();
     println!(
-        "| build | instances | instance-info walk calls per --collect.instance-info-interval | activation calls per interval | managed-instance calls per interval |"
+        "| build | instances | instance-info walk calls per --collect.instance-info-interval | activation calls per interval | invocation calls per --collect.invocations-interval | managed-instance calls per interval |"
     );
-    println!("|---|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} |",
-            r.build, r.size, r.info_calls, r.activation_calls, r.managed_calls
+            "| {} | {} | {} | {} | {} | {} |",
+            r.build, r.size, r.info_calls, r.activation_calls, r.invocation_calls, r.managed_calls
         );
     }
     for (build, _) in &builds {

@@ -271,19 +271,7 @@ pub fn render_region(
             }
             _ => &no_previous,
         };
-        let mut sink = ChunkSink {
-            deflater,
-            previous,
-            chunks: Vec::new(),
-            fresh: 0,
-            reused: 0,
-        };
-        {
-            let mut out = Out::new(&mut sink);
-            out.begin_body(f.name)?;
-            (f.write)(&ctx, &mut out)?;
-            out.flush()?;
-        }
+        let sink = write_family(f, &ctx, deflater, previous)?;
         pieces.fresh += sink.fresh;
         pieces.reused += sink.reused;
         pieces.families[pos] = Piece {
@@ -291,6 +279,30 @@ pub fn render_region(
         };
     }
     Ok(pieces)
+}
+
+/// One family's series as `ctx` has them, in chunks (those of `previous`
+/// reused where the text is the same).
+fn write_family<'a>(
+    f: &FamilyDef,
+    ctx: &Ctx<'_>,
+    deflater: &'a mut Deflater,
+    previous: &'a HashMap<(u64, u64, usize), Chunk>,
+) -> io::Result<ChunkSink<'a>> {
+    let mut sink = ChunkSink {
+        deflater,
+        previous,
+        chunks: Vec::new(),
+        fresh: 0,
+        reused: 0,
+    };
+    {
+        let mut out = Out::new(&mut sink);
+        out.begin_body(f.name)?;
+        (f.write)(ctx, &mut out)?;
+        out.flush()?;
+    }
+    Ok(sink)
 }
 
 /// Renders the whole exporter's families (a few lines) from `snap`.
@@ -305,25 +317,18 @@ fn render_fleet(
     FLEET_FAMILIES
         .iter()
         .map(|f| {
-            let mut sink = ChunkSink {
-                deflater: &mut *deflater,
-                previous: &empty,
-                chunks: Vec::new(),
-                fresh: 0,
-                reused: 0,
-            };
-            {
-                let mut out = Out::new(&mut sink);
-                out.begin_body(f.name)?;
-                (f.write)(&ctx, &mut out)?;
-                out.flush()?;
-            }
+            let sink = write_family(f, &ctx, &mut *deflater, &empty)?;
             Ok(Piece {
                 chunks: sink.chunks,
             })
         })
         .collect()
 }
+
+/// Compressed chunks smaller than this are joined with their neighbours.
+const SMALL_PART: usize = 4 << 10;
+/// Joined chunks make parts of about this size.
+const JOINED_PART: usize = 64 << 10;
 
 /// The gzip header: deflate, no name, no time, unknown OS.
 pub const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
@@ -340,13 +345,27 @@ pub fn assemble<'a>(
 ) -> io::Result<super::Page> {
     let mut deflater = Deflater::new();
     let fleet = render_fleet(snap, mode, &mut deflater)?;
-    let mut parts: Vec<Bytes> = vec![Bytes::from_static(&GZIP_HEADER)];
+    let mut parts: Vec<Bytes> = Vec::new();
     let (mut crc, mut plain_len, mut gzip_len) = (0u32, 0usize, GZIP_HEADER.len());
+    // Runs of small chunks (headers, a region's few aggregate lines) are
+    // copied together once here, so a scrape sends a few large parts
+    // rather than hundreds of tiny ones; large chunks are shared as they are.
+    let mut small: Vec<u8> = GZIP_HEADER.to_vec();
     let mut push = |c: &Chunk| {
         crc = zlib_rs::crc32::crc32_combine(crc, c.crc, c.len as u64);
         plain_len += c.len;
         gzip_len += c.bytes.len();
-        parts.push(c.bytes.clone());
+        if c.bytes.len() < SMALL_PART {
+            small.extend_from_slice(&c.bytes);
+            if small.len() >= JOINED_PART {
+                parts.push(Bytes::from(std::mem::take(&mut small)));
+            }
+        } else {
+            if !small.is_empty() {
+                parts.push(Bytes::from(std::mem::take(&mut small)));
+            }
+            parts.push(c.bytes.clone());
+        }
     };
     for (slot, header) in &order().slots {
         match *slot {
@@ -370,6 +389,9 @@ pub fn assemble<'a>(
                 piece.chunks.iter().for_each(&mut push);
             }
         }
+    }
+    if !small.is_empty() {
+        parts.push(Bytes::from(small));
     }
     Ok(super::Page::from_parts(parts, crc, plain_len, gzip_len))
 }
@@ -478,7 +500,9 @@ mod tests {
             String::from_utf8_lossy(&want)
         );
         assert_eq!(page.plain_len + own.len(), got.len());
-        assert!(page.parts.len() > 20, "many chunks: {}", page.parts.len());
+        let chunks = second_a.fresh + second_a.reused + pieces_b.fresh;
+        assert!(chunks > 20, "many chunks: {chunks}");
+        assert!(page.parts.len() < chunks, "small chunks are joined");
     }
 
     #[test]
