@@ -358,11 +358,14 @@ pub fn assemble<'a>(
         if c.bytes.len() < SMALL_PART {
             small.extend_from_slice(&c.bytes);
             if small.len() >= JOINED_PART {
-                parts.push(Bytes::from(std::mem::take(&mut small)));
+                // Exactly its bytes: the buffer is used again.
+                parts.push(Bytes::copy_from_slice(&small));
+                small.clear();
             }
         } else {
             if !small.is_empty() {
-                parts.push(Bytes::from(std::mem::take(&mut small)));
+                parts.push(Bytes::copy_from_slice(&small));
+                small.clear();
             }
             parts.push(c.bytes.clone());
         }
@@ -391,7 +394,7 @@ pub fn assemble<'a>(
         }
     }
     if !small.is_empty() {
-        parts.push(Bytes::from(small));
+        parts.push(Bytes::copy_from_slice(&small));
     }
     Ok(super::Page::from_parts(parts, crc, plain_len, gzip_len))
 }
