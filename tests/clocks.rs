@@ -116,7 +116,8 @@ async fn a_slow_region_delays_only_its_own_walks() {
         &sim_key_env(),
     );
     ready_or_log(&exporter).await;
-    // 15 s: five walks of each fast region at 3 s apart, and of the slow
+    // 15 s: five walks of each fast region at 3 s apart (at least three on
+    // a busy machine; one global cycle would allow two), and of the slow
     // one (each call 4 s more, one after another through its pages) at
     // most two (three pages: 12 s a walk).
     let n = walks_over(
@@ -128,7 +129,7 @@ async fn a_slow_region_delays_only_its_own_walks() {
     let log = exporter.stderr_so_far();
     for (region, walked) in [("fast-a", n[0]), ("fast-b", n[1])] {
         assert!(
-            (4.0..=6.0).contains(&walked),
+            (3.0..=6.0).contains(&walked),
             "{region} walked {walked} times in 15 s, not every 3 s\n{log}"
         );
     }
@@ -205,7 +206,7 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
     let log = exporter.stderr_so_far();
     for (region, walked) in [("r1", n[0]), ("r2", n[1])] {
         assert!(
-            (4.0..=6.0).contains(&walked),
+            (3.0..=6.0).contains(&walked),
             "good/{region} walked {walked} times in 15 s, not every 3 s\n{log}"
         );
     }

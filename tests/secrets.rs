@@ -84,3 +84,54 @@ async fn secrets_in_any_shape_stay_out_of_logs_and_metrics() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_answer_names_no_secret_the_process_holds() {
+    let sim = Simulator::start(fleet(&[("r1", 3)])).await.expect("sim");
+    sim.add_key(KEY_ID, SimKey::long_term(SECRET));
+    let dir = TempDir::new("secrets-reload");
+    dir.write("prod.secret", &format!("{SECRET}\n"));
+    let entry = |regions: &str| {
+        format!(
+            "accounts:\n  - name: prod\n    endpoint: \"{}\"\n{regions}    credentials:\n      type: access_key\n      access_key_id: {KEY_ID}\n      access_key_secret_file: prod.secret\n",
+            sim.url()
+        )
+    };
+    let config = dir.write("accounts.yml", &entry(""));
+    let e = ExporterProcess::spawn(
+        &[
+            "--config.file",
+            &config,
+            "--web.enable-lifecycle",
+            "--aliyun.rate-limit",
+            "0",
+            "--log.level",
+            "debug",
+        ],
+        &[],
+    );
+    wait_ready(e.socket()).await;
+    // A bad value that quotes the key id and the secret: the answer says
+    // what is wrong, without them.
+    dir.write(
+        "accounts.yml",
+        &entry(&format!("    regions: [\"{KEY_ID}/{SECRET}\"]\n")),
+    );
+    let r = reqwest::Client::new()
+        .post(e.url("/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), 500);
+    let body = r.text().await.expect("body");
+    assert!(body.contains("regions"), "{body}");
+    let log = e.stop();
+    for (what, text) in [("reload answer", &body), ("log", &log)] {
+        for secret in [KEY_ID, SECRET] {
+            assert!(
+                !text.contains(&secret[..12]),
+                "a secret in the {what}:\n{text}"
+            );
+        }
+    }
+}

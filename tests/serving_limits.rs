@@ -175,10 +175,14 @@ async fn clients_that_stop_reading_are_dropped_and_their_page_freed() {
     let evicted = metrics.dropped.with_label_values(&["evicted"]).get();
     assert!(stalled > 0, "stalled {stalled}");
     assert!(evicted > 0, "evicted {evicted}: 300 clients, a cap of 128");
-    // Each client pins at most its share of a page: no copies per client.
+    // Each client pins at most its share of a page: no copies per client
+    // (300 copies of the 8 MiB page would be 2.4 GiB). With TCP_NODELAY the
+    // first writes of each connection go out at once and more of them are
+    // in flight per client (about 30 MiB in all for the 300 here, the
+    // allocator keeping some after they go).
     for (when, rss) in [("during", during), ("after", after)] {
         assert!(
-            rss.saturating_sub(before) < 24 << 10,
+            rss.saturating_sub(before) < 40 << 10,
             "RSS {when} the clients grew from {before} KiB to {rss} KiB"
         );
     }
