@@ -366,3 +366,32 @@ async fn long_histories_stop_at_the_page_cap_and_command_names_at_theirs() {
         "once per filter cut short:\n{warned}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regions_without_the_action_are_left_alone_and_nothing_else_changes() {
+    let sim = Simulator::start(config()).await.expect("sim");
+    sim.update_faults(|f| {
+        f.actions.insert(
+            "DescribeInvocations".into(),
+            cloud_assistant_exporter::simulator::RegionFault::Error {
+                status: 400,
+                code: "RegionId.ApiNotSupported".into(),
+            },
+        );
+    });
+    let e = exporter(&sim, &[]);
+    ready(&e).await;
+    // Walks every second, for a few seconds: each region was asked once
+    // (the first filter's answer says the action is not there), and not
+    // again before an hour has passed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let page = scrape_samples(e.socket()).await;
+    assert_eq!(served(&page), BTreeMap::new());
+    for region in ["r1", "r2", "r3"] {
+        assert_eq!(region_up(&page, region), Some(1.0), "{region}");
+    }
+    assert!(count(&page, "aliyun_cloud_assistant_agent_up") > 0);
+    assert_eq!(sim.requests("DescribeInvocations"), 3, "once per region");
+    let log = e.stop();
+    assert!(!log.contains("level=warn msg=\"walk failed"), "{log}");
+}
