@@ -100,12 +100,9 @@ async fn a_slow_region_delays_only_its_own_walks() {
             .insert("slow".into(), Duration::from_secs(4));
     });
     let url = sim.url();
-    let exporter = ExporterProcess::spawn(
+    let exporter = ExporterProcess::on_api(
+        &url,
         &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
             "--collect.interval",
             "3s",
             "--collect.plugin-discovery-interval",
@@ -246,12 +243,9 @@ async fn a_timed_out_walk_keeps_the_last_good_pieces_until_max_stale() {
         .await
         .expect("sim");
     let url = sim.url();
-    let exporter = ExporterProcess::spawn(
+    let exporter = ExporterProcess::on_api(
+        &url,
         &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
             "--collect.interval",
             "1s",
             "--collect.timeout",

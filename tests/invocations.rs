@@ -83,10 +83,6 @@ fn served(page: &[Sample]) -> BTreeMap<Key, f64> {
 fn exporter(sim: &Simulator, extra: &[&str]) -> ExporterProcess {
     let url = sim.url();
     let mut args = vec![
-        "--aliyun.endpoint",
-        url.as_str(),
-        "--aliyun.rate-limit",
-        "0",
         "--collect.interval",
         "1s",
         "--collect.plugin-discovery-interval",
@@ -98,7 +94,7 @@ fn exporter(sim: &Simulator, extra: &[&str]) -> ExporterProcess {
         args.extend(["--collect.invocations-interval", "1s"]);
     }
     args.extend_from_slice(extra);
-    ExporterProcess::spawn(&args, &sim_key_env())
+    ExporterProcess::on_api(&url, &args, &sim_key_env())
 }
 
 /// Waits for `/ready`; fails with the exporter's log.

@@ -44,17 +44,9 @@ async fn secrets_in_any_shape_stay_out_of_logs_and_metrics() {
         );
     });
     let url = sim.url();
-    let e = ExporterProcess::spawn(
-        &[
-            "--aliyun.endpoint",
-            &url,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-            "--log.level",
-            "debug",
-        ],
+    let e = ExporterProcess::on_api(
+        &url,
+        &["--collect.interval", "1s", "--log.level", "debug"],
         &[
             ("ALIBABA_CLOUD_ACCESS_KEY_ID", KEY_ID.to_string()),
             ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", SECRET.to_string()),

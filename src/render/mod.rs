@@ -125,6 +125,18 @@ impl Page {
         })
     }
 
+    /// The whole gzip member a scrape with `own` would send, in one buffer
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn member(&self, own: &[u8]) -> io::Result<Vec<u8>> {
+        let tail = self.tail(own)?;
+        let mut out = Vec::with_capacity(self.gzip_len + tail.len());
+        for p in self.parts.iter().chain(std::iter::once(&tail)) {
+            out.extend_from_slice(p);
+        }
+        Ok(out)
+    }
+
     /// A page of raw bytes, for tests of what serves it.
     #[cfg(test)]
     pub(crate) fn from_raw(head: Bytes) -> Page {

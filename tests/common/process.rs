@@ -124,18 +124,19 @@ impl ExporterProcess {
     /// The binary on the API at `endpoint` with the simulator's key, no
     /// rate limit, a cycle every second, and `extra` flags.
     pub fn every_second(endpoint: &str, extra: &[&str], env: &[(&str, String)]) -> Self {
-        let mut args = vec![
-            "--aliyun.endpoint",
-            endpoint,
-            "--aliyun.rate-limit",
-            "0",
-            "--collect.interval",
-            "1s",
-        ];
+        let mut args = vec!["--collect.interval", "1s"];
         args.extend_from_slice(extra);
         let mut all = super::sim_key_env();
         all.extend(env.iter().cloned());
-        Self::spawn(&args, &all)
+        Self::on_api(endpoint, &args, &all)
+    }
+
+    /// The binary on the API at `endpoint`, no rate limit, `extra` flags
+    /// and exactly `env`.
+    pub fn on_api(endpoint: &str, extra: &[&str], env: &[(&str, String)]) -> Self {
+        let mut args = vec!["--aliyun.endpoint", endpoint, "--aliyun.rate-limit", "0"];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, env)
     }
 
     pub fn socket(&self) -> std::net::SocketAddr {
