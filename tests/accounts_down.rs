@@ -1,5 +1,5 @@
-//! One account's credentials never hold the others up (issue 17, items 1,
-//! 2 and 9): an account whose STS hangs starts down and comes up by
+//! One account's credentials never hold the others up
+//! (docs/operating.md, "Throttling and outages"): an account whose STS hangs starts down and comes up by
 //! itself; a reload applies the good accounts and names the bad ones;
 //! credentials that expire and cannot be renewed fail that account's
 //! regions at once, with no storm of calls; and the exporter's own series

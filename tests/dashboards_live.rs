@@ -30,11 +30,11 @@ use serde_json::Value;
 
 const RUNBOOKS: &str = "https://github.com/cloud-assistant-exporter/cloud-assistant-exporter/blob/main/dashboards/runbooks.md#";
 
-/// Series the SPEC names that the exporter does not emit yet, with the
+/// Series docs/metrics.md names that the exporter does not emit yet, with the
 /// panels and recording rules that stay empty until they land. The test
 /// checks that each is indeed absent from the live page: when one lands,
 /// its entry must go, and its panels and rules must then have data. Every
-/// family of the SPEC is served now.
+/// family of docs/metrics.md is served now.
 const NOT_YET_EXPORTED: &[(&str, &[&str])] = &[];
 
 /// Recording rules that legitimately record nothing in this test, and why.

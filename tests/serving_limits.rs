@@ -1,4 +1,5 @@
-//! Limits that hold whatever a client does (SPEC "Serving"): clients that
+//! Limits that hold whatever a client does (docs/operating.md, "When
+//! clients misbehave"): clients that
 //! stop reading, too many scrapes at once, scrapes without gzip, reload
 //! storms, and SIGTERM during a slow reload. The server in process runs
 //! with short timeouts; the binary with its defaults.
