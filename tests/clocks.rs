@@ -67,29 +67,6 @@ async fn walks_over(
         .collect()
 }
 
-/// Waits for `/ready`; fails with the exporter's log.
-async fn ready_or_log(e: &ExporterProcess) {
-    wait_for(e, "/ready").await
-}
-
-async fn healthy_or_log(e: &ExporterProcess) {
-    wait_for(e, "/healthz").await
-}
-
-async fn wait_for(e: &ExporterProcess, path: &str) {
-    let client = reqwest::Client::new();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(30) {
-        if let Ok(r) = client.get(e.url(path)).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{path} not 200 within 30 s:\n{}", e.stderr_so_far());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_region_delays_only_its_own_walks() {
     let sim = Simulator::start(fleet(&[("fast-a", 30), ("fast-b", 60), ("slow", 120)]))
@@ -112,7 +89,7 @@ async fn a_slow_region_delays_only_its_own_walks() {
         ],
         &sim_key_env(),
     );
-    ready_or_log(&exporter).await;
+    exporter.wait_for("/ready").await;
     // 15 s: five walks of each fast region at 3 s apart (at least three on
     // a busy machine; one global cycle would allow two), and of the slow
     // one (each call 4 s more, one after another through its pages) at
@@ -187,7 +164,7 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
     );
     // Ready waits for the hung account's first walks; the page does not.
     let addr = exporter.socket();
-    healthy_or_log(&exporter).await;
+    exporter.wait_for("/healthz").await;
     let good = Some("good");
     eventually(
         "the good account's regions on /metrics",
@@ -259,7 +236,7 @@ async fn a_timed_out_walk_keeps_the_last_good_pieces_until_max_stale() {
         ],
         &sim_key_env(),
     );
-    ready_or_log(&exporter).await;
+    exporter.wait_for("/ready").await;
     let addr = exporter.socket();
     let before = parse_metrics(&scrape(addr).await);
     let b_ids = fleet_ids(&sim, "b");

@@ -97,20 +97,6 @@ fn exporter(sim: &Simulator, extra: &[&str]) -> ExporterProcess {
     ExporterProcess::on_api(&url, &args, &sim_key_env())
 }
 
-/// Waits for `/ready`; fails with the exporter's log.
-async fn ready(e: &ExporterProcess) {
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(r) = client.get(e.url("/ready")).send().await
-            && r.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("not ready within 30 s:\n{}", e.stderr_so_far());
-}
-
 /// Waits until `n` more DescribeInvocations walks (3 calls each, one per
 /// filter) have run in every region since `from` calls.
 async fn walks_after(sim: &Simulator, from: u64, n: u64) {
@@ -125,7 +111,7 @@ async fn walks_after(sim: &Simulator, from: u64, n: u64) {
 async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
     let sim = Simulator::start(config()).await.expect("sim");
     let e = exporter(&sim, &[]);
-    ready(&e).await;
+    e.wait_for("/ready").await;
     let want = expected(&sim);
     assert!(want.len() > 3, "the seeded history has failures: {want:?}");
     let page = scrape_until(e.socket(), "the history counted", |p| served(p) == want).await;
@@ -283,7 +269,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
         f.deny("DescribeInvocations");
     });
     let e = exporter(&sim, &[]);
-    ready(&e).await;
+    e.wait_for("/ready").await;
     walks_after(&sim, 0, 2).await;
     let page = scrape_samples(e.socket()).await;
     assert!(
@@ -310,7 +296,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
     // Off: not one call.
     let sim = Simulator::start(config()).await.expect("sim");
     let e = exporter(&sim, &["--collect.invocations-interval", "0"]);
-    ready(&e).await;
+    e.wait_for("/ready").await;
     let before = scrape_samples(e.socket()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sim.requests("DescribeInvocations"), 0);
@@ -334,7 +320,7 @@ async fn long_histories_stop_at_the_page_cap_and_command_names_at_theirs() {
             "2",
         ],
     );
-    ready(&e).await;
+    e.wait_for("/ready").await;
     walks_after(&sim, 0, 2).await;
     let page = scrape_samples(e.socket()).await;
     let truncated = value(
@@ -376,7 +362,7 @@ async fn regions_without_the_action_are_left_alone_and_nothing_else_changes() {
         );
     });
     let e = exporter(&sim, &[]);
-    ready(&e).await;
+    e.wait_for("/ready").await;
     // Walks every second, for a few seconds: each region was asked once
     // (the first filter's answer says the action is not there), and not
     // again before an hour has passed.

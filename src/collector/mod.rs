@@ -137,19 +137,17 @@ impl Collector {
         clock: Clock,
         registry: Registry,
     ) -> std::io::Result<Self> {
-        let names_dropped = IntCounter::new(
+        let names_dropped = registered_counter(
+            &registry,
             "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
             "Plugin names not swept because an account has more than --collect.max-plugin-names.",
-        )
-        .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
-        .map_err(std::io::Error::other)?;
+        )?;
         let dropped = labels::Dropped::new(&registry).map_err(std::io::Error::other)?;
-        let invocations_truncated = IntCounter::new(
+        let invocations_truncated = registered_counter(
+            &registry,
             "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
             "Invocation walks (per region and filter) that stopped at --collect.invocations-max-pages with pages left.",
-        )
-        .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
-        .map_err(std::io::Error::other)?;
+        )?;
         let tags: Arc<[String]> = opts.tags.clone().into();
         let empty = FleetSnapshot {
             tags: Arc::clone(&tags),
@@ -222,8 +220,8 @@ impl Collector {
     }
 
     /// Walks every region of every account once, all at once, now, and
-    /// returns what it did: the whole fleet in one go, for tests and the
-    /// benchmark (the exporter itself runs [`Collector::run`]). Each region
+    /// returns what it did: the whole fleet in one go, for tests (the
+    /// exporter itself runs [`Collector::run`]). Each region
     /// is on the page as soon as its walk ends.
     pub async fn run_cycle(&self) -> CycleReport {
         let now = self.clock.now();
@@ -501,6 +499,13 @@ pub(crate) struct WalkSummary {
     /// The API is not offered in the region: neither ok nor failed.
     pub(crate) unsupported: bool,
     pub(crate) discovery_calls: usize,
+}
+
+/// A counter of the exporter's own, registered in `registry`.
+fn registered_counter(registry: &Registry, name: &str, help: &str) -> std::io::Result<IntCounter> {
+    IntCounter::new(name, help)
+        .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
+        .map_err(std::io::Error::other)
 }
 
 /// Plugin names swept, by source.

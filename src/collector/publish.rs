@@ -38,19 +38,16 @@ impl Collector {
                 .collect();
             (st.reads, states)
         };
-        let previous: Vec<Option<Arc<RegionPieces>>> = {
-            let store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
-            states
+        // The region's last pieces (their chunks are reused where the
+        // text is the same) and the kept compressor, in one look.
+        let (previous, deflater): (Vec<Option<Arc<RegionPieces>>>, _) = {
+            let mut store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
+            let previous = states
                 .iter()
                 .map(|(k, _)| store.regions.get(k).map(|(_, p)| Arc::clone(p)))
-                .collect()
+                .collect();
+            (previous, store.deflater.take())
         };
-        let deflater = self
-            .pieces
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .deflater
-            .take();
         let (tags, mode) = (self.tags.clone(), self.opts.state_sets);
         let t0 = Instant::now();
         let rendered = crate::background::run("render", move || {

@@ -166,6 +166,11 @@ impl Deflater {
 
     /// `text` compressed from a fresh state, ending in a sync flush.
     pub fn chunk(&mut self, text: &[u8]) -> io::Result<Chunk> {
+        self.chunk_hashed(text, hash(text))
+    }
+
+    /// [`Deflater::chunk`] of a text whose hash the caller has already.
+    fn chunk_hashed(&mut self, text: &[u8], text_hash: (u64, u64)) -> io::Result<Chunk> {
         self.comp.reset();
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
@@ -196,7 +201,7 @@ impl Deflater {
             bytes,
             crc: zlib_rs::crc32::crc32(0, text),
             len: text.len(),
-            hash: hash(text),
+            hash: text_hash,
         })
     }
 }
@@ -223,7 +228,7 @@ impl io::Write for ChunkSink<'_> {
                 self.reused += 1;
             }
             None => {
-                self.chunks.push(self.deflater.chunk(buf)?);
+                self.chunks.push(self.deflater.chunk_hashed(buf, h)?);
                 self.fresh += 1;
             }
         }

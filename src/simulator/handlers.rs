@@ -597,19 +597,39 @@ fn describe_instances(
 ) -> Result<Answer, Answer> {
     let size = instances_page_size(state, map)?;
     let rows = &region.instances;
-    let (offset, start, end) = page_window(state, map, scope, rows.len(), size, endless)?;
-    let items: Vec<Value> = rows[start..end]
-        .iter()
-        .map(|i| i.info_json(region.quirky))
-        .collect();
-    let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(),
+    let page = Page::new(scope, "Instances", endless, repeat);
+    token_page(
+        state,
+        map,
+        page,
+        ("Instance", region.quirky),
+        size,
+        rows.len(),
+        |k| rows[k].info_json(region.quirky),
+    )
+}
+
+/// A NextToken page of `len` rows, `row(k)` each, listed as
+/// `{list_key: {item_key: [..]}}`; a quirky region leaves an empty list out
+/// altogether.
+fn token_page(
+    state: &SimState,
+    map: &BTreeMap<&str, &str>,
+    page: Page<'_>,
+    (item_key, quirky): (&str, bool),
+    size: usize,
+    len: usize,
+    row: impl Fn(usize) -> Value,
+) -> Result<Answer, Answer> {
+    let (offset, start, end) = page_window(state, map, page.scope, len, size, page.endless)?;
+    let items: Vec<Value> = (start..end).map(row).collect();
+    let mut body = json!({"RequestId": state.request_id(), "TotalCount": len,
                           "PageSize": size, "PageNumber": 1});
-    // A quirky region leaves an empty list out altogether.
-    if !(items.is_empty() && region.quirky) {
-        body["Instances"] = json!({"Instance": items});
+    if !(items.is_empty() && quirky) {
+        body[page.list_key] = json!({ item_key: items });
     }
-    if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
-        body["NextToken"] = json!(make_token(state, scope, next));
+    if let Some(next) = next_offset(offset, size, end, len, page.endless, page.repeat) {
+        body["NextToken"] = json!(make_token(state, page.scope, next));
     }
     Ok((200, body))
 }
@@ -649,20 +669,16 @@ fn describe_invocations(
     // The token is bound to the filter it was made for.
     let scope = format!("{scope}|{invoke_status:?}|{timed:?}");
     let rows = super::invocations::select(&region.invocations, invoke_status, timed);
-    let (offset, start, end) = page_window(state, map, &scope, rows.len(), size, endless)?;
-    let items: Vec<Value> = rows[start..end]
-        .iter()
-        .map(|i| i.json(include_output))
-        .collect();
-    let mut body = json!({"RequestId": state.request_id(), "TotalCount": rows.len(),
-                          "PageSize": size, "PageNumber": 1});
-    if !(items.is_empty() && region.quirky) {
-        body["Invocations"] = json!({"Invocation": items});
-    }
-    if let Some(next) = next_offset(offset, size, end, rows.len(), endless, repeat) {
-        body["NextToken"] = json!(make_token(state, &scope, next));
-    }
-    Ok((200, body))
+    let page = Page::new(&scope, "Invocations", endless, repeat);
+    token_page(
+        state,
+        map,
+        page,
+        ("Invocation", region.quirky),
+        size,
+        rows.len(),
+        |k| rows[k].json(include_output),
+    )
 }
 
 /// Where a hybrid page comes from and how it is cut.

@@ -139,6 +139,22 @@ impl ExporterProcess {
         Self::spawn(&args, env)
     }
 
+    /// Waits (30 s at most) until `path` answers 200; fails with the
+    /// exporter's log.
+    pub async fn wait_for(&self, path: &str) {
+        let client = reqwest::Client::new();
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if let Ok(r) = client.get(self.url(path)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{path} not 200 within 30 s:\n{}", self.stderr_so_far());
+    }
+
     pub fn socket(&self) -> std::net::SocketAddr {
         self.addr.parse().expect("addr")
     }
