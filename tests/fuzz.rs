@@ -274,6 +274,7 @@ const API_KEYS: &[&str] = &[
 /// Every answer parser of `src/api`: an error names the field (a key of
 /// the answer, in CamelCase) or the row listed twice; never a panic.
 fn check_answer(v: &Value) -> Result<(), TestCaseError> {
+    let v = &serde_json::to_vec(v).expect("JSON")[..];
     let errors = [
         cloud_assistant::parse_page(v).err(),
         instance_status::parse_page(v).err(),

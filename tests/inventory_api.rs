@@ -250,7 +250,8 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
         let first = client
             .call(action, Some("r"), &[p("MaxResults", size)])
             .await
-            .expect("first page");
+            .expect("first page")
+            .json();
         let token = first["NextToken"].as_str().expect("a token").to_string();
         assert!(
             token.contains('+') && token.contains('/') && token.ends_with('='),
@@ -263,7 +264,8 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
                 &[p("MaxResults", size), p("NextToken", &token)],
             )
             .await
-            .expect("the token is read back as sent");
+            .expect("the token is read back as sent")
+            .json();
         assert!(second.get("NextToken").is_none(), "{action}: two pages");
     }
 }
@@ -467,8 +469,9 @@ async fn documented_limits_of_the_new_actions() {
             .call(instances::ACTION, Some("r"), &[p("MaxResults", asked)])
             .await
             .expect("page");
-        let got = instances::parse_page(&page).expect("parses").len();
+        let got = instances::parse_page(page.body()).expect("parses").len();
         assert_eq!(got, rows, "MaxResults={asked}");
+        let page: serde_json::Value = serde_json::from_slice(page.body()).expect("JSON");
         assert!(page["NextToken"].is_string());
     }
 }
@@ -482,12 +485,14 @@ async fn a_missing_list_key_is_an_empty_page_and_broken_pages_are_errors() {
     let raw = client
         .call(instances::ACTION, Some("q"), &[])
         .await
-        .expect("page");
+        .expect("page")
+        .json();
     assert!(raw.get("Instances").is_none(), "{raw}");
     let raw = client
         .call(managed_instances::ACTION, Some("q"), &[])
         .await
-        .expect("page");
+        .expect("page")
+        .json();
     assert!(
         raw.get("Instances").is_none() && raw["TotalCount"] == "0",
         "{raw}"

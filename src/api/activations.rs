@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use super::fields::{
+    Meta, Names, Raw, Rows, opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows,
+};
 use super::paging::{dedup_by_id, walk_next_token_or_numbered};
-use super::tags::{Tags, parse_tags};
+use super::tags::{RawTags, Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -39,46 +41,84 @@ impl Activation {
     }
 }
 
-fn parse_item(v: &Value) -> Result<Activation, String> {
-    let activation_id = req_shared(v, &["ActivationId"])?;
+/// The answer's rows: `ActivationList` is a plain array (the wrapped form
+/// is accepted too).
+struct Activations;
+
+impl Names for Activations {
+    const OUTER: &'static [&'static str] = &["ActivationList"];
+    const INNER: &'static [&'static str] = &["Activation"];
+}
+
+impl Rows for Activations {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "ActivationId")]
+    activation_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceName")]
+    instance_name: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceCount")]
+    limit: Option<Raw<'a>>,
+    #[serde(borrow, rename = "RegisteredCount")]
+    registered: Option<Raw<'a>>,
+    #[serde(borrow, rename = "DeregisteredCount")]
+    deregistered: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Disabled")]
+    disabled: Option<Raw<'a>>,
+    #[serde(borrow, rename = "CreationTime")]
+    created: Option<Raw<'a>>,
+    #[serde(borrow, rename = "TimeToLiveInHours")]
+    ttl_hours: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Tags")]
+    tags: RawTags<'a>,
+}
+
+fn parse_item(v: Item) -> Result<Activation, String> {
+    let activation_id = req_shared(&v.activation_id, "ActivationId")?;
     let ctx = |e: String| format!("activation {activation_id}: {e}");
     Ok(Activation {
-        instance_name: opt_shared(v, &["InstanceName"]).map_err(ctx)?,
-        limit: opt_u64(v, &["InstanceCount"]).map_err(ctx)?,
-        registered: opt_u64(v, &["RegisteredCount"]).map_err(ctx)?,
-        deregistered: opt_u64(v, &["DeregisteredCount"]).map_err(ctx)?,
-        disabled: opt_bool(v, &["Disabled"]).map_err(ctx)?,
-        created: opt_time(v, &["CreationTime"]).map_err(ctx)?,
-        ttl_hours: opt_u64(v, &["TimeToLiveInHours"]).map_err(ctx)?,
-        tags: parse_tags(v, &["Tags"]).map_err(ctx)?,
+        instance_name: opt_shared(&v.instance_name, "InstanceName").map_err(ctx)?,
+        limit: opt_u64(&v.limit, "InstanceCount").map_err(ctx)?,
+        registered: opt_u64(&v.registered, "RegisteredCount").map_err(ctx)?,
+        deregistered: opt_u64(&v.deregistered, "DeregisteredCount").map_err(ctx)?,
+        disabled: opt_bool(&v.disabled, "Disabled").map_err(ctx)?,
+        created: opt_time(&v.created, "CreationTime").map_err(ctx)?,
+        ttl_hours: opt_u64(&v.ttl_hours, "TimeToLiveInHours").map_err(ctx)?,
+        tags: parse_tags(v.tags).map_err(ctx)?,
         activation_id,
     })
 }
 
-/// The codes of one answer page. `ActivationList` is a plain array (the
-/// wrapped form is accepted too); a missing list is an empty last page.
-pub fn parse_page(resp: &Value) -> Result<Vec<Activation>, String> {
-    unique_rows(
-        resp,
-        (&["ActivationList"], &["Activation"]),
-        parse_item,
-        |a| &a.activation_id,
-        "activation",
-    )
+/// The codes of one answer body, and its paging fields. A missing list is
+/// an empty last page.
+fn read_page(body: &[u8]) -> Result<(Vec<Activation>, Meta), String> {
+    unique_rows::<Activations, _>(body, parse_item, |a| &a.activation_id, "activation")
+}
+
+/// The codes of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<Activation>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 /// Every activation code of `region`, each once (sorted by id). A region
 /// without the action answers [`ApiError::is_api_not_supported`]; without
 /// `ecs:DescribeActivations`, [`ApiError::is_permission_denied`].
 pub async fn walk_activations(client: &Client, region: &str) -> Result<Vec<Activation>, ApiError> {
-    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, read_page).await?;
     Ok(dedup_by_id(all, |a| &a.activation_id, ACTION, region))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<Activation>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_the_documented_answer() {

@@ -1,10 +1,12 @@
 //! DescribeCloudAssistantStatus: the agent on every instance of a region.
 
-use serde_json::Value;
-
 use std::sync::Arc;
 
-use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use serde::Deserialize;
+
+use super::fields::{
+    Meta, Names, Raw, Rows, opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows,
+};
 use super::paging::{dedup_by_id, walk_next_token};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -27,47 +29,81 @@ pub struct AgentStatus {
     pub last_heartbeat: Option<i64>,
 }
 
-// The oldest reference page misspells "Assistant" and nests the set the
-// other way round; both spellings and both nestings are accepted.
-const OUTER: &[&str] = &[
-    "InstanceCloudAssistantStatusSet",
-    "InstanceCloudAssitantStatusSet",
-    "InstanceCloudAssitantStatus",
-];
-const INNER: &[&str] = &[
-    "InstanceCloudAssistantStatus",
-    "InstanceCloudAssitantStatus",
-    "InstanceCloudAssitantStatusSet",
-];
+/// The answer's rows. The oldest reference page misspells "Assistant" and
+/// nests the set the other way round; both spellings and both nestings are
+/// accepted.
+struct Agents;
 
-fn parse_item(v: &Value) -> Result<AgentStatus, String> {
-    let instance_id = req_shared(v, &["InstanceId"])?;
+impl Names for Agents {
+    const OUTER: &'static [&'static str] = &[
+        "InstanceCloudAssistantStatusSet",
+        "InstanceCloudAssitantStatusSet",
+        "InstanceCloudAssitantStatus",
+    ];
+    const INNER: &'static [&'static str] = &[
+        "InstanceCloudAssistantStatus",
+        "InstanceCloudAssitantStatus",
+        "InstanceCloudAssitantStatusSet",
+    ];
+}
+
+impl Rows for Agents {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "CloudAssistantStatus", alias = "CloudAssitantStatus")]
+    up: Option<Raw<'a>>,
+    #[serde(
+        borrow,
+        rename = "CloudAssistantVersion",
+        alias = "CloudAssitantVersion"
+    )]
+    version: Option<Raw<'a>>,
+    #[serde(borrow, rename = "OSType")]
+    os_type: Option<Raw<'a>>,
+    #[serde(borrow, rename = "SupportSessionManager")]
+    session_manager: Option<Raw<'a>>,
+    #[serde(borrow, rename = "ActiveTaskCount")]
+    active_tasks: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InvocationCount")]
+    invocations: Option<Raw<'a>>,
+    #[serde(borrow, rename = "LastInvokedTime")]
+    last_invoked: Option<Raw<'a>>,
+    #[serde(borrow, rename = "LastHeartbeatTime")]
+    last_heartbeat: Option<Raw<'a>>,
+}
+
+fn parse_item(v: Item) -> Result<AgentStatus, String> {
+    let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: String| format!("instance {instance_id}: {e}");
-    let up = opt_bool(v, &["CloudAssistantStatus", "CloudAssitantStatus"])
+    let up = opt_bool(&v.up, "CloudAssistantStatus")
         .map_err(ctx)?
         .ok_or_else(|| format!("instance {instance_id}: CloudAssistantStatus is missing"))?;
     Ok(AgentStatus {
         up,
-        version: opt_shared(v, &["CloudAssistantVersion", "CloudAssitantVersion"]).map_err(ctx)?,
-        os_type: opt_shared(v, &["OSType"]).map_err(ctx)?,
-        session_manager: opt_bool(v, &["SupportSessionManager"]).map_err(ctx)?,
-        active_tasks: opt_u64(v, &["ActiveTaskCount"]).map_err(ctx)?,
-        invocations: opt_u64(v, &["InvocationCount"]).map_err(ctx)?,
-        last_invoked: opt_time(v, &["LastInvokedTime"]).map_err(ctx)?,
-        last_heartbeat: opt_time(v, &["LastHeartbeatTime"]).map_err(ctx)?,
+        version: opt_shared(&v.version, "CloudAssistantVersion").map_err(ctx)?,
+        os_type: opt_shared(&v.os_type, "OSType").map_err(ctx)?,
+        session_manager: opt_bool(&v.session_manager, "SupportSessionManager").map_err(ctx)?,
+        active_tasks: opt_u64(&v.active_tasks, "ActiveTaskCount").map_err(ctx)?,
+        invocations: opt_u64(&v.invocations, "InvocationCount").map_err(ctx)?,
+        last_invoked: opt_time(&v.last_invoked, "LastInvokedTime").map_err(ctx)?,
+        last_heartbeat: opt_time(&v.last_heartbeat, "LastHeartbeatTime").map_err(ctx)?,
         instance_id,
     })
 }
 
-/// The agents of one answer page.
-pub fn parse_page(resp: &Value) -> Result<Vec<AgentStatus>, String> {
-    unique_rows(
-        resp,
-        (OUTER, INNER),
-        parse_item,
-        |a| &a.instance_id,
-        "instance",
-    )
+/// The agents of one answer body, and its paging fields.
+fn read_page(body: &[u8]) -> Result<(Vec<AgentStatus>, Meta), String> {
+    unique_rows::<Agents, _>(body, parse_item, |a| &a.instance_id, "instance")
+}
+
+/// The agents of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<AgentStatus>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 /// Every agent of `region`, each instance once (sorted by instance id).
@@ -75,14 +111,18 @@ pub async fn walk_cloud_assistant_status(
     client: &Client,
     region: &str,
 ) -> Result<Vec<AgentStatus>, ApiError> {
-    let all = walk_next_token(client, ACTION, region, &[], parse_page).await?;
+    let all = walk_next_token(client, ACTION, region, &[], read_page).await?;
     Ok(dedup_by_id(all, |a| &a.instance_id, ACTION, region))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<AgentStatus>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_the_current_format() {

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::PAGE_SIZE;
-use super::fields::{check_unique, get, opt_u64, req_shared, set_items};
+use super::fields::{Names, Page, Raw, Rows, check_unique, req_shared};
 use super::paging::dedup_by_id;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -23,25 +23,48 @@ pub struct InstanceStatus {
     pub status: Arc<str>,
 }
 
+/// The answer's rows.
+struct Statuses;
+
+impl Names for Statuses {
+    const OUTER: &'static [&'static str] = &["InstanceStatuses"];
+    const INNER: &'static [&'static str] = &["InstanceStatus"];
+}
+
+impl Rows for Statuses {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Status")]
+    status: Option<Raw<'a>>,
+}
+
 /// The instances of one page and the TotalCount it reports. A page without
 /// `InstanceStatuses` is an empty one when its TotalCount is 0 or absent
 /// (as the SDKs read it: no count, no rows); with rows counted, it is an
 /// error, so none goes missing silently.
-pub fn parse_page(resp: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
-    const SET: &str = "InstanceStatuses";
-    let total = opt_u64(resp, &["TotalCount"])?;
-    if get(resp, &[SET]).is_none() {
+pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
+    let page = Page::<Statuses>::read(body)?;
+    let total = page.meta()?.total_count;
+    let Some(set) = page.set else {
         return match total {
             None | Some(0) => Ok((Vec::new(), Some(0))),
-            Some(n) => Err(format!("{SET} is missing, yet TotalCount is {n}")),
+            Some(n) => Err(format!(
+                "InstanceStatuses is missing, yet TotalCount is {n}"
+            )),
         };
-    }
-    let items = set_items(resp, &[SET], &["InstanceStatus"])?
+    };
+    let items = set
+        .items()?
         .into_iter()
         .map(|v| {
-            let instance_id = req_shared(v, &["InstanceId"])?;
-            let status =
-                req_shared(v, &["Status"]).map_err(|e| format!("instance {instance_id}: {e}"))?;
+            let instance_id = req_shared(&v.instance_id, "InstanceId")?;
+            let status = req_shared(&v.status, "Status")
+                .map_err(|e| format!("instance {instance_id}: {e}"))?;
             Ok(InstanceStatus {
                 instance_id,
                 status,
@@ -62,7 +85,8 @@ async fn page(
         ("PageSize".to_string(), PAGE_SIZE.to_string()),
     ];
     let resp = client.call(ACTION, Some(region), &params).await?;
-    parse_page(&resp).map_err(|e| ApiError::decode(ACTION, region, format!("page {number}: {e}")))
+    parse_page(resp.body())
+        .map_err(|e| ApiError::decode(ACTION, region, format!("page {number}: {e}")))
 }
 
 fn pages_for(total: u64) -> usize {
@@ -74,8 +98,10 @@ pub async fn walk_instance_status(
     client: &Arc<Client>,
     region: &str,
 ) -> Result<Vec<InstanceStatus>, ApiError> {
-    let (mut all, total) = page(client, region, 1).await?;
+    let (first, total) = page(client, region, 1).await?;
     let total = total.ok_or_else(|| ApiError::decode(ACTION, region, "TotalCount is missing"))?;
+    let mut all = Vec::with_capacity(super::paging::reserve_for(Some(total), first.len()));
+    all.extend(first);
     let mut fetched = 1;
     let mut wanted = pages_for(total);
     let max_pages = client.max_pages();
@@ -117,7 +143,11 @@ pub async fn walk_instance_status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_pages() {

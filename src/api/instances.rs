@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::fields::{opt_shared, req_shared, unique_rows};
+use super::fields::{Meta, Names, Raw, Rows, opt_shared, req_shared, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token_sized};
-use super::tags::{Tags, parse_tags};
+use super::tags::{RawTags, Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -29,29 +29,56 @@ pub struct InstanceInfo {
     pub tags: Tags,
 }
 
-fn parse_item(v: &Value) -> Result<InstanceInfo, String> {
-    let instance_id = req_shared(v, &["InstanceId"])?;
+/// The answer's rows: `Instances.Instance[]` (a bare array is accepted too).
+struct Instances;
+
+impl Names for Instances {
+    const OUTER: &'static [&'static str] = &["Instances"];
+    const INNER: &'static [&'static str] = &["Instance"];
+}
+
+impl Rows for Instances {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceName")]
+    name: Option<Raw<'a>>,
+    #[serde(borrow, rename = "ZoneId")]
+    zone_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceType")]
+    instance_type: Option<Raw<'a>>,
+    #[serde(borrow, rename = "OSType", alias = "OsType")]
+    os_type: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Tags")]
+    tags: RawTags<'a>,
+}
+
+fn parse_item(v: Item) -> Result<InstanceInfo, String> {
+    let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: String| format!("instance {instance_id}: {e}");
     Ok(InstanceInfo {
-        name: opt_shared(v, &["InstanceName"]).map_err(ctx)?,
-        zone_id: opt_shared(v, &["ZoneId"]).map_err(ctx)?,
-        instance_type: opt_shared(v, &["InstanceType"]).map_err(ctx)?,
-        os_type: opt_shared(v, &["OSType", "OsType"]).map_err(ctx)?,
-        tags: parse_tags(v, &["Tags"]).map_err(ctx)?,
+        name: opt_shared(&v.name, "InstanceName").map_err(ctx)?,
+        zone_id: opt_shared(&v.zone_id, "ZoneId").map_err(ctx)?,
+        instance_type: opt_shared(&v.instance_type, "InstanceType").map_err(ctx)?,
+        os_type: opt_shared(&v.os_type, "OSType").map_err(ctx)?,
+        tags: parse_tags(v.tags).map_err(ctx)?,
         instance_id,
     })
 }
 
-/// The instances of one answer page (`Instances.Instance[]`; a bare array
-/// is accepted too, and a missing list is an empty last page).
-pub fn parse_page(resp: &Value) -> Result<Vec<InstanceInfo>, String> {
-    unique_rows(
-        resp,
-        (&["Instances"], &["Instance"]),
-        parse_item,
-        |i| &i.instance_id,
-        "instance",
-    )
+/// The instances of one answer body, and its paging fields. A missing list
+/// is an empty last page.
+fn read_page(body: &[u8]) -> Result<(Vec<InstanceInfo>, Meta), String> {
+    unique_rows::<Instances, _>(body, parse_item, |i| &i.instance_id, "instance")
+}
+
+/// The instances of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<InstanceInfo>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 /// Every instance of `region` with its name, zone, type and tags, each
@@ -61,14 +88,18 @@ pub async fn walk_instance_info(
     client: &Client,
     region: &str,
 ) -> Result<Vec<InstanceInfo>, ApiError> {
-    let all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, parse_page).await?;
+    let all = walk_next_token_sized(client, ACTION, region, &[], PAGE_SIZE, read_page).await?;
     Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<InstanceInfo>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_the_documented_answer() {

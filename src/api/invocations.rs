@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::fields::{
-    get, opt_bool, opt_shared, opt_str, opt_time, opt_u64, req_shared, set_items, unique_rows,
+    Meta, Names, Raw, Rows, Set, nested, opt_bool, opt_shared, opt_time, opt_u64, req_shared,
+    unique_rows,
 };
 use crate::client::Client;
 use crate::error::ApiError;
@@ -104,63 +105,134 @@ impl InvokeInstance {
     }
 }
 
-fn parse_instance(v: &Value) -> Result<InvokeInstance, String> {
-    let instance_id = req_shared(v, &["InstanceId"])?;
+/// The answer's rows: `Invocations.Invocation[]`.
+struct Invocations;
+
+impl Names for Invocations {
+    const OUTER: &'static [&'static str] = &["Invocations"];
+    const INNER: &'static [&'static str] = &["Invocation"];
+}
+
+impl Rows for Invocations {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "InvokeId")]
+    invoke_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "CommandId")]
+    command_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "CommandName")]
+    command_name: Option<Raw<'a>>,
+    #[serde(borrow, rename = "RepeatMode")]
+    repeat_mode: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Timed")]
+    timed: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Frequency")]
+    frequency: Option<Raw<'a>>,
+    #[serde(borrow, rename = "CreationTime")]
+    created: Option<Raw<'a>>,
+    // Both spellings come in one answer: the newer one wins.
+    #[serde(borrow, rename = "InvocationStatus")]
+    status: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InvokeStatus")]
+    invoke_status: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InvokeInstances")]
+    instances: Option<Set<Instance<'a>, InvokeInstances>>,
+}
+
+/// An invocation's runs.
+struct InvokeInstances;
+
+impl Names for InvokeInstances {
+    const OUTER: &'static [&'static str] = &["InvokeInstances"];
+    const INNER: &'static [&'static str] = &["InvokeInstance"];
+}
+
+#[derive(Deserialize)]
+struct Instance<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    // Both spellings come in one answer: the newer one wins.
+    #[serde(borrow, rename = "InvocationStatus")]
+    status: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceInvokeStatus")]
+    instance_invoke_status: Option<Raw<'a>>,
+    #[serde(borrow, rename = "ErrorCode")]
+    error_code: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Repeats")]
+    repeats: Option<Raw<'a>>,
+    #[serde(borrow, rename = "StartTime")]
+    start: Option<Raw<'a>>,
+    #[serde(borrow, rename = "FinishTime", alias = "FinishedTime")]
+    finish: Option<Raw<'a>>,
+    #[serde(borrow, rename = "UpdateTime")]
+    update: Option<Raw<'a>>,
+}
+
+/// The first of two spellings of a field that the answer gives.
+fn either<'v, 'a>(newer: &'v Option<Raw<'a>>, older: &'v Option<Raw<'a>>) -> &'v Option<Raw<'a>> {
+    if newer.is_some() { newer } else { older }
+}
+
+fn parse_instance(v: Instance) -> Result<InvokeInstance, String> {
+    let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: String| format!("instance {instance_id}: {e}");
     Ok(InvokeInstance {
-        status: opt_shared(v, &["InvocationStatus", "InstanceInvokeStatus"]).map_err(ctx)?,
-        error_code: opt_shared(v, &["ErrorCode"])
+        status: opt_shared(
+            either(&v.status, &v.instance_invoke_status),
+            "InvocationStatus",
+        )
+        .map_err(ctx)?,
+        error_code: opt_shared(&v.error_code, "ErrorCode")
             .map_err(ctx)?
             .filter(|c| !c.is_empty()),
-        repeats: opt_u64(v, &["Repeats"]).map_err(ctx)?,
-        start: opt_time(v, &["StartTime"]).map_err(ctx)?,
-        finish: opt_time(v, &["FinishTime", "FinishedTime"]).map_err(ctx)?,
-        update: opt_time(v, &["UpdateTime"]).map_err(ctx)?,
+        repeats: opt_u64(&v.repeats, "Repeats").map_err(ctx)?,
+        start: opt_time(&v.start, "StartTime").map_err(ctx)?,
+        finish: opt_time(&v.finish, "FinishTime").map_err(ctx)?,
+        update: opt_time(&v.update, "UpdateTime").map_err(ctx)?,
         instance_id,
     })
 }
 
-fn parse_item(v: &Value) -> Result<Invocation, String> {
-    let invoke_id = req_shared(v, &["InvokeId"])?;
+fn parse_item(v: Item) -> Result<Invocation, String> {
+    let invoke_id = req_shared(&v.invoke_id, "InvokeId")?;
     let ctx = |e: String| format!("invocation {invoke_id}: {e}");
-    let instances = match get(v, &["InvokeInstances"]) {
-        None => Vec::new(),
-        Some(_) => set_items(v, &["InvokeInstances"], &["InvokeInstance"])
-            .map_err(ctx)?
-            .into_iter()
-            .map(parse_instance)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ctx)?,
-    };
-    let status = match opt_shared(v, &["InvocationStatus"]).map_err(ctx)? {
+    let instances = nested(v.instances)
+        .map_err(ctx)?
+        .into_iter()
+        .map(parse_instance)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(ctx)?;
+    let status = match opt_shared(&v.status, "InvocationStatus").map_err(ctx)? {
         Some(s) => Some(s),
-        None => opt_shared(v, &["InvokeStatus"]).map_err(ctx)?,
+        None => opt_shared(&v.invoke_status, "InvokeStatus").map_err(ctx)?,
     };
     Ok(Invocation {
-        command_id: opt_shared(v, &["CommandId"]).map_err(ctx)?,
-        command_name: opt_shared(v, &["CommandName"]).map_err(ctx)?,
-        repeat_mode: opt_shared(v, &["RepeatMode"]).map_err(ctx)?,
-        timed: opt_bool(v, &["Timed"]).map_err(ctx)?,
-        frequency: opt_shared(v, &["Frequency"])
+        command_id: opt_shared(&v.command_id, "CommandId").map_err(ctx)?,
+        command_name: opt_shared(&v.command_name, "CommandName").map_err(ctx)?,
+        repeat_mode: opt_shared(&v.repeat_mode, "RepeatMode").map_err(ctx)?,
+        timed: opt_bool(&v.timed, "Timed").map_err(ctx)?,
+        frequency: opt_shared(&v.frequency, "Frequency")
             .map_err(ctx)?
             .filter(|f| !f.is_empty()),
-        created: opt_time(v, &["CreationTime"]).map_err(ctx)?,
+        created: opt_time(&v.created, "CreationTime").map_err(ctx)?,
         status,
         instances,
         invoke_id,
     })
 }
 
-/// The invocations of one answer page (`Invocations.Invocation`); a missing
+/// The invocations of one answer body, and its paging fields. A missing
 /// list is an empty last page.
-pub fn parse_page(resp: &Value) -> Result<Vec<Invocation>, String> {
-    unique_rows(
-        resp,
-        (&["Invocations"], &["Invocation"]),
-        parse_item,
-        |i| &i.invoke_id,
-        "invocation",
-    )
+fn read_page(body: &[u8]) -> Result<(Vec<Invocation>, Meta), String> {
+    unique_rows::<Invocations, _>(body, parse_item, |i| &i.invoke_id, "invocation")
+}
+
+/// The invocations of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<Invocation>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 /// What one filtered walk read.
@@ -191,10 +263,10 @@ pub async fn walk_invocations(
             p.push(("NextToken".into(), t.clone()));
         }
         let resp = client.call(ACTION, Some(region), &p).await?;
-        out.extend(parse_page(&resp).map_err(|e| ApiError::decode(ACTION, region, e))?);
-        let next =
-            opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(ACTION, region, e))?;
-        match next {
+        let (rows, meta) =
+            read_page(resp.body()).map_err(|e| ApiError::decode(ACTION, region, e))?;
+        out.extend(rows);
+        match meta.next_token {
             None => return Ok(pages(out, false)),
             Some(n) if token.as_deref() == Some(n.as_str()) => {
                 return Err(ApiError::decode(
@@ -224,7 +296,11 @@ fn pages(mut all: Vec<Invocation>, truncated: bool) -> InvocationPages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<Invocation>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_the_documented_answer() {

@@ -4,11 +4,13 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::fields::{opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows};
+use super::fields::{
+    Meta, Names, Raw, Rows, opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows,
+};
 use super::paging::{dedup_by_id, walk_next_token_or_numbered};
-use super::tags::{Tags, parse_tags};
+use super::tags::{RawTags, Tags, parse_tags};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -36,38 +38,78 @@ pub struct ManagedInstance {
     pub tags: Tags,
 }
 
-fn parse_item(v: &Value) -> Result<ManagedInstance, String> {
-    let instance_id = req_shared(v, &["InstanceId"])?;
+/// The answer's rows: `Instances` is a plain array (the wrapped form is
+/// accepted too).
+struct Managed;
+
+impl Names for Managed {
+    const OUTER: &'static [&'static str] = &["Instances"];
+    const INNER: &'static [&'static str] = &["Instance"];
+}
+
+impl Rows for Managed {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Connected")]
+    connected: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InstanceName")]
+    name: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Hostname", alias = "HostName")]
+    hostname: Option<Raw<'a>>,
+    #[serde(borrow, rename = "AgentVersion")]
+    agent_version: Option<Raw<'a>>,
+    #[serde(borrow, rename = "OsType", alias = "OSType")]
+    os_type: Option<Raw<'a>>,
+    #[serde(borrow, rename = "OsVersion")]
+    os_version: Option<Raw<'a>>,
+    #[serde(borrow, rename = "InvocationCount")]
+    invocations: Option<Raw<'a>>,
+    #[serde(borrow, rename = "LastInvokedTime")]
+    last_invoked: Option<Raw<'a>>,
+    #[serde(borrow, rename = "RegistrationTime")]
+    registered: Option<Raw<'a>>,
+    #[serde(borrow, rename = "ActivationId")]
+    activation_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "Tags")]
+    tags: RawTags<'a>,
+}
+
+fn parse_item(v: Item) -> Result<ManagedInstance, String> {
+    let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: String| format!("managed instance {instance_id}: {e}");
-    let connected = opt_bool(v, &["Connected"])
+    let connected = opt_bool(&v.connected, "Connected")
         .map_err(ctx)?
         .ok_or_else(|| format!("managed instance {instance_id}: Connected is missing"))?;
     Ok(ManagedInstance {
         connected,
-        name: opt_shared(v, &["InstanceName"]).map_err(ctx)?,
-        hostname: opt_shared(v, &["Hostname", "HostName"]).map_err(ctx)?,
-        agent_version: opt_shared(v, &["AgentVersion"]).map_err(ctx)?,
-        os_type: opt_shared(v, &["OsType", "OSType"]).map_err(ctx)?,
-        os_version: opt_shared(v, &["OsVersion"]).map_err(ctx)?,
-        invocations: opt_u64(v, &["InvocationCount"]).map_err(ctx)?,
-        last_invoked: opt_time(v, &["LastInvokedTime"]).map_err(ctx)?,
-        registered: opt_time(v, &["RegistrationTime"]).map_err(ctx)?,
-        activation_id: opt_shared(v, &["ActivationId"]).map_err(ctx)?,
-        tags: parse_tags(v, &["Tags"]).map_err(ctx)?,
+        name: opt_shared(&v.name, "InstanceName").map_err(ctx)?,
+        hostname: opt_shared(&v.hostname, "Hostname").map_err(ctx)?,
+        agent_version: opt_shared(&v.agent_version, "AgentVersion").map_err(ctx)?,
+        os_type: opt_shared(&v.os_type, "OsType").map_err(ctx)?,
+        os_version: opt_shared(&v.os_version, "OsVersion").map_err(ctx)?,
+        invocations: opt_u64(&v.invocations, "InvocationCount").map_err(ctx)?,
+        last_invoked: opt_time(&v.last_invoked, "LastInvokedTime").map_err(ctx)?,
+        registered: opt_time(&v.registered, "RegistrationTime").map_err(ctx)?,
+        activation_id: opt_shared(&v.activation_id, "ActivationId").map_err(ctx)?,
+        tags: parse_tags(v.tags).map_err(ctx)?,
         instance_id,
     })
 }
 
-/// The managed instances of one answer page. `Instances` is a plain array
-/// (the wrapped form is accepted too); a missing list is an empty last page.
-pub fn parse_page(resp: &Value) -> Result<Vec<ManagedInstance>, String> {
-    unique_rows(
-        resp,
-        (&["Instances"], &["Instance"]),
-        parse_item,
-        |i| &i.instance_id,
-        "managed instance",
-    )
+/// The managed instances of one answer body, and its paging fields. A
+/// missing list is an empty last page.
+fn read_page(body: &[u8]) -> Result<(Vec<ManagedInstance>, Meta), String> {
+    unique_rows::<Managed, _>(body, parse_item, |i| &i.instance_id, "managed instance")
+}
+
+/// The managed instances of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<ManagedInstance>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 /// Every managed instance of `region`, each once (sorted by id). A region
@@ -77,14 +119,18 @@ pub async fn walk_managed_instances(
     client: &Client,
     region: &str,
 ) -> Result<Vec<ManagedInstance>, ApiError> {
-    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, parse_page).await?;
+    let all = walk_next_token_or_numbered(client, ACTION, region, PAGE_SIZE, read_page).await?;
     Ok(dedup_by_id(all, |i| &i.instance_id, ACTION, region))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<ManagedInstance>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_the_documented_answer() {

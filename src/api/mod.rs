@@ -39,3 +39,9 @@ pub const PLUGIN_STATES: &[&str] = &[
 /// Items per page for every paged action (the documented maximum).
 pub const PAGE_SIZE: usize = 50;
 pub use crate::client::MAX_PAGES;
+
+/// The body of an answer, for the models' tests.
+#[cfg(test)]
+pub(crate) fn body_of(v: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(v).expect("JSON")
+}

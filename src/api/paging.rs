@@ -2,12 +2,14 @@
 //! actions whose older API knows no tokens. Only paging: how many calls run
 //! at once is `lanes`' and the collector's plan's business.
 
-use serde_json::Value;
-
 use super::PAGE_SIZE;
-use super::fields::{opt_str, opt_u64};
+use super::fields::{FieldError, Meta};
 use crate::client::Client;
 use crate::error::ApiError;
+
+/// How a walker reads one answer body: its rows and its paging fields.
+pub trait ParsePage<T>: FnMut(&[u8]) -> Result<(Vec<T>, Meta), FieldError> {}
+impl<T, F: FnMut(&[u8]) -> Result<(Vec<T>, Meta), FieldError>> ParsePage<T> for F {}
 
 /// Calls `action` page after page (`MaxResults=50`, then `NextToken`) until no
 /// token comes back, feeding each answer to `parse`. A token that repeats or
@@ -17,7 +19,7 @@ pub async fn walk_next_token<T>(
     action: &str,
     region: &str,
     params: &[(String, String)],
-    parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+    parse: impl ParsePage<T>,
 ) -> Result<Vec<T>, ApiError> {
     walk_next_token_sized(client, action, region, params, PAGE_SIZE, parse).await
 }
@@ -30,41 +32,43 @@ pub async fn walk_next_token_sized<T>(
     region: &str,
     params: &[(String, String)],
     page_size: usize,
-    parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+    parse: impl ParsePage<T>,
 ) -> Result<Vec<T>, ApiError> {
     token_pages(client, action, region, params, page_size, parse, None).await
 }
 
-/// The NextToken loop; `first` is the answer to the first page when the
-/// caller already has it.
+/// The NextToken loop; `first` is the first page, read, when the caller
+/// already has it.
 async fn token_pages<T>(
     client: &Client,
     action: &str,
     region: &str,
     params: &[(String, String)],
     page_size: usize,
-    mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
-    mut first: Option<Value>,
+    mut parse: impl ParsePage<T>,
+    mut first: Option<(Vec<T>, Meta)>,
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     let max_pages = client.max_pages();
     for _ in 0..max_pages {
-        let resp = match first.take() {
-            Some(v) => v,
+        let (rows, meta) = match first.take() {
+            Some(page) => page,
             None => {
                 let mut p = params.to_vec();
                 p.push(("MaxResults".into(), page_size.to_string()));
                 if let Some(t) = &token {
                     p.push(("NextToken".into(), t.clone()));
                 }
-                client.call(action, Some(region), &p).await?
+                let resp = client.call(action, Some(region), &p).await?;
+                parse(resp.body()).map_err(|e| ApiError::decode(action, region, e))?
             }
         };
-        out.extend(parse(&resp).map_err(|e| ApiError::decode(action, region, e))?);
-        let next =
-            opt_str(&resp, &["NextToken"]).map_err(|e| ApiError::decode(action, region, e))?;
-        match next {
+        if out.is_empty() {
+            out.reserve(reserve_for(meta.total_count, rows.len()));
+        }
+        out.extend(rows);
+        match meta.next_token {
             None => return Ok(out),
             Some(n) if token.as_deref() == Some(n.as_str()) => {
                 return Err(ApiError::decode(
@@ -81,6 +85,16 @@ async fn token_pages<T>(
         region,
         format!("still a NextToken after {max_pages} pages; walk stopped (page cap)"),
     ))
+}
+
+/// Room for a whole walk, from the first page's TotalCount: one allocation
+/// instead of a doubling per few pages. Capped, so an absurd count costs
+/// nothing; a larger walk grows as it goes.
+pub(crate) fn reserve_for(total: Option<u64>, first_page: usize) -> usize {
+    const MAX_RESERVE: u64 = 1 << 17;
+    total
+        .map_or(first_page, |t| t.min(MAX_RESERVE) as usize)
+        .max(first_page)
 }
 
 /// An answer to `MaxResults` without a NextToken that refuses the paging
@@ -100,7 +114,7 @@ pub async fn walk_next_token_or_numbered<T>(
     action: &str,
     region: &str,
     page_size: usize,
-    mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+    mut parse: impl ParsePage<T>,
 ) -> Result<Vec<T>, ApiError> {
     let first = [("MaxResults".to_string(), page_size.to_string())];
     let resp = match client.call(action, Some(region), &first).await {
@@ -111,12 +125,9 @@ pub async fn walk_next_token_or_numbered<T>(
         }
         Err(e) => return Err(e),
     };
-    let decode = |e: String| ApiError::decode(action, region, e);
-    let has_token = opt_str(&resp, &["NextToken"]).map_err(decode)?.is_some();
-    if !has_token {
-        let rows = parse(&resp).map_err(decode)?;
-        let total = opt_u64(&resp, &["TotalCount"]).map_err(decode)?;
-        if total.is_some_and(|t| t > rows.len() as u64) {
+    let (rows, meta) = parse(resp.body()).map_err(|e| ApiError::decode(action, region, e))?;
+    if meta.next_token.is_none() {
+        if meta.total_count.is_some_and(|t| t > rows.len() as u64) {
             tracing::debug!(
                 action,
                 region,
@@ -126,7 +137,16 @@ pub async fn walk_next_token_or_numbered<T>(
         }
         return Ok(rows);
     }
-    token_pages(client, action, region, &[], page_size, parse, Some(resp)).await
+    token_pages(
+        client,
+        action,
+        region,
+        &[],
+        page_size,
+        parse,
+        Some((rows, meta)),
+    )
+    .await
 }
 
 /// `PageNumber` 1, 2, .. with `PageSize=page_size`, one after another,
@@ -137,7 +157,7 @@ pub async fn walk_numbered<T>(
     action: &str,
     region: &str,
     page_size: usize,
-    mut parse: impl FnMut(&Value) -> Result<Vec<T>, String>,
+    mut parse: impl ParsePage<T>,
 ) -> Result<Vec<T>, ApiError> {
     let mut out = Vec::new();
     let max_pages = client.max_pages();
@@ -148,15 +168,17 @@ pub async fn walk_numbered<T>(
         ];
         let resp = client.call(action, Some(region), &params).await?;
         let decode = |e: String| ApiError::decode(action, region, format!("page {number}: {e}"));
-        let rows = parse(&resp).map_err(decode)?;
+        let (rows, meta) = parse(resp.body()).map_err(decode)?;
         let got = rows.len();
+        if out.is_empty() {
+            out.reserve(reserve_for(meta.total_count, got));
+        }
         out.extend(rows);
-        let total = opt_u64(&resp, &["TotalCount"]).map_err(decode)?;
-        let size = opt_u64(&resp, &["PageSize"])
-            .map_err(decode)?
+        let size = meta
+            .page_size
             .filter(|s| *s > 0)
             .map_or(page_size, |s| s as usize);
-        let done = match total {
+        let done = match meta.total_count {
             Some(t) => out.len() as u64 >= t,
             None => got < size,
         };
@@ -198,6 +220,14 @@ pub(crate) fn dedup_by_id<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_walk_reserves_from_the_first_total_within_a_cap() {
+        assert_eq!(reserve_for(Some(1234), 50), 1234);
+        assert_eq!(reserve_for(None, 50), 50);
+        assert_eq!(reserve_for(Some(3), 50), 50);
+        assert_eq!(reserve_for(Some(u64::MAX), 50), 1 << 17);
+    }
 
     #[test]
     fn dedup_keeps_one_row_each() {

@@ -1,13 +1,11 @@
 //! ListPluginStatus: Cloud Assistant plugins and their states.
 //! `Name` is required unless exactly one InstanceId is given.
 
-use serde_json::Value;
-
 use std::sync::Arc;
 
-use super::fields::{
-    check_unique, opt_shared, opt_time, req_shared, set_items, set_items_or_empty,
-};
+use serde::Deserialize;
+
+use super::fields::{Meta, Names, Raw, Rows, Set, nested, opt_shared, opt_time, req_shared};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -53,40 +51,88 @@ pub struct PluginStatus {
     pub last_heartbeat: Option<i64>,
 }
 
-pub fn parse_page(resp: &Value) -> Result<Vec<PluginStatus>, String> {
+/// The answer's rows: an instance each, with its plugins.
+struct Instances;
+
+impl Names for Instances {
+    const OUTER: &'static [&'static str] = &["InstancePluginStatusSet"];
+    const INNER: &'static [&'static str] = &["InstancePluginStatus"];
+}
+
+impl Rows for Instances {
+    type Item<'a> = Instance<'a>;
+}
+
+#[derive(Deserialize)]
+struct Instance<'a> {
+    #[serde(borrow, rename = "InstanceId")]
+    instance_id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "PluginStatusSet")]
+    plugins: Option<Set<Plugin<'a>, Plugins>>,
+}
+
+/// An instance's plugins.
+struct Plugins;
+
+impl Names for Plugins {
+    const OUTER: &'static [&'static str] = &["PluginStatusSet"];
+    const INNER: &'static [&'static str] = &["PluginStatus"];
+}
+
+#[derive(Deserialize)]
+struct Plugin<'a> {
+    #[serde(borrow, rename = "PluginName")]
+    name: Option<Raw<'a>>,
+    #[serde(borrow, rename = "PluginVersion")]
+    version: Option<Raw<'a>>,
+    #[serde(borrow, rename = "PluginStatus")]
+    status: Option<Raw<'a>>,
+    #[serde(borrow, rename = "FirstHeartbeatTime")]
+    first_heartbeat: Option<Raw<'a>>,
+    #[serde(borrow, rename = "LastHeartbeatTime")]
+    last_heartbeat: Option<Raw<'a>>,
+}
+
+/// The plugins of one answer body, and its paging fields.
+fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), String> {
+    let page = super::fields::Page::<Instances>::read(body)?;
+    let meta = page.meta()?;
     let mut out = Vec::new();
-    for inst in set_items_or_empty(
-        resp,
-        &["InstancePluginStatusSet"],
-        &["InstancePluginStatus"],
-    )? {
-        let instance_id = req_shared(inst, &["InstanceId"])?;
+    for inst in page.rows()? {
+        let instance_id = req_shared(&inst.instance_id, "InstanceId")?;
         let ctx = |e: String| format!("instance {instance_id}: {e}");
-        let plugins = match inst.get("PluginStatusSet") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(_) => set_items(inst, &["PluginStatusSet"], &["PluginStatus"]).map_err(ctx)?,
-        };
-        for p in plugins {
-            let name = req_shared(p, &["PluginName"]).map_err(ctx)?;
+        for p in nested(inst.plugins).map_err(ctx)? {
+            let name = req_shared(&p.name, "PluginName").map_err(ctx)?;
             let pctx = |e: String| format!("instance {instance_id} plugin {name}: {e}");
             out.push(PluginStatus {
-                version: opt_shared(p, &["PluginVersion"]).map_err(pctx)?,
-                status: opt_shared(p, &["PluginStatus"])
+                version: opt_shared(&p.version, "PluginVersion").map_err(pctx)?,
+                status: opt_shared(&p.status, "PluginStatus")
                     .map_err(pctx)?
                     .unwrap_or_else(|| intern("Unknown")),
-                first_heartbeat: opt_time(p, &["FirstHeartbeatTime"]).map_err(pctx)?,
-                last_heartbeat: opt_time(p, &["LastHeartbeatTime"]).map_err(pctx)?,
+                first_heartbeat: opt_time(&p.first_heartbeat, "FirstHeartbeatTime")
+                    .map_err(pctx)?,
+                last_heartbeat: opt_time(&p.last_heartbeat, "LastHeartbeatTime").map_err(pctx)?,
                 instance_id: instance_id.clone(),
                 name,
             });
         }
     }
-    let keys: Vec<String> = out
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    if let Some(p) = out
         .iter()
-        .map(|p| format!("{}/{}", p.instance_id, p.name))
-        .collect();
-    check_unique(keys.iter().map(String::as_str), "instance/plugin")?;
-    Ok(out)
+        .find(|p| !seen.insert((&*p.instance_id, &*p.name)))
+    {
+        return Err(format!(
+            "instance/plugin {}/{} is listed twice in one page",
+            p.instance_id, p.name
+        ));
+    }
+    Ok((out, meta))
+}
+
+/// The plugins of one answer body.
+pub fn parse_page(body: &[u8]) -> Result<Vec<PluginStatus>, String> {
+    read_page(body).map(|(rows, _)| rows)
 }
 
 fn sort_dedup(v: &mut Vec<PluginStatus>, region: &str) {
@@ -111,7 +157,7 @@ pub async fn walk_plugin_status_by_name(
     name: &str,
 ) -> Result<Vec<PluginStatus>, ApiError> {
     let params = [("Name".to_string(), name.to_string())];
-    let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
+    let mut all = walk_next_token(client, ACTION, region, &params, read_page).await?;
     sort_dedup(&mut all, region);
     Ok(all)
 }
@@ -123,7 +169,7 @@ pub async fn list_plugins_of_instance(
     instance_id: &str,
 ) -> Result<Vec<PluginStatus>, ApiError> {
     let params = [("InstanceId.1".to_string(), instance_id.to_string())];
-    let mut all = walk_next_token(client, ACTION, region, &params, parse_page).await?;
+    let mut all = walk_next_token(client, ACTION, region, &params, read_page).await?;
     sort_dedup(&mut all, region);
     Ok(all)
 }
@@ -131,7 +177,11 @@ pub async fn list_plugins_of_instance(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse_page(v: &Value) -> Result<Vec<PluginStatus>, String> {
+        super::parse_page(&crate::api::body_of(v))
+    }
 
     #[test]
     fn version_rule() {

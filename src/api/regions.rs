@@ -1,8 +1,8 @@
 //! DescribeRegions: the regions of the account and their endpoints.
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::fields::{opt_str, req_str, set_items_or_empty};
+use super::fields::{Names, Page, Raw, Rows, opt_str, req_str};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -15,14 +15,36 @@ pub struct Region {
     pub endpoint: Option<String>,
 }
 
-pub fn parse(resp: &Value) -> Result<Vec<Region>, String> {
-    set_items_or_empty(resp, &["Regions"], &["Region"])?
+/// The answer's rows.
+struct Regions;
+
+impl Names for Regions {
+    const OUTER: &'static [&'static str] = &["Regions"];
+    const INNER: &'static [&'static str] = &["Region"];
+}
+
+impl Rows for Regions {
+    type Item<'a> = Item<'a>;
+}
+
+#[derive(Deserialize)]
+struct Item<'a> {
+    #[serde(borrow, rename = "RegionId")]
+    id: Option<Raw<'a>>,
+    #[serde(borrow, rename = "RegionEndpoint")]
+    endpoint: Option<Raw<'a>>,
+}
+
+/// The regions of one answer body.
+pub fn parse(body: &[u8]) -> Result<Vec<Region>, String> {
+    Page::<Regions>::read(body)?
+        .rows()?
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             Ok(Region {
-                id: req_str(r, &["RegionId"]).map_err(|e| format!("region {i}: {e}"))?,
-                endpoint: opt_str(r, &["RegionEndpoint"])
+                id: req_str(&r.id, "RegionId").map_err(|e| format!("region {i}: {e}"))?,
+                endpoint: opt_str(&r.endpoint, "RegionEndpoint")
                     .map_err(|e| format!("region {i}: {e}"))?,
             })
         })
@@ -32,7 +54,7 @@ pub fn parse(resp: &Value) -> Result<Vec<Region>, String> {
 /// All regions, sorted by id.
 pub async fn describe_regions(client: &Client) -> Result<Vec<Region>, ApiError> {
     let resp = client.call(ACTION, None, &[]).await?;
-    let mut regions = parse(&resp).map_err(|e| ApiError::decode(ACTION, "-", e))?;
+    let mut regions = parse(resp.body()).map_err(|e| ApiError::decode(ACTION, "-", e))?;
     regions.sort_by(|a, b| a.id.cmp(&b.id));
     regions.dedup_by(|a, b| a.id == b.id);
     Ok(regions)
@@ -41,7 +63,11 @@ pub async fn describe_regions(client: &Client) -> Result<Vec<Region>, ApiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    fn parse(v: &Value) -> Result<Vec<Region>, String> {
+        super::parse(&crate::api::body_of(v))
+    }
 
     #[test]
     fn parses_regions() {

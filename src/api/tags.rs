@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde::Deserialize;
 
-use super::fields::{FieldError, get, opt_shared, req_shared, set_items};
+use super::fields::{FieldError, Names, Raw, Set, nested, opt_shared, req_shared};
 use crate::intern::intern;
 
 /// The tags of one resource, sorted by key, each key once. Keys and values
@@ -51,17 +51,34 @@ impl Tags {
     }
 }
 
-/// The tags under `names` of one item: `{"Tag": [..]}` (DescribeInstances)
-/// or a plain array (the hybrid actions), each `{TagKey, TagValue}`. No
-/// tags key at all means no tags; a tag without a key is an error.
-pub fn parse_tags(item: &Value, names: &[&str]) -> Result<Tags, FieldError> {
-    if get(item, names).is_none() {
-        return Ok(Tags::default());
-    }
+/// The `Tags` of one item: `{"Tag": [..]}` (DescribeInstances) or a plain
+/// array (the hybrid actions), each `{TagKey, TagValue}`.
+pub struct TagNames;
+
+impl Names for TagNames {
+    const OUTER: &'static [&'static str] = &["Tags"];
+    const INNER: &'static [&'static str] = &["Tag"];
+}
+
+/// One tag as an answer gives it.
+#[derive(Deserialize)]
+pub struct TagItem<'a> {
+    #[serde(borrow, rename = "TagKey", alias = "Key")]
+    key: Option<Raw<'a>>,
+    #[serde(borrow, rename = "TagValue", alias = "Value")]
+    value: Option<Raw<'a>>,
+}
+
+/// The `Tags` field of an item.
+pub type RawTags<'a> = Option<Set<TagItem<'a>, TagNames>>;
+
+/// The tags of one item. No tags key at all means no tags; a tag without a
+/// key is an error.
+pub fn parse_tags(tags: RawTags) -> Result<Tags, FieldError> {
     let mut pairs = Vec::new();
-    for (i, t) in set_items(item, names, &["Tag"])?.into_iter().enumerate() {
-        let key = req_shared(t, &["TagKey", "Key"]).map_err(|e| format!("tag {i}: {e}"))?;
-        let value = opt_shared(t, &["TagValue", "Value"])
+    for (i, t) in nested(tags)?.into_iter().enumerate() {
+        let key = req_shared(&t.key, "TagKey").map_err(|e| format!("tag {i}: {e}"))?;
+        let value = opt_shared(&t.value, "TagValue")
             .map_err(|e| format!("tag {key}: {e}"))?
             .unwrap_or_else(|| intern(""));
         pairs.push((key, value));
@@ -108,7 +125,19 @@ pub fn tag_label_names<S: AsRef<str>>(keys: &[S]) -> Result<Vec<String>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// The tags of an item read from JSON.
+    fn read(item: Value) -> Result<Tags, FieldError> {
+        #[derive(Deserialize)]
+        struct Item<'a> {
+            #[serde(borrow, rename = "Tags")]
+            tags: RawTags<'a>,
+        }
+        let body = crate::api::body_of(&item);
+        let item: Item = serde_json::from_slice(&body).expect("an object");
+        parse_tags(item.tags)
+    }
 
     #[test]
     fn label_names_are_sanitized() {
@@ -135,22 +164,18 @@ mod tests {
     #[test]
     fn tags_in_both_shapes() {
         let wrapped = json!({"Tags": {"Tag": [{"TagKey": "env", "TagValue": "prod"}, {"TagKey": "owner", "TagValue": ""}]}});
-        let t = parse_tags(&wrapped, &["Tags"]).expect("parses");
+        let t = read(wrapped).expect("parses");
         assert_eq!(t.get("env"), Some("prod"));
         assert_eq!(t.get("owner"), Some(""));
         assert_eq!(t.get("Env"), None, "keys match exactly");
         let plain = json!({"Tags": [{"TagKey": "b", "TagValue": 7}, {"TagKey": "a"}]});
-        let t = parse_tags(&plain, &["Tags"]).expect("parses");
+        let t = read(plain).expect("parses");
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![("a", ""), ("b", "7")]);
-        assert!(parse_tags(&json!({}), &["Tags"]).expect("none").is_empty());
-        assert!(
-            parse_tags(&json!({"Tags": {}}), &["Tags"])
-                .expect("none")
-                .is_empty()
-        );
-        let e = parse_tags(&json!({"Tags": [{"TagValue": "x"}]}), &["Tags"]).unwrap_err();
+        assert!(read(json!({})).expect("none").is_empty());
+        assert!(read(json!({"Tags": {}})).expect("none").is_empty());
+        let e = read(json!({"Tags": [{"TagValue": "x"}]})).unwrap_err();
         assert!(e.contains("tag 0: TagKey is missing"), "{e}");
-        assert!(parse_tags(&json!({"Tags": [[1]]}), &["Tags"]).is_err());
+        assert!(read(json!({"Tags": [[1]]})).is_err());
     }
 
     #[test]

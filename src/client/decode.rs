@@ -1,8 +1,48 @@
 //! An answer's status and body turned into its JSON object or a typed error.
 
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::error::{ApiError, snippet};
+
+/// A successful answer: the body of a JSON object, checked whole but not
+/// kept as a tree; each action reads it into its own types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer(Vec<u8>);
+
+impl Answer {
+    pub fn body(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The answer as a JSON tree, for tests and tools; the walkers read
+    /// their typed rows from [`Answer::body`].
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    }
+}
+
+/// A JSON object, read through without keeping anything.
+struct AnObject;
+
+impl<'de> Deserialize<'de> for AnObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<AnObject, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnObject)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// Turns status and body into the JSON answer or a typed error: a 3xx is
 /// an error (redirects are never followed), HTTP 429 is throttling.
@@ -11,14 +51,30 @@ pub fn decode_response(
     region: &str,
     status: u16,
     body: &[u8],
-) -> Result<Value, ApiError> {
-    let parsed: Result<Value, _> = serde_json::from_slice(body);
+) -> Result<Answer, ApiError> {
+    check(action, region, status, body)?;
+    Ok(Answer(body.to_vec()))
+}
+
+/// [`decode_response`] of a body the caller owns: kept without a copy.
+pub(crate) fn decode_owned(
+    action: &str,
+    region: &str,
+    status: u16,
+    body: Vec<u8>,
+) -> Result<Answer, ApiError> {
+    check(action, region, status, &body)?;
+    Ok(Answer(body))
+}
+
+fn check(action: &str, region: &str, status: u16, body: &[u8]) -> Result<(), ApiError> {
     if (300..400).contains(&status) {
         // Whatever its body says: a redirect is never followed.
         return Err(ApiError::http(action, region, status, body));
     }
     if !(200..300).contains(&status) {
-        if let Ok(Value::Object(o)) = &parsed
+        // Error bodies are small and rare: read as a tree.
+        if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body)
             && let Some(code) = o.get("Code").and_then(Value::as_str)
         {
             let s = |k: &str| o.get(k).and_then(Value::as_str).unwrap_or("");
@@ -33,9 +89,9 @@ pub fn decode_response(
         }
         return Err(ApiError::http(action, region, status, body));
     }
-    match parsed {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::decode(
+    match serde_json::from_slice::<AnObject>(body) {
+        Ok(AnObject) => Ok(()),
+        Err(e) if e.is_data() => Err(ApiError::decode(
             action,
             region,
             "the answer is JSON but not an object",

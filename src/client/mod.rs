@@ -6,8 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use crate::clock::format_iso8601;
 use crate::credentials::CredentialProvider;
 use crate::error::ApiError;
@@ -19,7 +17,7 @@ mod limits;
 mod metrics;
 mod retry;
 
-pub use decode::decode_response;
+pub use decode::{Answer, decode_response};
 pub use limits::Limits;
 pub use metrics::ApiMetrics;
 pub use retry::RetryPolicy;
@@ -198,13 +196,13 @@ impl Client {
     }
 
     /// Calls `action` in `region` (`None`: a call without region, DescribeRegions),
-    /// with retries. Returns the JSON object of a successful answer.
+    /// with retries. Returns the body of a successful answer, a JSON object.
     pub async fn call(
         &self,
         action: &str,
         region: Option<&str>,
         params: &[(String, String)],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let started = Instant::now();
         let mut rng = Rng::from_time();
         let mut attempt = 0u32;
@@ -320,7 +318,7 @@ impl Client {
         action: &str,
         region: Option<&str>,
         params: &[(String, String)],
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Answer, ApiError> {
         let region_label = region.unwrap_or("-");
         let transport = |message: String, timeout: bool| ApiError::Transport {
             action: action.to_string(),
@@ -407,6 +405,6 @@ impl Client {
         let (status, buf) = tokio::time::timeout(self.opts.timeout, fut)
             .await
             .map_err(|_| transport(format!("no answer within {:?}", self.opts.timeout), true))??;
-        decode_response(action, region_label, status, &buf)
+        decode::decode_owned(action, region_label, status, buf)
     }
 }
