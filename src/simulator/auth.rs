@@ -12,6 +12,7 @@ use crate::signer::{canonical_query, signature, string_to_sign};
 /// An answer: HTTP status and JSON body.
 pub type Answer = (u16, Value);
 
+/// The API's error answer: `code` and `message` under a fresh RequestId.
 pub fn error(state: &SimState, status: u16, code: &str, message: &str) -> Answer {
     (
         status,

@@ -5,9 +5,10 @@
 //!
 //! Files import one way, with no circle: the leaves (`model`, `quirks`,
 //! `reference`, `faults`, `http`, `invocations`) import no other file here;
-//! `state` sits on the fleet, `auth` and `paging` on `state`, the actions on
-//! those, and the servers (`server`, `identity`) on top. This file only
-//! re-exports.
+//! `inventory` builds on the leaves, `fleet` on it, `state` on the fleet,
+//! `auth`, `paging` and `identity_state` on `state`, the actions, `sts` and
+//! `metadata` on those, and the two servers (`server`, `identity`) on top.
+//! This file only declares and re-exports.
 
 mod actions;
 mod auth;
