@@ -11,7 +11,7 @@ use cloud_assistant_exporter::api::{
 use cloud_assistant_exporter::client::decode_response;
 use cloud_assistant_exporter::clock::{format_iso8601, parse_iso8601};
 use cloud_assistant_exporter::signer::{canonical_query, percent_encode};
-use cloud_assistant_exporter::simulator::handlers::parse_form;
+use cloud_assistant_exporter::simulator::http::parse_form;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 

@@ -2,18 +2,22 @@
 //! type and writer appear once, in its entry (the way kube-state-metrics
 //! declares its family generators). Writers read the snapshot through
 //! [`Ctx`] and write series through [`Out`], which takes the family's name
-//! from the entry being written.
+//! from the entry being written; the longer ones live by subject in
+//! `status` (agents, instances, plugins) and `inventory` (instance info,
+//! hybrid servers, activation codes, invocations).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 
-use super::ctx::{Ctx, opt, per_activation, per_agent, per_managed, per_plugin, per_region};
+use super::ctx::{Ctx, per_activation, per_agent, per_managed, per_plugin, per_region};
+use super::inventory::{
+    activation_instances, instance_info, invocation_failures, managed_instance_info,
+    managed_instances, per_task_run, scheduled_info,
+};
+use super::status::{
+    agent_info, agents, instance_status, instances, plugin_info, plugin_status, plugins,
+};
 use super::text::{Fixed6, Out};
-use crate::api::invocations::InvokeInstance;
-use crate::api::{Activation, AgentStatus, INSTANCE_STATES, PLUGIN_STATES};
-use crate::snapshot::StateSets;
-
-pub const AGENT_STATES: &[&str] = &["down", "not_installed", "up"];
+use crate::api::Activation;
 
 /// The results a region's walk is counted under, in the order of
 /// [`crate::snapshot::RegionState::walks`].
@@ -52,41 +56,6 @@ pub struct FamilyDef {
     pub kind: Kind,
     pub empty: Empty,
     pub write: fn(&Ctx<'_>, &mut Out<'_>) -> io::Result<()>,
-}
-
-/// Agent status as the aggregate counts it.
-pub fn agent_state(a: &AgentStatus) -> &'static str {
-    if a.up {
-        "up"
-    } else if a.version.is_none() && a.last_heartbeat.is_none() {
-        "not_installed"
-    } else {
-        "down"
-    }
-}
-
-/// Counts items by key in one pass (sorted keys, for stable output).
-fn count_by<K: Ord>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
-    let mut m = BTreeMap::new();
-    for k in keys {
-        *m.entry(k).or_insert(0) += 1;
-    }
-    m
-}
-
-/// The states to write for a state set whose current state is `current`.
-fn states<'s>(
-    known: &'s [&'s str],
-    current: &'s str,
-    mode: StateSets,
-) -> impl Iterator<Item = &'s str> {
-    let extra = (!known.contains(&current)).then_some(current);
-    let all = mode == StateSets::All;
-    known
-        .iter()
-        .copied()
-        .filter(move |s| all || *s == current)
-        .chain(extra)
 }
 
 use Empty::{Header, Nothing};
@@ -427,248 +396,3 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         },
     },
 ];
-
-fn invocation_failures(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), r) in c.regions() {
-        let Some(inv) = r.invocations.as_deref() else {
-            continue;
-        };
-        for (k, n) in &inv.failures {
-            let labels = [
-                ("region_id", region),
-                ("command_name", &*k.command_name),
-                ("status", &*k.status),
-                ("error_code", &*k.error_code),
-            ];
-            o.series(acct, labels, *n)?;
-        }
-    }
-    Ok(())
-}
-
-fn scheduled_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), r) in c.regions() {
-        for t in r.invocations.iter().flat_map(|i| &i.tasks) {
-            let labels = [
-                ("region_id", region),
-                ("invoke_id", &*t.invoke_id),
-                ("command_name", opt(&t.command_name)),
-                ("frequency", opt(&t.frequency)),
-                ("repeat_mode", opt(&t.repeat_mode)),
-            ];
-            o.series(acct, labels, 1u8)?;
-        }
-    }
-    Ok(())
-}
-
-/// Per (scheduled task, instance): a value from each run, absent where the
-/// API gave none.
-fn per_task_run<V: super::text::SampleValue>(
-    c: &Ctx<'_>,
-    o: &mut Out<'_>,
-    value: impl Fn(&InvokeInstance) -> Option<V>,
-) -> io::Result<()> {
-    for ((acct, region), r) in c.regions() {
-        for t in r.invocations.iter().flat_map(|i| &i.tasks) {
-            for run in &t.instances {
-                if let Some(v) = value(run) {
-                    let labels = [
-                        ("region_id", region),
-                        ("invoke_id", &*t.invoke_id),
-                        ("instance_id", &*run.instance_id),
-                    ];
-                    o.series(acct, labels, v)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn agent_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for a in &d.agents {
-            let sm = if a.session_manager == Some(true) {
-                "true"
-            } else {
-                "false"
-            };
-            let labels = [
-                ("region_id", region),
-                ("instance_id", &*a.instance_id),
-                ("version", opt(&a.version)),
-                ("os_type", opt(&a.os_type)),
-                ("session_manager", sm),
-            ];
-            o.series(acct, labels, 1u8)?;
-        }
-    }
-    Ok(())
-}
-
-fn agents(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        let mut counts = [0usize; 3];
-        for a in &d.agents {
-            let s = agent_state(a);
-            if let Some(i) = AGENT_STATES.iter().position(|x| *x == s) {
-                counts[i] += 1;
-            }
-        }
-        for (s, n) in AGENT_STATES.iter().zip(counts) {
-            o.series(acct, [("region_id", region), ("status", s)], n)?;
-        }
-    }
-    Ok(())
-}
-
-fn instance_status(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for i in &d.instances {
-            for s in states(INSTANCE_STATES, &i.status, c.mode) {
-                let labels = [
-                    ("region_id", region),
-                    ("instance_id", &*i.instance_id),
-                    ("status", s),
-                ];
-                o.series(acct, labels, (s == &*i.status) as u8)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn instances(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        let counts = count_by(d.instances.iter().map(|i| &*i.status));
-        let seen = counts
-            .keys()
-            .copied()
-            .filter(|s| !INSTANCE_STATES.contains(s));
-        for s in INSTANCE_STATES.iter().copied().chain(seen) {
-            let n = counts.get(s).copied().unwrap_or(0);
-            o.series(acct, [("region_id", region), ("status", s)], n)?;
-        }
-    }
-    Ok(())
-}
-
-fn plugin_status(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for p in &d.plugins {
-            for s in states(PLUGIN_STATES, &p.status, c.mode) {
-                let labels = [
-                    ("region_id", region),
-                    ("instance_id", &*p.instance_id),
-                    ("plugin", &p.name),
-                    ("status", s),
-                ];
-                o.series(acct, labels, (s == &*p.status) as u8)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn plugin_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        for p in &d.plugins {
-            let labels = [
-                ("region_id", region),
-                ("instance_id", &*p.instance_id),
-                ("plugin", &p.name),
-                ("version", opt(&p.version)),
-            ];
-            o.series(acct, labels, 1u8)?;
-        }
-    }
-    Ok(())
-}
-
-fn plugins(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), d) in c.data() {
-        let counts = count_by(d.plugins.iter().map(|p| (&*p.name, &*p.status)));
-        let names: BTreeSet<&str> = counts.keys().map(|k| k.0).collect();
-        for name in names {
-            let extra = counts
-                .keys()
-                .filter(|k| k.0 == name && !PLUGIN_STATES.contains(&k.1))
-                .map(|k| k.1);
-            for s in PLUGIN_STATES.iter().copied().chain(extra) {
-                let n = counts.get(&(name, s)).copied().unwrap_or(0);
-                let labels = [("region_id", region), ("plugin", name), ("status", s)];
-                o.series(acct, labels, n)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn instance_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.info.as_deref()) {
-        for i in list {
-            let labels = [
-                ("region_id", region),
-                ("instance_id", &*i.instance_id),
-                ("instance_name", opt(&i.name)),
-                ("zone_id", opt(&i.zone_id)),
-                ("instance_type", opt(&i.instance_type)),
-            ];
-            o.series(acct, labels.into_iter().chain(c.tag_labels(&i.tags)), 1u8)?;
-        }
-    }
-    Ok(())
-}
-
-fn managed_instance_info(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.managed.as_deref()) {
-        for m in list {
-            let labels = [
-                ("region_id", region),
-                ("instance_id", &*m.instance_id),
-                ("instance_name", opt(&m.name)),
-                ("hostname", opt(&m.hostname)),
-                ("version", opt(&m.agent_version)),
-                ("os_type", opt(&m.os_type)),
-            ];
-            o.series(acct, labels.into_iter().chain(c.tag_labels(&m.tags)), 1u8)?;
-        }
-    }
-    Ok(())
-}
-
-fn managed_instances(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.managed.as_deref()) {
-        let connected = list.iter().filter(|m| m.connected).count();
-        for (status, n) in [
-            ("connected", connected),
-            ("disconnected", list.len() - connected),
-        ] {
-            o.series(acct, [("region_id", region), ("status", status)], n)?;
-        }
-    }
-    Ok(())
-}
-
-fn activation_instances(c: &Ctx<'_>, o: &mut Out<'_>) -> io::Result<()> {
-    for ((acct, region), list) in c.lists(|r| r.activations.as_deref()) {
-        for a in list {
-            for (state, n) in [
-                ("limit", a.limit),
-                ("registered", a.registered),
-                ("deregistered", a.deregistered),
-            ] {
-                if let Some(n) = n {
-                    let labels = [
-                        ("region_id", region),
-                        ("activation_id", &*a.activation_id),
-                        ("state", state),
-                    ];
-                    o.series(acct, labels, n)?;
-                }
-            }
-        }
-    }
-    Ok(())
-}

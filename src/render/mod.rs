@@ -2,12 +2,15 @@
 //! the plain page never exists whole in memory, and a scrape only hands out
 //! bytes. A region's series are rendered when its walk ends, as pieces
 //! (`pieces`), and the page is those pieces in family order. The families
-//! are a table (`families`) whose writers read the snapshot through `ctx`;
+//! are a table (`families`, with writers by subject in `status` and
+//! `inventory`) whose writers read the snapshot through `ctx`;
 //! the line writer, escaping and numbers are in `text`.
 
 mod ctx;
 mod families;
+mod inventory;
 pub mod pieces;
+mod status;
 mod text;
 
 use std::io;
@@ -20,7 +23,8 @@ pub use pieces::{Deflater, RegionPieces, assemble, render_region};
 
 pub use crate::api::{INSTANCE_STATES, PLUGIN_STATES};
 pub use crate::snapshot::StateSets;
-pub use families::{AGENT_STATES, WALK_RESULTS, agent_state};
+pub use families::WALK_RESULTS;
+pub use status::{AGENT_STATES, agent_state};
 
 /// A rendered page, held compressed as the start of one gzip member: the
 /// header and the page's deflate blocks in parts (the regions' chunks,

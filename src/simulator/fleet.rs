@@ -8,76 +8,19 @@ use std::sync::OnceLock;
 use serde_json::{Map, Value, json};
 
 use super::inventory;
-pub use super::inventory::{HybridPaging, SimActivation, SimManagedInstance};
-use crate::clock::{format_iso8601, format_iso8601_minutes};
-use crate::rng::Rng;
-
+use super::invocations::{self, SimInvocation};
+pub use super::model::{
+    Agent, HybridPaging, RegionSpec, SimActivation, SimInstance, SimManagedInstance, SimPlugin,
+};
+use super::model::{LINUX_VERSIONS, WINDOWS_VERSIONS, pick};
+pub use super::quirks::{
+    QUIRK_BOOL_CAPITAL, QUIRK_MINUTE_TIMES, QUIRK_NUMBERS_AS_STRINGS, QUIRK_OMIT_OPTIONAL,
+};
+use super::quirks::{num_json, status_key, status_word, time_json};
+use super::reference;
 pub use super::reference::{INSTANCE_STATES, PLUGIN_STATES};
-
-#[derive(Clone, Debug)]
-pub struct RegionSpec {
-    pub id: String,
-    pub instances: usize,
-    /// Answer in the older formats: misspelt keys, `"True"`, numbers as
-    /// strings, minute-precision times, optional fields left out.
-    pub quirky: bool,
-    /// Hybrid servers (`mi-*`) DescribeManagedInstances lists; none unless set.
-    pub managed_instances: usize,
-    /// Activation codes DescribeActivations lists; none unless set.
-    pub activations: usize,
-    /// False: both hybrid actions answer `RegionId.ApiNotSupported`.
-    pub hybrid_supported: bool,
-    /// How the hybrid actions page here.
-    pub hybrid_paging: HybridPaging,
-    /// One-off invocations in the region's history (DescribeInvocations),
-    /// besides two scheduled tasks; none unless set.
-    pub invocations: usize,
-}
-
-impl RegionSpec {
-    pub fn new(id: &str, instances: usize) -> Self {
-        RegionSpec {
-            id: id.to_string(),
-            instances,
-            quirky: false,
-            managed_instances: 0,
-            activations: 0,
-            hybrid_supported: true,
-            hybrid_paging: HybridPaging::Tokens,
-            invocations: 0,
-        }
-    }
-
-    /// `n` one-off command invocations (some failing) and two scheduled
-    /// tasks (one failing on one host).
-    pub fn invocations(mut self, n: usize) -> Self {
-        self.invocations = n;
-        self
-    }
-
-    pub fn quirky(mut self) -> Self {
-        self.quirky = true;
-        self
-    }
-
-    /// `managed` hybrid servers registered with `activations` codes.
-    pub fn hybrid(mut self, managed: usize, activations: usize) -> Self {
-        self.managed_instances = managed;
-        self.activations = activations;
-        self
-    }
-
-    /// A region without the hybrid actions (`RegionId.ApiNotSupported`).
-    pub fn hybrid_not_supported(mut self) -> Self {
-        self.hybrid_supported = false;
-        self
-    }
-
-    pub fn hybrid_paging(mut self, paging: HybridPaging) -> Self {
-        self.hybrid_paging = paging;
-        self
-    }
-}
+use crate::clock::format_iso8601;
+use crate::rng::Rng;
 
 #[derive(Clone, Debug)]
 pub struct FleetConfig {
@@ -118,85 +61,9 @@ impl FleetConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Agent {
-    NotInstalled,
-    /// Installed; beats every minute until `stops_at` (if any), then goes stale.
-    Beating {
-        stops_at: Option<i64>,
-    },
-    /// Installed, last heartbeat long ago.
-    Down {
-        last_heartbeat: i64,
-    },
-}
-
-#[derive(Clone, Debug)]
-pub struct SimPlugin {
-    pub name: String,
-    pub version: String,
-    pub status: String,
-    pub first_heartbeat: i64,
-    /// Seconds behind the clock of the plugin's last heartbeat.
-    pub lag: i64,
-}
-
-#[derive(Clone, Debug)]
-pub struct SimInstance {
-    pub id: String,
-    pub status: String,
-    pub os_type: String,
-    pub agent: Agent,
-    pub version: String,
-    pub active_tasks: u64,
-    pub invocations: u64,
-    pub last_invoked: Option<i64>,
-    /// Heartbeat phase within the minute.
-    pub phase: i64,
-    pub plugins: Vec<SimPlugin>,
-    /// Per-instance quirks in a quirky region (bit set).
-    pub quirks: u8,
-    /// What DescribeInstances tells: name, zone, type and tags (`key, value`
-    /// in the order the API lists them).
-    pub name: String,
-    pub zone_id: String,
-    pub instance_type: String,
-    pub tags: Vec<(String, String)>,
-}
-
-pub const QUIRK_BOOL_CAPITAL: u8 = 1;
-pub const QUIRK_NUMBERS_AS_STRINGS: u8 = 2;
-pub const QUIRK_MINUTE_TIMES: u8 = 4;
-pub const QUIRK_OMIT_OPTIONAL: u8 = 8;
-
-pub(crate) const LINUX_VERSIONS: &[&str] = &["2.2.0.106", "2.2.3.256", "2.2.3.398", "2.2.4.537"];
-pub(crate) const WINDOWS_VERSIONS: &[&str] = &["2.1.0.92", "2.1.3.256", "2.1.3.398", "2.1.4.537"];
-
 /// Lowest agent versions that answer ListPluginStatus.
 pub fn agent_supports_plugins(os_type: &str, version: &str) -> bool {
-    super::reference::answers_plugin_status(os_type, version)
-}
-
-/// A time as an answer with `quirks` writes it.
-pub(crate) fn time_json(t: i64, quirks: u8) -> Value {
-    if quirks & QUIRK_MINUTE_TIMES != 0 {
-        json!(format_iso8601_minutes(t))
-    } else {
-        json!(format_iso8601(t))
-    }
-}
-
-/// A number as an answer with `quirks` writes it.
-pub(crate) fn num_json(n: u64, quirks: u8) -> Value {
-    if quirks & QUIRK_NUMBERS_AS_STRINGS != 0 {
-        json!(n.to_string())
-    } else {
-        json!(n)
-    }
-}
-
-pub(crate) fn pick<'a>(rng: &mut Rng, items: &'a [&'a str]) -> &'a str {
-    items[rng.below(items.len() as u64) as usize]
+    reference::answers_plugin_status(os_type, version)
 }
 
 fn weighted<'a>(rng: &mut Rng, items: &[(&'a str, u64)]) -> &'a str {
@@ -336,7 +203,7 @@ pub struct SimRegion {
     /// Activation codes, sorted by id.
     pub activations: Vec<SimActivation>,
     /// Command invocations, newest first; tests add more while it runs.
-    pub invocations: Vec<super::invocations::SimInvocation>,
+    pub invocations: Vec<SimInvocation>,
     pub hybrid_supported: bool,
     pub hybrid_paging: HybridPaging,
     /// Positions in `instances` of the instances reporting each plugin,
@@ -404,7 +271,7 @@ impl Fleet {
             region.activations = activations;
             if spec.invocations > 0 {
                 let ids: Vec<String> = region.instances.iter().map(|i| i.id.clone()).collect();
-                region.invocations = super::invocations::generate(
+                region.invocations = invocations::generate(
                     &mut Rng::new(seed ^ INVOCATION_STREAM),
                     &ids,
                     spec.invocations,
@@ -439,7 +306,7 @@ impl SimInstance {
 
     /// Session Manager needs Linux >= 2.2.3.189 or Windows >= 2.1.3.189.
     pub fn session_manager(&self) -> bool {
-        super::reference::supports_session_manager(&self.os_type, &self.version)
+        reference::supports_session_manager(&self.os_type, &self.version)
     }
 
     /// CloudAssistantStatus: a heartbeat within the last 2 minutes.
@@ -460,20 +327,9 @@ impl SimInstance {
         let up = self.agent_up(now);
         let mut m = Map::new();
         m.insert("InstanceId".into(), json!(self.id));
-        let status = match (self.quirks & QUIRK_BOOL_CAPITAL != 0, up) {
-            (true, true) => "True",
-            (true, false) => "False",
-            (false, true) => "true",
-            (false, false) => "false",
-        };
         m.insert(
-            if old_keys {
-                "CloudAssitantStatus"
-            } else {
-                "CloudAssistantStatus"
-            }
-            .into(),
-            json!(status),
+            status_key(old_keys).into(),
+            json!(status_word(up, self.quirks)),
         );
         let installed = self.agent != Agent::NotInstalled;
         let omit = self.quirks & QUIRK_OMIT_OPTIONAL != 0;
@@ -596,6 +452,65 @@ mod tests {
             if let Some(h) = i.last_heartbeat(start) {
                 assert!(h <= start);
             }
+        }
+    }
+
+    #[test]
+    fn hybrid_fleet_has_every_kind_of_code_and_server() {
+        let start = 1_700_000_000;
+        let fleet = Fleet::generate(&FleetConfig::demo(start));
+        let r = &fleet.regions["cn-hangzhou"];
+        assert_eq!((r.managed.len(), r.activations.len()), (12, 4));
+        assert!(r.managed.iter().any(|m| m.connected) && r.managed.iter().any(|m| !m.connected));
+        assert!(r.activations.iter().any(|a| a.expires_at() < start));
+        assert!(r.activations.iter().any(|a| a.disabled));
+        assert!(
+            r.activations
+                .iter()
+                .any(|a| a.limit == a.registered + a.deregistered + 1
+                    && a.registered + a.deregistered >= 9)
+        );
+        assert!(
+            r.activations
+                .iter()
+                .any(|a| (start..start + 86_400).contains(&a.expires_at()))
+        );
+        for a in &r.activations {
+            let users = r.managed.iter().filter(|m| m.activation_id == a.id).count() as u64;
+            assert_eq!(a.registered, users, "{}", a.id);
+            assert!(
+                a.limit > a.registered + a.deregistered,
+                "room left in {}",
+                a.id
+            );
+        }
+        assert!(!fleet.regions["eu-central-1"].hybrid_supported);
+        assert!(fleet.regions["ap-southeast-1"].quirky);
+    }
+
+    #[test]
+    fn instances_have_names_tags_and_one_has_twenty() {
+        let fleet = Fleet::generate(&FleetConfig::demo(1_700_000_000));
+        for (id, r) in &fleet.regions {
+            if let Some(first) = r.instances.first() {
+                assert_eq!(first.tags.len(), inventory::MAX_TAGS, "{id}");
+                let mut keys: Vec<&str> = first.tags.iter().map(|(k, _)| k.as_str()).collect();
+                keys.sort_unstable();
+                keys.dedup();
+                assert_eq!(keys.len(), inventory::MAX_TAGS, "{id}: unique keys");
+            }
+            for i in &r.instances {
+                assert!(!i.name.is_empty() && i.zone_id.starts_with(id.as_str()));
+                assert!(i.tags.len() <= inventory::MAX_TAGS);
+            }
+        }
+        let names: Vec<&str> = fleet
+            .regions
+            .values()
+            .flat_map(|r| r.instances.iter().map(|i| i.name.as_str()))
+            .collect();
+        for odd in [" ", "\"", "'", "\\", "应"] {
+            assert!(names.iter().any(|n| n.contains(odd)), "a name with {odd:?}");
         }
     }
 }

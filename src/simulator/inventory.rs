@@ -6,68 +6,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::fleet::{
-    LINUX_VERSIONS, QUIRK_BOOL_CAPITAL, QUIRK_OMIT_OPTIONAL, RegionSpec, SimInstance,
-    WINDOWS_VERSIONS, num_json, pick, time_json,
+use super::model::{
+    LINUX_VERSIONS, RegionSpec, SimActivation, SimInstance, SimManagedInstance, WINDOWS_VERSIONS,
+    pick,
 };
+use super::quirks::{QUIRK_OMIT_OPTIONAL, bool_json, num_json, tags_json, time_json};
 use crate::rng::Rng;
-
-/// How a region's hybrid actions page.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HybridPaging {
-    /// `MaxResults` + `NextToken` (and `PageNumber`/`PageSize` when no
-    /// token parameter is given), as today's API.
-    #[default]
-    Tokens,
-    /// An older API: `MaxResults` and `NextToken` are ignored, pages are
-    /// numbered (`PageSize` 10 unless given).
-    IgnoresTokens,
-    /// An older API that refuses `MaxResults` and `NextToken` outright.
-    RefusesTokens,
-}
-
-/// One hybrid server running the Cloud Assistant agent.
-#[derive(Clone, Debug)]
-pub struct SimManagedInstance {
-    pub id: String,
-    pub name: String,
-    pub hostname: String,
-    pub connected: bool,
-    pub agent_version: String,
-    pub os_type: String,
-    pub os_version: String,
-    pub invocations: u64,
-    pub last_invoked: Option<i64>,
-    pub registered_at: i64,
-    pub activation_id: String,
-    pub intranet_ip: String,
-    pub tags: Vec<(String, String)>,
-    /// Quirks of its answer row in a quirky region (bit set).
-    pub quirks: u8,
-}
-
-/// One activation code.
-#[derive(Clone, Debug)]
-pub struct SimActivation {
-    pub id: String,
-    pub instance_name: String,
-    pub description: String,
-    /// InstanceCount: how many registrations it allows.
-    pub limit: u64,
-    pub registered: u64,
-    pub deregistered: u64,
-    pub disabled: bool,
-    pub created: i64,
-    pub ttl_hours: u64,
-    pub tags: Vec<(String, String)>,
-    pub quirks: u8,
-}
-
-impl SimActivation {
-    pub fn expires_at(&self) -> i64 {
-        self.created + self.ttl_hours as i64 * 3600
-    }
-}
 
 /// Names with the characters a label value must survive: spaces, both
 /// quotes, a backslash, non-ASCII. `#` becomes the instance's number.
@@ -275,28 +219,6 @@ pub fn generate_hybrid(
     (codes, managed)
 }
 
-fn bool_json(b: bool, quirks: u8) -> Value {
-    match (quirks & QUIRK_BOOL_CAPITAL != 0, b) {
-        (true, true) => json!("True"),
-        (true, false) => json!("False"),
-        (false, b) => json!(b),
-    }
-}
-
-/// Tags as `{"Tag": [..]}` (DescribeInstances) or a plain array (the
-/// hybrid actions, and DescribeInstances in a quirky region).
-fn tags_json(tags: &[(String, String)], wrapped: bool) -> Value {
-    let list: Vec<Value> = tags
-        .iter()
-        .map(|(k, v)| json!({"TagKey": k, "TagValue": v}))
-        .collect();
-    if wrapped {
-        json!({"Tag": list})
-    } else {
-        Value::Array(list)
-    }
-}
-
 impl SimInstance {
     /// The DescribeInstances row.
     pub fn info_json(&self, quirky: bool) -> Value {
@@ -364,70 +286,5 @@ impl SimActivation {
             "IpAddressRange": "0.0.0.0/0",
             "Tags": tags_json(&self.tags, false),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::simulator::{Fleet, FleetConfig};
-
-    #[test]
-    fn hybrid_fleet_has_every_kind_of_code_and_server() {
-        let start = 1_700_000_000;
-        let fleet = Fleet::generate(&FleetConfig::demo(start));
-        let r = &fleet.regions["cn-hangzhou"];
-        assert_eq!((r.managed.len(), r.activations.len()), (12, 4));
-        assert!(r.managed.iter().any(|m| m.connected) && r.managed.iter().any(|m| !m.connected));
-        assert!(r.activations.iter().any(|a| a.expires_at() < start));
-        assert!(r.activations.iter().any(|a| a.disabled));
-        assert!(
-            r.activations
-                .iter()
-                .any(|a| a.limit == a.registered + a.deregistered + 1
-                    && a.registered + a.deregistered >= 9)
-        );
-        assert!(
-            r.activations
-                .iter()
-                .any(|a| (start..start + 86_400).contains(&a.expires_at()))
-        );
-        for a in &r.activations {
-            let users = r.managed.iter().filter(|m| m.activation_id == a.id).count() as u64;
-            assert_eq!(a.registered, users, "{}", a.id);
-            assert!(
-                a.limit > a.registered + a.deregistered,
-                "room left in {}",
-                a.id
-            );
-        }
-        assert!(!fleet.regions["eu-central-1"].hybrid_supported);
-        assert!(fleet.regions["ap-southeast-1"].quirky);
-    }
-
-    #[test]
-    fn instances_have_names_tags_and_one_has_twenty() {
-        let fleet = Fleet::generate(&FleetConfig::demo(1_700_000_000));
-        for (id, r) in &fleet.regions {
-            if let Some(first) = r.instances.first() {
-                assert_eq!(first.tags.len(), MAX_TAGS, "{id}");
-                let mut keys: Vec<&str> = first.tags.iter().map(|(k, _)| k.as_str()).collect();
-                keys.sort_unstable();
-                keys.dedup();
-                assert_eq!(keys.len(), MAX_TAGS, "{id}: unique keys");
-            }
-            for i in &r.instances {
-                assert!(!i.name.is_empty() && i.zone_id.starts_with(id.as_str()));
-                assert!(i.tags.len() <= MAX_TAGS);
-            }
-        }
-        let names: Vec<&str> = fleet
-            .regions
-            .values()
-            .flat_map(|r| r.instances.iter().map(|i| i.name.as_str()))
-            .collect();
-        for odd in [" ", "\"", "'", "\\", "应"] {
-            assert!(names.iter().any(|n| n.contains(odd)), "a name with {odd:?}");
-        }
     }
 }

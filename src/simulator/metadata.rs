@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use super::identity::{IdentityState, Issued, now_ms};
+use super::identity_state::{IdentityState, Issued, now_ms};
 use crate::clock::{Clock, format_iso8601};
 
 pub const TOKEN_PATH: &str = "/latest/api/token";

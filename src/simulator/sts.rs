@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::handlers::{self, Answer, error};
-use super::identity::{IdentityState, Issued};
+use super::auth::{self, Answer, error};
+use super::identity_state::{IdentityState, Issued};
 use crate::clock::{format_iso8601, parse_iso8601};
 
 pub const STS_VERSION: &str = "2015-04-01";
@@ -90,9 +90,9 @@ fn answer(id: &IdentityState, arn: &str, session: &str, c: &Issued) -> Answer {
 
 fn assume_role(id: &IdentityState, method: &str, params: &[(String, String)]) -> Answer {
     if id.config().sts_signature_mismatch {
-        return handlers::signature_mismatch(&id.sim, method, params);
+        return auth::signature_mismatch(&id.sim, method, params);
     }
-    if let Err(a) = handlers::authenticate_for(&id.sim, method, params, STS_VERSION, false) {
+    if let Err(a) = auth::authenticate_for(&id.sim, method, params, STS_VERSION, false) {
         return a;
     }
     let (arn, session) = match role_params(id, params) {

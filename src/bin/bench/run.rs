@@ -1,0 +1,191 @@
+//! One fleet size against one build: its rounds, calls, latencies, page
+//! sizes, memory and CPU; and the cold round at the default limits.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cloud_assistant_exporter::simulator::{Faults, Simulator};
+
+use crate::args::Args;
+use crate::exporter::{next_cycle, spawn_exporter};
+use crate::fleet::{fleet_config, minimum};
+use crate::measure::{cpu_seconds, peak_rss_mb, percentile};
+use crate::scrape::scrape_during_next_cycle;
+
+pub struct Row {
+    pub size: usize,
+    /// The build: "baseline" or "new".
+    pub build: &'static str,
+    /// The slowest region's walk over its own chain of calls × latency.
+    pub walk_ratio: f64,
+    pub wall: f64,
+    pub lower: f64,
+    pub render: f64,
+    pub calls: [(u64, u64); 4],
+    pub discovery: u64,
+    pub gzip_p: (f64, f64, usize),
+    pub plain_p: (f64, f64, usize),
+    pub gzip_bytes: usize,
+    pub plain_bytes: usize,
+    pub rss: f64,
+    pub cpu: f64,
+    /// DescribeInstances calls of the run's first info walk (one per
+    /// `--collect.instance-info-interval`, beside the cycles).
+    pub info_calls: u64,
+    /// DescribeActivations calls of that walk.
+    pub activation_calls: u64,
+    /// DescribeInvocations calls of the run's one invocations walk (the
+    /// three filters in every region).
+    pub invocation_calls: u64,
+    /// DescribeManagedInstances calls in a quiet cycle.
+    pub managed_calls: u64,
+}
+
+pub async fn run_size(
+    args: &Args,
+    bin: &PathBuf,
+    build: &'static str,
+    size: usize,
+) -> Result<Row, String> {
+    let cfg = fleet_config(size);
+    let sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        ..Faults::default()
+    });
+    let min = minimum(&sim.fleet());
+    let latency = args.latency_ms as f64 / 1000.0;
+    let lower = min.chain as f64 * latency;
+    // Room for a cycle to finish well before the next starts.
+    let interval = Duration::from_secs((lower * 2.5 + 6.0).ceil() as u64);
+    let within = interval * 3;
+    let mut e = spawn_exporter(bin, &sim, interval, Some(args.max_concurrency))?;
+    let pid = e.child.id();
+
+    // Cycle 1: cold (discovery starts from nothing).
+    next_cycle(&mut e, within).await?;
+    // The info walks (once per --collect.instance-info-interval, far longer
+    // than the run: the first cycle's) are counted before each reset.
+    let (mut info_calls, mut activation_calls, mut invocation_calls) = (0, 0, 0);
+    let mut count_info = |sim: &Simulator| {
+        info_calls += sim.requests("DescribeInstances");
+        activation_calls += sim.requests("DescribeActivations");
+        invocation_calls += sim.requests("DescribeInvocations");
+    };
+    // Cycle 2: scrapers asking for gzip run while it does; cycle 3: plain ones.
+    count_info(&sim);
+    let gz = scrape_during_next_cycle(&sim, &mut e, args.scrapers, true, within).await?;
+    count_info(&sim);
+    let plain = scrape_during_next_cycle(&sim, &mut e, args.scrapers, false, within).await?;
+
+    // Cycle 4 settles (cycle 3 may have overrun its interval under the plain
+    // scrapers); then quiet cycles on schedule: calls in the first; wall
+    // time, render time and CPU as means over all of them.
+    next_cycle(&mut e, within).await?;
+    count_info(&sim);
+    sim.reset_counts();
+    let cpu0 = cpu_seconds(pid);
+    let first = next_cycle(&mut e, within).await?;
+    let discovery: u64 = sim.instance_queries().values().sum();
+    let managed_calls = sim.requests("DescribeManagedInstances");
+    let calls = [
+        (sim.requests("DescribeRegions"), min.regions),
+        (sim.requests("DescribeCloudAssistantStatus"), min.agents),
+        (sim.requests("DescribeInstanceStatus"), min.instances),
+        (
+            sim.requests("ListPluginStatus") - discovery,
+            min.plugin_sweeps,
+        ),
+    ];
+    let (mut wall, mut render) = (first.duration, first.render);
+    let mut walks = first.walks;
+    for _ in 1..args.quiet_cycles {
+        let c = next_cycle(&mut e, within).await?;
+        wall += c.duration;
+        render += c.render;
+        walks.extend(c.walks);
+    }
+    // Each region's mean walk over its own chain bound; the slowest.
+    let mut per_region: std::collections::HashMap<&str, (f64, f64)> = Default::default();
+    for (region, secs) in &walks {
+        let e = per_region.entry(region).or_default();
+        e.0 += secs;
+        e.1 += 1.0;
+    }
+    let walk_ratio = per_region
+        .iter()
+        .filter_map(|(r, (sum, n))| {
+            let own = *min.region_chain.get(*r)? as f64 * latency;
+            Some(sum / n / own)
+        })
+        .fold(f64::NAN, f64::max);
+    let n = f64::from(args.quiet_cycles);
+    let cpu = (cpu_seconds(pid) - cpu0) / n;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/metrics", e.addr);
+    let gzip_bytes = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .bytes()
+        .await
+        .map_err(|e| e.to_string())?
+        .len();
+    let plain_bytes = client
+        .head(&url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .unwrap_or(0);
+    let rss = peak_rss_mb(pid);
+    Ok(Row {
+        size,
+        build,
+        walk_ratio,
+        wall: wall / n,
+        lower,
+        render: render / n,
+        calls,
+        discovery,
+        gzip_p: (percentile(&gz, 0.5), percentile(&gz, 0.99), gz.len()),
+        plain_p: (
+            percentile(&plain, 0.5),
+            percentile(&plain, 0.99),
+            plain.len(),
+        ),
+        gzip_bytes,
+        plain_bytes,
+        rss,
+        cpu,
+        info_calls,
+        activation_calls,
+        invocation_calls,
+        managed_calls,
+    })
+}
+
+/// One cold cycle at the default limits (8 in flight, 20 requests/s).
+pub async fn run_defaults(args: &Args, bin: &PathBuf, size: usize) -> Result<(f64, u64), String> {
+    let sim = Simulator::start(fleet_config(size))
+        .await
+        .map_err(|e| e.to_string())?;
+    sim.set_faults(Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        ..Faults::default()
+    });
+    let mut e = spawn_exporter(bin, &sim, Duration::from_secs(60), None)?;
+    let c = next_cycle(&mut e, Duration::from_secs(1800)).await?;
+    let by_region = sim.requests_by_region();
+    let total: u64 = by_region.values().sum();
+    let mut per_action = std::collections::BTreeMap::new();
+    for ((action, _), n) in by_region {
+        *per_action.entry(action).or_insert(0u64) += n;
+    }
+    eprintln!("defaults run calls: {per_action:?}");
+    Ok((c.duration, total))
+}
