@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{
-    Meta, Names, Raw, Rows, opt_bool, opt_shared, opt_time, opt_u64, req_shared, unique_rows,
-};
+use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{RawTags, Tags, parse_tags};
 use crate::client::Client;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::PAGE_SIZE;
-use super::fields::{Names, Page, Raw, Rows, check_unique, req_shared};
+use super::fields::{Raw, req_shared};
+use super::page::{Names, Page, Rows, check_unique};
 use super::paging::dedup_by_id;
 use crate::client::Client;
 use crate::error::ApiError;

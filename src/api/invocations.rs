@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{
-    Meta, Names, Raw, Rows, Set, nested, opt_bool, opt_shared, opt_time, opt_u64, req_shared,
-    unique_rows,
-};
+use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::page::{Meta, Names, Rows, Set, nested, unique_rows};
 use crate::client::Client;
 use crate::error::ApiError;
 

@@ -9,6 +9,7 @@ pub mod instance_status;
 pub mod instances;
 pub mod invocations;
 pub mod managed_instances;
+pub mod page;
 pub mod paging;
 pub mod plugins;
 pub mod regions;

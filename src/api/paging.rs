@@ -3,7 +3,8 @@
 //! at once is `lanes`' and the collector's plan's business.
 
 use super::PAGE_SIZE;
-use super::fields::{FieldError, Meta};
+use super::fields::FieldError;
+use super::page::Meta;
 use crate::client::Client;
 use crate::error::ApiError;
 

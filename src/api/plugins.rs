@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Meta, Names, Raw, Rows, Set, nested, opt_shared, opt_time, req_shared};
+use super::fields::{Raw, opt_shared, opt_time, req_shared};
+use super::page::{Meta, Names, Rows, Set, nested};
 use super::paging::walk_next_token;
 use crate::client::Client;
 use crate::error::ApiError;
@@ -95,7 +96,7 @@ struct Plugin<'a> {
 
 /// The plugins of one answer body, and its paging fields.
 fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), String> {
-    let page = super::fields::Page::<Instances>::read(body)?;
+    let page = super::page::Page::<Instances>::read(body)?;
     let meta = page.meta()?;
     let mut out = Vec::new();
     for inst in page.rows()? {

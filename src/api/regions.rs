@@ -2,7 +2,8 @@
 
 use serde::Deserialize;
 
-use super::fields::{Names, Page, Raw, Rows, opt_str, req_str};
+use super::fields::{Raw, opt_str, req_str};
+use super::page::{Names, Page, Rows};
 use crate::client::Client;
 use crate::error::ApiError;
 

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{FieldError, Names, Raw, Set, nested, opt_shared, req_shared};
+use super::fields::{FieldError, Raw, opt_shared, req_shared};
+use super::page::{Names, Set, nested};
 use crate::intern::intern;
 
 /// The tags of one resource, sorted by key, each key once. Keys and values
