@@ -104,11 +104,20 @@ pub struct FleetSnapshot {
     pub cycle_duration: f64,
     /// `--collect.interval`, seconds.
     pub interval: f64,
-    /// Plugin names swept, by source (`flag`, `discovered`).
-    pub plugin_names: BTreeMap<&'static str, usize>,
+    /// Plugin names swept, by where they came from.
+    pub plugin_names: PluginNameCounts,
     /// `--collect.tags`: the tag keys written as `tag_<key>` labels on the
     /// info series, in the order given.
     pub tags: Arc<[String]>,
+}
+
+/// How many plugin names are swept by name, by where they came from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PluginNameCounts {
+    /// `--collect.plugins`.
+    pub flag: usize,
+    /// Found by discovery, over every account.
+    pub discovered: usize,
 }
 
 impl FleetSnapshot {

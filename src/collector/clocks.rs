@@ -3,7 +3,7 @@
 //! its own. A walk starts when the previous one has ended and the interval
 //! since that one's start has passed, so a slow walk delays only its own
 //! next walk; an account whose endpoint never answers holds back no other.
-//! The slower walks beside them (instance info, activation codes) are taken
+//! The side walks beside them (instance info, activation codes) are taken
 //! in by one more task as they finish.
 
 use std::collections::HashMap;
@@ -52,7 +52,7 @@ pub(super) async fn supervise(c: Arc<Collector>, mut shutdown: watch::Receiver<b
     let mut accounts: HashMap<String, Arc<Client>> = HashMap::new();
     let mut clocks = Tasks::default();
     let mut side = Tasks::default();
-    side.start("".into(), take_slow_walks(Arc::clone(&c)));
+    side.start("".into(), take_side_walks(Arc::clone(&c)));
     loop {
         let now: Vec<Account> = c.accounts();
         let mut gone = Vec::new();
@@ -160,13 +160,13 @@ async fn region_clock(c: Arc<Collector>, key: RegionKey, client: Arc<Client>) {
     }
 }
 
-/// Takes in the slower walks as they finish, and renders their regions.
-async fn take_slow_walks(c: Arc<Collector>) {
+/// Takes in the side walks as they finish, and renders their regions.
+async fn take_side_walks(c: Arc<Collector>) {
     loop {
-        c.background.finished.notified().await;
+        c.side_walks.finished.notified().await;
         let changed = {
             let mut st = c.state.lock().await;
-            c.take_slow_walks(&mut st, c.clock.now(), false)
+            c.take_side_walks(&mut st, c.clock.now(), false)
         };
         if !changed.is_empty() {
             c.publish(changed).await;

@@ -6,16 +6,16 @@
 
 mod clocks;
 mod discovery;
-mod inventory;
 mod labels;
 mod outcome;
 mod plan;
 mod publish;
 mod region;
 mod shard;
+mod side_walks;
 mod state;
+mod task;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -29,11 +29,11 @@ use crate::accounts::Account;
 use crate::client::Client;
 use crate::clock::Clock;
 use crate::render::{Page, StateSets, assemble};
-use crate::snapshot::{FleetSnapshot, RegionKey};
+use crate::snapshot::{FleetSnapshot, PluginNameCounts, RegionKey};
 pub use discovery::pick_discovery_targets;
-use inventory::{Background, Extra, ExtraData, ExtraResult, InvocationWalk};
 use publish::PieceStore;
 pub use shard::Shard;
+use side_walks::{InvocationWalk, SideData, SideResult, SideWalk, SideWalks};
 use state::State;
 
 #[derive(Clone, Debug)]
@@ -114,7 +114,7 @@ pub struct Collector {
     page: Arc<ArcSwap<Page>>,
     ready: Arc<AtomicBool>,
     state: Mutex<State>,
-    background: Arc<Background>,
+    side_walks: Arc<SideWalks>,
     names_dropped: IntCounter,
     /// Rows whose labels cannot be served.
     dropped: labels::Dropped,
@@ -166,7 +166,7 @@ impl Collector {
                 snapshot: empty,
                 ..State::default()
             }),
-            background: Arc::default(),
+            side_walks: Arc::default(),
             names_dropped,
             dropped,
             invocations_truncated,
@@ -231,7 +231,7 @@ impl Collector {
             let active = self.regions_to_walk(&mut st, lists, now);
             // A walk that finished since the last cycle is taken in first,
             // so it is not started again as if still due.
-            self.take_slow_walks(&mut st, now, true);
+            self.take_side_walks(&mut st, now, true);
             active
         };
         let gone = self.prune_pieces().await;
@@ -249,7 +249,7 @@ impl Collector {
         }
         let finished: Vec<RegionKey> = {
             let mut st = self.state.lock().await;
-            self.take_slow_walks(&mut st, now, false)
+            self.take_side_walks(&mut st, now, false)
         };
         if !finished.is_empty() || gone {
             self.publish(finished).await;
@@ -357,7 +357,7 @@ impl Collector {
     }
 
     /// One walk of one region: its plan from its last walk, the walk within
-    /// `--collect.timeout`, the outcome taken in, the slower walks that are
+    /// `--collect.timeout`, the outcome taken in, the side walks that are
     /// due started beside it, and the region's pieces of the page rendered
     /// and swapped in. `None` when the region is left alone for now (the
     /// API is not offered there).
@@ -386,7 +386,7 @@ impl Collector {
                 d.end_round(self.opts.discovery_interval, end);
             }
             st.snapshot.plugin_names = plugin_name_counts(&self.opts, &st);
-            self.start_slow_walks(&st, key, client, end);
+            self.start_side_walks(&st, key, client, end);
             if st.walk_ended(key, end) {
                 let shared = crate::intern::sweep();
                 tracing::debug!(shared_strings = shared, "intern pool swept");
@@ -397,57 +397,59 @@ impl Collector {
         Some(summary)
     }
 
-    /// Starts the slower walks of a region that are due (instance info and
+    /// Starts the side walks of a region that are due (instance info and
     /// activation codes), beside its own walks.
-    fn start_slow_walks(&self, st: &State, key: &RegionKey, client: &Arc<Client>, now: i64) {
-        let mut extras = Vec::new();
+    fn start_side_walks(&self, st: &State, key: &RegionKey, client: &Arc<Client>, now: i64) {
+        let mut side_walks = Vec::new();
         if !self.opts.instance_info_interval.is_zero() {
-            extras.push(Extra::Info);
+            side_walks.push(SideWalk::Info);
             if self.opts.managed_instances {
-                extras.push(Extra::Activations);
+                side_walks.push(SideWalk::Activations);
             }
         }
         if !self.opts.invocations_interval.is_zero() {
-            extras.push(Extra::Invocations);
+            side_walks.push(SideWalk::Invocations);
         }
-        for extra in extras {
-            if st.snapshot.regions.contains_key(key) && st.due(key, extra, now) {
-                self.background.start(
+        for walk in side_walks {
+            if st.snapshot.regions.contains_key(key) && st.due(key, walk, now) {
+                self.side_walks.start(
                     key.clone(),
                     Arc::clone(client),
-                    extra,
+                    walk,
                     self.opts.invocations_max_pages,
                 );
             }
         }
     }
 
-    /// How often a slower walk runs.
-    fn extra_interval(&self, extra: Extra) -> i64 {
-        let d = match extra {
-            Extra::Invocations => self.opts.invocations_interval,
-            Extra::Info | Extra::Activations | Extra::Managed => self.opts.instance_info_interval,
+    /// How often a side walk runs.
+    fn side_interval(&self, walk: SideWalk) -> i64 {
+        let d = match walk {
+            SideWalk::Invocations => self.opts.invocations_interval,
+            SideWalk::Info | SideWalk::Activations | SideWalk::Managed => {
+                self.opts.instance_info_interval
+            }
         };
         d.as_secs() as i64
     }
 
-    /// Takes in the slower walks finished since the last look; those of a
+    /// Takes in the side walks finished since the last look; those of a
     /// region not on the page yet wait (`keep`), or are dropped. Returns the
     /// regions whose page changed.
-    fn take_slow_walks(&self, st: &mut State, now: i64, keep: bool) -> Vec<RegionKey> {
-        let mut finished = std::mem::take(&mut st.pending_extras);
-        finished.extend(self.background.take());
+    fn take_side_walks(&self, st: &mut State, now: i64, keep: bool) -> Vec<RegionKey> {
+        let mut finished = std::mem::take(&mut st.pending_side);
+        finished.extend(self.side_walks.take());
         let mut changed = Vec::new();
         for mut r in finished {
             if let Ok(data) = &mut r.result {
                 self.drop_odd_rows(data);
-                if let ExtraData::Invocations(w) = data {
+                if let SideData::Invocations(w) = data {
                     self.count_truncated(st, &r.key, w);
                 }
             }
-            let timing = self.extra_timing(now + self.extra_interval(r.extra));
-            match st.take_extra(&r.key, r.extra, r.result, now, timing) {
-                Some(result) if keep => st.pending_extras.push(ExtraResult { result, ..r }),
+            let timing = self.side_timing(now + self.side_interval(r.walk));
+            match st.take_side(&r.key, r.walk, r.result, now, timing) {
+                Some(result) if keep => st.pending_side.push(SideResult { result, ..r }),
                 Some(_) => {}
                 None => changed.push(r.key),
             }
@@ -457,13 +459,13 @@ impl Collector {
         changed
     }
 
-    /// Leaves out rows of a slower walk whose labels cannot be served.
-    fn drop_odd_rows(&self, data: &mut ExtraData) {
+    /// Leaves out rows of a side walk whose labels cannot be served.
+    fn drop_odd_rows(&self, data: &mut SideData) {
         match data {
-            ExtraData::Info(v) => self.dropped.info(v),
-            ExtraData::Managed(v) => self.dropped.managed(v),
-            ExtraData::Activations(v) => self.dropped.activations(v),
-            ExtraData::Invocations(w) => {
+            SideData::Info(v) => self.dropped.info(v),
+            SideData::Managed(v) => self.dropped.managed(v),
+            SideData::Activations(v) => self.dropped.activations(v),
+            SideData::Invocations(w) => {
                 for list in [&mut w.failed, &mut w.partial, &mut w.timed] {
                     self.dropped.invocations(list);
                 }
@@ -482,13 +484,13 @@ impl Collector {
         }
     }
 
-    fn extra_timing(&self, next_due: i64) -> (i64, i64, i64, usize) {
-        (
+    fn side_timing(&self, next_due: i64) -> state::SideTiming {
+        state::SideTiming {
             next_due,
-            self.opts.unsupported_recheck.as_secs() as i64,
-            self.opts.max_stale.as_secs() as i64,
-            self.opts.max_command_names,
-        )
+            recheck: self.opts.unsupported_recheck.as_secs() as i64,
+            max_stale: self.opts.max_stale.as_secs() as i64,
+            max_command_names: self.opts.max_command_names,
+        }
     }
 }
 
@@ -509,14 +511,11 @@ fn registered_counter(registry: &Registry, name: &str, help: &str) -> std::io::R
 }
 
 /// Plugin names swept, by source.
-fn plugin_name_counts(opts: &CollectorOptions, st: &State) -> BTreeMap<&'static str, usize> {
-    BTreeMap::from([
-        ("flag", opts.plugins.len()),
-        (
-            "discovered",
-            st.discovery.values().map(|d| d.names.len()).sum(),
-        ),
-    ])
+fn plugin_name_counts(opts: &CollectorOptions, st: &State) -> PluginNameCounts {
+    PluginNameCounts {
+        flag: opts.plugins.len(),
+        discovered: st.discovery.values().map(|d| d.names.len()).sum(),
+    }
 }
 
 /// Runs futures side by side on the calling task and returns their outputs

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::discovery::Discovery;
-use super::inventory::{Extra, ExtraData};
-use super::region::{RegionOutcome, RegionResult};
+use super::side_walks::{SideData, SideWalk};
 use super::state::State;
+use super::task::{RegionOutcome, RegionResult, WalkFailure};
 use super::{Collector, WalkSummary};
 
 impl Collector {
@@ -113,8 +113,14 @@ impl Collector {
                 entry.duration = secs;
                 entry.walks[0] += 1;
                 if let Some(m) = managed {
-                    let timing = self.extra_timing(now);
-                    st.take_extra(&key, Extra::Managed, m.map(ExtraData::Managed), now, timing);
+                    let timing = self.side_timing(now);
+                    st.take_side(
+                        &key,
+                        SideWalk::Managed,
+                        m.map(SideData::Managed),
+                        now,
+                        timing,
+                    );
                 }
             }
             RegionOutcome::Unsupported(e) => {
@@ -125,12 +131,14 @@ impl Collector {
                     .insert(key.clone(), now + recheck.as_secs() as i64);
                 st.snapshot.regions.remove(&key);
             }
-            RegionOutcome::Failed(error, code) => {
+            RegionOutcome::Failed(error) => {
+                let code = error.code();
                 tracing::warn!(account, region, calls, duration_seconds = format!("{secs:.3}"), code = %code, error = %error, "region collection failed; keeping its last good series");
                 st.region_failed(&key, now, max_stale);
                 if let Some(entry) = st.snapshot.regions.get_mut(&key) {
                     entry.duration = secs;
-                    entry.walks[if code == "Deadline" { 2 } else { 1 }] += 1;
+                    let timed_out = matches!(error, WalkFailure::Deadline(_));
+                    entry.walks[if timed_out { 2 } else { 1 }] += 1;
                 }
             }
         }

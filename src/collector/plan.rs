@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::Collector;
 use super::discovery::{Discovery, pick_discovery_targets};
-use super::inventory::Extra;
-use super::region::RegionTask;
+use super::side_walks::SideWalk;
 use super::state::State;
+use super::task::{RegionTask, SweepPlan, Targets};
 use crate::api;
 use crate::client::Client;
 use crate::snapshot::{RegionData, RegionKey};
@@ -61,25 +61,6 @@ impl WalkEstimate {
             names: sweeps.into_iter().map(|(n, _)| n).collect(),
         }
     }
-}
-
-/// The plugin sweeps of a region's cycle: names in the order they start,
-/// and how many run at once.
-pub(super) struct SweepPlan {
-    pub(super) names: Vec<String>,
-    pub(super) lanes: usize,
-}
-
-/// The discovery calls of a region's cycle.
-pub(super) enum Targets {
-    /// Picked from the last cycle's agents; they run beside this cycle's
-    /// agent walk (of about `walk_pages` pages).
-    Chosen {
-        ids: Vec<Arc<str>>,
-        walk_pages: usize,
-    },
-    /// Pick from this cycle's agents, with this share.
-    AfterAgents(f64),
 }
 
 /// The fewest lanes that hold NextToken walks of about `pages` pages each,
@@ -153,7 +134,7 @@ impl Collector {
             client: Arc::clone(client),
             sweeps,
             targets,
-            managed: self.opts.managed_instances && st.due(key, Extra::Managed, now),
+            managed: self.opts.managed_instances && st.due(key, SideWalk::Managed, now),
             deadline: self.opts.region_timeout,
             new_name_room,
         }

@@ -4,63 +4,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::discovery::{discover, pick_discovery_targets};
-use super::plan::{SweepPlan, Targets};
+use super::task::{
+    RegionOutcome, RegionResult, RegionTask, RegionWalk, SweepPlan, Targets, WalkFailure,
+};
 use crate::accounts::Account;
-use crate::api::{self, AgentStatus, InstanceStatus, ManagedInstance, PluginStatus};
+use crate::api::{self, PluginStatus};
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::snapshot::RegionKey;
 use crate::validate;
-
-/// What one region's walk returned. Only the agents and instances decide
-/// whether the region is up; each sweep and the managed instances fail
-/// alone.
-pub(super) struct RegionWalk {
-    pub(super) agents: Vec<AgentStatus>,
-    pub(super) instances: Vec<InstanceStatus>,
-    /// Per plugin name swept: its rows, or why the sweep failed.
-    pub(super) sweeps: Vec<(String, Result<Vec<PluginStatus>, ApiError>)>,
-    /// Rows of the single-instance discovery calls, and who was asked.
-    pub(super) discovered: Vec<PluginStatus>,
-    pub(super) asked: Vec<Arc<str>>,
-    /// `None` when not walked this cycle.
-    pub(super) managed: Option<Result<Vec<ManagedInstance>, ApiError>>,
-}
-
-/// The outcome of one region's walk.
-pub(super) enum RegionOutcome {
-    Ok(Box<RegionWalk>),
-    /// Cloud Assistant is not offered in this region.
-    Unsupported(ApiError),
-    /// The reason and the code (the API's, or `Deadline`).
-    Failed(String, String),
-}
-
-/// One region's walk in this cycle, as the plan set it out.
-pub(super) struct RegionTask {
-    pub(super) key: RegionKey,
-    pub(super) client: Arc<Client>,
-    pub(super) sweeps: SweepPlan,
-    pub(super) targets: Targets,
-    /// Walk the hybrid managed instances too.
-    pub(super) managed: bool,
-    pub(super) deadline: Duration,
-    /// Names that discovery finds in this walk and no sweep covers yet are
-    /// swept in this same walk, this many at most (what
-    /// `--collect.max-plugin-names` leaves).
-    pub(super) new_name_room: usize,
-}
-
-/// What a region task hands back: its outcome, seconds and API calls.
-pub(super) struct RegionResult {
-    pub(super) key: RegionKey,
-    pub(super) outcome: RegionOutcome,
-    pub(super) secs: f64,
-    pub(super) calls: u64,
-}
 
 impl RegionTask {
     /// Walks the region within its deadline; past it the region fails for
@@ -72,10 +26,7 @@ impl RegionTask {
         let deadline = self.deadline;
         let outcome = match tokio::time::timeout(deadline, self.walk()).await {
             Ok(o) => o,
-            Err(_) => RegionOutcome::Failed(
-                format!("not finished within the deadline of {deadline:?}"),
-                "Deadline".into(),
-            ),
+            Err(_) => RegionOutcome::Failed(WalkFailure::Deadline(deadline)),
         };
         let calls = self.client.calls_in(region) - calls0;
         RegionResult {
@@ -153,7 +104,7 @@ impl RegionTask {
             if e.is_api_not_supported() {
                 RegionOutcome::Unsupported(e)
             } else {
-                RegionOutcome::Failed(e.to_string(), e.code().to_string())
+                RegionOutcome::Failed(WalkFailure::Api(e))
             }
         };
         let agents = match agents {

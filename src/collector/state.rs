@@ -1,6 +1,6 @@
 //! What the collector remembers between cycles, and how each outcome is
 //! taken into the snapshot: fresh data replaces the old; a failed region,
-//! sweep or slower walk keeps its last good series for at most
+//! sweep or side walk keeps its last good series for at most
 //! `--collect.max-stale`; a region list that shrinks is believed only when
 //! three cycles in a row agree.
 
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::discovery::Discovery;
-use super::inventory::{Extra, ExtraData, ExtraResult, InvocationWalk};
-use super::region::RegionWalk;
+use super::side_walks::{InvocationWalk, SideData, SideResult, SideWalk};
+use super::task::RegionWalk;
 use crate::api::invocations::Filter;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
@@ -22,13 +22,26 @@ use crate::snapshot::{
 /// answer empty) before its series go.
 pub(super) const UNLISTED_CYCLES: u32 = 3;
 
-/// When a slower walk of a region is next due, and whether it is left out.
+/// When a side walk of a region is next due, and whether it is left out.
 #[derive(Debug, Default, Clone)]
-pub(super) struct ExtraSchedule {
+pub(super) struct SideSchedule {
     pub(super) next_due: i64,
     /// `RegionId.ApiNotSupported`: not asked again before this time.
     pub(super) unsupported_until: i64,
     pub(super) last_success: Option<i64>,
+}
+
+/// What taking in a side walk's result needs to know besides the result.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SideTiming {
+    /// When the walk is next due (clock seconds).
+    pub(super) next_due: i64,
+    /// How long a region without the action is left alone (seconds).
+    pub(super) recheck: i64,
+    /// How long the last good data outlives failed walks (seconds).
+    pub(super) max_stale: i64,
+    /// `--collect.max-command-names`.
+    pub(super) max_command_names: usize,
 }
 
 #[derive(Debug, Default)]
@@ -46,11 +59,11 @@ pub(super) struct State {
     pub(super) first_seen: HashMap<Arc<str>, i64>,
     /// States outside the documented ones already warned about.
     pub(super) warned_states: HashSet<String>,
-    pub(super) extras: HashMap<(RegionKey, Extra), ExtraSchedule>,
+    pub(super) side_walks: HashMap<(RegionKey, SideWalk), SideSchedule>,
     /// (account, action) already warned about a missing permission.
     pub(super) denied_warned: HashSet<(String, &'static str)>,
     /// Slower walks that finished before their region was on the page.
-    pub(super) pending_extras: Vec<ExtraResult>,
+    pub(super) pending_side: Vec<SideResult>,
     /// The (account, region) pairs walked now, each on its own clock.
     pub(super) active: BTreeSet<RegionKey>,
     /// Walked regions whose first walk has not ended yet.
@@ -140,12 +153,12 @@ fn count_invocations(
         ledger.counted.retain(|id, _| seen.contains(id));
     }
     if ledger.counted.len() > MAX_LEDGER {
-        let extra = ledger.counted.len() - MAX_LEDGER;
+        let walk = ledger.counted.len() - MAX_LEDGER;
         let drop: Vec<Arc<str>> = ledger
             .counted
             .keys()
             .filter(|id| !seen.contains(*id))
-            .take(extra)
+            .take(walk)
             .cloned()
             .collect();
         for id in drop {
@@ -211,10 +224,10 @@ impl State {
         self.discovery.remove(account);
         self.unlisted.retain(|k, _| k.account != account);
         self.unsupported.retain(|k, _| k.account != account);
-        self.extras.retain(|(k, _), _| k.account != account);
+        self.side_walks.retain(|(k, _), _| k.account != account);
         self.ledgers.retain(|k, _| k.account != account);
         self.command_names.remove(account);
-        self.pending_extras.retain(|r| r.key.account != account);
+        self.pending_side.retain(|r| r.key.account != account);
     }
 
     /// True once every account has listed its regions and every region
@@ -368,7 +381,7 @@ impl State {
         }
     }
 
-    /// Takes in the result of a slower walk (or the managed instances of
+    /// Takes in the result of a side walk (or the managed instances of
     /// a region's walk). A missing permission leaves its series out with one
     /// warning per account; a region without the action is left alone for
     /// `recheck`; any other failure keeps the last good data for at most
@@ -376,28 +389,34 @@ impl State {
     ///
     /// A result for a region not on the page yet (its first walk is still
     /// running) is handed back, to be taken in later.
-    pub(super) fn take_extra(
+    pub(super) fn take_side(
         &mut self,
         key: &RegionKey,
-        extra: Extra,
-        result: Result<ExtraData, ApiError>,
+        walk: SideWalk,
+        result: Result<SideData, ApiError>,
         now: i64,
-        (next_due, recheck, max_stale, max_names): (i64, i64, i64, usize),
-    ) -> Option<Result<ExtraData, ApiError>> {
+        timing: SideTiming,
+    ) -> Option<Result<SideData, ApiError>> {
+        let SideTiming {
+            next_due,
+            recheck,
+            max_stale,
+            max_command_names: max_names,
+        } = timing;
         let Some(entry) = self.snapshot.regions.get_mut(key) else {
             return Some(result);
         };
-        let schedule = self.extras.entry((key.clone(), extra)).or_default();
+        let schedule = self.side_walks.entry((key.clone(), walk)).or_default();
         schedule.next_due = next_due;
         let (account, region) = (key.account.as_str(), key.region.as_str());
         match result {
             Ok(data) => {
                 schedule.last_success = Some(now);
                 match data {
-                    ExtraData::Info(v) => entry.info = Some(Arc::new(v)),
-                    ExtraData::Managed(v) => entry.managed = Some(Arc::new(v)),
-                    ExtraData::Activations(v) => entry.activations = Some(Arc::new(v)),
-                    ExtraData::Invocations(w) => {
+                    SideData::Info(v) => entry.info = Some(Arc::new(v)),
+                    SideData::Managed(v) => entry.managed = Some(Arc::new(v)),
+                    SideData::Activations(v) => entry.activations = Some(Arc::new(v)),
+                    SideData::Invocations(w) => {
                         let data = count_invocations(
                             entry.invocations.as_deref(),
                             w,
@@ -413,9 +432,9 @@ impl State {
             Err(e) if e.is_permission_denied() => {
                 if self
                     .denied_warned
-                    .insert((account.to_string(), extra.action()))
+                    .insert((account.to_string(), walk.action()))
                 {
-                    tracing::warn!(account, region, permission = %format!("ecs:{}", extra.action()), "the credentials may not call this action; its series ({}) are left out, nothing else is affected", extra.what());
+                    tracing::warn!(account, region, permission = %format!("ecs:{}", walk.action()), "the credentials may not call this action; its series ({}) are left out, nothing else is affected", walk.what());
                 }
                 schedule.last_success = None;
             }
@@ -423,14 +442,14 @@ impl State {
                 tracing::info!(
                     account,
                     region,
-                    action = extra.action(),
+                    action = walk.action(),
                     "the region does not offer this action; asking again later"
                 );
                 schedule.unsupported_until = now + recheck;
                 schedule.last_success = None;
             }
             Err(e) => {
-                tracing::warn!(account, region, action = extra.action(), code = e.code(), error = %e, "walk failed; keeping its last good series");
+                tracing::warn!(account, region, action = walk.action(), code = e.code(), error = %e, "walk failed; keeping its last good series");
                 // Asked again at its own interval (`next_due`), not at the
                 // region's next walk.
                 if schedule.last_success.is_some_and(|t| now - t <= max_stale) {
@@ -438,11 +457,11 @@ impl State {
                 }
             }
         }
-        match extra {
-            Extra::Info => entry.info = None,
-            Extra::Managed => entry.managed = None,
-            Extra::Activations => entry.activations = None,
-            Extra::Invocations => entry.invocations = None,
+        match walk {
+            SideWalk::Info => entry.info = None,
+            SideWalk::Managed => entry.managed = None,
+            SideWalk::Activations => entry.activations = None,
+            SideWalk::Invocations => entry.invocations = None,
         }
         None
     }
@@ -462,7 +481,7 @@ impl State {
     /// Forgets the schedules of regions no longer on the page.
     pub(super) fn forget_gone_regions(&mut self) {
         let regions = &self.snapshot.regions;
-        self.extras.retain(|(k, _), _| regions.contains_key(k));
+        self.side_walks.retain(|(k, _), _| regions.contains_key(k));
         self.ledgers.retain(|k, _| regions.contains_key(k));
         self.truncated_warned
             .retain(|(k, _)| regions.contains_key(k));
@@ -492,9 +511,9 @@ impl State {
         }
     }
 
-    /// Whether a slower walk of the region is due now.
-    pub(super) fn due(&self, key: &RegionKey, extra: Extra, now: i64) -> bool {
-        match self.extras.get(&(key.clone(), extra)) {
+    /// Whether a side walk of the region is due now.
+    pub(super) fn due(&self, key: &RegionKey, walk: SideWalk, now: i64) -> bool {
+        match self.side_walks.get(&(key.clone(), walk)) {
             None => true,
             Some(s) => now >= s.next_due && now >= s.unsupported_until,
         }

@@ -388,11 +388,9 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         kind: Gauge,
         empty: Header,
         write: |c, o| {
-            for source in ["discovered", "flag"] {
-                let n = c.snap.plugin_names.get(source).copied().unwrap_or(0);
-                o.series(None, [("source", source)], n)?;
-            }
-            Ok(())
+            let n = c.snap.plugin_names;
+            o.series(None, [("source", "discovered")], n.discovered)?;
+            o.series(None, [("source", "flag")], n.flag)
         },
     },
 ];

@@ -1,8 +1,9 @@
-//! The slower walks: instance names, zones, types and tags
-//! (DescribeInstances) and activation codes (DescribeActivations), every
-//! `--collect.instance-info-interval`. Each runs as one walk of its own
-//! beside the cycle, paced by the same client limits: a region's cycle never
-//! waits for it, and its result is taken in when it comes.
+//! The side walks: a region's calls beside its walk, each at its own
+//! interval — instance names, zones, types and tags (DescribeInstances),
+//! hybrid managed instances, activation codes (DescribeActivations), failed
+//! command invocations and scheduled tasks (DescribeInvocations). Each runs
+//! as one walk of its own, paced by the same client limits: a region's walk
+//! never waits for it, and its result is taken in when it comes.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -15,9 +16,9 @@ use crate::client::Client;
 use crate::error::ApiError;
 use crate::snapshot::RegionKey;
 
-/// The walks beside the main one, by what they fill in.
+/// The side walks of a region, by what they fill in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) enum Extra {
+pub(super) enum SideWalk {
     Info,
     Managed,
     Activations,
@@ -25,29 +26,29 @@ pub(super) enum Extra {
     Invocations,
 }
 
-impl Extra {
+impl SideWalk {
     pub(super) fn action(self) -> &'static str {
         match self {
-            Extra::Info => api::instances::ACTION,
-            Extra::Managed => api::managed_instances::ACTION,
-            Extra::Activations => api::activations::ACTION,
-            Extra::Invocations => api::invocations::ACTION,
+            SideWalk::Info => api::instances::ACTION,
+            SideWalk::Managed => api::managed_instances::ACTION,
+            SideWalk::Activations => api::activations::ACTION,
+            SideWalk::Invocations => api::invocations::ACTION,
         }
     }
 
     /// What is missing from the page without it.
     pub(super) fn what(self) -> &'static str {
         match self {
-            Extra::Info => "instance names, zones, types and tags",
-            Extra::Managed => "hybrid managed instances",
-            Extra::Activations => "activation codes",
-            Extra::Invocations => "failed command invocations and scheduled tasks",
+            SideWalk::Info => "instance names, zones, types and tags",
+            SideWalk::Managed => "hybrid managed instances",
+            SideWalk::Activations => "activation codes",
+            SideWalk::Invocations => "failed command invocations and scheduled tasks",
         }
     }
 }
 
 #[derive(Debug)]
-pub(super) enum ExtraData {
+pub(super) enum SideData {
     Info(Vec<InstanceInfo>),
     Managed(Vec<ManagedInstance>),
     Activations(Vec<Activation>),
@@ -90,70 +91,70 @@ async fn invocations(
 }
 
 #[derive(Debug)]
-pub(super) struct ExtraResult {
+pub(super) struct SideResult {
     pub(super) key: RegionKey,
-    pub(super) extra: Extra,
-    pub(super) result: Result<ExtraData, ApiError>,
+    pub(super) walk: SideWalk,
+    pub(super) result: Result<SideData, ApiError>,
 }
 
 /// Walks in flight and the finished ones waiting to be taken in.
 #[derive(Default)]
-pub(super) struct Background {
-    in_flight: Mutex<HashSet<(RegionKey, Extra)>>,
-    done: Mutex<Vec<ExtraResult>>,
+pub(super) struct SideWalks {
+    in_flight: Mutex<HashSet<(RegionKey, SideWalk)>>,
+    done: Mutex<Vec<SideResult>>,
     /// Woken when a walk finishes.
     pub(super) finished: Notify,
 }
 
-impl Background {
-    /// Starts the walk of `extra` in the region unless one is still running.
+impl SideWalks {
+    /// Starts the walk of `walk` in the region unless one is still running.
     pub(super) fn start(
         self: &Arc<Self>,
         key: RegionKey,
         client: Arc<Client>,
-        extra: Extra,
+        walk: SideWalk,
         invocation_pages: usize,
     ) {
         {
             let mut running = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            if !running.insert((key.clone(), extra)) {
+            if !running.insert((key.clone(), walk)) {
                 return;
             }
         }
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let region = key.region.as_str();
-            let result = match extra {
-                Extra::Info => api::walk_instance_info(&client, region)
+            let result = match walk {
+                SideWalk::Info => api::walk_instance_info(&client, region)
                     .await
-                    .map(ExtraData::Info),
-                Extra::Managed => api::walk_managed_instances(&client, region)
+                    .map(SideData::Info),
+                SideWalk::Managed => api::walk_managed_instances(&client, region)
                     .await
-                    .map(ExtraData::Managed),
-                Extra::Activations => api::walk_activations(&client, region)
+                    .map(SideData::Managed),
+                SideWalk::Activations => api::walk_activations(&client, region)
                     .await
-                    .map(ExtraData::Activations),
-                Extra::Invocations => invocations(&client, region, invocation_pages)
+                    .map(SideData::Activations),
+                SideWalk::Invocations => invocations(&client, region, invocation_pages)
                     .await
-                    .map(ExtraData::Invocations),
+                    .map(SideData::Invocations),
             };
             // It counts as running until it is taken in (and its next
             // time is set), so no walk in between starts it again.
             me.done
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .push(ExtraResult { key, extra, result });
+                .push(SideResult { key, walk, result });
             me.finished.notify_one();
         });
     }
 
     /// The walks finished since the last call; from now on they no longer
     /// count as running.
-    pub(super) fn take(&self) -> Vec<ExtraResult> {
+    pub(super) fn take(&self) -> Vec<SideResult> {
         let done = std::mem::take(&mut *self.done.lock().unwrap_or_else(|e| e.into_inner()));
         let mut running = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
         for r in &done {
-            running.remove(&(r.key.clone(), r.extra));
+            running.remove(&(r.key.clone(), r.walk));
         }
         done
     }
