@@ -6,15 +6,13 @@
 //! are as of the scrape. Each account has a simulator of its own that
 //! takes only its key (or, for a role, only the credentials its STS gave).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::simulator::{
     IdentityConfig, IdentityServer, SimKey, Simulator, StsFault,
 };
-use common::*;
 
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 const ACCOUNT_UP: &str = "aliyun_cloud_assistant_exporter_account_up";

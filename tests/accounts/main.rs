@@ -3,7 +3,10 @@
 //! `account`; accounts share the limits, fail alone, reload without a
 //! restart, and split over shards by (account, region).
 
+#[path = "../common/mod.rs"]
 mod common;
+mod down;
+mod file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
-//! The only home of the tests' shared helpers. Each test file says
-//! `mod common;` and takes what it needs; the parts, by job:
+//! The only home of the tests' shared helpers. Each test crate says
+//! `mod common;` (a crate in a folder, `tests/<subject>/main.rs`, names it
+//! with `#[path = "../common/mod.rs"]`) and takes what it needs; the parts,
+//! by job:
 //! - [`setup`]: the simulator, clients, collectors, the exporter in
 //!   process, the HTTP server alone;
 //! - [`metrics`]: scraping `/metrics`, parsing the page, finding series;

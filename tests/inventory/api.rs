@@ -4,10 +4,9 @@
 //! is older, and surface ApiNotSupported and missing permissions as typed
 //! errors.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use cloud_assistant_exporter::api::invocations::Filter;
 use cloud_assistant_exporter::api::{
     self, Activation, InstanceInfo, ManagedInstance, Tags, activations, instances, invocations,
@@ -19,7 +18,6 @@ use cloud_assistant_exporter::simulator::{
     Fleet, FleetConfig, HybridPaging, RegionFault, RegionSpec, SimActivation, SimManagedInstance,
     Simulator,
 };
-use common::*;
 use serde_json::Value;
 
 fn p(k: &str, v: &str) -> (String, String) {

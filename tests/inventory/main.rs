@@ -4,7 +4,10 @@
 //! as often as the flags say and no more, and a missing permission that
 //! leaves out its own series with one warning and moves nothing else.
 
+mod api;
+#[path = "../common/mod.rs"]
 mod common;
+mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

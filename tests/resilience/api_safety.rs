@@ -3,11 +3,10 @@
 //! body, and odd but valid answers (a page without its list, HTTP 429) are
 //! read as the SDKs read them. Values from the API never break a log line.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::api::{self, cloud_assistant};
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::CollectorOptions;
@@ -19,7 +18,6 @@ use cloud_assistant_exporter::secret::Secret;
 use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, RegionFault, SimKey, Simulator,
 };
-use common::*;
 
 const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";

@@ -5,14 +5,13 @@
 //! and a bounded number of plugin names. Each test injects its fault into
 //! the simulator and checks what the user sees, and that nothing else moved.
 //! A soak of rotating faults and reloads against the binary is ignored by
-//! default (`cargo test --release --test failure_domains -- --ignored soak`).
-
-mod common;
+//! default (`cargo test --release --test resilience -- --ignored soak`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::accounts::Account;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
@@ -20,7 +19,6 @@ use cloud_assistant_exporter::simulator::fleet::{Fleet, agent_supports_plugins};
 use cloud_assistant_exporter::simulator::{
     self, FleetConfig, RegionFault, RegionSpec, SimKey, Simulator,
 };
-use common::*;
 
 const NOW: i64 = 1_760_000_000;
 const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
@@ -816,7 +814,7 @@ fn soak_accounts(url: &str, spare: bool) -> String {
 /// files and threads stay flat, and no series of a healthy region is ever
 /// missing from a scrape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a soak of 30 minutes: cargo test --release --test failure_domains -- --ignored soak"]
+#[ignore = "a soak of 30 minutes: cargo test --release --test resilience -- --ignored soak"]
 async fn soak_rotating_faults_and_reloads() {
     const PHASE: Duration = Duration::from_secs(15);
     const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
