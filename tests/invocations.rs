@@ -13,10 +13,6 @@ use cloud_assistant_exporter::simulator::invocations::{SimInvocation, SimRun};
 use cloud_assistant_exporter::simulator::{FleetConfig, RegionSpec, Simulator};
 use common::*;
 
-const FAILURES: &str = "aliyun_cloud_assistant_invocation_failures_total";
-const RUNS: &str = "aliyun_cloud_assistant_scheduled_invocation_runs_total";
-const LAST_FAILED: &str = "aliyun_cloud_assistant_scheduled_invocation_last_run_failed";
-const TASK_INFO: &str = "aliyun_cloud_assistant_scheduled_invocation_info";
 const NOW: i64 = 1_780_000_000;
 
 type Key = (String, String, String, String);
@@ -64,7 +60,7 @@ fn expected(sim: &Simulator) -> BTreeMap<Key, f64> {
 
 fn served(page: &[Sample]) -> BTreeMap<Key, f64> {
     page.iter()
-        .filter(|s| s.name == FAILURES)
+        .filter(|s| s.name == INVOCATION_FAILURES)
         .map(|s| {
             let l = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
             (
@@ -125,7 +121,7 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
         for task in r.invocations.iter().filter(|i| i.timed()) {
             let info = value(
                 &page,
-                TASK_INFO,
+                SCHEDULED_INFO,
                 &[
                     ("region_id", region),
                     ("invoke_id", &task.invoke_id),
@@ -141,17 +137,18 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
                     ("invoke_id", task.invoke_id.as_str()),
                     ("instance_id", run.instance_id.as_str()),
                 ];
-                assert_eq!(value(&page, RUNS, &l), Some(run.repeats as f64));
+                assert_eq!(value(&page, SCHEDULED_RUNS, &l), Some(run.repeats as f64));
                 let failed = run.status == "Failed";
                 assert_eq!(
-                    value(&page, LAST_FAILED, &l),
+                    value(&page, SCHEDULED_LAST_FAILED, &l),
                     Some(f64::from(u8::from(failed)))
                 );
             }
         }
     }
     assert!(
-        page.iter().any(|s| s.name == LAST_FAILED && s.value == 1.0),
+        page.iter()
+            .any(|s| s.name == SCHEDULED_LAST_FAILED && s.value == 1.0),
         "the seeded backup task fails on one host"
     );
 
@@ -281,11 +278,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
     for region in ["r1", "r2", "r3"] {
         assert_eq!(region_up(&page, region), Some(1.0), "{region}");
     }
-    assert_eq!(
-        count(&page, "aliyun_cloud_assistant_agent_up"),
-        47,
-        "every agent still there"
-    );
+    assert_eq!(count(&page, AGENT_UP), 47, "every agent still there");
     let log = e.stop();
     let warnings = log
         .lines()
@@ -300,7 +293,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
     let before = scrape_samples(e.socket()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sim.requests("DescribeInvocations"), 0);
-    assert!(!before.iter().any(|s| s.name == FAILURES));
+    assert!(!before.iter().any(|s| s.name == INVOCATION_FAILURES));
     e.stop();
 }
 
@@ -372,7 +365,7 @@ async fn regions_without_the_action_are_left_alone_and_nothing_else_changes() {
     for region in ["r1", "r2", "r3"] {
         assert_eq!(region_up(&page, region), Some(1.0), "{region}");
     }
-    assert!(count(&page, "aliyun_cloud_assistant_agent_up") > 0);
+    assert!(count(&page, AGENT_UP) > 0);
     assert_eq!(sim.requests("DescribeInvocations"), 3, "once per region");
     let log = e.stop();
     assert!(!log.contains("level=warn msg=\"walk failed"), "{log}");

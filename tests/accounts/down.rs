@@ -15,14 +15,6 @@ use cloud_assistant_exporter::simulator::{
 };
 
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-const ACCOUNT_UP: &str = "aliyun_cloud_assistant_exporter_account_up";
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const REGION_SECONDS: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const API_RETRIES: &str = "aliyun_cloud_assistant_exporter_api_retries_total";
-const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
-const CYCLE_SECONDS: &str = "aliyun_cloud_assistant_exporter_cycle_duration_seconds";
-const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
 
 /// A simulated account: a simulator that takes only this account's key
 /// and, for a role account, an STS of its own whose credentials are then

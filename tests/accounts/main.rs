@@ -21,24 +21,20 @@ use cloud_assistant_exporter::simulator::{
 use common::*;
 
 const NOW: i64 = 1_700_003_600;
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
 
 /// Series that describe the whole process, not one account.
 const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_build_info",
     "aliyun_cloud_assistant_exporter_shard_info",
     "aliyun_cloud_assistant_exporter_collection_interval_seconds",
-    "aliyun_cloud_assistant_exporter_cycles_total",
-    "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+    CYCLES,
+    CYCLE_SECONDS,
     "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
-    "aliyun_cloud_assistant_exporter_plugin_names",
-    "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
+    PLUGIN_NAMES,
+    PLUGIN_NAMES_DROPPED,
     "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
     "aliyun_cloud_assistant_exporter_rows_dropped_total",
-    "aliyun_cloud_assistant_exporter_config_last_reload_successful",
+    RELOAD_OK,
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
     "aliyun_cloud_assistant_exporter_http_connections",
     "aliyun_cloud_assistant_exporter_http_connections_dropped_total",
@@ -170,7 +166,7 @@ fn check_fleet(page: &[Sample], a: &Acct) {
         "{}: each instance once",
         a.name
     );
-    let instances = of(page, "aliyun_cloud_assistant_instance_status", a.name);
+    let instances = of(page, INSTANCE_STATUS, a.name);
     assert!(!instances.is_empty(), "{}: instance states", a.name);
 }
 
@@ -253,7 +249,7 @@ async fn each_account_is_collected_once_under_its_label_and_fails_alone() {
         assert_eq!(
             value(
                 &page,
-                "aliyun_cloud_assistant_exporter_credential_refreshes_total",
+                CREDENTIAL_REFRESHES,
                 &[
                     ("account", name),
                     ("source", "config_file"),
@@ -505,8 +501,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
         body.contains("line 15") && body.contains("unknown field `extra_key`"),
         "{body}"
     );
-    let cycles =
-        |p: &[Sample]| value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
+    let cycles = |p: &[Sample]| value(p, CYCLES, &[]).unwrap_or(0.0);
     let now = cycles(&scrape_samples(r.addr).await);
     let page = scrape_until(r.addr, "two more cycles", |p| cycles(p) >= now + 2.0).await;
     assert_eq!(value(&page, RELOAD_OK, &[]), Some(0.0));
@@ -597,7 +592,7 @@ async fn role_and_profile_accounts() {
         assert_eq!(
             value(
                 &page,
-                "aliyun_cloud_assistant_exporter_credential_refreshes_total",
+                CREDENTIAL_REFRESHES,
                 &[
                     ("account", account),
                     ("source", source),
@@ -705,14 +700,7 @@ async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
     let exporter = ExporterProcess::spawn(&["--config.file", &path], &[]);
     wait_ready(exporter.socket()).await;
     let page = parse_metrics(&scrape(exporter.socket()).await);
-    assert_eq!(
-        value(
-            &page,
-            "aliyun_cloud_assistant_exporter_account_up",
-            &[("account", "a")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(value(&page, ACCOUNT_UP, &[("account", "a")]), Some(0.0));
     let err = exporter.stderr_so_far();
     assert!(
         err.contains("account down")

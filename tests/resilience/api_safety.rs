@@ -19,7 +19,6 @@ use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, RegionFault, SimKey, Simulator,
 };
 
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
 const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 
 // ---- 3xx: never followed ----
@@ -48,8 +47,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
         &[("action", cloud_assistant::ACTION), ("code", "HTTP3xx")],
     );
     assert!(redirected.is_some_and(|n| n >= 1.0), "{redirected:?}");
-    let cycles =
-        find_value(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
+    let cycles = find_value(&page, CYCLES, &[]).unwrap_or(0.0);
     let asked = sim.requests_by_region()[&(cloud_assistant::ACTION.to_string(), "r-moved".into())];
     let stderr = exporter.stop();
     assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
@@ -384,7 +382,7 @@ async fn a_page_without_its_list_and_without_a_next_token_is_empty() {
     );
     let agents = |r: &str| {
         page.iter()
-            .filter(|s| s.name == "aliyun_cloud_assistant_agent_up" && s.labels["region_id"] == r)
+            .filter(|s| s.name == AGENT_UP && s.labels["region_id"] == r)
             .count()
     };
     assert_eq!((agents("a"), agents("c")), (3, 0));

@@ -21,16 +21,6 @@ use cloud_assistant_exporter::simulator::{
 };
 
 const NOW: i64 = 1_760_000_000;
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const LAST_SUCCESS: &str = "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds";
-const SWEEP_UP: &str = "aliyun_cloud_assistant_exporter_plugin_sweep_up";
-const DURATION: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
-const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
-const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
-const DROPPED: &str = "aliyun_cloud_assistant_exporter_plugin_names_dropped_total";
-const PLUGIN_NAMES: &str = "aliyun_cloud_assistant_exporter_plugin_names";
-const INSTANCE_STATUS: &str = "aliyun_cloud_assistant_instance_status";
-const PLUGIN_INFO: &str = "aliyun_cloud_assistant_plugin_info";
 
 fn fleet_of(regions: &[(&str, usize)], plugins: &[&str]) -> FleetConfig {
     FleetConfig {
@@ -77,7 +67,7 @@ fn in_region(s: &Sample, account: Option<&str>, region: &str) -> bool {
 fn region_series(page: &[Sample], account: Option<&str>, region: &str) -> Vec<Sample> {
     let mut s: Vec<Sample> = page
         .iter()
-        .filter(|s| s.name != DURATION && s.name != WALKS && in_region(s, account, region))
+        .filter(|s| s.name != REGION_SECONDS && s.name != WALKS && in_region(s, account, region))
         .cloned()
         .collect();
     s.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
@@ -674,7 +664,7 @@ async fn a_flood_of_plugin_names_is_capped_and_counted_once() {
             .collect()
     };
     let check = |page: &[Sample]| {
-        assert_eq!(value(page, DROPPED, &[]), Some(over as f64));
+        assert_eq!(value(page, PLUGIN_NAMES_DROPPED, &[]), Some(over as f64));
         assert_eq!(value(page, PLUGIN_NAMES, &[("source", "flag")]), Some(2.0));
         assert_eq!(
             value(page, PLUGIN_NAMES, &[("source", "discovered")]),
@@ -817,7 +807,6 @@ fn soak_accounts(url: &str, spare: bool) -> String {
 #[ignore = "a soak of 30 minutes: cargo test --release --test resilience -- --ignored soak"]
 async fn soak_rotating_faults_and_reloads() {
     const PHASE: Duration = Duration::from_secs(15);
-    const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
     let minutes: f64 = std::env::var("SOAK_MINUTES")
         .ok()
         .and_then(|m| m.parse().ok())
@@ -873,9 +862,8 @@ async fn soak_rotating_faults_and_reloads() {
     };
     let has_info = |page: &[Sample]| {
         ["a", "b"].iter().all(|r| {
-            page.iter().any(|s| {
-                s.name == "aliyun_cloud_assistant_instance_info" && in_region(s, Some("main"), r)
-            })
+            page.iter()
+                .any(|s| s.name == INSTANCE_INFO && in_region(s, Some("main"), r))
         })
     };
     let page = scrape_until(addr, "instance names of a and b", has_info).await;
