@@ -15,7 +15,6 @@ use cloud_assistant_exporter::simulator::{
 };
 use common::*;
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 const REGIONS: [&str; 2] = ["cn-hangzhou", "cn-shanghai"];
 
 async fn sim() -> Simulator {

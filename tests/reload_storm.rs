@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::simulator::{IdentityConfig, IdentityServer, Simulator};
 use common::*;
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_storm_runs_a_reload_a_second_and_assumes_the_role_once() {
     let sim = Simulator::start(fleet(&[("cn-hangzhou", 3)]))

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::app::Running;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::simulator::{
-    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault, SimKey, Simulator,
+    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault,
 };
 use common::*;
 
@@ -42,45 +42,14 @@ const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_http_auth_failures_total",
 ];
 
-/// A simulated account: its simulator, which accepts only its own key.
-struct Acct {
-    name: &'static str,
-    sim: Simulator,
-    key_id: String,
-}
-
+/// A simulated account at `NOW` whose fleet is `regions`, seeded `seed`.
 async fn account(name: &'static str, seed: u64, regions: &[(&str, usize)]) -> Acct {
     let cfg = FleetConfig {
         seed,
         start: NOW - 3600,
         ..fleet(regions)
     };
-    let sim = sim_at(cfg, Clock::fixed(NOW)).await;
-    let key_id = format!("LTAI-{name}");
-    sim.add_key(&key_id, SimKey::long_term(format!("secret-of-{name}")));
-    Acct { name, sim, key_id }
-}
-
-/// The secret file of `a` in `dir`, and its entry in the accounts file.
-fn entry(dir: &TempDir, a: &Acct, regions: Option<&[&str]>) -> String {
-    dir.write(
-        &format!("{}.secret", a.name),
-        &format!("secret-of-{}\n", a.name),
-    );
-    let regions = regions
-        .map(|r| format!("    regions: [{}]\n", r.join(", ")))
-        .unwrap_or_default();
-    format!(
-        "  - name: {}\n    endpoint: \"{}\"\n{regions}    credentials:\n      type: access_key\n      access_key_id: {}\n      access_key_secret_file: {}.secret\n",
-        a.name,
-        a.sim.url(),
-        a.key_id,
-        a.name
-    )
-}
-
-fn accounts_file(entries: &[String]) -> String {
-    format!("# accounts for the test\naccounts:\n{}", entries.concat())
+    Acct::on(name, sim_at(cfg, Clock::fixed(NOW)).await)
 }
 
 /// The exporter in process with no credentials in its environment: only
@@ -193,9 +162,9 @@ async fn each_account_is_collected_once_under_its_label_and_fails_alone() {
     let config = dir.write(
         "accounts.yml",
         &accounts_file(&[
-            entry(&dir, &alpha, Some(&["cn-hangzhou", "cn-shanghai"])),
+            alpha.entry_in(&dir, &["cn-hangzhou", "cn-shanghai"]),
             // No regions: DescribeRegions of its own endpoint.
-            entry(&dir, &beta, None),
+            beta.entry(&dir),
         ]),
     );
     // The slower instance-info walk would land between the cycles compared.
@@ -351,16 +320,8 @@ async fn accounts_are_collected_at_once_under_the_shared_limits() {
     let config = dir.write(
         "accounts.yml",
         &accounts_file(&[
-            entry(
-                &dir,
-                &alpha,
-                Some(&["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
-            ),
-            entry(
-                &dir,
-                &beta,
-                Some(&["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
-            ),
+            alpha.entry_in(&dir, &["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
+            beta.entry_in(&dir, &["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
         ]),
     );
     // Sample both simulators while the first cycle runs: were both
@@ -423,7 +384,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     let dir = TempDir::new("reload");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     let r = start(
         &config,
@@ -460,7 +421,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     // beta leaves, gamma comes.
     dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &gamma, None)]),
+        &accounts_file(&[alpha.entry(&dir), gamma.entry(&dir)]),
     );
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
@@ -492,7 +453,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
         "accounts.yml",
         &format!(
             "{}    extra_key: 1\n",
-            accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &gamma, None)])
+            accounts_file(&[alpha.entry(&dir), gamma.entry(&dir)])
         ),
     );
     let (status, body) = reload().await;
@@ -512,7 +473,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     assert!(regions_up(&page).values().all(|v| *v == 1.0));
 
     // Fixed again.
-    dir.write("accounts.yml", &accounts_file(&[entry(&dir, &gamma, None)]));
+    dir.write("accounts.yml", &accounts_file(&[gamma.entry(&dir)]));
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
     let page = scrape_until(r.addr, "gamma alone, reloaded", |p| {
@@ -614,7 +575,7 @@ async fn shards_split_account_region_pairs() {
     let dir = TempDir::new("shards");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut replicas = Vec::new();
@@ -716,7 +677,7 @@ async fn sighup_reloads_the_accounts_file() {
     let alpha = account("alpha", 7, &[("cn-hangzhou", 2)]).await;
     let beta = account("beta", 8, &[("cn-beijing", 3)]).await;
     let dir = TempDir::new("sighup");
-    let config = dir.write("accounts.yml", &accounts_file(&[entry(&dir, &alpha, None)]));
+    let config = dir.write("accounts.yml", &accounts_file(&[alpha.entry(&dir)]));
     let exporter = ExporterProcess::spawn(
         &[
             "--config.file",
@@ -739,7 +700,7 @@ async fn sighup_reloads_the_accounts_file() {
 
     dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     exporter.signal("-HUP");
     let page = scrape_until(exporter.socket(), "beta collected", |p| {

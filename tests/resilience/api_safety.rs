@@ -19,8 +19,6 @@ use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, RegionFault, SimKey, Simulator,
 };
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-
 // ---- 3xx: never followed ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
