@@ -292,13 +292,7 @@ async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
         &alpha,
         &[],
     );
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", e.addr))
-        .send()
-        .await
-        .expect("reload");
-    let status = resp.status().as_u16();
-    let body = resp.text().await.expect("body");
+    let (status, body) = post_reload(&e.addr).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("\"alpha\"") && body.contains("\"delta\""),
@@ -327,12 +321,8 @@ async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
     // Fixed: the STS answers and delta's secret is there; a reload is 200.
     alpha.sts().update_config(|c| c.sts_fault = None);
     dir.write("delta.secret", "secret-of-delta\n");
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", e.addr))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(resp.status(), 200);
+    let (status, _) = post_reload(&e.addr).await;
+    assert_eq!(status, 200);
     let page = scrape_until(e.socket(), "every account up", |p| {
         [&alpha, &beta, &gamma, &delta]
             .iter()

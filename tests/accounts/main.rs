@@ -407,16 +407,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
             .sum()
     };
     let before = alpha_calls(&page);
-    let client = reqwest::Client::new();
-    let reload = || async {
-        let resp = client
-            .post(format!("http://{}/-/reload", r.addr))
-            .send()
-            .await
-            .expect("reload");
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
-    };
+    let reload = || post_reload(r.addr);
 
     // beta leaves, gamma comes.
     dir.write(

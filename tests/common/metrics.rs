@@ -61,6 +61,17 @@ pub async fn scrape(addr: SocketAddr) -> String {
 }
 
 /// `/metrics`, parsed.
+/// `POST /-/reload` at `addr`: the status and the body of the answer.
+pub async fn post_reload(addr: impl std::fmt::Display) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
 pub async fn scrape_samples(addr: SocketAddr) -> Vec<Sample> {
     parse_metrics(&scrape(addr).await)
 }

@@ -214,13 +214,7 @@ async fn a_signature_refusal_leaks_no_key_id_token_or_secret() {
             sts_token_credentials("        ")
         ),
     );
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", exporter.addr))
-        .send()
-        .await
-        .expect("reload");
-    let status = resp.status().as_u16();
-    let answer = resp.text().await.expect("body");
+    let (status, answer) = post_reload(&exporter.addr).await;
     assert_eq!(status, 500, "{answer}");
     assert!(
         answer.contains("SignatureDoesNotMatch") && answer.contains("[redacted]"),
