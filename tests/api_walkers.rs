@@ -446,7 +446,7 @@ async fn hostile_answers_are_clear_errors() {
             "{\"InstanceCloudAssistantStatusSet\": {\"InstanceCloudAss",
             "truncated",
         ),
-        // Without a NextToken this is an empty page (see resilience/api_safety.rs).
+        // Without a NextToken this is an empty page (see tests/resilience/api_safety.rs).
         (
             "{\"RequestId\": \"x\", \"NextToken\": \"AA==\"}",
             "InstanceCloudAssistantStatusSet is missing",

@@ -313,7 +313,7 @@ async fn plugins_without_the_flag_come_from_discovery() {
 async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
     // Info series of a vanished instance go at the next info walk, which
-    // this test does not wait for (see tests/inventory.rs).
+    // this test does not wait for (see tests/inventory/main.rs).
     let running = serve(
         &sim,
         &[
