@@ -24,7 +24,7 @@ use cloud_assistant_exporter::simulator::fleet::Agent;
 use cloud_assistant_exporter::simulator::{
     Fleet, FleetConfig, RegionFault, RegionSpec, SimKey, Simulator,
 };
-use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file};
+use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file, repo_text};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -137,12 +137,9 @@ impl Rule {
     }
 }
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo_file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
 fn rules() -> Vec<Rule> {
-    let file: RuleFile = yaml_serde::from_str(&read("dashboards/alerts.yml")).expect("alerts.yml");
+    let file: RuleFile =
+        yaml_serde::from_str(&repo_text("dashboards/alerts.yml")).expect("alerts.yml");
     assert!(file.groups.len() >= 2, "{:?}", file.groups);
     let mut names = BTreeSet::new();
     let mut rules = Vec::new();
@@ -157,7 +154,8 @@ fn rules() -> Vec<Rule> {
 }
 
 fn dashboard() -> Value {
-    serde_json::from_str(&read("dashboards/cloud-assistant.json")).expect("the dashboard is JSON")
+    serde_json::from_str(&repo_text("dashboards/cloud-assistant.json"))
+        .expect("the dashboard is JSON")
 }
 
 /// The metric and recording-rule names an expression reads.
@@ -274,7 +272,7 @@ fn alert_rules_are_documented_tested_and_keep_account() {
 
 /// One section per alert in runbooks.md, each with every part.
 fn each_alert_has_a_runbook_of_every_part(alert_names: &BTreeSet<String>) {
-    let runbooks = read("dashboards/runbooks.md");
+    let runbooks = repo_text("dashboards/runbooks.md");
     let sections: Vec<(&str, &str)> = runbooks
         .split("\n## ")
         .skip(1)
@@ -313,7 +311,7 @@ fn each_alert_has_a_runbook_of_every_part(alert_names: &BTreeSet<String>) {
 /// The panels and rows a runbook names by their title ("Walks by
 /// result") exist.
 fn the_panels_a_runbook_names_exist() {
-    let runbooks = read("dashboards/runbooks.md");
+    let runbooks = repo_text("dashboards/runbooks.md");
     let mut titles: BTreeSet<String> = BTreeSet::new();
     let mut walk = vec![dashboard()["panels"].clone()];
     while let Some(Value::Array(list)) = walk.pop() {
@@ -344,7 +342,7 @@ fn every_alert_fires_in_a_test_and_is_checked_quiet_after_its_for(
     alert_names: &BTreeSet<String>,
 ) {
     let test_file: yaml_serde::Value =
-        yaml_serde::from_str(&read("dashboards/alerts.test.yml")).expect("alerts.test.yml");
+        yaml_serde::from_str(&repo_text("dashboards/alerts.test.yml")).expect("alerts.test.yml");
     let mut tested = BTreeSet::new();
     let for_of: BTreeMap<&str, Duration> = alerts
         .iter()
@@ -388,7 +386,7 @@ fn every_alert_fires_in_a_test_and_is_checked_quiet_after_its_for(
 /// a severity, fixed summaries, labels in descriptions, a `for` long enough;
 /// per-instance alerts are warnings that outlive a restart.
 fn every_alert_is_a_row_of_the_readme_with_fixed_annotations(alerts: &[&Rule]) {
-    let docs = read("dashboards/README.md");
+    let docs = repo_text("dashboards/README.md");
     let mut per_instance_alerts = 0;
     for r in alerts {
         let name = r.name();
@@ -486,9 +484,9 @@ fn grouping_by_region_keeps_account(rules: &[Rule]) {
 }
 
 fn the_docs_link_to_the_rules_and_runbooks_instead_of_copying_them() {
-    let docs = read("dashboards/README.md");
+    let docs = repo_text("dashboards/README.md");
     assert!(
-        read("README.md").contains("dashboards/README.md"),
+        repo_text("README.md").contains("dashboards/README.md"),
         "README.md links to dashboards/README.md"
     );
     for target in [

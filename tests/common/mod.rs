@@ -173,3 +173,8 @@ pub fn tool(name: &str, package: &str) -> Option<std::path::PathBuf> {
 pub fn repo_file(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// The text of a file of the repository; panics naming it.
+pub fn repo_text(rel: &str) -> String {
+    std::fs::read_to_string(repo_file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+}
