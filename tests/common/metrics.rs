@@ -1,5 +1,5 @@
-//! The page as a test reads it: scraping `/metrics`, parsing the text
-//! format, finding series.
+//! The page as a test reads it: the families' names, scraping `/metrics`,
+//! parsing the text format, finding series; and `/-/reload`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -4,8 +4,10 @@
 //! with `#[path = "../common/mod.rs"]`) and takes what it needs; the parts,
 //! by job:
 //! - [`setup`]: the simulator, clients, collectors, the exporter in
-//!   process, the HTTP server alone;
-//! - [`metrics`]: scraping `/metrics`, parsing the page, finding series;
+//!   process, the HTTP server alone, simulated accounts ([`Acct`]) and
+//!   their accounts file;
+//! - [`metrics`]: the names of the families the tests read, scraping
+//!   `/metrics`, parsing the page, finding series, posting `/-/reload`;
 //! - [`process`]: the exporter binary as a child process, other servers;
 //! - [`prom`]: promtool, Prometheus' API, the dashboard's queries;
 //! - [`cycles`]: cycles on a pinned clock, page comparisons, a trap port, a

@@ -1,5 +1,6 @@
 //! In-process set-up against the simulator: fleets, clients, collectors,
-//! the whole exporter, and the HTTP server alone.
+//! the whole exporter, the HTTP server alone, and simulated accounts with
+//! their accounts file.
 
 use std::sync::Arc;
 use std::time::Duration;
