@@ -420,13 +420,8 @@ async fn endpoints_and_content_negotiation() {
         405
     );
     // Without --web.enable-lifecycle, reloading over HTTP is off.
-    let reload = c
-        .post(format!("{base}/-/reload"))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(reload.status(), 403);
-    let why = reload.text().await.expect("body");
+    let (status, why) = post_reload(running.addr).await;
+    assert_eq!(status, 403);
     assert_eq!(why.lines().count(), 1, "{why}");
     assert!(why.contains("--web.enable-lifecycle"), "{why}");
 
