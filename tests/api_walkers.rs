@@ -19,10 +19,6 @@ const SIZES: &[(&str, usize)] = &[
     ("r-137", 137),
 ];
 
-fn p(k: &str, v: &str) -> (String, String) {
-    (k.to_string(), v.to_string())
-}
-
 #[tokio::test]
 async fn walkers_return_exactly_the_fleet_at_page_boundaries() {
     let sim = Simulator::start(fleet(SIZES)).await.expect("sim");
@@ -234,26 +230,26 @@ async fn documented_limits_surface_as_typed_errors() {
     let client = client(&sim);
     let ids = |n: usize| {
         (1..=n)
-            .map(|i| p(&format!("InstanceId.{i}"), &format!("i-{i}")))
+            .map(|i| kv(&format!("InstanceId.{i}"), &format!("i-{i}")))
             .collect::<Vec<_>>()
     };
     type Case = (&'static str, Vec<(String, String)>, u16, &'static str);
     let cases: Vec<Case> = vec![
         (
             "DescribeCloudAssistantStatus",
-            vec![p("MaxResults", "51")],
+            vec![kv("MaxResults", "51")],
             400,
             "InvalidParameter.MaxResults",
         ),
         (
             "DescribeCloudAssistantStatus",
-            vec![p("MaxResults", "0")],
+            vec![kv("MaxResults", "0")],
             400,
             "InvalidParameter.MaxResults",
         ),
         (
             "DescribeCloudAssistantStatus",
-            vec![p("NextToken", "bogus+/=")],
+            vec![kv("NextToken", "bogus+/=")],
             400,
             "InvalidParameter.NextToken",
         ),
@@ -265,13 +261,13 @@ async fn documented_limits_surface_as_typed_errors() {
         ),
         (
             "DescribeInstanceStatus",
-            vec![p("PageSize", "100")],
+            vec![kv("PageSize", "100")],
             400,
             "InvalidParam.PageSize",
         ),
         (
             "DescribeInstanceStatus",
-            vec![p("PageNumber", "0")],
+            vec![kv("PageNumber", "0")],
             400,
             "InvalidParam.PageNumber",
         ),
@@ -287,7 +283,7 @@ async fn documented_limits_surface_as_typed_errors() {
             "ListPluginStatus",
             {
                 let mut v = ids(51);
-                v.push(p("Name", "x"));
+                v.push(kv("Name", "x"));
                 v
             },
             400,
@@ -295,7 +291,7 @@ async fn documented_limits_surface_as_typed_errors() {
         ),
         (
             "ListPluginStatus",
-            vec![p("Name", "x"), p("MaxResults", "500")],
+            vec![kv("Name", "x"), kv("MaxResults", "500")],
             400,
             "InvalidParameter.MaxResults",
         ),
@@ -450,7 +446,7 @@ async fn hostile_answers_are_clear_errors() {
             "{\"InstanceCloudAssistantStatusSet\": {\"InstanceCloudAss",
             "truncated",
         ),
-        // Without a NextToken this is an empty page (see api_safety.rs).
+        // Without a NextToken this is an empty page (see tests/resilience/api_safety.rs).
         (
             "{\"RequestId\": \"x\", \"NextToken\": \"AA==\"}",
             "InstanceCloudAssistantStatusSet is missing",

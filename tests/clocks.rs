@@ -9,9 +9,6 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::simulator::{SimKey, Simulator};
 use common::*;
 
-const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
-const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
-
 /// Walks of a region ended so far (any result).
 fn walks(page: &[Sample], account: Option<&str>, region: &str) -> f64 {
     page.iter()
@@ -194,20 +191,13 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
         assert_eq!(
             value(
                 &page,
-                "aliyun_cloud_assistant_exporter_region_up",
+                REGION_UP,
                 &[("account", "good"), ("region_id", region)]
             ),
             Some(1.0)
         );
     }
-    assert_eq!(
-        value(
-            &page,
-            "aliyun_cloud_assistant_exporter_account_up",
-            &[("account", "good")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(value(&page, ACCOUNT_UP, &[("account", "good")]), Some(1.0));
     // The hung account's walks have not ended: nothing of it on the page
     // yet but its regions' own series.
     assert!(agents(&page, Some("hung"), "h1").is_empty());

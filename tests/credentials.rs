@@ -15,9 +15,7 @@ use cloud_assistant_exporter::simulator::{
 };
 use common::*;
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 const REGIONS: [&str; 2] = ["cn-hangzhou", "cn-shanghai"];
-const REFRESHES: &str = "aliyun_cloud_assistant_exporter_credential_refreshes_total";
 
 async fn sim() -> Simulator {
     Simulator::start(fleet(&[(REGIONS[0], 3), (REGIONS[1], 2)]))
@@ -111,7 +109,12 @@ async fn collects_by_role(env: &[(&str, String)]) -> (Simulator, IdentityServer,
 }
 
 fn refreshes(page: &[Sample], source: &str, result: &str) -> f64 {
-    value(page, REFRESHES, &[("source", source), ("result", result)]).unwrap_or(0.0)
+    value(
+        page,
+        CREDENTIAL_REFRESHES,
+        &[("source", source), ("result", result)],
+    )
+    .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -314,7 +317,7 @@ async fn role_arn_flag_assumes_the_role_with_environment_keys() {
     let r = start(&sim, &id, &sim_key_env(), &[]).await.expect("starts");
     wait_ready(r.addr).await;
     let page = scrape_samples(r.addr).await;
-    let requests = "aliyun_cloud_assistant_exporter_api_requests_total";
+    let requests = API_REQUESTS;
     assert!(sum(&page, requests, "code", |c| c == "Forbidden.RAM") >= 1.0);
     assert_eq!(sum(&page, requests, "code", |c| c == "OK"), 0.0);
     r.shutdown().await;
@@ -340,23 +343,11 @@ async fn a_failing_sts_at_start_leaves_the_account_down_not_the_exporter() {
     wait_ready(r.addr).await;
     let text = scrape(r.addr).await;
     let page = parse_metrics(&text);
-    assert_eq!(
-        value(&page, "aliyun_cloud_assistant_exporter_account_up", &[]),
-        Some(0.0),
-        "{text}"
-    );
+    assert_eq!(value(&page, ACCOUNT_UP, &[]), Some(0.0), "{text}");
     assert!(refreshes(&page, "assume_role", "failure") >= 1.0);
     assert!(!text.contains("wrong-secret"));
     // Nothing is walked without credentials.
-    assert_eq!(
-        sum(
-            &page,
-            "aliyun_cloud_assistant_exporter_api_requests_total",
-            "code",
-            |_| true
-        ),
-        0.0
-    );
+    assert_eq!(sum(&page, API_REQUESTS, "code", |_| true), 0.0);
     r.shutdown().await;
 }
 
@@ -404,7 +395,7 @@ async fn short_lived_credentials_refresh_once_per_half_life_and_never_expire_in_
     let page = parse_metrics(&raw);
     let stderr = exporter.stop();
 
-    let requests = "aliyun_cloud_assistant_exporter_api_requests_total";
+    let requests = API_REQUESTS;
     assert_eq!(
         sum(&page, requests, "code", |c| c
             .starts_with("InvalidSecurityToken")),

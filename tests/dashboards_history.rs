@@ -875,6 +875,43 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         * 60;
     let start = end - HOURS * 3600;
     let dir = TempDir::new("history");
+    let (fleet, blocks) = history_in_blocks(&promtool, &dir, (start, end), full);
+    // Prometheus with no scrape and no rule, at its default query limits.
+    let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 60s\n");
+    let prom = common::launch_prometheus(&prometheus, dir, &config, &blocks).await;
+    let api = PromApi::new(&prom.base, Duration::from_secs(150));
+    the_whole_range_answers(&api, start).await;
+    let mut timings: Vec<(Duration, String)> = Vec::new();
+    let answers = every_panel_has_data_in_time(&api, &panels, (start, end), &mut timings).await;
+    the_answers_are_the_historys_at_full_size(&answers, &fleet);
+    the_instance_rules_take_little_and_keep_20_a_region(&api, end, &mut timings).await;
+    timings.sort_by_key(|t| std::cmp::Reverse(t.0));
+    let total: Duration = timings.iter().map(|(d, _)| *d).sum();
+    eprintln!(
+        "{} queries over {HOURS}h of {INSTANCES} instances ({}) in {total:.1?}; slowest {:.1?}: {}",
+        timings.len(),
+        if full {
+            "per-instance series over the whole range"
+        } else {
+            "per-instance series over the last 65 minutes"
+        },
+        timings[0].0,
+        timings[0].1
+    );
+    for (d, q) in timings.iter().take(5).skip(1) {
+        eprintln!("  {d:.1?}: {}", q.lines().next().unwrap_or(""));
+    }
+    drop(prom);
+}
+
+/// The history written as OpenMetrics and made into TSDB blocks (under
+/// `dir`) with promtool; the fleet it holds, and the blocks' directory.
+fn history_in_blocks(
+    promtool: &std::path::Path,
+    dir: &TempDir,
+    (start, end): (i64, i64),
+    full: bool,
+) -> (Fleet, std::path::PathBuf) {
     let input = dir.path().join("history.om");
     let began = Instant::now();
     let (fleet, samples) = write_history(&input, start, end, full);
@@ -888,7 +925,7 @@ async fn every_panel_on_six_hours_of_100k_instances() {
     let blocks = dir.path().join("data");
     let began = Instant::now();
     common::run_ok(
-        std::process::Command::new(&promtool)
+        std::process::Command::new(promtool)
             .args(["tsdb", "create-blocks-from", "openmetrics"])
             .arg(&input)
             .arg(&blocks),
@@ -896,11 +933,11 @@ async fn every_panel_on_six_hours_of_100k_instances() {
     eprintln!("history: blocks created in {:.1?}", began.elapsed());
     std::fs::remove_file(&input).expect("remove the OpenMetrics file");
 
-    // Prometheus with no scrape and no rule, at its default query limits.
-    let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 60s\n");
-    let prom = common::launch_prometheus(&prometheus, dir, &config, &blocks).await;
-    let api = PromApi::new(&prom.base, Duration::from_secs(150));
-    // The blocks are loaded: the whole range answers.
+    (fleet, blocks)
+}
+
+/// The blocks are loaded: the history's first hour answers.
+async fn the_whole_range_answers(api: &PromApi, start: i64) {
     let first = api
         .post(
             "/api/v1/query",
@@ -916,11 +953,19 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         (ACCOUNTS.len() * REGIONS.len()).to_string(),
         "the history's first hour"
     );
+}
 
-    let mut timings: Vec<(Duration, String)> = Vec::new();
+/// Every query of every panel, as Grafana sends it, answers within
+/// Grafana's timeout, and every panel shows data. Each panel's answers.
+async fn every_panel_has_data_in_time(
+    api: &PromApi,
+    panels: &[(String, Vec<common::PanelQuery>)],
+    (start, end): (i64, i64),
+    timings: &mut Vec<(Duration, String)>,
+) -> Vec<(String, Vec<Value>)> {
     let mut failures = Vec::new();
     let mut answers: Vec<(String, Vec<Value>)> = Vec::new();
-    for (title, queries) in &panels {
+    for (title, queries) in panels {
         let mut any = false;
         for q in queries {
             let expr = grafana_substitute(&q.expr, RATE_INTERVAL, "60s");
@@ -962,7 +1007,11 @@ async fn every_panel_on_six_hours_of_100k_instances() {
     }
     assert!(failures.is_empty(), "panels:\n{}", failures.join("\n"));
 
-    // The answers are the history's, at full size.
+    answers
+}
+
+/// The answers are the history's, at full size.
+fn the_answers_are_the_historys_at_full_size(answers: &[(String, Vec<Value>)], fleet: &Fleet) {
     let answer = |title: &str| -> &Vec<Value> {
         &answers
             .iter()
@@ -997,11 +1046,17 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         .expect("points");
     assert_eq!(last[1], fleet.agents_up.to_string());
     assert_eq!(fleet.per_region * ACCOUNTS.len() * REGIONS.len(), INSTANCES);
+}
 
-    // The two recording rules that read raw per-instance series, as
-    // Prometheus evaluates them every interval: at the end of the range,
-    // over all 100 000 instances. They must take a small part of an
-    // interval and keep 20 instances a region.
+/// The two recording rules that read raw per-instance series, as
+/// Prometheus evaluates them every interval: at the end of the range,
+/// over all 100 000 instances. They must take a small part of an
+/// interval and keep 20 instances a region.
+async fn the_instance_rules_take_little_and_keep_20_a_region(
+    api: &PromApi,
+    end: i64,
+    timings: &mut Vec<(Duration, String)>,
+) {
     let alerts: yaml_serde::Value = yaml_serde::from_str(
         &std::fs::read_to_string(repo_file("dashboards/alerts.yml")).expect("alerts.yml"),
     )
@@ -1052,22 +1107,4 @@ async fn every_panel_on_six_hours_of_100k_instances() {
         );
         timings.push((took, format!("rule {name}")));
     }
-
-    timings.sort_by_key(|t| std::cmp::Reverse(t.0));
-    let total: Duration = timings.iter().map(|(d, _)| *d).sum();
-    eprintln!(
-        "{} queries over {HOURS}h of {INSTANCES} instances ({}) in {total:.1?}; slowest {:.1?}: {}",
-        timings.len(),
-        if full {
-            "per-instance series over the whole range"
-        } else {
-            "per-instance series over the last 65 minutes"
-        },
-        timings[0].0,
-        timings[0].1
-    );
-    for (d, q) in timings.iter().take(5).skip(1) {
-        eprintln!("  {d:.1?}: {}", q.lines().next().unwrap_or(""));
-    }
-    drop(prom);
 }

@@ -24,7 +24,7 @@ use cloud_assistant_exporter::simulator::fleet::Agent;
 use cloud_assistant_exporter::simulator::{
     Fleet, FleetConfig, RegionFault, RegionSpec, SimKey, Simulator,
 };
-use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file};
+use common::{PromApi, ServerProcess, TempDir, grafana_substitute, has_data, repo_file, repo_text};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -137,12 +137,9 @@ impl Rule {
     }
 }
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo_file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
-}
-
 fn rules() -> Vec<Rule> {
-    let file: RuleFile = yaml_serde::from_str(&read("dashboards/alerts.yml")).expect("alerts.yml");
+    let file: RuleFile =
+        yaml_serde::from_str(&repo_text("dashboards/alerts.yml")).expect("alerts.yml");
     assert!(file.groups.len() >= 2, "{:?}", file.groups);
     let mut names = BTreeSet::new();
     let mut rules = Vec::new();
@@ -157,7 +154,8 @@ fn rules() -> Vec<Rule> {
 }
 
 fn dashboard() -> Value {
-    serde_json::from_str(&read("dashboards/cloud-assistant.json")).expect("the dashboard is JSON")
+    serde_json::from_str(&repo_text("dashboards/cloud-assistant.json"))
+        .expect("the dashboard is JSON")
 }
 
 /// The metric and recording-rule names an expression reads.
@@ -262,16 +260,27 @@ fn alert_rules_are_documented_tested_and_keep_account() {
     let rules = rules();
     let alerts: Vec<&Rule> = rules.iter().filter(|r| r.alert.is_some()).collect();
     assert!(alerts.len() >= 20, "{} alerts", alerts.len());
-    let runbooks = read("dashboards/runbooks.md");
+    let alert_names: BTreeSet<String> = alerts.iter().map(|r| r.name().to_string()).collect();
+    each_alert_has_a_runbook_of_every_part(&alert_names);
+    the_panels_a_runbook_names_exist();
+    every_alert_fires_in_a_test_and_is_checked_quiet_after_its_for(&alerts, &alert_names);
+    every_alert_is_a_row_of_the_readme_with_fixed_annotations(&alerts);
+    only_alerts_about_one_process_name_the_target(&alerts);
+    grouping_by_region_keeps_account(&rules);
+    the_docs_link_to_the_rules_and_runbooks_instead_of_copying_them();
+}
+
+/// One section per alert in runbooks.md, each with every part.
+fn each_alert_has_a_runbook_of_every_part(alert_names: &BTreeSet<String>) {
+    let runbooks = repo_text("dashboards/runbooks.md");
     let sections: Vec<(&str, &str)> = runbooks
         .split("\n## ")
         .skip(1)
         .map(|s| s.split_once('\n').unwrap_or((s, "")))
         .collect();
     let headings: BTreeSet<String> = sections.iter().map(|(h, _)| h.trim().to_string()).collect();
-    let alert_names: BTreeSet<String> = alerts.iter().map(|r| r.name().to_string()).collect();
     assert_eq!(
-        headings, alert_names,
+        &headings, alert_names,
         "runbooks.md has one section per alert"
     );
     for (heading, body) in &sections {
@@ -297,8 +306,12 @@ fn alert_rules_are_documented_tested_and_keep_account() {
             "runbook {heading}: the first check names no command or page: {first}"
         );
     }
-    // The panels and rows a runbook names by their title ("Walks by
-    // result") exist.
+}
+
+/// The panels and rows a runbook names by their title ("Walks by
+/// result") exist.
+fn the_panels_a_runbook_names_exist() {
+    let runbooks = repo_text("dashboards/runbooks.md");
     let mut titles: BTreeSet<String> = BTreeSet::new();
     let mut walk = vec![dashboard()["panels"].clone()];
     while let Some(Value::Array(list)) = walk.pop() {
@@ -322,9 +335,14 @@ fn alert_rules_are_documented_tested_and_keep_account() {
         }
     }
     assert!(named >= 10, "runbooks.md names {named} panels");
+}
 
+fn every_alert_fires_in_a_test_and_is_checked_quiet_after_its_for(
+    alerts: &[&Rule],
+    alert_names: &BTreeSet<String>,
+) {
     let test_file: yaml_serde::Value =
-        yaml_serde::from_str(&read("dashboards/alerts.test.yml")).expect("alerts.test.yml");
+        yaml_serde::from_str(&repo_text("dashboards/alerts.test.yml")).expect("alerts.test.yml");
     let mut tested = BTreeSet::new();
     let for_of: BTreeMap<&str, Duration> = alerts
         .iter()
@@ -362,10 +380,15 @@ fn alert_rules_are_documented_tested_and_keep_account() {
         untested.is_empty(),
         "alerts no promtool test sees fire: {untested:?}"
     );
+}
 
-    let docs = read("dashboards/README.md");
+/// Not a copy of the rule: a row of dashboards/README.md with its runbook;
+/// a severity, fixed summaries, labels in descriptions, a `for` long enough;
+/// per-instance alerts are warnings that outlive a restart.
+fn every_alert_is_a_row_of_the_readme_with_fixed_annotations(alerts: &[&Rule]) {
+    let docs = repo_text("dashboards/README.md");
     let mut per_instance_alerts = 0;
-    for r in &alerts {
+    for r in alerts {
         let name = r.name();
         // Not a copy of the rule: a row of the table, with its runbook.
         let row = docs
@@ -420,7 +443,10 @@ fn alert_rules_are_documented_tested_and_keep_account() {
     // Agent down and not installed, plugin crashed and stopped, managed
     // server disconnected, a scheduled task failed or not running.
     assert_eq!(per_instance_alerts, 7, "per-instance alerts found");
-    for r in &alerts {
+}
+
+fn only_alerts_about_one_process_name_the_target(alerts: &[&Rule]) {
+    for r in alerts {
         // No alert but those about one exporter process keeps a target
         // label: a replaced pod neither doubles nor re-sends the others.
         let about_a_process = [
@@ -439,7 +465,10 @@ fn alert_rules_are_documented_tested_and_keep_account() {
             );
         }
     }
-    for r in &rules {
+}
+
+fn grouping_by_region_keeps_account(rules: &[Rule]) {
+    for r in rules {
         // Grouping by region keeps the account (absent without --config.file).
         for list in grouping_lists(&r.expr) {
             if list.iter().any(|l| l == "region_id") {
@@ -452,10 +481,12 @@ fn alert_rules_are_documented_tested_and_keep_account() {
             }
         }
     }
+}
 
-    // The docs link to the rules and runbooks instead of copying them.
+fn the_docs_link_to_the_rules_and_runbooks_instead_of_copying_them() {
+    let docs = repo_text("dashboards/README.md");
     assert!(
-        read("README.md").contains("dashboards/README.md"),
+        repo_text("README.md").contains("dashboards/README.md"),
         "README.md links to dashboards/README.md"
     );
     for target in [
@@ -478,6 +509,18 @@ fn dashboard_scales_to_large_fleets() {
     assert_eq!(dashboard["title"], "Cloud Assistant");
     assert!(dashboard["uid"].as_str().is_some_and(|u| !u.is_empty()));
     assert!(dashboard["schemaVersion"].as_u64().is_some_and(|v| v >= 36));
+    the_variables_filter_by_job_account_and_region(&dashboard);
+    let panels = common::dashboard_panels(dashboard["panels"].as_array().expect("panels"));
+    assert!(panels.len() >= 40, "{} panels", panels.len());
+    let titles: BTreeSet<&str> = panels.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles.len(), panels.len(), "panel titles are unique");
+    let all_exprs = every_query_is_filtered_at_the_resolution_and_keeps_account(&panels);
+    legends_name_the_account_and_tables_link_to_the_console(&dashboard);
+    what_the_exporter_says_has_a_panel(&all_exprs);
+    the_lists_of_empty_panels_name_panels_or_rules(&titles);
+}
+
+fn the_variables_filter_by_job_account_and_region(dashboard: &Value) {
     let vars = dashboard["templating"]["list"]
         .as_array()
         .expect("variables");
@@ -506,13 +549,16 @@ fn dashboard_scales_to_large_fleets() {
         vars.iter().any(|v| v["type"] == "adhoc"),
         "an ad hoc filter"
     );
+}
 
-    let panels = common::dashboard_panels(dashboard["panels"].as_array().expect("panels"));
-    assert!(panels.len() >= 40, "{} panels", panels.len());
-    let titles: BTreeSet<&str> = panels.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(titles.len(), panels.len(), "panel titles are unique");
+/// Every query filters its selectors, rates follow the panel's
+/// resolution, raw per-instance series are read by instant top-N panels
+/// only, and grouping by region keeps the account. Every query's text.
+fn every_query_is_filtered_at_the_resolution_and_keeps_account(
+    panels: &[(String, Vec<common::PanelQuery>)],
+) -> String {
     let mut all_exprs = String::new();
-    for (title, queries) in &panels {
+    for (title, queries) in panels {
         assert!(!queries.is_empty(), "panel {title:?} has no query");
         for q in queries {
             all_exprs.push_str(&q.expr);
@@ -556,8 +602,12 @@ fn dashboard_scales_to_large_fleets() {
             }
         }
     }
-    // Legends name the account with the region, and instance ids link to
-    // their console page.
+    all_exprs
+}
+
+/// Legends name the account with the region, and instance ids link to
+/// their console page.
+fn legends_name_the_account_and_tables_link_to_the_console(dashboard: &Value) {
     let mut legends = 0;
     let mut linked_tables = 0;
     let mut walk = vec![dashboard["panels"].clone()];
@@ -593,7 +643,10 @@ fn dashboard_scales_to_large_fleets() {
         legends >= 10 && linked_tables >= 6,
         "{legends} legends, {linked_tables} tables"
     );
-    // What the exporter has to say about itself and the fleet has a panel.
+}
+
+/// What the exporter has to say about itself and the fleet has a panel.
+fn what_the_exporter_says_has_a_panel(all_exprs: &str) {
     for metric in [
         "aliyun_cloud_assistant_exporter_credential_refreshes_total",
         "aliyun_cloud_assistant_exporter_config_last_reload_successful",
@@ -608,6 +661,9 @@ fn dashboard_scales_to_large_fleets() {
     ] {
         assert!(all_exprs.contains(metric), "no panel reads {metric}");
     }
+}
+
+fn the_lists_of_empty_panels_name_panels_or_rules(titles: &BTreeSet<&str>) {
     let listed = EMPTY_PANELS.iter().map(|(t, _)| *t).chain(
         NOT_YET_EXPORTED
             .iter()
@@ -1414,6 +1470,297 @@ async fn check_inhibition(alertmanager: &std::path::Path, alerts: &[Value]) {
     assert!(shown > 0);
 }
 
+/// An alert's labels, and whether the example config mutes it.
+type InhibitCase = (&'static [(&'static str, &'static str)], bool);
+
+/// An account that cannot be had fails its calls.
+const ACCOUNT_DOWN_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantAccountDown"),
+            ("job", "ca-a"),
+            ("account", "x"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantApiErrors"),
+            ("job", "ca-a"),
+            ("account", "x"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantApiErrors"),
+            ("job", "ca-b"),
+            ("account", "x"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantApiErrors"),
+            ("job", "ca-a"),
+            ("account", "y"),
+        ],
+        false,
+    ),
+];
+
+/// A stalled exporter: its job's region alerts.
+const STALLED_EXPORTER_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantCollectionStalled"),
+            ("job", "ca-a"),
+            ("instance", "a-0:9791"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantRegionStale"),
+            ("job", "ca-a"),
+            ("account", "y"),
+            ("region_id", "cn-hangzhou"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantPluginSweepFailing"),
+            ("job", "ca-a"),
+            ("account", "y"),
+            ("region_id", "cn-hangzhou"),
+            ("plugin", "p"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantRegionStale"),
+            ("job", "ca-b"),
+            ("account", "y"),
+            ("region_id", "cn-hangzhou"),
+        ],
+        false,
+    ),
+];
+
+/// A region-wide page: its instances' warnings and delivery failures.
+const REGION_PAGE_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantAgentsDownHigh"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantAgentDown"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("instance_id", "i-1"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantCommandDeliveryFailing"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("error_code", "ClientNotRunning"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantAgentDown"),
+            ("job", "ca-b"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("instance_id", "i-1"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantAgentDown"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-beijing"),
+            ("instance_id", "i-2"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantPluginCrashedMany"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("plugin", "p"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantPluginCrashed"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("instance_id", "i-3"),
+            ("plugin", "p"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantPluginCrashed"),
+            ("job", "ca-a"),
+            ("account", "x"),
+            ("region_id", "cn-shanghai"),
+            ("instance_id", "i-3"),
+            ("plugin", "q"),
+        ],
+        false,
+    ),
+];
+
+/// An agent that is down: its scheduled tasks.
+const AGENT_DOWN_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantAgentDown"),
+            ("job", "ca-e"),
+            ("account", "x"),
+            ("region_id", "cn-hangzhou"),
+            ("instance_id", "i-9"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantScheduledTaskFailed"),
+            ("job", "ca-e"),
+            ("account", "x"),
+            ("region_id", "cn-hangzhou"),
+            ("instance_id", "i-9"),
+            ("invoke_id", "t-1"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantScheduledTaskNotRunning"),
+            ("job", "ca-e"),
+            ("account", "x"),
+            ("region_id", "cn-hangzhou"),
+            ("instance_id", "i-8"),
+            ("invoke_id", "t-1"),
+        ],
+        false,
+    ),
+];
+
+/// A blind account: its regions and failing calls; a blind job: its
+/// accounts.
+const BLIND_ACCOUNT_OR_JOB_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantAccountBlind"),
+            ("job", "ca-c"),
+            ("account", "z"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantRegionStale"),
+            ("job", "ca-c"),
+            ("account", "z"),
+            ("region_id", "cn-hangzhou"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantApiErrors"),
+            ("job", "ca-c"),
+            ("account", "z"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantRegionStale"),
+            ("job", "ca-c"),
+            ("account", "w"),
+            ("region_id", "cn-hangzhou"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantExporterBlind"),
+            ("job", "ca-d"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantAccountBlind"),
+            ("job", "ca-d"),
+            ("account", "w"),
+        ],
+        true,
+    ),
+];
+
+/// A target down: the shard count of its job, its own failing scrapes.
+const TARGET_DOWN_MUTES: &[InhibitCase] = &[
+    (
+        &[
+            ("alertname", "CloudAssistantExporterDown"),
+            ("job", "ca-f"),
+            ("instance", "f-0:9791"),
+        ],
+        false,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantShardsMissing"),
+            ("job", "ca-f"),
+            ("count", "3"),
+            ("reporting", "2"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantScrapesFailing"),
+            ("job", "ca-f"),
+            ("instance", "f-0:9791"),
+        ],
+        true,
+    ),
+    (
+        &[
+            ("alertname", "CloudAssistantScrapesFailing"),
+            ("job", "ca-f"),
+            ("instance", "f-1:9791"),
+        ],
+        false,
+    ),
+];
+
 /// Each inhibit rule of the example config, on alerts made for it: the
 /// source mutes its targets of the same job (and account, region, instance
 /// or plugin as the rule says), and nothing of another job.
@@ -1423,279 +1770,15 @@ async fn alertmanager_example_inhibits_within_a_job() {
     else {
         return;
     };
-    // (labels, muted by the example config)
-    let cases: &[(&[(&str, &str)], bool)] = &[
-        // An account that cannot be had fails its calls.
-        (
-            &[
-                ("alertname", "CloudAssistantAccountDown"),
-                ("job", "ca-a"),
-                ("account", "x"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantApiErrors"),
-                ("job", "ca-a"),
-                ("account", "x"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantApiErrors"),
-                ("job", "ca-b"),
-                ("account", "x"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantApiErrors"),
-                ("job", "ca-a"),
-                ("account", "y"),
-            ],
-            false,
-        ),
-        // A stalled exporter: its job's region alerts.
-        (
-            &[
-                ("alertname", "CloudAssistantCollectionStalled"),
-                ("job", "ca-a"),
-                ("instance", "a-0:9791"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantRegionStale"),
-                ("job", "ca-a"),
-                ("account", "y"),
-                ("region_id", "cn-hangzhou"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantPluginSweepFailing"),
-                ("job", "ca-a"),
-                ("account", "y"),
-                ("region_id", "cn-hangzhou"),
-                ("plugin", "p"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantRegionStale"),
-                ("job", "ca-b"),
-                ("account", "y"),
-                ("region_id", "cn-hangzhou"),
-            ],
-            false,
-        ),
-        // A region-wide page: its instances' warnings and delivery failures.
-        (
-            &[
-                ("alertname", "CloudAssistantAgentsDownHigh"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantAgentDown"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("instance_id", "i-1"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantCommandDeliveryFailing"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("error_code", "ClientNotRunning"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantAgentDown"),
-                ("job", "ca-b"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("instance_id", "i-1"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantAgentDown"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-beijing"),
-                ("instance_id", "i-2"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantPluginCrashedMany"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("plugin", "p"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantPluginCrashed"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("instance_id", "i-3"),
-                ("plugin", "p"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantPluginCrashed"),
-                ("job", "ca-a"),
-                ("account", "x"),
-                ("region_id", "cn-shanghai"),
-                ("instance_id", "i-3"),
-                ("plugin", "q"),
-            ],
-            false,
-        ),
-        // An agent that is down: its scheduled tasks.
-        (
-            &[
-                ("alertname", "CloudAssistantAgentDown"),
-                ("job", "ca-e"),
-                ("account", "x"),
-                ("region_id", "cn-hangzhou"),
-                ("instance_id", "i-9"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantScheduledTaskFailed"),
-                ("job", "ca-e"),
-                ("account", "x"),
-                ("region_id", "cn-hangzhou"),
-                ("instance_id", "i-9"),
-                ("invoke_id", "t-1"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantScheduledTaskNotRunning"),
-                ("job", "ca-e"),
-                ("account", "x"),
-                ("region_id", "cn-hangzhou"),
-                ("instance_id", "i-8"),
-                ("invoke_id", "t-1"),
-            ],
-            false,
-        ),
-        // A blind account: its regions and failing calls; a blind job: its
-        // accounts.
-        (
-            &[
-                ("alertname", "CloudAssistantAccountBlind"),
-                ("job", "ca-c"),
-                ("account", "z"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantRegionStale"),
-                ("job", "ca-c"),
-                ("account", "z"),
-                ("region_id", "cn-hangzhou"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantApiErrors"),
-                ("job", "ca-c"),
-                ("account", "z"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantRegionStale"),
-                ("job", "ca-c"),
-                ("account", "w"),
-                ("region_id", "cn-hangzhou"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantExporterBlind"),
-                ("job", "ca-d"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantAccountBlind"),
-                ("job", "ca-d"),
-                ("account", "w"),
-            ],
-            true,
-        ),
-        // A target down: the shard count of its job, its own failing scrapes.
-        (
-            &[
-                ("alertname", "CloudAssistantExporterDown"),
-                ("job", "ca-f"),
-                ("instance", "f-0:9791"),
-            ],
-            false,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantShardsMissing"),
-                ("job", "ca-f"),
-                ("count", "3"),
-                ("reporting", "2"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantScrapesFailing"),
-                ("job", "ca-f"),
-                ("instance", "f-0:9791"),
-            ],
-            true,
-        ),
-        (
-            &[
-                ("alertname", "CloudAssistantScrapesFailing"),
-                ("job", "ca-f"),
-                ("instance", "f-1:9791"),
-            ],
-            false,
-        ),
-    ];
+    let cases = [
+        ACCOUNT_DOWN_MUTES,
+        STALLED_EXPORTER_MUTES,
+        REGION_PAGE_MUTES,
+        AGENT_DOWN_MUTES,
+        BLIND_ACCOUNT_OR_JOB_MUTES,
+        TARGET_DOWN_MUTES,
+    ]
+    .concat();
     let alerts: Vec<Value> = cases
         .iter()
         .map(|(labels, _)| {

@@ -10,17 +10,13 @@ use std::path::{Path, PathBuf};
 
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::simulator::{RegionFault, Simulator};
-use common::{EXPORTER_BIN, TempDir, github_anchor, parse_flags};
+use common::{EXPORTER_BIN, TempDir, github_anchor, parse_flags, repo_text};
 use yaml_serde::Value;
 
 const README_MAX_LINES: usize = 250;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 /// README.md and every docs/*.md, as (path from the repository root, text).
@@ -33,7 +29,10 @@ fn docs() -> Vec<(String, String)> {
         .collect();
     names.sort();
     names.insert(0, "README.md".into());
-    names.into_iter().map(|n| (n.clone(), read(&n))).collect()
+    names
+        .into_iter()
+        .map(|n| (n.clone(), repo_text(&n)))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -515,7 +514,7 @@ fn actions(policy: &serde_json::Value) -> BTreeSet<String> {
 #[test]
 fn json_blocks_parse_and_the_policy_is_deploys() {
     let deploy_policy: serde_json::Value =
-        serde_json::from_str(&read("deploy/ram-policy.json")).expect("ram-policy.json");
+        serde_json::from_str(&repo_text("deploy/ram-policy.json")).expect("ram-policy.json");
     let want = actions(&deploy_policy);
     assert!(want.iter().all(|a| a.starts_with("ecs:")) && want.len() >= 4);
     let mut policies = 0;
@@ -580,7 +579,7 @@ fn ini_blocks_are_sections_of_typed_keys() {
 
 /// (name, type, labels) of every family in the tables of docs/metrics.md.
 fn documented_families() -> BTreeMap<String, (String, BTreeSet<String>)> {
-    let text = read("docs/metrics.md");
+    let text = repo_text("docs/metrics.md");
     let mut out = BTreeMap::new();
     for line in prose_lines(&text) {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
@@ -777,7 +776,7 @@ fn readme_flags_table_is_help() {
     flags.remove("--version");
     assert!(flags.len() >= 20, "{help}");
 
-    let readme = read("README.md");
+    let readme = repo_text("README.md");
     let mut table: BTreeMap<String, Option<String>> = BTreeMap::new();
     for row in table_after(&readme, "Flags") {
         let flag = code(&row[0]).unwrap_or_else(|| panic!("README flags table: {:?}", row[0]));
@@ -798,7 +797,7 @@ fn readme_flags_table_is_help() {
 
 #[test]
 fn readme_is_short_and_runs_what_ci_runs() {
-    let readme = read("README.md");
+    let readme = repo_text("README.md");
     let lines = readme.lines().count();
     assert!(lines <= README_MAX_LINES, "README.md has {lines} lines");
     // The two commands come first, in the first code block.
@@ -809,7 +808,7 @@ fn readme_is_short_and_runs_what_ci_runs() {
     let cmds = commands(&first.body);
     assert_eq!(cmds[0], ["cargo", "run", "--release", "--", "--demo"]);
     // CI's last command is the README's test command, word for word.
-    let ci = read(".ci/run");
+    let ci = repo_text(".ci/run");
     let ci_test = ci
         .lines()
         .map(str::trim)
@@ -825,7 +824,7 @@ fn readme_is_short_and_runs_what_ci_runs() {
 fn relative_links_resolve() {
     let mut files: Vec<(String, String)> = docs();
     for extra in ["dashboards/README.md", "deploy/README.md"] {
-        files.push((extra.to_string(), read(extra)));
+        files.push((extra.to_string(), repo_text(extra)));
     }
     let mut checked = 0;
     for (file, text) in &files {
@@ -880,7 +879,7 @@ fn normalize(p: &Path) -> Option<PathBuf> {
 
 #[test]
 fn no_doc_copies_the_alert_rules() {
-    let rules = read("dashboards/alerts.yml");
+    let rules = repo_text("dashboards/alerts.yml");
     let rule_lines: Vec<&str> = rules
         .lines()
         .map(str::trim)

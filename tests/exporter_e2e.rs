@@ -313,7 +313,7 @@ async fn plugins_without_the_flag_come_from_discovery() {
 async fn vanished_instances_vanish_and_failed_regions_keep_their_series() {
     let sim = sim_at(five_regions(), Clock::fixed(NOW)).await;
     // Info series of a vanished instance go at the next info walk, which
-    // this test does not wait for (see tests/inventory.rs).
+    // this test does not wait for (see tests/inventory/main.rs).
     let running = serve(
         &sim,
         &[
@@ -420,13 +420,8 @@ async fn endpoints_and_content_negotiation() {
         405
     );
     // Without --web.enable-lifecycle, reloading over HTTP is off.
-    let reload = c
-        .post(format!("{base}/-/reload"))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(reload.status(), 403);
-    let why = reload.text().await.expect("body");
+    let (status, why) = post_reload(running.addr).await;
+    assert_eq!(status, 403);
     assert_eq!(why.lines().count(), 1, "{why}");
     assert!(why.contains("--web.enable-lifecycle"), "{why}");
 

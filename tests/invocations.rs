@@ -13,10 +13,6 @@ use cloud_assistant_exporter::simulator::invocations::{SimInvocation, SimRun};
 use cloud_assistant_exporter::simulator::{FleetConfig, RegionSpec, Simulator};
 use common::*;
 
-const FAILURES: &str = "aliyun_cloud_assistant_invocation_failures_total";
-const RUNS: &str = "aliyun_cloud_assistant_scheduled_invocation_runs_total";
-const LAST_FAILED: &str = "aliyun_cloud_assistant_scheduled_invocation_last_run_failed";
-const TASK_INFO: &str = "aliyun_cloud_assistant_scheduled_invocation_info";
 const NOW: i64 = 1_780_000_000;
 
 type Key = (String, String, String, String);
@@ -64,7 +60,7 @@ fn expected(sim: &Simulator) -> BTreeMap<Key, f64> {
 
 fn served(page: &[Sample]) -> BTreeMap<Key, f64> {
     page.iter()
-        .filter(|s| s.name == FAILURES)
+        .filter(|s| s.name == INVOCATION_FAILURES)
         .map(|s| {
             let l = |k: &str| s.labels.get(k).cloned().unwrap_or_default();
             (
@@ -112,20 +108,53 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
     let sim = Simulator::start(config()).await.expect("sim");
     let e = exporter(&sim, &[]);
     e.wait_for("/ready").await;
-    let want = expected(&sim);
+    let page = the_seeded_history_is_counted(&sim, &e).await;
+    scheduled_tasks_have_one_series_each(&sim, &page);
+    new_failures_are_counted_and_a_running_one_not_yet(&sim, &e).await;
+    let want = an_ended_invocation_is_counted_once(&sim, &e).await;
+    walks_with_nothing_new_change_nothing(&sim, &e, &want).await;
+    a_gone_task_leaves_the_page_but_not_the_counters(&sim, &e, &want).await;
+    only_filtered_calls_are_made(&sim);
+    e.stop();
+}
+
+/// A failure counter's key.
+fn failure(region: &str, cmd: &str, st: &str, code: &str) -> Key {
+    (
+        region.to_string(),
+        cmd.to_string(),
+        st.to_string(),
+        code.to_string(),
+    )
+}
+
+/// The ids of the instances of r3, where the new invocations run.
+fn r3_hosts(sim: &Simulator) -> Vec<String> {
+    sim.fleet().regions["r3"]
+        .instances
+        .iter()
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+async fn the_seeded_history_is_counted(sim: &Simulator, e: &ExporterProcess) -> Vec<Sample> {
+    let want = expected(sim);
     assert!(want.len() > 3, "the seeded history has failures: {want:?}");
     let page = scrape_until(e.socket(), "the history counted", |p| served(p) == want).await;
     assert!(
         want.keys().any(|k| k.0 == "r2"),
         "the quirky region counts too"
     );
+    page
+}
 
-    // Scheduled tasks: one info series per task, one per (task, instance).
+/// Scheduled tasks: one info series per task, one per (task, instance).
+fn scheduled_tasks_have_one_series_each(sim: &Simulator, page: &[Sample]) {
     for (region, r) in &sim.fleet().regions {
         for task in r.invocations.iter().filter(|i| i.timed()) {
             let info = value(
-                &page,
-                TASK_INFO,
+                page,
+                SCHEDULED_INFO,
                 &[
                     ("region_id", region),
                     ("invoke_id", &task.invoke_id),
@@ -141,27 +170,26 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
                     ("invoke_id", task.invoke_id.as_str()),
                     ("instance_id", run.instance_id.as_str()),
                 ];
-                assert_eq!(value(&page, RUNS, &l), Some(run.repeats as f64));
+                assert_eq!(value(page, SCHEDULED_RUNS, &l), Some(run.repeats as f64));
                 let failed = run.status == "Failed";
                 assert_eq!(
-                    value(&page, LAST_FAILED, &l),
+                    value(page, SCHEDULED_LAST_FAILED, &l),
                     Some(f64::from(u8::from(failed)))
                 );
             }
         }
     }
     assert!(
-        page.iter().any(|s| s.name == LAST_FAILED && s.value == 1.0),
+        page.iter()
+            .any(|s| s.name == SCHEDULED_LAST_FAILED && s.value == 1.0),
         "the seeded backup task fails on one host"
     );
+}
 
-    // New invocations while it runs: a failed one (2 runs), a partially
-    // failed one (1 of 3) and one still running (one run failed already).
-    let hosts: Vec<String> = sim.fleet().regions["r3"]
-        .instances
-        .iter()
-        .map(|i| i.id.clone())
-        .collect();
+/// New invocations while it runs: a failed one (2 runs), a partially
+/// failed one (1 of 3) and one still running (one run failed already).
+async fn new_failures_are_counted_and_a_running_one_not_yet(sim: &Simulator, e: &ExporterProcess) {
+    let hosts = r3_hosts(sim);
     let h = |i: usize| hosts[i].as_str();
     sim.update_fleet(|f| {
         let r3 = &mut f.regions.get_mut("r3").expect("r3").invocations;
@@ -191,51 +219,62 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
             &[(h(3), "Failed", "ExitCodeNonzero"), (h(4), "Running", "")],
         ));
     });
-    let mut want = expected(&sim);
-    let new = |region: &str, cmd: &str, st: &str, code: &str| {
-        (
-            region.to_string(),
-            cmd.to_string(),
-            st.to_string(),
-            code.to_string(),
-        )
-    };
+    let want = expected(sim);
     assert_eq!(
-        want.get(&new("r3", "deploy-app", "Failed", "ExitCodeNonzero")),
+        want.get(&failure("r3", "deploy-app", "Failed", "ExitCodeNonzero")),
         Some(&1.0)
     );
     assert_eq!(
-        want.get(&new("r3", "patch-os", "Failed", "ExitCodeNonzero")),
+        want.get(&failure("r3", "patch-os", "Failed", "ExitCodeNonzero")),
         None,
         "still running"
     );
     let page = scrape_until(e.socket(), "the new failures", |p| served(p) == want).await;
     assert_eq!(served(&page).len(), want.len());
+}
 
-    // The running one ends: its two failed runs are counted now, once.
+/// The running one ends: its two failed runs are counted now, once.
+async fn an_ended_invocation_is_counted_once(
+    sim: &Simulator,
+    e: &ExporterProcess,
+) -> BTreeMap<Key, f64> {
+    let hosts = r3_hosts(sim);
     sim.update_fleet(|f| {
         let r3 = &mut f.regions.get_mut("r3").expect("r3").invocations;
         if let Some(inv) = r3.iter_mut().find(|i| i.invoke_id == "t-new-running") {
-            inv.runs[1] = SimRun::new(h(4), "Error", "ClientNotRunning", NOW + 30);
+            inv.runs[1] = SimRun::new(&hosts[4], "Error", "ClientNotRunning", NOW + 30);
         }
     });
-    want = expected(&sim);
+    let want = expected(sim);
     assert_eq!(
-        want.get(&new("r3", "patch-os", "Failed", "ExitCodeNonzero")),
+        want.get(&failure("r3", "patch-os", "Failed", "ExitCodeNonzero")),
         Some(&1.0)
     );
     scrape_until(e.socket(), "the ended invocation counted", |p| {
         served(p) == want
     })
     .await;
+    want
+}
 
-    // Three more walks with nothing new change nothing.
+/// Three more walks with nothing new change nothing.
+async fn walks_with_nothing_new_change_nothing(
+    sim: &Simulator,
+    e: &ExporterProcess,
+    want: &BTreeMap<Key, f64>,
+) {
     let calls = sim.requests("DescribeInvocations");
-    walks_after(&sim, calls, 3).await;
+    walks_after(sim, calls, 3).await;
     let page = scrape_samples(e.socket()).await;
-    assert_eq!(served(&page), want, "counted twice");
+    assert_eq!(&served(&page), want, "counted twice");
+}
 
-    // A task gone from the API leaves the page.
+/// A task gone from the API leaves the page.
+async fn a_gone_task_leaves_the_page_but_not_the_counters(
+    sim: &Simulator,
+    e: &ExporterProcess,
+    want: &BTreeMap<Key, f64>,
+) {
     sim.update_fleet(|f| {
         for r in f.regions.values_mut() {
             r.invocations.retain(|i| i.invoke_id != "t-sched-backup");
@@ -247,9 +286,11 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
     })
     .await;
     // The counters are not touched by it.
-    assert_eq!(served(&page), want);
+    assert_eq!(&served(&page), want);
+}
 
-    // Only filtered calls, never with output.
+/// Only filtered calls, never with output.
+fn only_filtered_calls_are_made(sim: &Simulator) {
     let kinds = sim.invocation_queries();
     for k in kinds.keys() {
         assert!(
@@ -258,7 +299,6 @@ async fn failures_are_counted_once_and_tasks_are_as_the_api_has_them() {
         );
     }
     assert_eq!(kinds.len(), 3, "{kinds:?}");
-    e.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -281,11 +321,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
     for region in ["r1", "r2", "r3"] {
         assert_eq!(region_up(&page, region), Some(1.0), "{region}");
     }
-    assert_eq!(
-        count(&page, "aliyun_cloud_assistant_agent_up"),
-        47,
-        "every agent still there"
-    );
+    assert_eq!(count(&page, AGENT_UP), 47, "every agent still there");
     let log = e.stop();
     let warnings = log
         .lines()
@@ -300,7 +336,7 @@ async fn denied_or_off_leaves_only_these_series_out() {
     let before = scrape_samples(e.socket()).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sim.requests("DescribeInvocations"), 0);
-    assert!(!before.iter().any(|s| s.name == FAILURES));
+    assert!(!before.iter().any(|s| s.name == INVOCATION_FAILURES));
     e.stop();
 }
 
@@ -372,7 +408,7 @@ async fn regions_without_the_action_are_left_alone_and_nothing_else_changes() {
     for region in ["r1", "r2", "r3"] {
         assert_eq!(region_up(&page, region), Some(1.0), "{region}");
     }
-    assert!(count(&page, "aliyun_cloud_assistant_agent_up") > 0);
+    assert!(count(&page, AGENT_UP) > 0);
     assert_eq!(sim.requests("DescribeInvocations"), 3, "once per region");
     let log = e.stop();
     assert!(!log.contains("level=warn msg=\"walk failed"), "{log}");

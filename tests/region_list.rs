@@ -13,7 +13,6 @@ use std::time::Duration;
 use cloud_assistant_exporter::simulator::Simulator;
 use common::*;
 
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
 const REFUSED: &str = "DescribeRegions named a region that does not pass the checks";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,8 +57,7 @@ async fn hostile_region_ids_and_a_plain_http_endpoint_are_left_out_and_the_rest_
         collected
             .iter()
             .all(|r| value(p, REGION_UP, &[("region_id", r)]) == Some(1.0))
-            && value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[])
-                .is_some_and(|n| n >= 2.0)
+            && value(p, CYCLES, &[]).is_some_and(|n| n >= 2.0)
     })
     .await;
     let stderr = exporter.stop();
@@ -74,7 +72,7 @@ async fn hostile_region_ids_and_a_plain_http_endpoint_are_left_out_and_the_rest_
     for r in collected {
         let agents = page
             .iter()
-            .filter(|s| s.name == "aliyun_cloud_assistant_agent_up" && s.labels["region_id"] == r)
+            .filter(|s| s.name == AGENT_UP && s.labels["region_id"] == r)
             .count();
         assert_eq!(agents, fleet.regions[r].instances.len(), "{r}");
     }

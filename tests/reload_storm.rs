@@ -13,8 +13,6 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::simulator::{IdentityConfig, IdentityServer, Simulator};
 use common::*;
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_storm_runs_a_reload_a_second_and_assumes_the_role_once() {
     let sim = Simulator::start(fleet(&[("cn-hangzhou", 3)]))
@@ -95,13 +93,8 @@ async fn a_reload_storm_runs_a_reload_a_second_and_assumes_the_role_once() {
         ".alibabacloud/credentials",
         "[default]\ntype = access_key\naccess_key_id = x\naccess_key_secret = y\n",
     );
-    let client = reqwest::Client::new();
-    let r = client
-        .post(e.url("/-/reload"))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(r.status(), 200);
+    let (status, _) = post_reload(&e.addr).await;
+    assert_eq!(status, 200);
     assert_eq!(id.issued("AssumeRole"), assumed + 1, "rebuilt on a change");
     e.stop();
 }

@@ -109,13 +109,8 @@ async fn a_reload_answer_names_no_secret_the_process_holds() {
         "accounts.yml",
         &entry(&format!("    regions: [\"{KEY_ID}/{SECRET}\"]\n")),
     );
-    let r = reqwest::Client::new()
-        .post(e.url("/-/reload"))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(r.status(), 500);
-    let body = r.text().await.expect("body");
+    let (status, body) = post_reload(&e.addr).await;
+    assert_eq!(status, 500);
     assert!(body.contains("regions"), "{body}");
     let log = e.stop();
     for (what, text) in [("reload answer", &body), ("log", &log)] {

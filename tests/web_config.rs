@@ -158,186 +158,19 @@ async fn tls_basic_auth_headers_and_live_reload() {
     let pki = Pki::new(dir.path());
     let web = dir.path().join("web.yml");
     let old_hash = hash("old-secret");
-    let config = |alice_hash: &str| {
-        format!(
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
-             basic_auth_users:\n  alice: '{alice_hash}'\n  bob: '{}'\n\
-             http_server_config:\n  headers:\n    X-Frame-Options: deny\n    \
-             Strict-Transport-Security: max-age=31536000\n",
-            hash("bob-secret")
-        )
-    };
-    dir.write("web.yml", &config(&old_hash));
+    dir.write("web.yml", &auth_config(&old_hash));
     let exporter = start(&web);
     let client = pki.client(None);
     wait_up(&exporter, &client).await;
 
-    // /healthz is open, and carries the extra headers.
-    let r = send(&client, Method::GET, &https(&exporter, "/healthz"), None).await;
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-frame-options"], "deny");
-    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
-
-    // The right password opens /metrics (twice: the second is served from
-    // the verification cache).
-    let good = Some(("alice", "old-secret"));
-    for _ in 0..2 {
-        let r = send(&client, Method::GET, &https(&exporter, "/metrics"), good).await;
-        assert_eq!(r.status(), 200);
-        assert_eq!(
-            r.headers()["content-type"],
-            "text/plain; version=0.0.4; charset=utf-8"
-        );
-        assert_eq!(r.headers()["x-frame-options"], "deny");
-        let page = r.text().await.expect("page");
-        assert!(
-            page.contains("aliyun_cloud_assistant_exporter_shard_info{count=\"1\",index=\"0\"} 1"),
-            "{page}"
-        );
-    }
-
-    // Wrong, unknown or missing credentials: 401 with the challenge, on
-    // every path but /healthz, including unknown ones.
-    for (path, auth) in [
-        ("/metrics", Some(("alice", "wrong"))),
-        ("/metrics", Some(("mallory", "old-secret"))),
-        ("/metrics", Some(("bob", "old-secret"))),
-        ("/metrics", None),
-        ("/", None),
-        ("/ready", None),
-        ("/no-such-page", None),
-    ] {
-        let r = send(&client, Method::GET, &https(&exporter, path), auth).await;
-        assert_eq!(r.status(), 401, "{path} {auth:?}");
-        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
-        assert_eq!(r.headers()["x-frame-options"], "deny");
-    }
-    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), None).await;
-    assert_eq!(r.status(), 401);
-
-    // With the password, the usual answers.
-    eventually("ready, with the password", RELOAD, || async {
-        get(&client, &https(&exporter, "/ready"), good).await == 200
-    })
-    .await;
-    assert_eq!(get(&client, &https(&exporter, "/nope"), good).await, 404);
-    assert_eq!(
-        get(
-            &client,
-            &https(&exporter, "/metrics"),
-            Some(("bob", "bob-secret"))
-        )
-        .await,
-        200
-    );
-    let r = send(&client, Method::POST, &https(&exporter, "/metrics"), good).await;
-    assert_eq!(r.status(), 405);
-    let r = client
-        .get(https(&exporter, "/metrics"))
-        .basic_auth("alice", Some("old-secret"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .expect("gzip");
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-encoding"], "gzip");
-
-    // Plain HTTP to the TLS port does not get the page.
-    let plain = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .expect("client");
-    match plain.get(exporter.url("/healthz")).send().await {
-        Ok(r) => {
-            assert_eq!(r.status(), 400);
-            assert!(r.text().await.expect("body").contains("HTTPS"));
-        }
-        Err(e) => assert!(!e.is_status(), "{e}"),
-    }
-    // Nor does a client that does not trust the CA.
-    let untrusting = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(&pki.read("other-ca.pem")).expect("ca")])
-        .no_proxy()
-        .build()
-        .expect("client");
-    assert!(
-        untrusting
-            .get(https(&exporter, "/healthz"))
-            .send()
-            .await
-            .is_err()
-    );
-
-    // POST /-/reload with a good file: 200.
-    let r = send(&client, Method::POST, &https(&exporter, "/-/reload"), good).await;
-    assert_eq!(r.status(), 200);
-
-    // Alice's password changes in the file: without a restart, the old one
-    // stops working and the new one works.
-    let new_hash = hash("new-secret");
-    dir.write("web.yml", &config(&new_hash));
-    eventually(
-        "the new password works and the old one does not",
-        RELOAD,
-        || async {
-            get(
-                &client,
-                &https(&exporter, "/metrics"),
-                Some(("alice", "new-secret")),
-            )
-            .await
-                == 200
-                && get(
-                    &client,
-                    &https(&exporter, "/metrics"),
-                    Some(("alice", "old-secret")),
-                )
-                .await
-                    == 401
-        },
-    )
-    .await;
-
-    // A broken file keeps the last good config: on /-/reload (500 with the
-    // reason) and when only noticed by the watcher.
-    dir.write("web.yml", "basic_auth_users:\n  alice: not-a-hash\n");
-    let r = send(
-        &client,
-        Method::POST,
-        &https(&exporter, "/-/reload"),
-        Some(("alice", "new-secret")),
-    )
-    .await;
-    assert_eq!(r.status(), 500);
-    let reason = r.text().await.expect("body");
-    assert!(reason.contains("not a bcrypt hash"), "{reason}");
-    dir.write("web.yml", "tls_server_config: [oops\n");
-    // Longer than the server's check interval (3s).
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(
-        get(
-            &client,
-            &https(&exporter, "/metrics"),
-            Some(("alice", "new-secret"))
-        )
-        .await,
-        200
-    );
-    assert_eq!(get(&client, &https(&exporter, "/metrics"), None).await, 401);
-
-    // Fixed again: taken without a restart.
-    dir.write("web.yml", &config(&old_hash));
-    eventually("the fixed file is taken", RELOAD, || async {
-        get(
-            &client,
-            &https(&exporter, "/metrics"),
-            Some(("alice", "old-secret")),
-        )
-        .await
-            == 200
-    })
-    .await;
+    healthz_is_open_and_carries_the_extra_headers(&exporter, &client).await;
+    the_right_password_opens_metrics(&exporter, &client).await;
+    wrong_or_missing_credentials_get_401_with_the_challenge(&exporter, &client).await;
+    with_the_password_the_usual_answers(&exporter, &client).await;
+    plain_http_and_an_untrusting_client_get_no_page(&exporter, &pki).await;
+    let new_hash = a_new_password_is_taken_without_a_restart(&dir, &exporter, &client).await;
+    a_broken_file_keeps_the_last_good_config(&dir, &exporter, &client).await;
+    a_fixed_file_is_taken_without_a_restart(&dir, &exporter, &client, &old_hash).await;
 
     let stderr = exporter.stop();
     assert!(
@@ -353,6 +186,202 @@ async fn tls_basic_auth_headers_and_live_reload() {
     ] {
         assert!(!stderr.contains(secret), "a secret in the logs: {stderr}");
     }
+}
+
+/// Alice's password before it changes.
+const ALICE: Option<(&str, &str)> = Some(("alice", "old-secret"));
+
+/// The web config: TLS, alice with `alice_hash`, bob, and extra headers.
+fn auth_config(alice_hash: &str) -> String {
+    format!(
+        "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
+         basic_auth_users:\n  alice: '{alice_hash}'\n  bob: '{}'\n\
+         http_server_config:\n  headers:\n    X-Frame-Options: deny\n    \
+         Strict-Transport-Security: max-age=31536000\n",
+        hash("bob-secret")
+    )
+}
+
+async fn healthz_is_open_and_carries_the_extra_headers(
+    exporter: &ExporterProcess,
+    client: &reqwest::Client,
+) {
+    let r = send(client, Method::GET, &https(exporter, "/healthz"), None).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-frame-options"], "deny");
+    assert_eq!(r.headers()["strict-transport-security"], "max-age=31536000");
+}
+
+/// Twice: the second is served from the verification cache.
+async fn the_right_password_opens_metrics(exporter: &ExporterProcess, client: &reqwest::Client) {
+    for _ in 0..2 {
+        let r = send(client, Method::GET, &https(exporter, "/metrics"), ALICE).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        assert_eq!(r.headers()["x-frame-options"], "deny");
+        let page = r.text().await.expect("page");
+        assert!(
+            page.contains("aliyun_cloud_assistant_exporter_shard_info{count=\"1\",index=\"0\"} 1"),
+            "{page}"
+        );
+    }
+}
+
+/// On every path but /healthz, including unknown ones.
+async fn wrong_or_missing_credentials_get_401_with_the_challenge(
+    exporter: &ExporterProcess,
+    client: &reqwest::Client,
+) {
+    for (path, auth) in [
+        ("/metrics", Some(("alice", "wrong"))),
+        ("/metrics", Some(("mallory", "old-secret"))),
+        ("/metrics", Some(("bob", "old-secret"))),
+        ("/metrics", None),
+        ("/", None),
+        ("/ready", None),
+        ("/no-such-page", None),
+    ] {
+        let r = send(client, Method::GET, &https(exporter, path), auth).await;
+        assert_eq!(r.status(), 401, "{path} {auth:?}");
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+        assert_eq!(r.headers()["x-frame-options"], "deny");
+    }
+    let r = send(client, Method::POST, &https(exporter, "/-/reload"), None).await;
+    assert_eq!(r.status(), 401);
+}
+
+async fn with_the_password_the_usual_answers(exporter: &ExporterProcess, client: &reqwest::Client) {
+    eventually("ready, with the password", RELOAD, || async {
+        get(client, &https(exporter, "/ready"), ALICE).await == 200
+    })
+    .await;
+    assert_eq!(get(client, &https(exporter, "/nope"), ALICE).await, 404);
+    assert_eq!(
+        get(
+            client,
+            &https(exporter, "/metrics"),
+            Some(("bob", "bob-secret"))
+        )
+        .await,
+        200
+    );
+    let r = send(client, Method::POST, &https(exporter, "/metrics"), ALICE).await;
+    assert_eq!(r.status(), 405);
+    let r = client
+        .get(https(exporter, "/metrics"))
+        .basic_auth("alice", Some("old-secret"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("gzip");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-encoding"], "gzip");
+}
+
+async fn plain_http_and_an_untrusting_client_get_no_page(exporter: &ExporterProcess, pki: &Pki) {
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .expect("client");
+    match plain.get(exporter.url("/healthz")).send().await {
+        Ok(r) => {
+            assert_eq!(r.status(), 400);
+            assert!(r.text().await.expect("body").contains("HTTPS"));
+        }
+        Err(e) => assert!(!e.is_status(), "{e}"),
+    }
+    let untrusting = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(&pki.read("other-ca.pem")).expect("ca")])
+        .no_proxy()
+        .build()
+        .expect("client");
+    assert!(
+        untrusting
+            .get(https(exporter, "/healthz"))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+/// POST /-/reload with a good file is 200; then Alice's password changes
+/// in the file and, without a restart, the old one stops working and the
+/// new one works. Gives the new hash.
+async fn a_new_password_is_taken_without_a_restart(
+    dir: &TempDir,
+    exporter: &ExporterProcess,
+    client: &reqwest::Client,
+) -> String {
+    let r = send(client, Method::POST, &https(exporter, "/-/reload"), ALICE).await;
+    assert_eq!(r.status(), 200);
+    let new_hash = hash("new-secret");
+    dir.write("web.yml", &auth_config(&new_hash));
+    eventually(
+        "the new password works and the old one does not",
+        RELOAD,
+        || async {
+            get(
+                client,
+                &https(exporter, "/metrics"),
+                Some(("alice", "new-secret")),
+            )
+            .await
+                == 200
+                && get(client, &https(exporter, "/metrics"), ALICE).await == 401
+        },
+    )
+    .await;
+    new_hash
+}
+
+/// On /-/reload (500 with the reason) and when only noticed by the
+/// watcher.
+async fn a_broken_file_keeps_the_last_good_config(
+    dir: &TempDir,
+    exporter: &ExporterProcess,
+    client: &reqwest::Client,
+) {
+    dir.write("web.yml", "basic_auth_users:\n  alice: not-a-hash\n");
+    let r = send(
+        client,
+        Method::POST,
+        &https(exporter, "/-/reload"),
+        Some(("alice", "new-secret")),
+    )
+    .await;
+    assert_eq!(r.status(), 500);
+    let reason = r.text().await.expect("body");
+    assert!(reason.contains("not a bcrypt hash"), "{reason}");
+    dir.write("web.yml", "tls_server_config: [oops\n");
+    // Longer than the server's check interval (3s).
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(
+        get(
+            client,
+            &https(exporter, "/metrics"),
+            Some(("alice", "new-secret"))
+        )
+        .await,
+        200
+    );
+    assert_eq!(get(client, &https(exporter, "/metrics"), None).await, 401);
+}
+
+async fn a_fixed_file_is_taken_without_a_restart(
+    dir: &TempDir,
+    exporter: &ExporterProcess,
+    client: &reqwest::Client,
+    old_hash: &str,
+) {
+    dir.write("web.yml", &auth_config(old_hash));
+    eventually("the fixed file is taken", RELOAD, || async {
+        get(client, &https(exporter, "/metrics"), ALICE).await == 200
+    })
+    .await;
 }
 
 #[tokio::test]

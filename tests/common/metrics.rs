@@ -1,5 +1,5 @@
-//! The page as a test reads it: scraping `/metrics`, parsing the text
-//! format, finding series.
+//! The page as a test reads it: the families' names, scraping `/metrics`,
+//! parsing the text format, finding series; and `/-/reload`.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,6 +8,32 @@ use std::time::Duration;
 use cloud_assistant_exporter::collector::Collector;
 
 use super::{eventually, eventually_some};
+
+/// The names of the families the tests look for on the page.
+pub const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
+pub const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
+pub const ACCOUNT_UP: &str = "aliyun_cloud_assistant_exporter_account_up";
+pub const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
+pub const API_RETRIES: &str = "aliyun_cloud_assistant_exporter_api_retries_total";
+pub const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
+pub const CYCLE_SECONDS: &str = "aliyun_cloud_assistant_exporter_cycle_duration_seconds";
+pub const REGION_SECONDS: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
+pub const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
+pub const LAST_SUCCESS: &str =
+    "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds";
+pub const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
+pub const CREDENTIAL_REFRESHES: &str = "aliyun_cloud_assistant_exporter_credential_refreshes_total";
+pub const SWEEP_UP: &str = "aliyun_cloud_assistant_exporter_plugin_sweep_up";
+pub const PLUGIN_NAMES: &str = "aliyun_cloud_assistant_exporter_plugin_names";
+pub const PLUGIN_NAMES_DROPPED: &str = "aliyun_cloud_assistant_exporter_plugin_names_dropped_total";
+pub const INSTANCE_STATUS: &str = "aliyun_cloud_assistant_instance_status";
+pub const INSTANCE_INFO: &str = "aliyun_cloud_assistant_instance_info";
+pub const PLUGIN_INFO: &str = "aliyun_cloud_assistant_plugin_info";
+pub const INVOCATION_FAILURES: &str = "aliyun_cloud_assistant_invocation_failures_total";
+pub const SCHEDULED_RUNS: &str = "aliyun_cloud_assistant_scheduled_invocation_runs_total";
+pub const SCHEDULED_LAST_FAILED: &str =
+    "aliyun_cloud_assistant_scheduled_invocation_last_run_failed";
+pub const SCHEDULED_INFO: &str = "aliyun_cloud_assistant_scheduled_invocation_info";
 
 /// Waits until `/ready` answers 200.
 pub async fn wait_ready(addr: SocketAddr) {
@@ -35,6 +61,17 @@ pub async fn scrape(addr: SocketAddr) -> String {
 }
 
 /// `/metrics`, parsed.
+/// `POST /-/reload` at `addr`: the status and the body of the answer.
+pub async fn post_reload(addr: impl std::fmt::Display) -> (u16, String) {
+    let resp = reqwest::Client::new()
+        .post(format!("http://{addr}/-/reload"))
+        .send()
+        .await
+        .expect("reload");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.expect("body"))
+}
+
 pub async fn scrape_samples(addr: SocketAddr) -> Vec<Sample> {
     parse_metrics(&scrape(addr).await)
 }
@@ -139,11 +176,7 @@ pub fn find_value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Op
 
 /// `region_up` of `region` (of the first account that has it).
 pub fn region_up(samples: &[Sample], region: &str) -> Option<f64> {
-    find_value(
-        samples,
-        "aliyun_cloud_assistant_exporter_region_up",
-        &[("region_id", region)],
-    )
+    find_value(samples, REGION_UP, &[("region_id", region)])
 }
 
 pub fn count(samples: &[Sample], name: &str) -> usize {

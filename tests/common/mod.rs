@@ -1,9 +1,13 @@
 #![allow(dead_code)]
-//! The only home of the tests' shared helpers. Each test file says
-//! `mod common;` and takes what it needs; the parts, by job:
+//! The only home of the tests' shared helpers. Each test crate says
+//! `mod common;` (a crate in a folder, `tests/<subject>/main.rs`, names it
+//! with `#[path = "../common/mod.rs"]`) and takes what it needs; the parts,
+//! by job:
 //! - [`setup`]: the simulator, clients, collectors, the exporter in
-//!   process, the HTTP server alone;
-//! - [`metrics`]: scraping `/metrics`, parsing the page, finding series;
+//!   process, the HTTP server alone, simulated accounts ([`Acct`]) and
+//!   their accounts file;
+//! - [`metrics`]: the names of the families the tests read, scraping
+//!   `/metrics`, parsing the page, finding series, posting `/-/reload`;
 //! - [`process`]: the exporter binary as a child process, other servers;
 //! - [`prom`]: promtool, Prometheus' API, the dashboard's queries;
 //! - [`cycles`]: cycles on a pinned clock, page comparisons, a trap port, a
@@ -170,4 +174,9 @@ pub fn tool(name: &str, package: &str) -> Option<std::path::PathBuf> {
 /// A file of the repository.
 pub fn repo_file(rel: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The text of a file of the repository; panics naming it.
+pub fn repo_text(rel: &str) -> String {
+    std::fs::read_to_string(repo_file(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }

@@ -1,5 +1,6 @@
 //! In-process set-up against the simulator: fleets, clients, collectors,
-//! the whole exporter, and the HTTP server alone.
+//! the whole exporter, the HTTP server alone, and simulated accounts with
+//! their accounts file.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,11 @@ use cloud_assistant_exporter::credentials::{CredentialProvider, Credentials};
 use cloud_assistant_exporter::render::Page;
 use cloud_assistant_exporter::secret::Secret;
 use cloud_assistant_exporter::server::{AppState, Server, ServerOptions};
-use cloud_assistant_exporter::simulator::{self, FleetConfig, RegionSpec, Simulator};
+use cloud_assistant_exporter::simulator::{
+    self, FleetConfig, IdentityConfig, IdentityServer, RegionSpec, SimKey, Simulator,
+};
+
+use super::TempDir;
 
 /// Every action the exporter calls: the RAM policy in `deploy/` grants
 /// `ecs:` + each of them, and nothing else.
@@ -55,6 +60,120 @@ pub const REGION_IDS: [&str; 12] = [
     "cn-qingdao",
     "us-east-1",
 ];
+
+/// The role the tests' accounts assume through the simulated STS.
+pub const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
+
+/// A key and its value: a request parameter, a tag.
+pub fn kv(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+/// A simulated account: a simulator that takes only this account's key
+/// (`LTAI-<name>` with the secret `secret-of-<name>`) and, for a role
+/// account, an STS of its own whose credentials are then the only ones
+/// that simulator takes.
+pub struct Acct {
+    pub name: &'static str,
+    pub key_id: String,
+    /// The fleet's regions.
+    pub regions: Vec<String>,
+    pub sim: Simulator,
+    pub sts: Option<IdentityServer>,
+}
+
+impl Acct {
+    /// `sim` as the account `name`, signed with its AccessKey.
+    pub fn on(name: &'static str, sim: Simulator) -> Acct {
+        let key_id = format!("LTAI-{name}");
+        sim.add_key(&key_id, SimKey::long_term(format!("secret-of-{name}")));
+        let regions = sim.fleet().regions.keys().cloned().collect();
+        Acct {
+            name,
+            key_id,
+            regions,
+            sim,
+            sts: None,
+        }
+    }
+
+    /// The account reached through a role (`ram_role_arn`) instead: an
+    /// STS that hands out credentials living `lifetime`, and a simulator
+    /// that no longer takes the AccessKey itself.
+    pub async fn through_role(mut self, lifetime: Duration) -> Acct {
+        let cfg = IdentityConfig {
+            lifetime,
+            ..IdentityConfig::default()
+        };
+        self.sts = Some(
+            IdentityServer::start(&self.sim, cfg)
+                .await
+                .expect("identity server"),
+        );
+        self.sim.refuse_long_term_keys(true);
+        self
+    }
+
+    pub fn sts(&self) -> &IdentityServer {
+        self.sts.as_ref().expect("a role account")
+    }
+
+    /// The API calls its simulator has answered, every action and region.
+    pub fn calls(&self) -> u64 {
+        self.sim.requests_by_region().values().sum()
+    }
+
+    /// Its entry in the accounts file (every region, a role's session
+    /// `exporter`), its secret file written in `dir`.
+    pub fn entry(&self, dir: &TempDir) -> String {
+        self.entry_with(dir, None, "exporter")
+    }
+
+    /// Its entry limited to `regions`.
+    pub fn entry_in(&self, dir: &TempDir, regions: &[&str]) -> String {
+        self.entry_with(dir, Some(regions), "exporter")
+    }
+
+    /// Its entry with the role session `session` (for a role account, a
+    /// change of entry).
+    pub fn entry_as(&self, dir: &TempDir, session: &str) -> String {
+        self.entry_with(dir, None, session)
+    }
+
+    fn entry_with(&self, dir: &TempDir, regions: Option<&[&str]>, session: &str) -> String {
+        dir.write(
+            &format!("{}.secret", self.name),
+            &format!("secret-of-{}\n", self.name),
+        );
+        let regions = regions
+            .map(|r| format!("    regions: [{}]\n", r.join(", ")))
+            .unwrap_or_default();
+        let key = |indent: &str| {
+            format!(
+                "{indent}type: access_key\n{indent}access_key_id: {}\n{indent}access_key_secret_file: {}.secret\n",
+                self.key_id, self.name
+            )
+        };
+        let credentials = match &self.sts {
+            None => key("      "),
+            Some(_) => format!(
+                "      type: ram_role_arn\n      role_arn: \"{ROLE}\"\n      role_session_name: {session}\n      source:\n{}",
+                key("        ")
+            ),
+        };
+        format!(
+            "  - name: {}\n    endpoint: \"{}\"\n{regions}    credentials:\n{credentials}",
+            self.name,
+            self.sim.url()
+        )
+    }
+}
+
+/// An accounts file of `entries` (each from [`Acct::entry`] or written
+/// alike).
+pub fn accounts_file(entries: &[String]) -> String {
+    format!("# accounts for the test\naccounts:\n{}", entries.concat())
+}
 
 pub fn fleet(regions: &[(&str, usize)]) -> FleetConfig {
     FleetConfig {

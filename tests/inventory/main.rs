@@ -4,7 +4,10 @@
 //! as often as the flags say and no more, and a missing permission that
 //! leaves out its own series with one warning and moves nothing else.
 
+mod api;
+#[path = "../common/mod.rs"]
 mod common;
+mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -17,9 +20,6 @@ use cloud_assistant_exporter::simulator::{Fleet, FleetConfig, RegionSpec, Simula
 use common::*;
 
 const T0: i64 = 1_767_225_600;
-const INFO: &str = "aliyun_cloud_assistant_instance_info";
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
 const INFO_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Tag keys chosen with `--collect.tags`: odd characters, non-ASCII, one
@@ -113,7 +113,7 @@ fn want_info(fleet: &Fleet) -> BTreeMap<BTreeMap<String, String>, f64> {
 }
 
 fn has_info_of_every_region(page: &[Sample], fleet: &Fleet) -> bool {
-    series(page, INFO).len() == fleet.instance_count()
+    series(page, INSTANCE_INFO).len() == fleet.instance_count()
 }
 
 /// The instances that have a series of `name`.
@@ -160,7 +160,7 @@ async fn info_series_are_exactly_the_seeded_fleet_with_the_chosen_tags() {
         has_info_of_every_region(p, &fleet)
     })
     .await;
-    let (got, want) = (series(&page, INFO), want_info(&fleet));
+    let (got, want) = (series(&page, INSTANCE_INFO), want_info(&fleet));
     let listed =
         |m: &BTreeMap<BTreeMap<String, String>, f64>| m.clone().into_iter().collect::<Vec<_>>();
     assert_same("instance_info", &listed(&got), &listed(&want));
@@ -252,7 +252,7 @@ async fn vanished_instances_keep_their_info_until_the_next_info_walk() {
         has_info_of_every_region(p, &before)
     })
     .await;
-    assert_eq!(series(&page, INFO), want_info(&before));
+    assert_eq!(series(&page, INSTANCE_INFO), want_info(&before));
 
     // One instance goes, another comes (a copy under a new id and name).
     let region = "cn-hangzhou";
@@ -273,18 +273,18 @@ async fn vanished_instances_keep_their_info_until_the_next_info_walk() {
     let page = run_cycles(&c, 3).await;
     assert!(!agents(&page).contains(&gone) && agents(&page).contains(&new_id));
     assert_eq!(
-        series(&page, INFO),
+        series(&page, INSTANCE_INFO),
         want_info(&before),
         "not before the next info walk"
     );
 
     clock.advance(INFO_INTERVAL.as_secs() as i64);
     let page = cycle_until(&c, "the next info walk taken in", |p| {
-        !ids(p, INFO).contains(&gone)
+        !ids(p, INSTANCE_INFO).contains(&gone)
     })
     .await;
-    assert_eq!(series(&page, INFO), want_info(&after));
-    assert!(ids(&page, INFO).contains(&new_id));
+    assert_eq!(series(&page, INSTANCE_INFO), want_info(&after));
+    assert!(ids(&page, INSTANCE_INFO).contains(&new_id));
     assert_eq!(
         requests_in(&sim, instances::ACTION, "cn-shanghai"),
         2,
@@ -485,7 +485,7 @@ async fn managed_instances_off_makes_no_hybrid_calls_and_no_hybrid_series() {
     let fleet = sim.fleet();
     // Several cycles and info walks, with their series on the page.
     let page = scrape_until(running.addr, "three cycles and two info walks", |p| {
-        value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[]).is_some_and(|n| n >= 3.0)
+        value(p, CYCLES, &[]).is_some_and(|n| n >= 3.0)
             && requests_in(&sim, instances::ACTION, "cn-shanghai") >= 2
             && has_info_of_every_region(p, &fleet)
     })
@@ -502,7 +502,7 @@ async fn managed_instances_off_makes_no_hybrid_calls_and_no_hybrid_series() {
 /// feed.
 fn walks() -> [(&'static str, Vec<&'static str>); 3] {
     [
-        (instances::ACTION, vec![INFO]),
+        (instances::ACTION, vec![INSTANCE_INFO]),
         (managed_instances::ACTION, MANAGED.to_vec()),
         (activations::ACTION, ACTIVATIONS.to_vec()),
     ]
@@ -550,7 +550,7 @@ async fn a_missing_permission_leaves_out_its_own_series_and_moves_nothing_else()
         assert!(sim.requests(action) >= 1, "{action} was tried");
         let refused = value(
             &page,
-            "aliyun_cloud_assistant_exporter_api_requests_total",
+            API_REQUESTS,
             &[("action", action), ("code", "Forbidden.RAM")],
         );
         assert!(refused.is_some_and(|n| n >= 1.0), "{action}: {refused:?}");

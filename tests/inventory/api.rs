@@ -4,10 +4,9 @@
 //! is older, and surface ApiNotSupported and missing permissions as typed
 //! errors.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::common::*;
 use cloud_assistant_exporter::api::invocations::Filter;
 use cloud_assistant_exporter::api::{
     self, Activation, InstanceInfo, ManagedInstance, Tags, activations, instances, invocations,
@@ -19,12 +18,7 @@ use cloud_assistant_exporter::simulator::{
     Fleet, FleetConfig, HybridPaging, RegionFault, RegionSpec, SimActivation, SimManagedInstance,
     Simulator,
 };
-use common::*;
 use serde_json::Value;
-
-fn p(k: &str, v: &str) -> (String, String) {
-    (k.to_string(), v.to_string())
-}
 
 fn tags(pairs: &[(String, String)]) -> Tags {
     Tags::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -248,7 +242,7 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
         (managed_instances::ACTION, "50"),
     ] {
         let first = client
-            .call(action, Some("r"), &[p("MaxResults", size)])
+            .call(action, Some("r"), &[kv("MaxResults", size)])
             .await
             .expect("first page")
             .json();
@@ -261,7 +255,7 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
             .call(
                 action,
                 Some("r"),
-                &[p("MaxResults", size), p("NextToken", &token)],
+                &[kv("MaxResults", size), kv("NextToken", &token)],
             )
             .await
             .expect("the token is read back as sent")
@@ -456,7 +450,7 @@ async fn documented_limits_of_the_new_actions() {
             _ => format!("InvalidParameter.{key}"),
         };
         let e = client
-            .call(action, Some("r"), &[p(key, val)])
+            .call(action, Some("r"), &[kv(key, val)])
             .await
             .expect_err("refused");
         assert_eq!(status_code(&e), (Some(400), &*code), "{action} {key}={val}");
@@ -466,7 +460,7 @@ async fn documented_limits_of_the_new_actions() {
     // 10 gives 10, above 100 gives 100 (it cuts the page, it does not refuse).
     for (asked, rows) in [("100", 100), ("101", 100), ("5", 10), ("37", 37)] {
         let page = client
-            .call(instances::ACTION, Some("r"), &[p("MaxResults", asked)])
+            .call(instances::ACTION, Some("r"), &[kv("MaxResults", asked)])
             .await
             .expect("page");
         let got = instances::parse_page(page.body()).expect("parses").len();

@@ -1,7 +1,10 @@
 //! Faults injected one by one: limits, hangs, unsupported regions, failing
 //! DescribeRegions, hostile answers, endless pages, slow clients.
 
+mod api_safety;
+#[path = "../common/mod.rs"]
 mod common;
+mod failure_domains;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

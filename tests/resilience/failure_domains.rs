@@ -5,14 +5,13 @@
 //! and a bounded number of plugin names. Each test injects its fault into
 //! the simulator and checks what the user sees, and that nothing else moved.
 //! A soak of rotating faults and reloads against the binary is ignored by
-//! default (`cargo test --release --test failure_domains -- --ignored soak`).
-
-mod common;
+//! default (`cargo test --release --test resilience -- --ignored soak`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::accounts::Account;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
@@ -20,19 +19,8 @@ use cloud_assistant_exporter::simulator::fleet::{Fleet, agent_supports_plugins};
 use cloud_assistant_exporter::simulator::{
     self, FleetConfig, RegionFault, RegionSpec, SimKey, Simulator,
 };
-use common::*;
 
 const NOW: i64 = 1_760_000_000;
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const LAST_SUCCESS: &str = "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds";
-const SWEEP_UP: &str = "aliyun_cloud_assistant_exporter_plugin_sweep_up";
-const DURATION: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
-const WALKS: &str = "aliyun_cloud_assistant_exporter_region_walks_total";
-const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
-const DROPPED: &str = "aliyun_cloud_assistant_exporter_plugin_names_dropped_total";
-const PLUGIN_NAMES: &str = "aliyun_cloud_assistant_exporter_plugin_names";
-const INSTANCE_STATUS: &str = "aliyun_cloud_assistant_instance_status";
-const PLUGIN_INFO: &str = "aliyun_cloud_assistant_plugin_info";
 
 fn fleet_of(regions: &[(&str, usize)], plugins: &[&str]) -> FleetConfig {
     FleetConfig {
@@ -79,7 +67,7 @@ fn in_region(s: &Sample, account: Option<&str>, region: &str) -> bool {
 fn region_series(page: &[Sample], account: Option<&str>, region: &str) -> Vec<Sample> {
     let mut s: Vec<Sample> = page
         .iter()
-        .filter(|s| s.name != DURATION && s.name != WALKS && in_region(s, account, region))
+        .filter(|s| s.name != REGION_SECONDS && s.name != WALKS && in_region(s, account, region))
         .cloned()
         .collect();
     s.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
@@ -676,7 +664,7 @@ async fn a_flood_of_plugin_names_is_capped_and_counted_once() {
             .collect()
     };
     let check = |page: &[Sample]| {
-        assert_eq!(value(page, DROPPED, &[]), Some(over as f64));
+        assert_eq!(value(page, PLUGIN_NAMES_DROPPED, &[]), Some(over as f64));
         assert_eq!(value(page, PLUGIN_NAMES, &[("source", "flag")]), Some(2.0));
         assert_eq!(
             value(page, PLUGIN_NAMES, &[("source", "discovered")]),
@@ -816,10 +804,8 @@ fn soak_accounts(url: &str, spare: bool) -> String {
 /// files and threads stay flat, and no series of a healthy region is ever
 /// missing from a scrape.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a soak of 30 minutes: cargo test --release --test failure_domains -- --ignored soak"]
+#[ignore = "a soak of 30 minutes: cargo test --release --test resilience -- --ignored soak"]
 async fn soak_rotating_faults_and_reloads() {
-    const PHASE: Duration = Duration::from_secs(15);
-    const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
     let minutes: f64 = std::env::var("SOAK_MINUTES")
         .ok()
         .and_then(|m| m.parse().ok())
@@ -831,6 +817,46 @@ async fn soak_rotating_faults_and_reloads() {
     };
     let sim = Simulator::start(cfg).await.expect("simulator");
     let dir = TempDir::new("soak");
+    let exporter = start_soak_exporter(&sim, &dir);
+    let addr = exporter.socket();
+    let pid = exporter.child.id();
+    wait_ready(addr).await;
+    let page = scrape_until(addr, "instance names of a and b", has_names_of_a_and_b).await;
+    let baseline = healthy_series(&page);
+    assert!(baseline.len() > 1000, "{} series", baseline.len());
+
+    let started = Instant::now();
+    let (mut scrapes, mut phase) = (0u64, 0usize);
+    let mut samples: Vec<(f64, Resources)> = vec![(0.0, Resources::of(pid))];
+    while started.elapsed() < total {
+        let (name, faults) = soak_phase(phase);
+        sim.set_faults(faults);
+        let spare =
+            reload_with_the_spare_account_every_other_phase(&sim, &dir, &exporter, phase).await;
+        let page = no_healthy_series_is_lost_in_a_phase(
+            addr,
+            &baseline,
+            (phase, name),
+            started,
+            &mut scrapes,
+        )
+        .await;
+        the_reload_and_the_fault_took_effect(&page, (phase, name), spare);
+        samples.push((started.elapsed().as_secs_f64(), Resources::of(pid)));
+        phase += 1;
+    }
+    let log = exporter.stop();
+    assert!(!log.contains("panicked"), "{log}");
+    eprintln!(
+        "soak: {minutes} min, {phase} phases, {scrapes} scrapes, {} healthy series",
+        baseline.len()
+    );
+    resources_stay_flat(&samples);
+}
+
+/// The soak's exporter: a cycle every 2 s on the accounts file with
+/// `main` only, reloads on.
+fn start_soak_exporter(sim: &Simulator, dir: &TempDir) -> ExporterProcess {
     for name in ["main", "spare"] {
         sim.add_key(
             &format!("LTAI-{name}"),
@@ -839,7 +865,7 @@ async fn soak_rotating_faults_and_reloads() {
         dir.write(&format!("{name}.secret"), &format!("s-{name}\n"));
     }
     let config = dir.write("accounts.yml", &soak_accounts(&sim.url(), false));
-    let exporter = ExporterProcess::spawn(
+    ExporterProcess::spawn(
         &[
             "--config.file",
             &config,
@@ -862,92 +888,104 @@ async fn soak_rotating_faults_and_reloads() {
             "2s",
         ],
         &[],
-    );
-    let addr = exporter.socket();
-    let pid = exporter.child.id();
-    wait_ready(addr).await;
-    // The healthy regions' series, once their instance names are in too.
-    let healthy = |page: &[Sample]| -> BTreeSet<(String, BTreeMap<String, String>)> {
-        ["a", "b"]
-            .iter()
-            .flat_map(|r| keys(&region_data(page, Some("main"), r)))
-            .collect()
-    };
-    let has_info = |page: &[Sample]| {
-        ["a", "b"].iter().all(|r| {
-            page.iter().any(|s| {
-                s.name == "aliyun_cloud_assistant_instance_info" && in_region(s, Some("main"), r)
-            })
-        })
-    };
-    let page = scrape_until(addr, "instance names of a and b", has_info).await;
-    let baseline = healthy(&page);
-    assert!(baseline.len() > 1000, "{} series", baseline.len());
+    )
+}
 
-    let http = reqwest::Client::new();
-    let started = Instant::now();
-    let (mut scrapes, mut phase) = (0u64, 0usize);
-    let mut samples: Vec<(f64, Resources)> = vec![(0.0, Resources::of(pid))];
-    while started.elapsed() < total {
-        let (name, faults) = soak_phase(phase);
-        sim.set_faults(faults);
-        // A reload at every phase: the spare account comes and goes.
-        let spare = phase % 2 == 0;
-        dir.write("accounts.yml", &soak_accounts(&sim.url(), spare));
-        if phase % 4 < 2 {
-            exporter.signal("-HUP");
-        } else {
-            let r = http
-                .post(format!("http://{addr}/-/reload"))
-                .send()
-                .await
-                .expect("reload");
-            assert_eq!(r.status(), 200, "POST /-/reload");
-        }
-        let until = Instant::now() + PHASE;
-        let mut page = Vec::new();
-        while Instant::now() < until {
-            page = parse_metrics(&scrape(addr).await);
-            scrapes += 1;
-            let now = healthy(&page);
-            let missing: Vec<_> = baseline.difference(&now).take(5).collect();
-            assert!(
-                missing.is_empty(),
-                "phase {phase} ({name}) at {:?}: series of a healthy region lost: {missing:?}",
-                started.elapsed()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        assert_eq!(value(&page, RELOAD_OK, &[]), Some(1.0), "phase {phase}");
-        let spare_on_page = page.iter().any(|s| {
-            s.name == REGION_UP && s.labels.get("account").map(String::as_str) == Some("spare")
-        });
-        assert_eq!(
-            spare_on_page, spare,
-            "phase {phase}: the reload took effect"
-        );
-        // The fault really bit (or, when calm, the victim is back).
-        let c_up = region_up(&page, Some("main"), "c");
-        let c_p = value(
-            &page,
-            SWEEP_UP,
-            &[("account", "main"), ("region_id", "c"), ("plugin", "p")],
-        );
-        match name {
-            "slow region" => assert_eq!(c_up, Some(0.0), "phase {phase} ({name})"),
-            "failing sweep" => assert_eq!((c_up, c_p), (Some(1.0), Some(0.0)), "phase {phase}"),
-            "shrunken region list" => assert_eq!(c_up, None, "phase {phase} ({name})"),
-            "calm" => assert_eq!((c_up, c_p), (Some(1.0), Some(1.0)), "phase {phase}"),
-            _ => {}
-        }
-        samples.push((started.elapsed().as_secs_f64(), Resources::of(pid)));
-        phase += 1;
+/// The healthy regions' series (a and b of `main`).
+fn healthy_series(page: &[Sample]) -> BTreeSet<(String, BTreeMap<String, String>)> {
+    ["a", "b"]
+        .iter()
+        .flat_map(|r| keys(&region_data(page, Some("main"), r)))
+        .collect()
+}
+
+/// The instance names of the healthy regions are in.
+fn has_names_of_a_and_b(page: &[Sample]) -> bool {
+    ["a", "b"].iter().all(|r| {
+        page.iter()
+            .any(|s| s.name == INSTANCE_INFO && in_region(s, Some("main"), r))
+    })
+}
+
+/// A reload at every phase, by SIGHUP or by POST /-/reload: the spare
+/// account comes (even phases) and goes. Whether it is in now.
+async fn reload_with_the_spare_account_every_other_phase(
+    sim: &Simulator,
+    dir: &TempDir,
+    exporter: &ExporterProcess,
+    phase: usize,
+) -> bool {
+    let spare = phase.is_multiple_of(2);
+    dir.write("accounts.yml", &soak_accounts(&sim.url(), spare));
+    if phase % 4 < 2 {
+        exporter.signal("-HUP");
+    } else {
+        let (status, _) = post_reload(exporter.socket()).await;
+        assert_eq!(status, 200, "POST /-/reload");
     }
-    let log = exporter.stop();
-    assert!(!log.contains("panicked"), "{log}");
+    spare
+}
 
-    // Flat: after the first rotation of faults (every path taken once),
-    // nothing grows beyond a small margin.
+/// Scrapes through one phase: every scrape has every series of the
+/// healthy regions. The last page.
+async fn no_healthy_series_is_lost_in_a_phase(
+    addr: std::net::SocketAddr,
+    baseline: &BTreeSet<(String, BTreeMap<String, String>)>,
+    (phase, name): (usize, &str),
+    started: Instant,
+    scrapes: &mut u64,
+) -> Vec<Sample> {
+    const PHASE: Duration = Duration::from_secs(15);
+    let until = Instant::now() + PHASE;
+    let mut page = Vec::new();
+    while Instant::now() < until {
+        page = parse_metrics(&scrape(addr).await);
+        *scrapes += 1;
+        let now = healthy_series(&page);
+        let missing: Vec<_> = baseline.difference(&now).take(5).collect();
+        assert!(
+            missing.is_empty(),
+            "phase {phase} ({name}) at {:?}: series of a healthy region lost: {missing:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    page
+}
+
+/// The phase's reload took effect, and its fault really bit (or, when
+/// calm, the victim is back).
+fn the_reload_and_the_fault_took_effect(
+    page: &[Sample],
+    (phase, name): (usize, &str),
+    spare: bool,
+) {
+    assert_eq!(value(page, RELOAD_OK, &[]), Some(1.0), "phase {phase}");
+    let spare_on_page = page.iter().any(|s| {
+        s.name == REGION_UP && s.labels.get("account").map(String::as_str) == Some("spare")
+    });
+    assert_eq!(
+        spare_on_page, spare,
+        "phase {phase}: the reload took effect"
+    );
+    let c_up = region_up(page, Some("main"), "c");
+    let c_p = value(
+        page,
+        SWEEP_UP,
+        &[("account", "main"), ("region_id", "c"), ("plugin", "p")],
+    );
+    match name {
+        "slow region" => assert_eq!(c_up, Some(0.0), "phase {phase} ({name})"),
+        "failing sweep" => assert_eq!((c_up, c_p), (Some(1.0), Some(0.0)), "phase {phase}"),
+        "shrunken region list" => assert_eq!(c_up, None, "phase {phase} ({name})"),
+        "calm" => assert_eq!((c_up, c_p), (Some(1.0), Some(1.0)), "phase {phase}"),
+        _ => {}
+    }
+}
+
+/// Flat: after the first rotation of faults (every path taken once),
+/// nothing grows beyond a small margin.
+fn resources_stay_flat(samples: &[(f64, Resources)]) {
     let warm_at = samples.len().min(6) - 1;
     let (_, warm) = samples[warm_at];
     let peak = |f: fn(&Resources) -> u64| {
@@ -963,16 +1001,11 @@ async fn soak_rotating_faults_and_reloads() {
         peak(|r| r.threads),
     );
     eprintln!(
-        "soak: {minutes} min, {phase} phases, {scrapes} scrapes, {} healthy series; \
-         at {:.0} s: RSS {} KiB, {} open files, {} threads; after: peak RSS {rss} KiB, \
+        "soak: at {:.0} s: RSS {} KiB, {} open files, {} threads; after: peak RSS {rss} KiB, \
          {files} open files, {threads} threads",
-        baseline.len(),
-        samples[warm_at].0,
-        warm.rss_kib,
-        warm.open_files,
-        warm.threads
+        samples[warm_at].0, warm.rss_kib, warm.open_files, warm.threads
     );
-    for (t, r) in &samples {
+    for (t, r) in samples {
         eprintln!("soak: {t:>7.1} s {r:?}");
     }
     assert!(

@@ -6,108 +6,25 @@
 //! are as of the scrape. Each account has a simulator of its own that
 //! takes only its key (or, for a role, only the credentials its STS gave).
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::clock::Clock;
-use cloud_assistant_exporter::simulator::{
-    IdentityConfig, IdentityServer, SimKey, Simulator, StsFault,
-};
-use common::*;
+use cloud_assistant_exporter::simulator::{IdentityServer, Simulator, StsFault};
 
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
-const ACCOUNT_UP: &str = "aliyun_cloud_assistant_exporter_account_up";
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const REGION_SECONDS: &str = "aliyun_cloud_assistant_exporter_collection_duration_seconds";
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const API_RETRIES: &str = "aliyun_cloud_assistant_exporter_api_retries_total";
-const CYCLES: &str = "aliyun_cloud_assistant_exporter_cycles_total";
-const CYCLE_SECONDS: &str = "aliyun_cloud_assistant_exporter_cycle_duration_seconds";
-const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
-
-/// A simulated account: a simulator that takes only this account's key
-/// and, for a role account, an STS of its own whose credentials are then
-/// the only ones that simulator takes.
-struct Acct {
-    name: &'static str,
-    regions: Vec<&'static str>,
-    sim: Simulator,
-    sts: Option<IdentityServer>,
+/// An account signed with its AccessKey, 3 instances in each of `regions`;
+/// every API call takes 20 ms, so a cycle takes a time worth comparing.
+async fn keyed(name: &'static str, regions: &[&str]) -> Acct {
+    let spec: Vec<(&str, usize)> = regions.iter().map(|r| (*r, 3)).collect();
+    let sim = Simulator::start(fleet(&spec)).await.expect("simulator");
+    sim.update_faults(|f| f.latency = Duration::from_millis(20));
+    Acct::on(name, sim)
 }
 
-impl Acct {
-    /// An account signed with its AccessKey; every API call takes 20 ms,
-    /// so a cycle takes a time worth comparing.
-    async fn keyed(name: &'static str, regions: &[&'static str]) -> Acct {
-        let spec: Vec<(&str, usize)> = regions.iter().map(|r| (*r, 3)).collect();
-        let sim = Simulator::start(fleet(&spec)).await.expect("simulator");
-        sim.add_key(
-            &format!("LTAI-{name}"),
-            SimKey::long_term(format!("secret-of-{name}")),
-        );
-        sim.update_faults(|f| f.latency = Duration::from_millis(20));
-        Acct {
-            name,
-            regions: regions.to_vec(),
-            sim,
-            sts: None,
-        }
-    }
-
-    /// An account reached through a role (`ram_role_arn`) whose STS hands
-    /// out credentials that live `lifetime`.
-    async fn role(name: &'static str, regions: &[&'static str], lifetime: Duration) -> Acct {
-        let mut a = Acct::keyed(name, regions).await;
-        let cfg = IdentityConfig {
-            lifetime,
-            ..IdentityConfig::default()
-        };
-        a.sts = Some(
-            IdentityServer::start(&a.sim, cfg)
-                .await
-                .expect("identity server"),
-        );
-        a.sim.refuse_long_term_keys(true);
-        a
-    }
-
-    fn sts(&self) -> &IdentityServer {
-        self.sts.as_ref().expect("a role account")
-    }
-
-    /// Its entry in the accounts file, its secret file written in `dir`;
-    /// `session` names the role session (a change of entry).
-    fn entry(&self, dir: &TempDir, session: &str) -> String {
-        let secret = dir.write(
-            &format!("{}.secret", self.name),
-            &format!("secret-of-{}\n", self.name),
-        );
-        let key = format!(
-            "{{type: access_key, access_key_id: LTAI-{}, access_key_secret_file: {secret}}}",
-            self.name
-        );
-        let credentials = match &self.sts {
-            None => key,
-            Some(_) => format!(
-                "{{type: ram_role_arn, role_arn: \"{ROLE}\", role_session_name: {session}, source: {key}}}"
-            ),
-        };
-        format!(
-            "  - name: {}\n    endpoint: \"{}\"\n    credentials: {credentials}\n",
-            self.name,
-            self.sim.url()
-        )
-    }
-
-    /// The API calls its simulator has answered, every action and region.
-    fn calls(&self) -> u64 {
-        self.sim.requests_by_region().values().sum()
-    }
-}
-
-fn accounts_file(entries: &[String]) -> String {
-    format!("accounts:\n{}", entries.concat())
+/// An account reached through a role (`ram_role_arn`) whose STS hands
+/// out credentials that live `lifetime`.
+async fn role(name: &'static str, regions: &[&str], lifetime: Duration) -> Acct {
+    keyed(name, regions).await.through_role(lifetime).await
 }
 
 /// The binary on `config`, a cycle every second, STS at `sts` (the one
@@ -142,7 +59,13 @@ fn account_up(page: &[Sample], a: &Acct) -> Option<f64> {
 fn regions_up(page: &[Sample], a: &Acct) -> Vec<Option<f64>> {
     a.regions
         .iter()
-        .map(|r| value(page, REGION_UP, &[("account", a.name), ("region_id", r)]))
+        .map(|r| {
+            value(
+                page,
+                REGION_UP,
+                &[("account", a.name), ("region_id", r.as_str())],
+            )
+        })
         .collect()
 }
 
@@ -211,7 +134,7 @@ fn region_time(pages: &[Vec<Sample>], accounts: &[&Acct]) -> f64 {
                 xs.extend(value(
                     p,
                     REGION_SECONDS,
-                    &[("account", a.name), ("region_id", r)],
+                    &[("account", a.name), ("region_id", r.as_str())],
                 ));
             }
         }
@@ -231,20 +154,20 @@ fn warnings_about<'a>(stderr: &'a str, account: &str) -> Vec<&'a str> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_account_whose_sts_hangs_is_down_alone_and_comes_up_by_itself() {
-    let alpha = Acct::role(
+    let alpha = role(
         "alpha",
         &["cn-hangzhou", "cn-shanghai"],
         Duration::from_secs(3600),
     )
     .await;
-    let beta = Acct::keyed("beta", &["cn-beijing", "cn-hangzhou"]).await;
-    let gamma = Acct::keyed("gamma", &["cn-shenzhen"]).await;
+    let beta = keyed("beta", &["cn-beijing", "cn-hangzhou"]).await;
+    let gamma = keyed("gamma", &["cn-shenzhen"]).await;
     let dir = TempDir::new("sts-hangs");
 
     // beta and gamma alone: their cycle time.
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[beta.entry(&dir, ""), gamma.entry(&dir, "")]),
+        &accounts_file(&[beta.entry(&dir), gamma.entry(&dir)]),
     );
     let e = exporter(&config, None, &[]);
     wait_ready(e.socket()).await;
@@ -257,11 +180,7 @@ async fn an_account_whose_sts_hangs_is_down_alone_and_comes_up_by_itself() {
         .update_config(|c| c.sts_fault = Some(StsFault::Hang));
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[
-            alpha.entry(&dir, "exporter"),
-            beta.entry(&dir, ""),
-            gamma.entry(&dir, ""),
-        ]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir), gamma.entry(&dir)]),
     );
     let started = Instant::now();
     let e = exporter(&config, alpha.sts.as_ref(), &[]);
@@ -330,14 +249,14 @@ async fn an_account_whose_sts_hangs_is_down_alone_and_comes_up_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
-    let alpha = Acct::role("alpha", &["cn-hangzhou"], Duration::from_secs(3600)).await;
-    let beta = Acct::keyed("beta", &["cn-beijing"]).await;
-    let gamma = Acct::keyed("gamma", &["cn-shenzhen", "cn-hangzhou"]).await;
-    let delta = Acct::keyed("delta", &["cn-qingdao"]).await;
+    let alpha = role("alpha", &["cn-hangzhou"], Duration::from_secs(3600)).await;
+    let beta = keyed("beta", &["cn-beijing"]).await;
+    let gamma = keyed("gamma", &["cn-shenzhen", "cn-hangzhou"]).await;
+    let delta = keyed("delta", &["cn-qingdao"]).await;
     let dir = TempDir::new("reload-down");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[alpha.entry(&dir, "first"), beta.entry(&dir, "")]),
+        &accounts_file(&[alpha.entry_as(&dir, "first"), beta.entry(&dir)]),
     );
     let e = exporter(&config, alpha.sts.as_ref(), &["--web.enable-lifecycle"]);
     wait_ready(e.socket()).await;
@@ -360,9 +279,9 @@ async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
     dir.write(
         "accounts.yml",
         &accounts_file(&[
-            alpha.entry(&dir, "second"),
-            beta.entry(&dir, ""),
-            gamma.entry(&dir, ""),
+            alpha.entry_as(&dir, "second"),
+            beta.entry(&dir),
+            gamma.entry(&dir),
             missing,
         ]),
     );
@@ -373,13 +292,7 @@ async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
         &alpha,
         &[],
     );
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", e.addr))
-        .send()
-        .await
-        .expect("reload");
-    let status = resp.status().as_u16();
-    let body = resp.text().await.expect("body");
+    let (status, body) = post_reload(&e.addr).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body.contains("\"alpha\"") && body.contains("\"delta\""),
@@ -408,12 +321,8 @@ async fn a_reload_applies_the_good_accounts_and_names_the_bad_ones() {
     // Fixed: the STS answers and delta's secret is there; a reload is 200.
     alpha.sts().update_config(|c| c.sts_fault = None);
     dir.write("delta.secret", "secret-of-delta\n");
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", e.addr))
-        .send()
-        .await
-        .expect("reload");
-    assert_eq!(resp.status(), 200);
+    let (status, _) = post_reload(&e.addr).await;
+    assert_eq!(status, 200);
     let page = scrape_until(e.socket(), "every account up", |p| {
         [&alpha, &beta, &gamma, &delta]
             .iter()
@@ -453,22 +362,18 @@ async fn expired_credentials_that_a_hanging_sts_cannot_renew_fail_their_account_
 /// STS is not stormed, and the other accounts' cycles do not change.
 async fn credentials_run_out(fault: StsFault, reason: &str, extra: &[&str]) {
     // alpha's credentials live 4 s: renewed every 2 s while its STS works.
-    let alpha = Acct::role(
+    let alpha = role(
         "alpha",
         &["cn-hangzhou", "cn-shanghai"],
         Duration::from_secs(4),
     )
     .await;
-    let beta = Acct::keyed("beta", &["cn-beijing", "cn-hangzhou"]).await;
-    let gamma = Acct::keyed("gamma", &["cn-shenzhen"]).await;
+    let beta = keyed("beta", &["cn-beijing", "cn-hangzhou"]).await;
+    let gamma = keyed("gamma", &["cn-shenzhen"]).await;
     let dir = TempDir::new("expiring");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[
-            alpha.entry(&dir, "exporter"),
-            beta.entry(&dir, ""),
-            gamma.entry(&dir, ""),
-        ]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir), gamma.entry(&dir)]),
     );
     let e = exporter(&config, alpha.sts.as_ref(), extra);
     wait_ready(e.socket()).await;

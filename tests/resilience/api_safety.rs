@@ -3,11 +3,10 @@
 //! body, and odd but valid answers (a page without its list, HTTP 429) are
 //! read as the SDKs read them. Values from the API never break a log line.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use cloud_assistant_exporter::api::{self, cloud_assistant};
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::CollectorOptions;
@@ -19,10 +18,6 @@ use cloud_assistant_exporter::secret::Secret;
 use cloud_assistant_exporter::simulator::{
     self, IdentityConfig, IdentityServer, RegionFault, SimKey, Simulator,
 };
-use common::*;
-
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const ROLE: &str = "acs:ram::1234567890123456:role/cloud-assistant-reader";
 
 // ---- 3xx: never followed ----
 
@@ -50,8 +45,7 @@ async fn a_redirect_fails_its_region_naming_the_status_and_is_never_followed() {
         &[("action", cloud_assistant::ACTION), ("code", "HTTP3xx")],
     );
     assert!(redirected.is_some_and(|n| n >= 1.0), "{redirected:?}");
-    let cycles =
-        find_value(&page, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
+    let cycles = find_value(&page, CYCLES, &[]).unwrap_or(0.0);
     let asked = sim.requests_by_region()[&(cloud_assistant::ACTION.to_string(), "r-moved".into())];
     let stderr = exporter.stop();
     assert_eq!(trap.hits(), 0, "nothing reached the redirect's target");
@@ -220,13 +214,7 @@ async fn a_signature_refusal_leaks_no_key_id_token_or_secret() {
             sts_token_credentials("        ")
         ),
     );
-    let resp = reqwest::Client::new()
-        .post(format!("http://{}/-/reload", exporter.addr))
-        .send()
-        .await
-        .expect("reload");
-    let status = resp.status().as_u16();
-    let answer = resp.text().await.expect("body");
+    let (status, answer) = post_reload(&exporter.addr).await;
     assert_eq!(status, 500, "{answer}");
     assert!(
         answer.contains("SignatureDoesNotMatch") && answer.contains("[redacted]"),
@@ -386,7 +374,7 @@ async fn a_page_without_its_list_and_without_a_next_token_is_empty() {
     );
     let agents = |r: &str| {
         page.iter()
-            .filter(|s| s.name == "aliyun_cloud_assistant_agent_up" && s.labels["region_id"] == r)
+            .filter(|s| s.name == AGENT_UP && s.labels["region_id"] == r)
             .count()
     };
     assert_eq!((agents("a"), agents("c")), (3, 0));

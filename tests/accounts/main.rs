@@ -3,7 +3,10 @@
 //! `account`; accounts share the limits, fail alone, reload without a
 //! restart, and split over shards by (account, region).
 
+#[path = "../common/mod.rs"]
 mod common;
+mod down;
+mod file;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,29 +16,25 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::app::Running;
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::simulator::{
-    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault, SimKey, Simulator,
+    FleetConfig, IdentityConfig, IdentityServer, InFlightGauge, RegionFault,
 };
 use common::*;
 
 const NOW: i64 = 1_700_003_600;
-const REGION_UP: &str = "aliyun_cloud_assistant_exporter_region_up";
-const AGENT_UP: &str = "aliyun_cloud_assistant_agent_up";
-const API_REQUESTS: &str = "aliyun_cloud_assistant_exporter_api_requests_total";
-const RELOAD_OK: &str = "aliyun_cloud_assistant_exporter_config_last_reload_successful";
 
 /// Series that describe the whole process, not one account.
 const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_build_info",
     "aliyun_cloud_assistant_exporter_shard_info",
     "aliyun_cloud_assistant_exporter_collection_interval_seconds",
-    "aliyun_cloud_assistant_exporter_cycles_total",
-    "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+    CYCLES,
+    CYCLE_SECONDS,
     "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
-    "aliyun_cloud_assistant_exporter_plugin_names",
-    "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
+    PLUGIN_NAMES,
+    PLUGIN_NAMES_DROPPED,
     "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
     "aliyun_cloud_assistant_exporter_rows_dropped_total",
-    "aliyun_cloud_assistant_exporter_config_last_reload_successful",
+    RELOAD_OK,
     "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
     "aliyun_cloud_assistant_exporter_http_connections",
     "aliyun_cloud_assistant_exporter_http_connections_dropped_total",
@@ -43,45 +42,14 @@ const PROCESS_WIDE: &[&str] = &[
     "aliyun_cloud_assistant_exporter_http_auth_failures_total",
 ];
 
-/// A simulated account: its simulator, which accepts only its own key.
-struct Acct {
-    name: &'static str,
-    sim: Simulator,
-    key_id: String,
-}
-
+/// A simulated account at `NOW` whose fleet is `regions`, seeded `seed`.
 async fn account(name: &'static str, seed: u64, regions: &[(&str, usize)]) -> Acct {
     let cfg = FleetConfig {
         seed,
         start: NOW - 3600,
         ..fleet(regions)
     };
-    let sim = sim_at(cfg, Clock::fixed(NOW)).await;
-    let key_id = format!("LTAI-{name}");
-    sim.add_key(&key_id, SimKey::long_term(format!("secret-of-{name}")));
-    Acct { name, sim, key_id }
-}
-
-/// The secret file of `a` in `dir`, and its entry in the accounts file.
-fn entry(dir: &TempDir, a: &Acct, regions: Option<&[&str]>) -> String {
-    dir.write(
-        &format!("{}.secret", a.name),
-        &format!("secret-of-{}\n", a.name),
-    );
-    let regions = regions
-        .map(|r| format!("    regions: [{}]\n", r.join(", ")))
-        .unwrap_or_default();
-    format!(
-        "  - name: {}\n    endpoint: \"{}\"\n{regions}    credentials:\n      type: access_key\n      access_key_id: {}\n      access_key_secret_file: {}.secret\n",
-        a.name,
-        a.sim.url(),
-        a.key_id,
-        a.name
-    )
-}
-
-fn accounts_file(entries: &[String]) -> String {
-    format!("# accounts for the test\naccounts:\n{}", entries.concat())
+    Acct::on(name, sim_at(cfg, Clock::fixed(NOW)).await)
 }
 
 /// The exporter in process with no credentials in its environment: only
@@ -167,7 +135,7 @@ fn check_fleet(page: &[Sample], a: &Acct) {
         "{}: each instance once",
         a.name
     );
-    let instances = of(page, "aliyun_cloud_assistant_instance_status", a.name);
+    let instances = of(page, INSTANCE_STATUS, a.name);
     assert!(!instances.is_empty(), "{}: instance states", a.name);
 }
 
@@ -194,9 +162,9 @@ async fn each_account_is_collected_once_under_its_label_and_fails_alone() {
     let config = dir.write(
         "accounts.yml",
         &accounts_file(&[
-            entry(&dir, &alpha, Some(&["cn-hangzhou", "cn-shanghai"])),
+            alpha.entry_in(&dir, &["cn-hangzhou", "cn-shanghai"]),
             // No regions: DescribeRegions of its own endpoint.
-            entry(&dir, &beta, None),
+            beta.entry(&dir),
         ]),
     );
     // The slower instance-info walk would land between the cycles compared.
@@ -250,7 +218,7 @@ async fn each_account_is_collected_once_under_its_label_and_fails_alone() {
         assert_eq!(
             value(
                 &page,
-                "aliyun_cloud_assistant_exporter_credential_refreshes_total",
+                CREDENTIAL_REFRESHES,
                 &[
                     ("account", name),
                     ("source", "config_file"),
@@ -352,16 +320,8 @@ async fn accounts_are_collected_at_once_under_the_shared_limits() {
     let config = dir.write(
         "accounts.yml",
         &accounts_file(&[
-            entry(
-                &dir,
-                &alpha,
-                Some(&["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
-            ),
-            entry(
-                &dir,
-                &beta,
-                Some(&["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
-            ),
+            alpha.entry_in(&dir, &["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
+            beta.entry_in(&dir, &["cn-hangzhou", "cn-shanghai", "cn-beijing"]),
         ]),
     );
     // Sample both simulators while the first cycle runs: were both
@@ -424,7 +384,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     let dir = TempDir::new("reload");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     let r = start(
         &config,
@@ -447,21 +407,12 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
             .sum()
     };
     let before = alpha_calls(&page);
-    let client = reqwest::Client::new();
-    let reload = || async {
-        let resp = client
-            .post(format!("http://{}/-/reload", r.addr))
-            .send()
-            .await
-            .expect("reload");
-        let status = resp.status().as_u16();
-        (status, resp.text().await.unwrap_or_default())
-    };
+    let reload = || post_reload(r.addr);
 
     // beta leaves, gamma comes.
     dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &gamma, None)]),
+        &accounts_file(&[alpha.entry(&dir), gamma.entry(&dir)]),
     );
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
@@ -493,7 +444,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
         "accounts.yml",
         &format!(
             "{}    extra_key: 1\n",
-            accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &gamma, None)])
+            accounts_file(&[alpha.entry(&dir), gamma.entry(&dir)])
         ),
     );
     let (status, body) = reload().await;
@@ -502,8 +453,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
         body.contains("line 15") && body.contains("unknown field `extra_key`"),
         "{body}"
     );
-    let cycles =
-        |p: &[Sample]| value(p, "aliyun_cloud_assistant_exporter_cycles_total", &[]).unwrap_or(0.0);
+    let cycles = |p: &[Sample]| value(p, CYCLES, &[]).unwrap_or(0.0);
     let now = cycles(&scrape_samples(r.addr).await);
     let page = scrape_until(r.addr, "two more cycles", |p| cycles(p) >= now + 2.0).await;
     assert_eq!(value(&page, RELOAD_OK, &[]), Some(0.0));
@@ -514,7 +464,7 @@ async fn reload_adds_and_removes_accounts_and_keeps_them_on_a_bad_file() {
     assert!(regions_up(&page).values().all(|v| *v == 1.0));
 
     // Fixed again.
-    dir.write("accounts.yml", &accounts_file(&[entry(&dir, &gamma, None)]));
+    dir.write("accounts.yml", &accounts_file(&[gamma.entry(&dir)]));
     let (status, body) = reload().await;
     assert_eq!(status, 200, "{body}");
     let page = scrape_until(r.addr, "gamma alone, reloaded", |p| {
@@ -594,7 +544,7 @@ async fn role_and_profile_accounts() {
         assert_eq!(
             value(
                 &page,
-                "aliyun_cloud_assistant_exporter_credential_refreshes_total",
+                CREDENTIAL_REFRESHES,
                 &[
                     ("account", account),
                     ("source", source),
@@ -616,7 +566,7 @@ async fn shards_split_account_region_pairs() {
     let dir = TempDir::new("shards");
     let config = dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     let mut replicas = Vec::new();
@@ -702,14 +652,7 @@ async fn a_bad_accounts_file_exits_2_with_one_line_naming_the_line() {
     let exporter = ExporterProcess::spawn(&["--config.file", &path], &[]);
     wait_ready(exporter.socket()).await;
     let page = parse_metrics(&scrape(exporter.socket()).await);
-    assert_eq!(
-        value(
-            &page,
-            "aliyun_cloud_assistant_exporter_account_up",
-            &[("account", "a")]
-        ),
-        Some(0.0)
-    );
+    assert_eq!(value(&page, ACCOUNT_UP, &[("account", "a")]), Some(0.0));
     let err = exporter.stderr_so_far();
     assert!(
         err.contains("account down")
@@ -725,7 +668,7 @@ async fn sighup_reloads_the_accounts_file() {
     let alpha = account("alpha", 7, &[("cn-hangzhou", 2)]).await;
     let beta = account("beta", 8, &[("cn-beijing", 3)]).await;
     let dir = TempDir::new("sighup");
-    let config = dir.write("accounts.yml", &accounts_file(&[entry(&dir, &alpha, None)]));
+    let config = dir.write("accounts.yml", &accounts_file(&[alpha.entry(&dir)]));
     let exporter = ExporterProcess::spawn(
         &[
             "--config.file",
@@ -748,7 +691,7 @@ async fn sighup_reloads_the_accounts_file() {
 
     dir.write(
         "accounts.yml",
-        &accounts_file(&[entry(&dir, &alpha, None), entry(&dir, &beta, None)]),
+        &accounts_file(&[alpha.entry(&dir), beta.entry(&dir)]),
     );
     exporter.signal("-HUP");
     let page = scrape_until(exporter.socket(), "beta collected", |p| {

@@ -1,8 +1,6 @@
 //! The accounts file (`--config.file`): what parses, and that every error
 //! is one line naming the file, the line and the key.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
 use cloud_assistant_exporter::accounts::credential_spec;
@@ -382,7 +380,7 @@ accounts:
 
 #[test]
 fn secrets_are_read_from_files_trimmed_and_never_shown() {
-    let dir = common::TempDir::new("accounts");
+    let dir = crate::common::TempDir::new("accounts");
     dir.write("secret", "s3cret-value\n");
     dir.write("token", "  tok\n");
     dir.write("empty", "\n");

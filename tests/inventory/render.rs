@@ -3,14 +3,12 @@
 //! value the API gave comes back unchanged through the escaping, however odd
 //! or long.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use cloud_assistant_exporter::api::{Activation, InstanceInfo, ManagedInstance, Tags};
 use cloud_assistant_exporter::render::{StateSets, render};
 use cloud_assistant_exporter::snapshot::{FleetSnapshot, RegionKey, RegionState};
-use common::*;
 
 /// Names the API may well return: spaces, quotes, backslashes, newlines,
 /// non-ASCII, and one far over 256 bytes.
