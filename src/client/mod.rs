@@ -72,6 +72,17 @@ impl Default for ClientOptions {
     }
 }
 
+/// The last time the account's credentials could not be had: for the
+/// request timeout, calls of the same credential generation fail at once
+/// with this message instead of each waiting for the provider again.
+#[derive(Debug)]
+struct CredentialFailure {
+    at: Instant,
+    /// The provider's generation that failed; a newer one is tried.
+    generation: u64,
+    message: String,
+}
+
 /// A signed, rate-limited, retrying ECS API client. Cheap to share (`Arc`).
 pub struct Client {
     http: reqwest::Client,
@@ -86,7 +97,7 @@ pub struct Client {
     region_calls: Mutex<HashMap<String, u64>>,
     /// The last failure to get credentials: when, at which generation of the
     /// provider, and why.
-    credential_failure: Mutex<Option<(Instant, u64, String)>>,
+    credential_failure: Mutex<Option<CredentialFailure>>,
     /// `account_up`: 0 while no valid credentials can be had.
     account_up: std::sync::OnceLock<prometheus::IntGauge>,
 }
@@ -283,11 +294,11 @@ impl Client {
     ) -> Result<Arc<crate::credentials::Credentials>, ApiError> {
         let generation = self.credentials.generation();
         if let Ok(last) = self.credential_failure.lock()
-            && let Some((at, failed_generation, message)) = &*last
-            && *failed_generation == generation
-            && at.elapsed() < self.opts.timeout
+            && let Some(failure) = &*last
+            && failure.generation == generation
+            && failure.at.elapsed() < self.opts.timeout
         {
-            return Err(self.credential_error(action, region, message.clone()));
+            return Err(self.credential_error(action, region, failure.message.clone()));
         }
         let valid = self.credentials.valid(self.opts.timeout).await;
         if let Some(up) = self.account_up.get() {
@@ -298,7 +309,11 @@ impl Client {
             Err(e) => {
                 let message = e.to_string();
                 if let Ok(mut last) = self.credential_failure.lock() {
-                    *last = Some((Instant::now(), generation, message.clone()));
+                    *last = Some(CredentialFailure {
+                        at: Instant::now(),
+                        generation,
+                        message: message.clone(),
+                    });
                 }
                 Err(self.credential_error(action, region, message))
             }
