@@ -56,6 +56,23 @@ pub(super) fn page_size(
     }
 }
 
+/// `PageNumber`: 1 when absent, else a number from 1 up.
+pub(super) fn page_number(
+    state: &SimState,
+    params: &BTreeMap<&str, &str>,
+) -> Result<usize, Answer> {
+    match params.get("PageNumber").map(|v| v.parse::<usize>()) {
+        None => Ok(1),
+        Some(Ok(n)) if n >= 1 => Ok(n),
+        _ => Err(error(
+            state,
+            400,
+            "InvalidParam.PageNumber",
+            "The specified parameter PageNumber is not valid.",
+        )),
+    }
+}
+
 pub(super) fn instance_ids(params: &BTreeMap<&str, &str>) -> Vec<String> {
     params
         .iter()
@@ -155,18 +172,7 @@ pub(super) fn hybrid_page(
         }
     } else {
         let size = page_size_param;
-        let number = match map.get("PageNumber").map(|v| v.parse::<usize>()) {
-            None => 1,
-            Some(Ok(n)) if n >= 1 => n,
-            _ => {
-                return Err(error(
-                    state,
-                    400,
-                    "InvalidParam.PageNumber",
-                    "The specified parameter PageNumber is not valid.",
-                ));
-            }
-        };
+        let number = page_number(state, map)?;
         let start = (number - 1).saturating_mul(size).min(len);
         items = (start..(start + size).min(len)).map(row).collect();
         body["PageNumber"] = num(number);

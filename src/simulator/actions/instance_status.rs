@@ -5,24 +5,13 @@ use serde_json::{Value, json};
 
 use super::call::Call;
 use crate::simulator::auth::{Answer, error};
-use crate::simulator::paging::{page_size, select};
+use crate::simulator::paging::{page_number, page_size, select};
 use crate::simulator::quirks::count_json;
 
 pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Answer, Answer> {
     let state = c.state;
     let size = page_size(state, c.map, "PageSize", "InvalidParam.PageSize")?;
-    let number = match c.map.get("PageNumber").map(|v| v.parse::<usize>()) {
-        None => 1,
-        Some(Ok(n)) if n >= 1 => n,
-        _ => {
-            return Err(error(
-                state,
-                400,
-                "InvalidParam.PageNumber",
-                "The specified parameter PageNumber is not valid.",
-            ));
-        }
-    };
+    let number = page_number(state, c.map)?;
     if c.ids.len() > 100 {
         return Err(error(
             state,
