@@ -13,11 +13,11 @@ use crate::accounts::{AccountSet, AccountsError, AccountsSource, BuildOptions};
 use crate::client::{ClientOptions, Limits};
 use crate::clock::Clock;
 use crate::collector::{Collector, CollectorOptions, Shard};
-use crate::config::Flags;
 use crate::config::accounts_file::{AccountConfig, CredentialConfig};
+use crate::config::{Flags, FlagsError};
 use crate::credentials::{self as creds, RoleSpec};
 use crate::secret::Secret;
-use crate::server::web_config::WebConfigSource;
+use crate::server::web_config::{WebConfigError, WebConfigSource};
 use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
 use crate::simulator::{self, FleetConfig, Simulator};
 
@@ -30,10 +30,10 @@ const ACCOUNTS_START_WAIT: Duration = Duration::from_secs(3);
 /// Why the exporter did not start: `main` prints it as one line and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Flags(String),
+    #[error(transparent)]
+    Flags(#[from] FlagsError),
     #[error("--web.config.file {0}")]
-    WebConfig(String),
+    WebConfig(WebConfigError),
     #[error("metrics registry: {0}")]
     Registry(#[from] prometheus::Error),
     #[error("cannot start the demo simulator: {0}")]
@@ -94,8 +94,8 @@ pub async fn start(
     env: impl Fn(&str) -> Option<String>,
     clock: Clock,
 ) -> Result<Running, StartError> {
-    flags.validate().map_err(StartError::Flags)?;
-    let shard_index = flags.resolve_shard_index(&env).map_err(StartError::Flags)?;
+    flags.validate()?;
+    let shard_index = flags.resolve_shard_index(&env)?;
     // Read before anything starts, so a bad file fails fast.
     let web = match &flags.web_config_file {
         Some(path) => Some(WebConfigSource::load(path).map_err(StartError::WebConfig)?),
@@ -268,28 +268,23 @@ fn accounts_source(flags: &Flags, demo: Option<&Simulator>) -> AccountsSource {
     if let Some(path) = &flags.config_file {
         return AccountsSource::File(path.clone());
     }
-    let (endpoint, credentials) = match demo {
-        Some(sim) => (
-            Some(sim.url()),
-            CredentialConfig::Fixed {
-                access_key_id: simulator::DEFAULT_KEY_ID.into(),
-                access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
-            },
-        ),
-        None => (
-            flags.endpoint.clone(),
-            match &flags.role_arn {
-                Some(arn) => CredentialConfig::RamRoleArn {
-                    role: RoleSpec::new(arn),
-                    source: Box::new(CredentialConfig::Chain),
-                },
-                None => CredentialConfig::Chain,
-            },
-        ),
+    if let Some(sim) = demo {
+        return AccountsSource::Demo {
+            endpoint: sim.url(),
+            access_key_id: simulator::DEFAULT_KEY_ID.into(),
+            access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
+        };
+    }
+    let credentials = match &flags.role_arn {
+        Some(arn) => CredentialConfig::RamRoleArn {
+            role: RoleSpec::new(arn),
+            source: Box::new(CredentialConfig::Chain),
+        },
+        None => CredentialConfig::Chain,
     };
     AccountsSource::Fixed(vec![AccountConfig {
         name: String::new(),
-        endpoint,
+        endpoint: flags.endpoint.clone(),
         regions: Vec::new(),
         credentials,
     }])

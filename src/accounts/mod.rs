@@ -23,11 +23,12 @@ use std::time::Duration;
 use prometheus::{IntGauge, Opts, Registry};
 
 use crate::client::{ApiMetrics, Client, ClientOptions};
-use crate::config::accounts_file::{self, AccountConfig, ConfigError};
+use crate::config::accounts_file::{self, AccountConfig, ConfigError, CredentialConfig};
 use crate::credentials::{
     self as creds, CredentialProvider, CredentialSpec, CredentialsError, RefreshMetrics,
 };
-pub use spec::{credential_spec, pinned};
+use crate::secret::Secret;
+pub use spec::{SpecError, credential_spec, pinned};
 
 /// One account the collector walks.
 #[derive(Clone, Debug)]
@@ -43,8 +44,16 @@ pub struct Account {
 /// Where the list of accounts comes from.
 #[derive(Clone, Debug)]
 pub enum AccountsSource {
-    /// Fixed at start: the flags' one account, or the demo's.
+    /// Fixed at start: the flags' one account.
     Fixed(Vec<AccountConfig>),
+    /// `--demo`: one unnamed account at the simulator's URL, signing with
+    /// its throwaway keys. The keys are held in memory and are no credential
+    /// type of the accounts file.
+    Demo {
+        endpoint: String,
+        access_key_id: String,
+        access_key_secret: Secret,
+    },
     /// `--config.file`, read at start and at every reload.
     File(PathBuf),
 }
@@ -178,18 +187,19 @@ pub struct AccountSet {
 }
 
 /// Why one account could not be built.
+#[derive(Debug, thiserror::Error)]
 enum Failure {
+    #[error("credentials: {0}")]
     Credentials(CredentialsError),
-    Other(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Credentials(e) => write!(f, "credentials: {e}"),
-            Failure::Other(e) => f.write_str(e),
-        }
-    }
+    #[error(transparent)]
+    Secret(#[from] SpecError),
+    #[error("metrics registry: {0}")]
+    Metrics(prometheus::Error),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientBuildError),
+    /// The build task panicked or was cancelled.
+    #[error("build: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl AccountSet {
@@ -213,13 +223,37 @@ impl AccountSet {
     pub fn file(&self) -> Option<&std::path::Path> {
         match &self.opts.source {
             AccountsSource::File(p) => Some(p),
-            AccountsSource::Fixed(_) => None,
+            AccountsSource::Fixed(_) | AccountsSource::Demo { .. } => None,
+        }
+    }
+
+    /// The credential source of `config`: the entry's, or the demo's keys.
+    fn spec_for(&self, config: &AccountConfig) -> Result<CredentialSpec, SpecError> {
+        match &self.opts.source {
+            AccountsSource::Demo {
+                access_key_id,
+                access_key_secret,
+                ..
+            } => Ok(CredentialSpec::AccessKey {
+                origin: "demo",
+                access_key_id: access_key_id.clone(),
+                access_key_secret: access_key_secret.clone(),
+                security_token: None,
+            }),
+            _ => credential_spec(&config.credentials),
         }
     }
 
     fn configs(&self) -> Result<Vec<AccountConfig>, AccountsError> {
         match &self.opts.source {
             AccountsSource::Fixed(list) => Ok(list.clone()),
+            AccountsSource::Demo { endpoint, .. } => Ok(vec![AccountConfig {
+                name: String::new(),
+                endpoint: Some(endpoint.clone()),
+                regions: Vec::new(),
+                // Not read: `spec_for` hands out the demo's keys.
+                credentials: CredentialConfig::Chain,
+            }]),
             AccountsSource::File(path) => Ok(accounts_file::load(path)?.accounts),
         }
     }
@@ -258,7 +292,7 @@ impl AccountSet {
                 Some(d) => tokio::time::timeout_at(d, &mut task).await.ok(),
             };
             let result = match done {
-                Some(r) => Ok(r.unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}"))))),
+                Some(r) => Ok(r.unwrap_or_else(|e| Err(Failure::Task(e)))),
                 None => Err(task),
             };
             built.push((config, running, result));
@@ -290,11 +324,17 @@ impl AccountSet {
                     next.push(Slot::Up(live));
                 }
                 Err(Failure::Credentials(e))
-                    if matches!(self.opts.source, AccountsSource::Fixed(_))
-                        && matches!(
-                            e,
-                            CredentialsError::NotConfigured { .. } | CredentialsError::Config(_)
-                        ) =>
+                    if matches!(
+                        self.opts.source,
+                        AccountsSource::Fixed(_) | AccountsSource::Demo { .. }
+                    ) && matches!(
+                        e,
+                        CredentialsError::NotConfigured { .. }
+                            | CredentialsError::Config(_)
+                            | CredentialsError::Invalid(_)
+                            | CredentialsError::StsRegion(_)
+                            | CredentialsError::Http(_)
+                    ) =>
                 {
                     return Err(AccountsError::NoCredentials(e));
                 }
@@ -338,7 +378,7 @@ impl AccountSet {
         running: Option<&Live>,
     ) -> Result<Live, Failure> {
         let name = config.name.clone();
-        let spec = credential_spec(&config.credentials).map_err(Failure::Other)?;
+        let spec = self.spec_for(config)?;
         let inputs = self.opts.env.inputs_fingerprint();
         if let Some(old) = running.filter(|l| {
             l.config.endpoint == config.endpoint
@@ -357,9 +397,7 @@ impl AccountSet {
                 inputs,
             });
         }
-        let m = self
-            .metrics_for(&name)
-            .map_err(|e| Failure::Other(format!("metrics registry: {e}")))?;
+        let m = self.metrics_for(&name).map_err(Failure::Metrics)?;
         let ctx = creds::Context::new(
             self.opts.env.clone(),
             creds::ContextOptions {
@@ -384,8 +422,7 @@ impl AccountSet {
                 ..self.opts.client.clone()
             },
             m.api,
-        )
-        .map_err(Failure::Other)?;
+        )?;
         client.report_account_up(m.up.clone());
         Ok(Live {
             account: Account {
@@ -414,9 +451,7 @@ impl AccountSet {
             let mut told = first.is_none();
             loop {
                 let attempt = match first.take() {
-                    Some(task) => task
-                        .await
-                        .unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}")))),
+                    Some(task) => task.await.unwrap_or_else(|e| Err(Failure::Task(e))),
                     None => {
                         // Jittered (half to the whole wait), so accounts
                         // that went down together do not retry in step.

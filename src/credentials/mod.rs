@@ -86,6 +86,13 @@ pub enum CredentialsError {
     /// A source is configured, but wrongly (names the file, profile or key; never a value).
     #[error("{0}")]
     Config(String),
+    /// An endpoint or region the sources would use breaks its rule.
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::Invalid),
+    #[error("ALIBABA_CLOUD_STS_REGION: {0}")]
+    StsRegion(crate::validate::Invalid),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(reqwest::Error),
     /// A source could not hand out credentials (STS or the metadata service failed).
     #[error("{from}: {message}")]
     Fetch { from: &'static str, message: String },
@@ -298,8 +305,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Context {
     pub fn new(env: Env, opts: ContextOptions) -> Result<Self, CredentialsError> {
-        crate::validate::endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
-        crate::validate::endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
+        crate::validate::endpoint_url(&opts.sts_endpoint)?;
+        crate::validate::endpoint_url(&opts.metadata_endpoint)?;
         let agent = concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION"));
         // Neither client follows a redirect: a signed STS request, an OIDC
         // token or a metadata token goes to its endpoint and nowhere else.
@@ -309,7 +316,7 @@ impl Context {
             .connect_timeout(opts.timeout.min(Duration::from_secs(3)))
             .user_agent(agent)
             .build()
-            .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(CredentialsError::Http)?;
         // Never through a proxy: the metadata service is only reachable directly.
         let metadata_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -318,10 +325,9 @@ impl Context {
             .timeout(METADATA_TIMEOUT)
             .user_agent(agent)
             .build()
-            .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(CredentialsError::Http)?;
         if let Some(region) = env.get("ALIBABA_CLOUD_STS_REGION") {
-            crate::validate::region_id(region.trim())
-                .map_err(|e| CredentialsError::Config(format!("ALIBABA_CLOUD_STS_REGION: {e}")))?;
+            crate::validate::region_id(region.trim()).map_err(CredentialsError::StsRegion)?;
         }
         let sts_endpoint = sts_endpoint(&opts.sts_endpoint, &env);
         Ok(Context {
