@@ -18,7 +18,10 @@ use crate::config::{Flags, FlagsError};
 use crate::credentials::{self as creds, RoleSpec};
 use crate::secret::Secret;
 use crate::server::web_config::{WebConfigError, WebConfigSource};
-use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
+use crate::server::{
+    AppState, HttpMetrics, ReloadFuture, ReloadHook, ReloadPart, ReloadReport, Server,
+    ServerOptions,
+};
 use crate::simulator::{self, FleetConfig, Simulator};
 
 /// At start, how long the accounts of `--config.file` wait for one
@@ -70,8 +73,8 @@ pub struct Running {
 
 impl Running {
     /// Re-reads `--web.config.file` and `--config.file`, as `POST /-/reload`
-    /// does (`SIGHUP`): what each part did, `Err` when one failed.
-    pub async fn reload(&self) -> Result<String, String> {
+    /// does (`SIGHUP`): what each part did.
+    pub async fn reload(&self) -> ReloadReport {
         crate::server::reload(&self.server_opts).await
     }
 
@@ -196,18 +199,16 @@ pub async fn start(
         *t = ChangeTarget::Collector(Arc::downgrade(&collector));
     }
     let reloader = Arc::new(Reloader {
+        web: web.clone(),
         set: Arc::clone(&set),
         collector: Arc::clone(&collector),
         metrics: reloads,
         clock,
     });
-    // Only a file can change: without one, a reload re-reads the web config alone.
-    let reload_hook = set.file().is_some().then(|| {
-        ReloadHook(Arc::new(move || -> ReloadFuture {
-            let r = Arc::clone(&reloader);
-            Box::pin(async move { r.reload().await.map_err(|e| e.to_string()) })
-        }))
-    });
+    let reload_hook = Some(ReloadHook(Arc::new(move || -> ReloadFuture {
+        let r = Arc::clone(&reloader);
+        Box::pin(async move { r.reload().await })
+    })));
     let server_opts = Arc::new(ServerOptions {
         telemetry_path: flags.telemetry_path.clone(),
         web: web.clone(),
@@ -322,8 +323,9 @@ impl ReloadMetrics {
     }
 }
 
-/// Re-reads `--config.file` (`SIGHUP`, `POST /-/reload`).
+/// Re-reads the configuration files (`SIGHUP`, `POST /-/reload`).
 struct Reloader {
+    web: Option<Arc<WebConfigSource>>,
     set: Arc<AccountSet>,
     collector: Arc<Collector>,
     metrics: Option<ReloadMetrics>,
@@ -331,10 +333,24 @@ struct Reloader {
 }
 
 impl Reloader {
+    /// Re-reads the web config and the accounts file, each even when the
+    /// other fails (what fails keeps its last good version). Only a file
+    /// can change: without one, that part is left out.
+    async fn reload(&self) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        if let Some(web) = &self.web {
+            report.part(ReloadPart::WebConfig, web.reload());
+        }
+        if self.set.file().is_some() {
+            report.part(ReloadPart::Accounts, self.reload_accounts().await);
+        }
+        report
+    }
+
     /// Applies every good entry of the file; the accounts that could not be
     /// built are named in the error (each keeps its running account, or is
     /// down and tried again).
-    async fn reload(&self) -> Result<(), ReloadError> {
+    async fn reload_accounts(&self) -> Result<(), ReloadError> {
         match self.set.load().await {
             Ok(loaded) => {
                 let names: Vec<String> = loaded.accounts.iter().map(|a| a.name.clone()).collect();
@@ -346,7 +362,7 @@ impl Reloader {
                 tracing::info!(file = ?self.set.file(), accounts = %names.join(","), down = loaded.down.len(), "accounts reloaded; new ones walk at once");
                 match ok {
                     true => Ok(()),
-                    false => Err(ReloadError::AccountsDown(loaded.describe_down())),
+                    false => Err(ReloadError::AccountsDown(loaded.down)),
                 }
             }
             Err(e) => {
@@ -365,8 +381,9 @@ impl Reloader {
 pub enum ReloadError {
     #[error(transparent)]
     File(AccountsError),
-    #[error("the other accounts are applied; not built: {0}")]
-    AccountsDown(String),
+    /// Each (name, reason) of an account not built.
+    #[error("the other accounts are applied; not built: {}", crate::accounts::describe_down(.0))]
+    AccountsDown(Vec<(String, String)>),
 }
 
 /// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every

@@ -79,15 +79,13 @@ pub struct Loaded {
     pub down: Vec<(String, String)>,
 }
 
-impl Loaded {
-    /// The accounts that could not be built, for a reload's answer.
-    pub fn describe_down(&self) -> String {
-        self.down
-            .iter()
-            .map(|(name, why)| format!("account {name:?}: {why}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
+/// The accounts that could not be built (name, reason), for a reload's
+/// answer.
+pub fn describe_down(down: &[(String, String)]) -> String {
+    down.iter()
+        .map(|(name, why)| format!("account {name:?}: {why}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What every account is built with; fixed at start.

@@ -171,7 +171,7 @@ pub(crate) async fn post_sts(
     if !(200..300).contains(&status) {
         return Err(fail(describe_error_body(status, &buf)));
     }
-    parse_sts_credentials(&buf).map_err(fail)
+    parse_sts_credentials(&buf).map_err(|e| fail(e.to_string()))
 }
 
 /// `Code (HTTP 400): Message (RequestId …)` of an error answer, the message
@@ -197,25 +197,37 @@ pub(crate) fn describe_error_body(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// The credentials of a successful STS answer. Errors never quote the
+/// A successful STS answer without usable credentials. Never quotes the
 /// answer: it holds a secret.
-pub(crate) fn parse_sts_credentials(body: &[u8]) -> Result<Credentials, String> {
-    let answer: StsAnswer = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "malformed answer ({:?} at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    let c = answer
-        .credentials
-        .ok_or_else(|| "the answer has no Credentials".to_string())?;
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StsAnswerError {
+    #[error("malformed answer ({category:?} at line {line} column {column})")]
+    Malformed {
+        category: serde_json::error::Category,
+        line: usize,
+        column: usize,
+    },
+    #[error("the answer has no Credentials")]
+    NoCredentials,
+    #[error("the answer's Credentials are empty")]
+    Empty,
+    #[error("the answer's Expiration is not a time")]
+    Expiration,
+}
+
+/// The credentials of a successful STS answer.
+pub(crate) fn parse_sts_credentials(body: &[u8]) -> Result<Credentials, StsAnswerError> {
+    let answer: StsAnswer =
+        serde_json::from_slice(body).map_err(|e| StsAnswerError::Malformed {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    let c = answer.credentials.ok_or(StsAnswerError::NoCredentials)?;
     if c.access_key_id.is_empty() || c.access_key_secret.expose().is_empty() {
-        return Err("the answer's Credentials are empty".into());
+        return Err(StsAnswerError::Empty);
     }
-    let expiration = parse_iso8601(&c.expiration)
-        .ok_or_else(|| "the answer's Expiration is not a time".to_string())?;
+    let expiration = parse_iso8601(&c.expiration).ok_or(StsAnswerError::Expiration)?;
     Ok(Credentials {
         access_key_id: c.access_key_id,
         access_key_secret: c.access_key_secret,
@@ -242,7 +254,7 @@ mod tests {
             br#"{"Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","#,
             br#"{"RequestId":"r"}"#,
         ] {
-            let e = parse_sts_credentials(bad).expect_err("bad");
+            let e = parse_sts_credentials(bad).expect_err("bad").to_string();
             assert!(!e.contains("XYZ"), "{e}");
         }
         let e = describe_error_body(

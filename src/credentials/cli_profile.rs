@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::chain::Detected;
-use super::{CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CLI_PROFILE};
+use super::detect::{Detected, Detection, now};
+use super::{
+    Context, CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CLI_PROFILE,
+};
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -121,8 +123,18 @@ fn profile_name(env: &Env, cfg: &ConfigFile, asked: Option<&str>) -> String {
         .to_string()
 }
 
-/// The chain's step: `Absent` when there is no file or no such profile.
-pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
+/// The chain's step: `Absent` when switched off, or when there is no file
+/// or no such profile.
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    if ctx.env.is_true("ALIBABA_CLOUD_CLI_PROFILE_DISABLED") {
+        return now(Ok(Detected::Absent(
+            "CLI profile (ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true)".into(),
+        )));
+    }
+    now(find(&ctx.env))
+}
+
+fn find(env: &Env) -> Result<Detected, CredentialsError> {
     let Some(path) = config_path(env) else {
         return Ok(Detected::Absent("CLI profile (HOME is not set)".into()));
     };
@@ -308,7 +320,7 @@ mod tests {
     #[test]
     fn every_mode_maps_to_its_source() {
         let (dir, env) = home_with(CONFIG);
-        match detect(&env).expect("ok") {
+        match find(&env).expect("ok") {
             Detected::Found(
                 CredentialSpec::AccessKey {
                     origin,
@@ -385,23 +397,23 @@ mod tests {
         let home = dir.to_string_lossy().into_owned();
         let e = env(&[("HOME", home.as_str()), ("ALIBABA_CLOUD_PROFILE", "ecs")]);
         assert!(matches!(
-            detect(&e),
+            find(&e),
             Ok(Detected::Found(CredentialSpec::EcsRamRole { .. }, _))
         ));
         let e = env(&[
             ("HOME", home.as_str()),
             ("ALIBABA_CLOUD_PROFILE", "only-in-ini"),
         ]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("only-in-ini")));
-        assert!(matches!(detect(&env(&[])), Ok(Detected::Absent(_))));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("only-in-ini")));
+        assert!(matches!(find(&env(&[])), Ok(Detected::Absent(_))));
         let e = env(&[("HOME", "/nonexistent-home")]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("does not exist")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("does not exist")));
         std::fs::write(
             dir.join(".aliyun/config.json"),
             "{\"profiles\": [{\"name\": 5, \"access_key_secret\": \"sec-bad\"",
         )
         .expect("write");
-        let err = detect(&env(&[("HOME", home.as_str())]))
+        let err = find(&env(&[("HOME", home.as_str())]))
             .expect_err("bad json")
             .to_string();
         assert!(

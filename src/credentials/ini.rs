@@ -5,17 +5,30 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::chain::Detected;
-use super::{CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CREDENTIALS_FILE};
+use super::detect::{Detected, Detection, now};
+use super::{
+    Context, CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CREDENTIALS_FILE,
+};
 use crate::secret::Secret;
 
 /// Sections of an INI file: name → key → value. Values stay in this map
 /// only until the secret ones are moved into [`Secret`]s.
 type Sections = HashMap<String, HashMap<String, String>>;
 
+/// A line of the credentials file that is not INI. Names the line, never
+/// its text (it may hold a secret).
+#[derive(Debug, thiserror::Error)]
+enum IniError {
+    #[error("line {0}: a section header without ']'")]
+    Header(usize),
+    #[error("line {0}: neither a section nor key = value")]
+    Line(usize),
+    #[error("line {0}: a key before any [section]")]
+    NoSection(usize),
+}
+
 /// Parses `[section]` and `key = value` lines; `#` and `;` start comments.
-/// Errors name the line, never its text.
-fn parse(text: &str) -> Result<Sections, String> {
+fn parse(text: &str) -> Result<Sections, IniError> {
     let mut sections = Sections::new();
     let mut current: Option<String> = None;
     for (n, raw) in text.lines().enumerate() {
@@ -24,20 +37,14 @@ fn parse(text: &str) -> Result<Sections, String> {
             continue;
         }
         if let Some(name) = line.strip_prefix('[') {
-            let name = name
-                .strip_suffix(']')
-                .ok_or_else(|| format!("line {}: a section header without ']'", n + 1))?;
+            let name = name.strip_suffix(']').ok_or(IniError::Header(n + 1))?;
             let name = name.trim().to_string();
             sections.entry(name.clone()).or_default();
             current = Some(name);
             continue;
         }
-        let (k, v) = line
-            .split_once('=')
-            .ok_or_else(|| format!("line {}: neither a section nor key = value", n + 1))?;
-        let section = current
-            .as_ref()
-            .ok_or_else(|| format!("line {}: a key before any [section]", n + 1))?;
+        let (k, v) = line.split_once('=').ok_or(IniError::Line(n + 1))?;
+        let section = current.as_ref().ok_or(IniError::NoSection(n + 1))?;
         let mut v = v.trim();
         // An inline comment needs a space before it: secrets hold no spaces.
         if let Some(i) = v.find(" #").or_else(|| v.find(" ;")) {
@@ -117,7 +124,11 @@ pub(crate) fn parse_file(
 
 /// The chain's step: `Absent` when there is no file, no such section or
 /// the section is disabled (`enable = false`).
-pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    now(find(&ctx.env))
+}
+
+fn find(env: &Env) -> Result<Detected, CredentialsError> {
     let Some((path, explicit)) = file_path(env, None) else {
         return Ok(Detected::Absent(
             "credentials file (HOME and ALIBABA_CLOUD_CREDENTIALS_FILE are not set)".into(),
@@ -311,7 +322,7 @@ type = rsa_key_pair
     #[test]
     fn every_type_maps_to_its_source() {
         let (path, e) = file_env(FILE, None);
-        match detect(&e).expect("ok") {
+        match find(&e).expect("ok") {
             Detected::Found(
                 CredentialSpec::AccessKey {
                     origin,
@@ -363,25 +374,25 @@ type = rsa_key_pair
     #[test]
     fn absent_disabled_and_broken_files() {
         let (path, e) = file_env(FILE, Some("off"));
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
         let (p1, e) = file_env(FILE, Some("nope"));
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
         // Named explicitly but missing: an error, not a silent skip.
         let e = env(&[(
             "ALIBABA_CLOUD_CREDENTIALS_FILE",
             "/nonexistent/credentials.ini",
         )]);
         assert!(
-            detect(&e)
+            find(&e)
                 .expect_err("missing")
                 .to_string()
                 .contains("/nonexistent/credentials.ini")
         );
         // The default path may be missing.
         let e = env(&[("HOME", "/nonexistent-home")]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(_))));
+        assert!(matches!(find(&e), Ok(Detected::Absent(_))));
         let (p2, e) = file_env("[default]\naccess_key_secret sec-broken\n", None);
-        let err = detect(&e).expect_err("broken").to_string();
+        let err = find(&e).expect_err("broken").to_string();
         assert!(
             err.contains("line 2") && !err.contains("sec-broken"),
             "{err}"
@@ -390,7 +401,7 @@ type = rsa_key_pair
             "[default]\ntype = access_key\naccess_key_secret = sec-x\n",
             None,
         );
-        let err = detect(&e).expect_err("no id").to_string();
+        let err = find(&e).expect_err("no id").to_string();
         assert!(
             err.contains("needs access_key_id") && !err.contains("sec-x"),
             "{err}"

@@ -14,6 +14,7 @@
 mod assume_role;
 mod chain;
 mod cli_profile;
+mod detect;
 mod ecs_metadata;
 mod env;
 #[cfg(test)]

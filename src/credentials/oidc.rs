@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use super::detect::{Detected, Detection, now};
 use super::{
     BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, DEFAULT_DURATION_SECONDS,
     DEFAULT_ROLE_SESSION_NAME, Env, SOURCE_OIDC, STS_API_VERSION, Source, assume_role,
@@ -28,10 +29,18 @@ const ROLE_ARN: &str = "ALIBABA_CLOUD_ROLE_ARN";
 const PROVIDER_ARN: &str = "ALIBABA_CLOUD_OIDC_PROVIDER_ARN";
 const TOKEN_FILE: &str = "ALIBABA_CLOUD_OIDC_TOKEN_FILE";
 
-pub(crate) const NOT_SET: &str = "OIDC (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE are not all set)";
+const NOT_SET: &str = "OIDC (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE are not all set)";
 
-/// Step 2 of the chain: configured when all three variables are set.
-pub(crate) fn detect(env: &Env) -> Option<CredentialSpec> {
+/// Step 2 of the chain.
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    now(Ok(match find(&ctx.env) {
+        Some(spec) => Detected::Found(spec, format!("OIDC ({TOKEN_FILE})")),
+        None => Detected::Absent(NOT_SET.into()),
+    }))
+}
+
+/// Configured when all three variables are set.
+fn find(env: &Env) -> Option<CredentialSpec> {
     let (role, provider, file) = (
         env.get(ROLE_ARN)?,
         env.get(PROVIDER_ARN)?,
@@ -143,13 +152,13 @@ mod tests {
     #[test]
     fn configured_only_with_all_three_variables() {
         assert!(
-            detect(&env(&[
+            find(&env(&[
                 (ROLE_ARN, "acs:ram::1:role/r"),
                 (PROVIDER_ARN, "p")
             ]))
             .is_none()
         );
-        let spec = detect(&env(&[
+        let spec = find(&env(&[
             (ROLE_ARN, "acs:ram::1:role/r"),
             (PROVIDER_ARN, "acs:ram::1:oidc-provider/ack"),
             (TOKEN_FILE, "/var/run/token"),
