@@ -325,14 +325,7 @@ impl AccountSet {
                     if matches!(
                         self.opts.source,
                         AccountsSource::Fixed(_) | AccountsSource::Demo { .. }
-                    ) && matches!(
-                        e,
-                        CredentialsError::NotConfigured { .. }
-                            | CredentialsError::Config(_)
-                            | CredentialsError::Invalid(_)
-                            | CredentialsError::StsRegion(_)
-                            | CredentialsError::Http(_)
-                    ) =>
+                    ) && e.is_config() =>
                 {
                     return Err(AccountsError::NoCredentials(e));
                 }

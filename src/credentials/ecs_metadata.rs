@@ -25,7 +25,7 @@ const TOKEN_TTL_SECONDS: &str = "21600";
 /// Why the metadata service gave no credentials. Never quotes an answer:
 /// the credentials one holds a secret.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum MetadataError {
+pub enum MetadataError {
     #[error("metadata service at {endpoint}: {}", describe_transport(.source))]
     Unreachable {
         endpoint: String,
@@ -77,7 +77,7 @@ fn shown_code(code: Option<&str>) -> String {
 
 /// Why there is no IMDSv2 token.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum NoToken {
+pub enum NoToken {
     #[error("an empty token")]
     Empty,
     #[error("{}", describe_transport(.0))]
@@ -289,7 +289,7 @@ impl Source for EcsMetadataSource {
         Box::pin(async move {
             self.fetch_inner(ctx)
                 .await
-                .map_err(|m| CredentialsError::fetch(self.origin, m.to_string()))
+                .map_err(|m| CredentialsError::fetch(self.origin, m))
         })
     }
 }

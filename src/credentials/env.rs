@@ -32,19 +32,37 @@ fn find(env: &Env) -> Result<Option<CredentialSpec>, CredentialsError> {
             security_token: env.secret(TOKEN),
         })),
         (None, None) if !env.is_set(ID) && !env.is_set(SECRET) => Ok(None),
-        (Some(_), None) => Err(half(ID, SECRET, env.is_set(SECRET))),
-        (None, Some(_)) => Err(half(SECRET, ID, env.is_set(ID))),
-        (None, None) => Err(CredentialsError::Config(format!(
-            "{ID} and {SECRET} are set but empty; set both, or run with --demo"
-        ))),
+        (Some(_), None) => Err(EnvError::Half {
+            set: ID,
+            missing: SECRET,
+            empty: env.is_set(SECRET),
+        }
+        .into()),
+        (None, Some(_)) => Err(EnvError::Half {
+            set: SECRET,
+            missing: ID,
+            empty: env.is_set(ID),
+        }
+        .into()),
+        (None, None) => Err(EnvError::BothEmpty.into()),
     }
 }
 
-fn half(set: &str, missing: &str, empty: bool) -> CredentialsError {
-    let what = if empty { "empty" } else { "not set" };
-    CredentialsError::Config(format!(
-        "{set} is set but {missing} is {what}; set both, or run with --demo"
-    ))
+/// Half an AccessKey in the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "{set} is set but {missing} is {}; set both, or run with --demo",
+        if *.empty { "empty" } else { "not set" }
+    )]
+    Half {
+        set: &'static str,
+        missing: &'static str,
+        /// Set, but to nothing.
+        empty: bool,
+    },
+    #[error("{ID} and {SECRET} are set but empty; set both, or run with --demo")]
+    BothEmpty,
 }
 
 #[cfg(test)]

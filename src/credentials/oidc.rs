@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::detect::{Detected, Detection, now};
 use super::{
     BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, DEFAULT_DURATION_SECONDS,
-    DEFAULT_ROLE_SESSION_NAME, Env, SOURCE_OIDC, STS_API_VERSION, Source, assume_role,
+    DEFAULT_ROLE_SESSION_NAME, Env, FetchError, SOURCE_OIDC, STS_API_VERSION, Source, assume_role,
 };
 use crate::clock::{Clock, format_iso8601};
 use crate::secret::Secret;
@@ -72,17 +72,20 @@ impl OidcSource {
 
     fn read_token(&self) -> Result<Secret, CredentialsError> {
         let path = &self.spec.oidc_token_file;
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = std::fs::read_to_string(path).map_err(|source| {
             CredentialsError::fetch(
                 self.origin,
-                format!("cannot read the OIDC token file {}: {e}", path.display()),
+                FetchError::TokenFile {
+                    path: path.clone(),
+                    source,
+                },
             )
         })?;
         let token = text.trim();
         if token.is_empty() {
             return Err(CredentialsError::fetch(
                 self.origin,
-                format!("the OIDC token file {} is empty", path.display()),
+                FetchError::EmptyToken(path.clone()),
             ));
         }
         Ok(Secret::new(token))
