@@ -109,11 +109,6 @@ pub fn region_id(s: &str) -> Result<(), Invalid> {
 /// come from odd API answers and make series nobody can query.
 pub const MAX_LABEL_BYTES: usize = 256;
 
-/// Whether `v` is short enough to be a label value.
-pub fn label_value_fits(v: &str) -> bool {
-    v.len() <= MAX_LABEL_BYTES
-}
-
 /// A plugin name that can be a label value as it is, from a flag or an API
 /// answer alike: 1 to [`MAX_LABEL_BYTES`] of `A-Z a-z 0-9 . _ -`.
 pub fn plugin_name(s: &str) -> Result<(), Invalid> {
@@ -287,8 +282,6 @@ mod tests {
         assert!(tag_key(&"部".repeat(MAX_TAG_KEY_CHARS)).is_ok());
         assert!(tag_key(&"k".repeat(MAX_TAG_KEY_CHARS + 1)).is_err());
         assert!(tag_key("").is_err());
-        assert!(label_value_fits(&"v".repeat(MAX_LABEL_BYTES)));
-        assert!(!label_value_fits(&"v".repeat(MAX_LABEL_BYTES + 1)));
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl From<AccountRaw> for AccountConfig {
 /// A credentials mapping refused as a whole; the parser puts the mapping's
 /// line in front of it.
 #[derive(Debug, thiserror::Error)]
-enum CredentialsFileError {
+enum CredentialsEntryError {
     #[error("credentials of type {kind} take no key {key:?} (they take: {})", takes_text(.takes))]
     TakesNoKey {
         kind: String,
@@ -519,8 +519,8 @@ struct Rest<A> {
 }
 
 impl<A> Rest<A> {
-    fn takes_no_key(&self, key: String, takes: &'static [&'static str]) -> CredentialsFileError {
-        CredentialsFileError::TakesNoKey {
+    fn takes_no_key(&self, key: String, takes: &'static [&'static str]) -> CredentialsEntryError {
+        CredentialsEntryError::TakesNoKey {
             kind: self.name.clone(),
             key,
             takes,
@@ -563,7 +563,7 @@ impl<'de, A: de::MapAccess<'de>> de::MapAccess<'de> for Rest<A> {
         match self.held.take() {
             Some((key, v)) => seed
                 .deserialize(v)
-                .map_err(|reason| de::Error::custom(CredentialsFileError::Early { key, reason })),
+                .map_err(|reason| de::Error::custom(CredentialsEntryError::Early { key, reason })),
             None => self.map.next_value_seed(seed),
         }
     }
@@ -658,9 +658,9 @@ fn source_depth(c: &CredentialConfig) -> usize {
 impl CredentialsRaw {
     /// The entry, once its required keys are there (`kind`: the type's name
     /// for the error).
-    fn into_config(self, kind: String) -> Result<CredentialConfig, CredentialsFileError> {
+    fn into_config(self, kind: String) -> Result<CredentialConfig, CredentialsEntryError> {
         let need = |v: Option<String>, key: &'static str| {
-            v.ok_or_else(|| CredentialsFileError::MissingKey {
+            v.ok_or_else(|| CredentialsEntryError::MissingKey {
                 kind: kind.clone(),
                 key,
             })
@@ -691,7 +691,7 @@ impl CredentialsRaw {
             CredentialsRaw::RamRoleArn(k) => {
                 let source = k.source.map_or(CredentialConfig::Chain, |s| *s);
                 if source_depth(&source) >= MAX_SOURCE_DEPTH {
-                    return Err(CredentialsFileError::TooDeep);
+                    return Err(CredentialsEntryError::TooDeep);
                 }
                 CredentialConfig::RamRoleArn {
                     role: RoleSpec {
@@ -725,11 +725,13 @@ impl CredentialsRaw {
 mod tests {
     use super::*;
 
-    fn creds(text: &str) -> Result<CredentialConfig, String> {
+    fn creds(text: &str) -> Result<CredentialConfig, ConfigError> {
         let file = format!("accounts:\n  - name: a\n    credentials:\n{text}");
-        parse(&file, Path::new("/etc/a.yml"))
-            .map(|mut f| f.accounts.remove(0).credentials)
-            .map_err(|e| e.to_string())
+        parse(&file, Path::new("/etc/a.yml")).map(|mut f| f.accounts.remove(0).credentials)
+    }
+
+    fn err(text: &str) -> String {
+        creds(text).expect_err(text).to_string()
     }
 
     #[test]
@@ -745,23 +747,22 @@ mod tests {
         assert_eq!(*source, CredentialConfig::Chain);
         // A key of another type, an unknown key, a bad value and an inline
         // secret before `type`.
-        let e = creds("      profile: p\n      type: chain\n").expect_err("foreign");
+        let e = err("      profile: p\n      type: chain\n");
         assert!(
             e.contains("credentials of type chain take no key \"profile\""),
             "{e}"
         );
-        let e = creds("      bogus: 1\n      type: chain\n").expect_err("unknown");
+        let e = err("      bogus: 1\n      type: chain\n");
         assert!(
             e.contains("line 4") && e.contains("unknown field `bogus`"),
             "{e}"
         );
-        let e = creds("      role_arn: reader\n      type: ram_role_arn\n").expect_err("bad");
+        let e = err("      role_arn: reader\n      type: ram_role_arn\n");
         assert!(
             e.contains("role_arn: \"reader\" is not a RAM role ARN"),
             "{e}"
         );
-        let e = creds("      access_key_secret: hunter2\n      type: access_key\n")
-            .expect_err("inline");
+        let e = err("      access_key_secret: hunter2\n      type: access_key\n");
         assert!(
             e.contains("secrets are never written") && !e.contains("hunter2"),
             "{e}"
@@ -770,11 +771,11 @@ mod tests {
 
     #[test]
     fn each_type_names_its_own_keys() {
-        let e = creds("      type: profile\n      role_name: r\n").expect_err("foreign");
+        let e = err("      type: profile\n      role_name: r\n");
         assert!(e.contains("(they take: profile)"), "{e}");
-        let e = creds("      type: profile\n      type: chain\n").expect_err("twice");
+        let e = err("      type: profile\n      type: chain\n");
         assert!(e.contains("duplicate field `type`"), "{e}");
-        let e = creds("      type: ecs_ram_role\n      role_nam: r\n").expect_err("typo");
+        let e = err("      type: ecs_ram_role\n      role_nam: r\n");
         assert!(
             e.contains("unknown field `role_nam`, expected `role_name`"),
             "{e}"
