@@ -381,9 +381,8 @@ impl Reloader {
 pub enum ReloadError {
     #[error(transparent)]
     File(AccountsError),
-    /// Each (name, reason) of an account not built.
     #[error("the other accounts are applied; not built: {}", crate::accounts::describe_down(.0))]
-    AccountsDown(Vec<(String, String)>),
+    AccountsDown(Vec<crate::accounts::DownAccount>),
 }
 
 /// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every

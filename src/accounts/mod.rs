@@ -72,18 +72,24 @@ pub enum AccountsError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// What a load did: the accounts up now, and those down (name, reason).
+/// What a load did: the accounts up now, and those down.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub accounts: Vec<Account>,
-    pub down: Vec<(String, String)>,
+    pub down: Vec<DownAccount>,
 }
 
-/// The accounts that could not be built (name, reason), for a reload's
-/// answer.
-pub fn describe_down(down: &[(String, String)]) -> String {
+/// An account of a load that is not built (yet), and why.
+#[derive(Debug)]
+pub struct DownAccount {
+    pub name: String,
+    pub why: AccountFailure,
+}
+
+/// The accounts that could not be built, for a reload's answer.
+pub fn describe_down(down: &[DownAccount]) -> String {
     down.iter()
-        .map(|(name, why)| format!("account {name:?}: {why}"))
+        .map(|d| format!("account {:?}: {}", d.name, d.why))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -142,7 +148,7 @@ impl Drop for Down {
 
 /// One account's build: done, or (at start) still waiting for its
 /// credentials.
-type BuildTask = tokio::task::JoinHandle<Result<Live, Failure>>;
+type BuildTask = tokio::task::JoinHandle<Result<Live, AccountFailure>>;
 
 enum Slot {
     Up(Live),
@@ -186,7 +192,11 @@ pub struct AccountSet {
 
 /// Why one account could not be built.
 #[derive(Debug, thiserror::Error)]
-enum Failure {
+pub enum AccountFailure {
+    /// At start, its credentials did not come in time; they are still
+    /// being fetched.
+    #[error("no credentials within {0:?}; still trying")]
+    Waiting(Duration),
     #[error("credentials: {0}")]
     Credentials(CredentialsError),
     #[error(transparent)]
@@ -290,7 +300,7 @@ impl AccountSet {
                 Some(d) => tokio::time::timeout_at(d, &mut task).await.ok(),
             };
             let result = match done {
-                Some(r) => Ok(r.unwrap_or_else(|e| Err(Failure::Task(e)))),
+                Some(r) => Ok(r.unwrap_or_else(|e| Err(AccountFailure::Task(e)))),
                 None => Err(task),
             };
             built.push((config, running, result));
@@ -303,13 +313,10 @@ impl AccountSet {
                 Err(still_fetching) => {
                     // Logged when the fetch ends: with its reason if it fails.
                     tracing::debug!(account = %config.name, waited = ?self.opts.start_wait, "starting without the account: its credentials have not come yet");
-                    loaded.down.push((
-                        config.name.clone(),
-                        format!(
-                            "no credentials within {:?}; still trying",
-                            self.opts.start_wait
-                        ),
-                    ));
+                    loaded.down.push(DownAccount {
+                        name: config.name.clone(),
+                        why: AccountFailure::Waiting(self.opts.start_wait),
+                    });
                     self.set_up(&config.name, false);
                     next.push(Slot::Down(self.retry_later(config, Some(still_fetching))));
                     continue;
@@ -321,7 +328,7 @@ impl AccountSet {
                     loaded.accounts.push(live.account.clone());
                     next.push(Slot::Up(live));
                 }
-                Err(Failure::Credentials(e))
+                Err(AccountFailure::Credentials(e))
                     if matches!(
                         self.opts.source,
                         AccountsSource::Fixed(_) | AccountsSource::Demo { .. }
@@ -331,7 +338,6 @@ impl AccountSet {
                 }
                 Err(why) => {
                     let name = config.name.clone();
-                    loaded.down.push((name.clone(), why.to_string()));
                     match running {
                         Some(live) => {
                             tracing::error!(account = %name, error = %why, "account not rebuilt; the running one stays");
@@ -344,6 +350,7 @@ impl AccountSet {
                             next.push(Slot::Down(self.retry_later(config, None)));
                         }
                     }
+                    loaded.down.push(DownAccount { name, why });
                 }
             }
         }
@@ -367,7 +374,7 @@ impl AccountSet {
         &self,
         config: &AccountConfig,
         running: Option<&Live>,
-    ) -> Result<Live, Failure> {
+    ) -> Result<Live, AccountFailure> {
         let name = config.name.clone();
         let spec = self.spec_for(config)?;
         let inputs = self.opts.env.inputs_fingerprint();
@@ -388,7 +395,7 @@ impl AccountSet {
                 inputs,
             });
         }
-        let m = self.metrics_for(&name).map_err(Failure::Metrics)?;
+        let m = self.metrics_for(&name).map_err(AccountFailure::Metrics)?;
         let ctx = creds::Context::new(
             self.opts.env.clone(),
             creds::ContextOptions {
@@ -396,10 +403,10 @@ impl AccountSet {
                 ..self.opts.credentials.clone()
             },
         )
-        .map_err(Failure::Credentials)?;
+        .map_err(AccountFailure::Credentials)?;
         let provider = CredentialProvider::from_spec(&spec, &ctx)
             .await
-            .map_err(Failure::Credentials)?;
+            .map_err(AccountFailure::Credentials)?;
         tracing::info!(account = %name, source = provider.source(), via = %provider.describe(), "credentials found");
         let endpoint = config
             .endpoint
@@ -442,7 +449,7 @@ impl AccountSet {
             let mut told = first.is_none();
             loop {
                 let attempt = match first.take() {
-                    Some(task) => task.await.unwrap_or_else(|e| Err(Failure::Task(e))),
+                    Some(task) => task.await.unwrap_or_else(|e| Err(AccountFailure::Task(e))),
                     None => {
                         // Jittered (half to the whole wait), so accounts
                         // that went down together do not retry in step.
