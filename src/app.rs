@@ -13,12 +13,15 @@ use crate::accounts::{AccountSet, AccountsError, AccountsSource, BuildOptions};
 use crate::client::{ClientOptions, Limits};
 use crate::clock::Clock;
 use crate::collector::{Collector, CollectorOptions, Shard};
-use crate::config::Flags;
 use crate::config::accounts_file::{AccountConfig, CredentialConfig};
+use crate::config::{Flags, FlagsError};
 use crate::credentials::{self as creds, RoleSpec};
 use crate::secret::Secret;
-use crate::server::web_config::WebConfigSource;
-use crate::server::{AppState, HttpMetrics, ReloadFuture, ReloadHook, Server, ServerOptions};
+use crate::server::web_config::{WebConfigError, WebConfigSource};
+use crate::server::{
+    AppState, HttpMetrics, ReloadFuture, ReloadHook, ReloadPart, ReloadReport, Server,
+    ServerOptions,
+};
 use crate::simulator::{self, FleetConfig, Simulator};
 
 /// At start, how long the accounts of `--config.file` wait for one
@@ -30,10 +33,10 @@ const ACCOUNTS_START_WAIT: Duration = Duration::from_secs(3);
 /// Why the exporter did not start: `main` prints it as one line and exits 2.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("{0}")]
-    Flags(String),
+    #[error(transparent)]
+    Flags(#[from] FlagsError),
     #[error("--web.config.file {0}")]
-    WebConfig(String),
+    WebConfig(WebConfigError),
     #[error("metrics registry: {0}")]
     Registry(#[from] prometheus::Error),
     #[error("cannot start the demo simulator: {0}")]
@@ -70,8 +73,8 @@ pub struct Running {
 
 impl Running {
     /// Re-reads `--web.config.file` and `--config.file`, as `POST /-/reload`
-    /// does (`SIGHUP`): what each part did, `Err` when one failed.
-    pub async fn reload(&self) -> Result<String, String> {
+    /// does (`SIGHUP`): what each part did.
+    pub async fn reload(&self) -> ReloadReport {
         crate::server::reload(&self.server_opts).await
     }
 
@@ -94,8 +97,8 @@ pub async fn start(
     env: impl Fn(&str) -> Option<String>,
     clock: Clock,
 ) -> Result<Running, StartError> {
-    flags.validate().map_err(StartError::Flags)?;
-    let shard_index = flags.resolve_shard_index(&env).map_err(StartError::Flags)?;
+    flags.validate()?;
+    let shard_index = flags.resolve_shard_index(&env)?;
     // Read before anything starts, so a bad file fails fast.
     let web = match &flags.web_config_file {
         Some(path) => Some(WebConfigSource::load(path).map_err(StartError::WebConfig)?),
@@ -196,18 +199,16 @@ pub async fn start(
         *t = ChangeTarget::Collector(Arc::downgrade(&collector));
     }
     let reloader = Arc::new(Reloader {
+        web: web.clone(),
         set: Arc::clone(&set),
         collector: Arc::clone(&collector),
         metrics: reloads,
         clock,
     });
-    // Only a file can change: without one, a reload re-reads the web config alone.
-    let reload_hook = set.file().is_some().then(|| {
-        ReloadHook(Arc::new(move || -> ReloadFuture {
-            let r = Arc::clone(&reloader);
-            Box::pin(async move { r.reload().await.map_err(|e| e.to_string()) })
-        }))
-    });
+    let reload_hook = Some(ReloadHook(Arc::new(move || -> ReloadFuture {
+        let r = Arc::clone(&reloader);
+        Box::pin(async move { r.reload().await })
+    })));
     let server_opts = Arc::new(ServerOptions {
         telemetry_path: flags.telemetry_path.clone(),
         web: web.clone(),
@@ -268,28 +269,23 @@ fn accounts_source(flags: &Flags, demo: Option<&Simulator>) -> AccountsSource {
     if let Some(path) = &flags.config_file {
         return AccountsSource::File(path.clone());
     }
-    let (endpoint, credentials) = match demo {
-        Some(sim) => (
-            Some(sim.url()),
-            CredentialConfig::Fixed {
-                access_key_id: simulator::DEFAULT_KEY_ID.into(),
-                access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
-            },
-        ),
-        None => (
-            flags.endpoint.clone(),
-            match &flags.role_arn {
-                Some(arn) => CredentialConfig::RamRoleArn {
-                    role: RoleSpec::new(arn),
-                    source: Box::new(CredentialConfig::Chain),
-                },
-                None => CredentialConfig::Chain,
-            },
-        ),
+    if let Some(sim) = demo {
+        return AccountsSource::Demo {
+            endpoint: sim.url(),
+            access_key_id: simulator::DEFAULT_KEY_ID.into(),
+            access_key_secret: Secret::new(simulator::DEFAULT_KEY_SECRET),
+        };
+    }
+    let credentials = match &flags.role_arn {
+        Some(arn) => CredentialConfig::RamRoleArn {
+            role: RoleSpec::new(arn),
+            source: Box::new(CredentialConfig::Chain),
+        },
+        None => CredentialConfig::Chain,
     };
     AccountsSource::Fixed(vec![AccountConfig {
         name: String::new(),
-        endpoint,
+        endpoint: flags.endpoint.clone(),
         regions: Vec::new(),
         credentials,
     }])
@@ -327,8 +323,9 @@ impl ReloadMetrics {
     }
 }
 
-/// Re-reads `--config.file` (`SIGHUP`, `POST /-/reload`).
+/// Re-reads the configuration files (`SIGHUP`, `POST /-/reload`).
 struct Reloader {
+    web: Option<Arc<WebConfigSource>>,
     set: Arc<AccountSet>,
     collector: Arc<Collector>,
     metrics: Option<ReloadMetrics>,
@@ -336,10 +333,24 @@ struct Reloader {
 }
 
 impl Reloader {
+    /// Re-reads the web config and the accounts file, each even when the
+    /// other fails (what fails keeps its last good version). Only a file
+    /// can change: without one, that part is left out.
+    async fn reload(&self) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        if let Some(web) = &self.web {
+            report.part(ReloadPart::WebConfig, web.reload());
+        }
+        if self.set.file().is_some() {
+            report.part(ReloadPart::Accounts, self.reload_accounts().await);
+        }
+        report
+    }
+
     /// Applies every good entry of the file; the accounts that could not be
     /// built are named in the error (each keeps its running account, or is
     /// down and tried again).
-    async fn reload(&self) -> Result<(), ReloadError> {
+    async fn reload_accounts(&self) -> Result<(), ReloadError> {
         match self.set.load().await {
             Ok(loaded) => {
                 let names: Vec<String> = loaded.accounts.iter().map(|a| a.name.clone()).collect();
@@ -351,7 +362,7 @@ impl Reloader {
                 tracing::info!(file = ?self.set.file(), accounts = %names.join(","), down = loaded.down.len(), "accounts reloaded; new ones walk at once");
                 match ok {
                     true => Ok(()),
-                    false => Err(ReloadError::AccountsDown(loaded.describe_down())),
+                    false => Err(ReloadError::AccountsDown(loaded.down)),
                 }
             }
             Err(e) => {
@@ -370,8 +381,8 @@ impl Reloader {
 pub enum ReloadError {
     #[error(transparent)]
     File(AccountsError),
-    #[error("the other accounts are applied; not built: {0}")]
-    AccountsDown(String),
+    #[error("the other accounts are applied; not built: {}", crate::accounts::describe_down(.0))]
+    AccountsDown(Vec<crate::accounts::DownAccount>),
 }
 
 /// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every

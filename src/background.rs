@@ -17,18 +17,36 @@ pub const NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to `NICE`. Lowering never needs
 /// privileges; where the platform refuses, the thread just runs as before.
-pub fn lower_priority() -> Result<(), String> {
+pub fn lower_priority() -> Result<(), BackgroundError> {
     // The crate maps 0..=99 onto niceness 19..=-20: 22 is niceness 10.
-    let value = ThreadPriorityValue::try_from(22u8).map_err(|e| e.to_string())?;
+    let value = ThreadPriorityValue::try_from(22u8).map_err(BackgroundError::PriorityValue)?;
     thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
-        .map_err(|e| format!("cannot lower the thread priority: {e:?}"))
+        .map_err(BackgroundError::Priority)
+}
+
+/// Why background work did not run (or the priority stayed).
+#[derive(Debug, thiserror::Error)]
+pub enum BackgroundError {
+    #[error("{0}")]
+    PriorityValue(String),
+    #[error("cannot lower the thread priority: {0:?}")]
+    Priority(thread_priority::Error),
+    #[error("cannot start the {name} thread: {source}")]
+    Start {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("the {0} thread has stopped")]
+    Stopped(String),
+    #[error("the {0} thread stopped without a result")]
+    NoResult(String),
 }
 
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The thread named `name`, started the first time it is asked for (and
 /// again should it ever have stopped).
-fn worker(name: &str) -> Result<Sender<Job>, String> {
+fn worker(name: &str) -> Result<Sender<Job>, BackgroundError> {
     static WORKERS: OnceLock<Mutex<HashMap<String, Sender<Job>>>> = OnceLock::new();
     let mut workers = WORKERS
         .get_or_init(Mutex::default)
@@ -50,7 +68,10 @@ fn worker(name: &str) -> Result<Sender<Job>, String> {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         })
-        .map_err(|e| format!("cannot start the {name} thread: {e}"))?;
+        .map_err(|source| BackgroundError::Start {
+            name: name.to_string(),
+            source,
+        })?;
     workers.insert(name.to_string(), tx.clone());
     Ok(tx)
 }
@@ -61,7 +82,7 @@ fn worker(name: &str) -> Result<Sender<Job>, String> {
 pub async fn run<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, BackgroundError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         // The receiver is gone only if the caller went away.
@@ -69,9 +90,9 @@ pub async fn run<T: Send + 'static>(
     });
     worker(name)?
         .send(job)
-        .map_err(|_| format!("the {name} thread has stopped"))?;
+        .map_err(|_| BackgroundError::Stopped(name.to_string()))?;
     rx.await
-        .map_err(|_| format!("the {name} thread stopped without a result"))
+        .map_err(|_| BackgroundError::NoResult(name.to_string()))
 }
 
 #[cfg(test)]
@@ -106,9 +127,9 @@ mod tests {
         let err = run("test-panic", || -> u8 { panic!("boom") })
             .await
             .expect_err("no result");
-        assert!(err.contains("test-panic"), "{err}");
+        assert!(err.to_string().contains("test-panic"), "{err}");
         // The thread lives on for the next job.
-        assert_eq!(run("test-panic", || 7).await, Ok(7));
+        assert_eq!(run("test-panic", || 7).await.ok(), Some(7));
     }
 
     #[tokio::test]

@@ -5,49 +5,86 @@
 
 use std::path::{Path, PathBuf};
 
+/// A value that breaks one of the rules here. The text names the value
+/// (shortened where it may be long) and the rule, on one line.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Invalid {
+    #[error("{0:?}: must start with http:// or https://")]
+    UrlScheme(String),
+    #[error("{0:?}: not a URL such as https://sts.aliyuncs.com")]
+    Url(String),
+    #[error("{0:?}: bad port")]
+    UrlPort(String),
+    #[error("endpoint template {0:?}: the only placeholder allowed is {{region}}")]
+    TemplatePlaceholder(String),
+    #[error("endpoint template {0:?}: must start with http:// or https://")]
+    TemplateScheme(String),
+    #[error("endpoint template {0:?}: no valid host")]
+    TemplateHost(String),
+    #[error("{0:?} is not a region id such as cn-hangzhou")]
+    RegionId(String),
+    #[error("{0:?}: a plugin name has 1 to {MAX_LABEL_BYTES} of A-Z a-z 0-9 . _ -")]
+    PluginName(String),
+    #[error("{0:?}: a tag key has 1 to {MAX_TAG_KEY_CHARS} characters")]
+    TagKey(String),
+    #[error("{0:?} is not a RAM role ARN such as acs:ram::1234567890123456:role/name")]
+    RoleArn(String),
+    #[error("{0:?} is not an ARN such as acs:ram::1234567890123456:oidc-provider/name")]
+    OidcProviderArn(String),
+    #[error(
+        "{0:?}: 1 to 128 letters, digits, '_', '.' or '-' (it is the value of the account label)"
+    )]
+    AccountName(String),
+    #[error("{0:?}: 2 to 64 letters, digits, '.', '@', '-' or '_'")]
+    SessionName(String),
+}
+
+/// For callers whose errors are still plain text.
+impl From<Invalid> for String {
+    fn from(e: Invalid) -> String {
+        e.to_string()
+    }
+}
+
 /// Checks an STS or metadata endpoint: `http(s)://host[:port][/path]`,
 /// no query, no fragment, no user info.
-pub fn endpoint_url(url: &str) -> Result<(), String> {
+pub fn endpoint_url(url: &str) -> Result<(), Invalid> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| format!("{url:?}: must start with http:// or https://"))?;
+        .ok_or_else(|| Invalid::UrlScheme(url.to_string()))?;
     let host = rest.split('/').next().unwrap_or("");
     let bad =
         |c: char| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '@' | '{' | '}');
     if host.is_empty() || host.starts_with(':') || url.contains(bad) {
-        return Err(format!(
-            "{url:?}: not a URL such as https://sts.aliyuncs.com"
-        ));
+        return Err(Invalid::Url(url.to_string()));
     }
     if let Some((_, port)) = host.rsplit_once(':')
         && !host.ends_with(']')
         && port.parse::<u16>().is_err()
     {
-        return Err(format!("{url:?}: bad port"));
+        return Err(Invalid::UrlPort(url.to_string()));
     }
     Ok(())
 }
 
 /// Checks an `--aliyun.endpoint` template: an http(s) URL whose only
 /// placeholder is `{region}`.
-pub fn endpoint_template(t: &str) -> Result<(), String> {
+pub fn endpoint_template(t: &str) -> Result<(), Invalid> {
     let probe = t.replace("{region}", "cn-hangzhou");
     if probe.contains('{') || probe.contains('}') {
-        return Err(format!(
-            "endpoint template {t:?}: the only placeholder allowed is {{region}}"
-        ));
+        return Err(Invalid::TemplatePlaceholder(t.to_string()));
     }
     let rest = probe
         .strip_prefix("https://")
         .or_else(|| probe.strip_prefix("http://"))
-        .ok_or_else(|| format!("endpoint template {t:?}: must start with http:// or https://"))?;
+        .ok_or_else(|| Invalid::TemplateScheme(t.to_string()))?;
     let host = rest.split('/').next().unwrap_or("");
     if host.is_empty()
         || host.contains(|c: char| c.is_whitespace() || c.is_control())
         || host.contains(['?', '#', '@'])
     {
-        return Err(format!("endpoint template {t:?}: no valid host"));
+        return Err(Invalid::TemplateHost(t.to_string()));
     }
     Ok(())
 }
@@ -56,7 +93,7 @@ pub fn endpoint_template(t: &str) -> Result<(), String> {
 /// `ap-southeast-1`); anything else would break a URL or a label.
 pub const MAX_REGION_ID: usize = 64;
 
-pub fn region_id(s: &str) -> Result<(), String> {
+pub fn region_id(s: &str) -> Result<(), Invalid> {
     let ok = !s.is_empty()
         && s.len() <= MAX_REGION_ID
         && s.bytes()
@@ -64,39 +101,40 @@ pub fn region_id(s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{:?} is not a region id such as cn-hangzhou",
-            shorten(s, 80)
-        ))
+        Err(Invalid::RegionId(shorten(s, 80)))
     }
 }
 
-/// A plugin name that can be a label value as it is: 1 to 255 of
-/// `A-Z a-z 0-9 . _ -`.
-pub fn plugin_name(s: &str) -> Result<(), String> {
-    let ok = (1..=255).contains(&s.len())
+/// The longest label value a series may carry, in bytes: longer values
+/// come from odd API answers and make series nobody can query.
+pub const MAX_LABEL_BYTES: usize = 256;
+
+/// A plugin name that can be a label value as it is, from a flag or an API
+/// answer alike: 1 to [`MAX_LABEL_BYTES`] of `A-Z a-z 0-9 . _ -`.
+pub fn plugin_name(s: &str) -> Result<(), Invalid> {
+    let ok = (1..=MAX_LABEL_BYTES).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{:?}: a plugin name has 1 to 255 of A-Z a-z 0-9 . _ -",
-            shorten(s, 80)
-        ))
+        Err(Invalid::PluginName(shorten(s, 80)))
     }
 }
 
-/// A non-empty name of `A-Z a-z 0-9 . _ -` only (its length is the
-/// caller's rule: a flag takes 255 bytes, a label value from the API 256).
-pub fn plugin_name_chars(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+/// The API's limit on a tag key, in characters.
+pub const MAX_TAG_KEY_CHARS: usize = 128;
+
+/// A tag key the API can have: 1 to [`MAX_TAG_KEY_CHARS`] characters.
+pub fn tag_key(s: &str) -> Result<(), Invalid> {
+    if s.is_empty() || s.chars().count() > MAX_TAG_KEY_CHARS {
+        return Err(Invalid::TagKey(shorten(s, 160)));
+    }
+    Ok(())
 }
 
 /// Checks a RAM role ARN: `acs:ram::<account>:role/<name>`.
-pub fn role_arn(arn: &str) -> Result<(), String> {
+pub fn role_arn(arn: &str) -> Result<(), Invalid> {
     let ok = arn
         .strip_prefix("acs:ram::")
         .and_then(|r| r.split_once(":role/"))
@@ -109,29 +147,25 @@ pub fn role_arn(arn: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{arn:?} is not a RAM role ARN such as acs:ram::1234567890123456:role/name"
-        ))
+        Err(Invalid::RoleArn(arn.to_string()))
     }
 }
 
 /// Checks an OIDC provider ARN: `acs:ram::<account>:oidc-provider/<name>`.
-pub fn oidc_provider_arn(arn: &str) -> Result<(), String> {
+pub fn oidc_provider_arn(arn: &str) -> Result<(), Invalid> {
     if arn.starts_with("acs:ram::")
         && arn.contains(":oidc-provider/")
         && !arn.contains(char::is_whitespace)
     {
         Ok(())
     } else {
-        Err(format!(
-            "{arn:?} is not an ARN such as acs:ram::1234567890123456:oidc-provider/name"
-        ))
+        Err(Invalid::OidcProviderArn(arn.to_string()))
     }
 }
 
 /// An account name is the value of the `account` label: 1 to 128 letters,
 /// digits, `_`, `.` or `-`.
-pub fn account_name(s: &str) -> Result<(), String> {
+pub fn account_name(s: &str) -> Result<(), Invalid> {
     let ok = !s.is_empty()
         && s.len() <= 128
         && s.bytes()
@@ -139,23 +173,19 @@ pub fn account_name(s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{s:?}: 1 to 128 letters, digits, '_', '.' or '-' (it is the value of the account label)"
-        ))
+        Err(Invalid::AccountName(s.to_string()))
     }
 }
 
 /// STS's rule for RoleSessionName: 2 to 64 of `A-Z a-z 0-9 . @ - _`.
-pub fn session_name(s: &str) -> Result<(), String> {
+pub fn session_name(s: &str) -> Result<(), Invalid> {
     let ok = (2..=64).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'@' | b'-' | b'_'));
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{s:?}: 2 to 64 letters, digits, '.', '@', '-' or '_'"
-        ))
+        Err(Invalid::SessionName(s.to_string()))
     }
 }
 
@@ -223,7 +253,7 @@ mod tests {
     fn regions_names_arns() {
         assert!(region_id("cn-hangzhou").is_ok());
         for bad in ["", "CN", "x.evil/#", "a b", &"a".repeat(300)] {
-            let e = region_id(bad).expect_err(bad);
+            let e = region_id(bad).expect_err(bad).to_string();
             assert!(e.len() < 200, "{e}");
         }
         assert!(role_arn("acs:ram::1:role/r").is_ok());
@@ -241,6 +271,17 @@ mod tests {
         assert!(account_name("pr od").is_err());
         assert!(session_name("exporter").is_ok());
         assert!(session_name("a b").is_err());
+    }
+
+    #[test]
+    fn plugin_names_and_tag_keys_have_one_limit() {
+        assert!(plugin_name(&"p".repeat(MAX_LABEL_BYTES)).is_ok());
+        assert!(plugin_name(&"p".repeat(MAX_LABEL_BYTES + 1)).is_err());
+        assert!(plugin_name("bad name").is_err());
+        assert!(plugin_name("").is_err());
+        assert!(tag_key(&"部".repeat(MAX_TAG_KEY_CHARS)).is_ok());
+        assert!(tag_key(&"k".repeat(MAX_TAG_KEY_CHARS + 1)).is_err());
+        assert!(tag_key("").is_err());
     }
 
     #[test]

@@ -216,7 +216,7 @@ fn load_web_config(text: &str) -> Result<(), TestCaseError> {
     let dir = TempDir::new("fuzz-web");
     let path = dir.write("web.yml", text);
     if let Err(e) = WebConfigSource::load(&path) {
-        clean_error(&e, &path)?;
+        clean_error(&e.to_string(), &path)?;
     }
     Ok(())
 }

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cloud_assistant_exporter::render::Page;
-use cloud_assistant_exporter::server::{ReloadFuture, ReloadHook, ServerOptions};
+use cloud_assistant_exporter::server::{
+    ReloadFuture, ReloadHook, ReloadPart, ReloadReport, ServerOptions,
+};
 use cloud_assistant_exporter::simulator::{self, Simulator};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -350,7 +352,9 @@ impl SlowHook {
                 me.most.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 me.now.fetch_sub(1, Ordering::SeqCst);
-                Ok(())
+                let mut report = ReloadReport::default();
+                report.part::<std::io::Error>(ReloadPart::Accounts, Ok(()));
+                report
             })
         }))
     }

@@ -23,11 +23,12 @@ use std::time::Duration;
 use prometheus::{IntGauge, Opts, Registry};
 
 use crate::client::{ApiMetrics, Client, ClientOptions};
-use crate::config::accounts_file::{self, AccountConfig, ConfigError};
+use crate::config::accounts_file::{self, AccountConfig, ConfigError, CredentialConfig};
 use crate::credentials::{
     self as creds, CredentialProvider, CredentialSpec, CredentialsError, RefreshMetrics,
 };
-pub use spec::{credential_spec, pinned};
+use crate::secret::Secret;
+pub use spec::{SpecError, credential_spec, pinned};
 
 /// One account the collector walks.
 #[derive(Clone, Debug)]
@@ -43,8 +44,16 @@ pub struct Account {
 /// Where the list of accounts comes from.
 #[derive(Clone, Debug)]
 pub enum AccountsSource {
-    /// Fixed at start: the flags' one account, or the demo's.
+    /// Fixed at start: the flags' one account.
     Fixed(Vec<AccountConfig>),
+    /// `--demo`: one unnamed account at the simulator's URL, signing with
+    /// its throwaway keys. The keys are held in memory and are no credential
+    /// type of the accounts file.
+    Demo {
+        endpoint: String,
+        access_key_id: String,
+        access_key_secret: Secret,
+    },
     /// `--config.file`, read at start and at every reload.
     File(PathBuf),
 }
@@ -63,22 +72,26 @@ pub enum AccountsError {
     Metrics(#[from] prometheus::Error),
 }
 
-/// What a load did: the accounts up now, and those down (name, reason).
+/// What a load did: the accounts up now, and those down.
 #[derive(Debug, Default)]
 pub struct Loaded {
     pub accounts: Vec<Account>,
-    pub down: Vec<(String, String)>,
+    pub down: Vec<DownAccount>,
 }
 
-impl Loaded {
-    /// The accounts that could not be built, for a reload's answer.
-    pub fn describe_down(&self) -> String {
-        self.down
-            .iter()
-            .map(|(name, why)| format!("account {name:?}: {why}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
+/// An account of a load that is not built (yet), and why.
+#[derive(Debug)]
+pub struct DownAccount {
+    pub name: String,
+    pub why: AccountFailure,
+}
+
+/// The accounts that could not be built, for a reload's answer.
+pub fn describe_down(down: &[DownAccount]) -> String {
+    down.iter()
+        .map(|d| format!("account {:?}: {}", d.name, d.why))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// What every account is built with; fixed at start.
@@ -135,7 +148,7 @@ impl Drop for Down {
 
 /// One account's build: done, or (at start) still waiting for its
 /// credentials.
-type BuildTask = tokio::task::JoinHandle<Result<Live, Failure>>;
+type BuildTask = tokio::task::JoinHandle<Result<Live, AccountFailure>>;
 
 enum Slot {
     Up(Live),
@@ -178,18 +191,23 @@ pub struct AccountSet {
 }
 
 /// Why one account could not be built.
-enum Failure {
+#[derive(Debug, thiserror::Error)]
+pub enum AccountFailure {
+    /// At start, its credentials did not come in time; they are still
+    /// being fetched.
+    #[error("no credentials within {0:?}; still trying")]
+    Waiting(Duration),
+    #[error("credentials: {0}")]
     Credentials(CredentialsError),
-    Other(String),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Credentials(e) => write!(f, "credentials: {e}"),
-            Failure::Other(e) => f.write_str(e),
-        }
-    }
+    #[error(transparent)]
+    Secret(#[from] SpecError),
+    #[error("metrics registry: {0}")]
+    Metrics(prometheus::Error),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientBuildError),
+    /// The build task panicked or was cancelled.
+    #[error("build: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl AccountSet {
@@ -213,13 +231,37 @@ impl AccountSet {
     pub fn file(&self) -> Option<&std::path::Path> {
         match &self.opts.source {
             AccountsSource::File(p) => Some(p),
-            AccountsSource::Fixed(_) => None,
+            AccountsSource::Fixed(_) | AccountsSource::Demo { .. } => None,
+        }
+    }
+
+    /// The credential source of `config`: the entry's, or the demo's keys.
+    fn spec_for(&self, config: &AccountConfig) -> Result<CredentialSpec, SpecError> {
+        match &self.opts.source {
+            AccountsSource::Demo {
+                access_key_id,
+                access_key_secret,
+                ..
+            } => Ok(CredentialSpec::AccessKey {
+                origin: "demo",
+                access_key_id: access_key_id.clone(),
+                access_key_secret: access_key_secret.clone(),
+                security_token: None,
+            }),
+            _ => credential_spec(&config.credentials),
         }
     }
 
     fn configs(&self) -> Result<Vec<AccountConfig>, AccountsError> {
         match &self.opts.source {
             AccountsSource::Fixed(list) => Ok(list.clone()),
+            AccountsSource::Demo { endpoint, .. } => Ok(vec![AccountConfig {
+                name: String::new(),
+                endpoint: Some(endpoint.clone()),
+                regions: Vec::new(),
+                // Not read: `spec_for` hands out the demo's keys.
+                credentials: CredentialConfig::Chain,
+            }]),
             AccountsSource::File(path) => Ok(accounts_file::load(path)?.accounts),
         }
     }
@@ -258,7 +300,7 @@ impl AccountSet {
                 Some(d) => tokio::time::timeout_at(d, &mut task).await.ok(),
             };
             let result = match done {
-                Some(r) => Ok(r.unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}"))))),
+                Some(r) => Ok(r.unwrap_or_else(|e| Err(AccountFailure::Task(e)))),
                 None => Err(task),
             };
             built.push((config, running, result));
@@ -271,13 +313,10 @@ impl AccountSet {
                 Err(still_fetching) => {
                     // Logged when the fetch ends: with its reason if it fails.
                     tracing::debug!(account = %config.name, waited = ?self.opts.start_wait, "starting without the account: its credentials have not come yet");
-                    loaded.down.push((
-                        config.name.clone(),
-                        format!(
-                            "no credentials within {:?}; still trying",
-                            self.opts.start_wait
-                        ),
-                    ));
+                    loaded.down.push(DownAccount {
+                        name: config.name.clone(),
+                        why: AccountFailure::Waiting(self.opts.start_wait),
+                    });
                     self.set_up(&config.name, false);
                     next.push(Slot::Down(self.retry_later(config, Some(still_fetching))));
                     continue;
@@ -289,18 +328,16 @@ impl AccountSet {
                     loaded.accounts.push(live.account.clone());
                     next.push(Slot::Up(live));
                 }
-                Err(Failure::Credentials(e))
-                    if matches!(self.opts.source, AccountsSource::Fixed(_))
-                        && matches!(
-                            e,
-                            CredentialsError::NotConfigured { .. } | CredentialsError::Config(_)
-                        ) =>
+                Err(AccountFailure::Credentials(e))
+                    if matches!(
+                        self.opts.source,
+                        AccountsSource::Fixed(_) | AccountsSource::Demo { .. }
+                    ) && e.is_config() =>
                 {
                     return Err(AccountsError::NoCredentials(e));
                 }
                 Err(why) => {
                     let name = config.name.clone();
-                    loaded.down.push((name.clone(), why.to_string()));
                     match running {
                         Some(live) => {
                             tracing::error!(account = %name, error = %why, "account not rebuilt; the running one stays");
@@ -313,6 +350,7 @@ impl AccountSet {
                             next.push(Slot::Down(self.retry_later(config, None)));
                         }
                     }
+                    loaded.down.push(DownAccount { name, why });
                 }
             }
         }
@@ -336,9 +374,9 @@ impl AccountSet {
         &self,
         config: &AccountConfig,
         running: Option<&Live>,
-    ) -> Result<Live, Failure> {
+    ) -> Result<Live, AccountFailure> {
         let name = config.name.clone();
-        let spec = credential_spec(&config.credentials).map_err(Failure::Other)?;
+        let spec = self.spec_for(config)?;
         let inputs = self.opts.env.inputs_fingerprint();
         if let Some(old) = running.filter(|l| {
             l.config.endpoint == config.endpoint
@@ -357,9 +395,7 @@ impl AccountSet {
                 inputs,
             });
         }
-        let m = self
-            .metrics_for(&name)
-            .map_err(|e| Failure::Other(format!("metrics registry: {e}")))?;
+        let m = self.metrics_for(&name).map_err(AccountFailure::Metrics)?;
         let ctx = creds::Context::new(
             self.opts.env.clone(),
             creds::ContextOptions {
@@ -367,10 +403,10 @@ impl AccountSet {
                 ..self.opts.credentials.clone()
             },
         )
-        .map_err(Failure::Credentials)?;
+        .map_err(AccountFailure::Credentials)?;
         let provider = CredentialProvider::from_spec(&spec, &ctx)
             .await
-            .map_err(Failure::Credentials)?;
+            .map_err(AccountFailure::Credentials)?;
         tracing::info!(account = %name, source = provider.source(), via = %provider.describe(), "credentials found");
         let endpoint = config
             .endpoint
@@ -384,8 +420,7 @@ impl AccountSet {
                 ..self.opts.client.clone()
             },
             m.api,
-        )
-        .map_err(Failure::Other)?;
+        )?;
         client.report_account_up(m.up.clone());
         Ok(Live {
             account: Account {
@@ -414,9 +449,7 @@ impl AccountSet {
             let mut told = first.is_none();
             loop {
                 let attempt = match first.take() {
-                    Some(task) => task
-                        .await
-                        .unwrap_or_else(|e| Err(Failure::Other(format!("build: {e}")))),
+                    Some(task) => task.await.unwrap_or_else(|e| Err(AccountFailure::Task(e))),
                     None => {
                         // Jittered (half to the whole wait), so accounts
                         // that went down together do not retry in step.

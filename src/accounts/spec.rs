@@ -2,15 +2,32 @@
 //! the secrets read from their files, and whether a running provider of it
 //! may be kept across a reload.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::config::accounts_file::CredentialConfig;
 use crate::credentials::{self as creds, CredentialSpec};
 use crate::secret::Secret;
 
+/// A secret file an entry names that cannot be used. Names the key and the
+/// path, never the content.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{key} {}: cannot read it: {source}", .path.display())]
+    Read {
+        key: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{key} {} is empty", .path.display())]
+    Empty { key: &'static str, path: PathBuf },
+    /// In the `source:` of a role.
+    #[error("source: {0}")]
+    Source(Box<SpecError>),
+}
+
 /// The credential source an entry names, with its secrets read from their
 /// files now (at start and at every reload).
-pub fn credential_spec(config: &CredentialConfig) -> Result<CredentialSpec, String> {
+pub fn credential_spec(config: &CredentialConfig) -> Result<CredentialSpec, SpecError> {
     let key = |id: &str, secret: Secret, token: Option<Secret>| CredentialSpec::AccessKey {
         origin: creds::SOURCE_CONFIG_FILE,
         access_key_id: id.to_string(),
@@ -38,7 +55,7 @@ pub fn credential_spec(config: &CredentialConfig) -> Result<CredentialSpec, Stri
         ),
         CredentialConfig::RamRoleArn { role, source } => CredentialSpec::AssumeRole {
             role: role.clone(),
-            source: Box::new(credential_spec(source).map_err(|e| format!("source: {e}"))?),
+            source: Box::new(credential_spec(source).map_err(|e| SpecError::Source(Box::new(e)))?),
         },
         CredentialConfig::OidcRoleArn(spec) => CredentialSpec::Oidc {
             origin: creds::SOURCE_OIDC,
@@ -49,27 +66,25 @@ pub fn credential_spec(config: &CredentialConfig) -> Result<CredentialSpec, Stri
             role_name: role_name.clone(),
         },
         CredentialConfig::Profile { name } => CredentialSpec::Profile { name: name.clone() },
-        CredentialConfig::Fixed {
-            access_key_id,
-            access_key_secret,
-        } => CredentialSpec::AccessKey {
-            origin: "demo",
-            access_key_id: access_key_id.clone(),
-            access_key_secret: access_key_secret.clone(),
-            security_token: None,
-        },
     })
 }
 
 /// A secret file's content, trimmed (a trailing newline is not part of it).
 /// Errors name the key and the path, never the content.
-fn read_secret(key: &str, path: &Path) -> Result<Secret, String> {
+fn read_secret(key: &'static str, path: &Path) -> Result<Secret, SpecError> {
     let raw = std::fs::read_to_string(path)
         .map(Secret::new)
-        .map_err(|e| format!("{key} {}: cannot read it: {e}", path.display()))?;
+        .map_err(|source| SpecError::Read {
+            key,
+            path: path.to_path_buf(),
+            source,
+        })?;
     let value = raw.expose().trim();
     if value.is_empty() {
-        return Err(format!("{key} {} is empty", path.display()));
+        return Err(SpecError::Empty {
+            key,
+            path: path.to_path_buf(),
+        });
     }
     Ok(Secret::new(value))
 }

@@ -110,12 +110,21 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// A client that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientBuildError {
+    #[error(transparent)]
+    Endpoint(#[from] crate::validate::Invalid),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(reqwest::Error),
+}
+
 impl Client {
     pub fn new(
         credentials: Arc<CredentialProvider>,
         opts: ClientOptions,
         metrics: ApiMetrics,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ClientBuildError> {
         if let Some(t) = &opts.endpoint_template {
             crate::validate::endpoint_template(t)?;
         }
@@ -131,7 +140,7 @@ impl Client {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(ClientBuildError::Http)?;
         let limits = opts
             .limits
             .clone()

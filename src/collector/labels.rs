@@ -15,7 +15,7 @@ use crate::api::{
 };
 
 /// The longest label value a row may carry.
-pub const MAX_LABEL_BYTES: usize = 256;
+pub const MAX_LABEL_BYTES: usize = crate::validate::MAX_LABEL_BYTES;
 
 /// `aliyun_cloud_assistant_exporter_rows_dropped_total{reason}`, and which
 /// reasons were already logged.
@@ -92,7 +92,7 @@ impl Dropped {
 
     pub(super) fn plugins(&self, rows: &mut Vec<PluginStatus>) {
         self.keep(rows, "plugins", |p| {
-            if !crate::validate::plugin_name_chars(&p.name) {
+            if crate::validate::plugin_name(&p.name).is_err() {
                 Err(PLUGIN)
             } else if long(&p.instance_id)
                 || long(&p.name)

@@ -11,9 +11,27 @@ use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 
 use crate::validate;
 
+/// Why a value of the file is refused; serde puts the key's path and the
+/// parser its line in front.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Invalid(#[from] validate::Invalid),
+    #[error("has white space in it")]
+    WhiteSpace,
+    #[error("must be a JSON policy document (an object)")]
+    Policy,
+    #[error(
+        "must be a number of seconds from {} to {}",
+        DURATION_RANGE.start(),
+        DURATION_RANGE.end()
+    )]
+    Seconds,
+}
+
 /// A rule a string value must pass.
 pub trait Rule {
-    fn check(s: &str) -> Result<(), String>;
+    fn check(s: &str) -> Result<(), CheckError>;
 }
 
 /// Declares a [`Rule`] from a function of `&str`.
@@ -21,8 +39,8 @@ macro_rules! rule {
     ($name:ident, $check:expr) => {
         pub struct $name;
         impl $crate::config::checked::Rule for $name {
-            fn check(s: &str) -> Result<(), String> {
-                $check(s)
+            fn check(s: &str) -> Result<(), $crate::config::checked::CheckError> {
+                $check(s).map_err($crate::config::checked::CheckError::from)
             }
         }
     };
@@ -171,7 +189,7 @@ impl<'de, R: Rule> Visitor<'de> for ListVisitor<R> {
 
 // The rules of the accounts file (the checks themselves live in `validate`).
 
-rule!(NonEmpty, |_: &str| Ok(()));
+rule!(NonEmpty, |_: &str| Ok::<(), CheckError>(()));
 rule!(AccountName, validate::account_name);
 rule!(Endpoint, validate::endpoint_template);
 rule!(RegionId, validate::region_id);
@@ -180,7 +198,7 @@ rule!(OidcProviderArn, validate::oidc_provider_arn);
 rule!(SessionName, validate::session_name);
 rule!(KeyId, |s: &str| {
     if s.contains(char::is_whitespace) {
-        Err("has white space in it".to_string())
+        Err(CheckError::WhiteSpace)
     } else {
         Ok(())
     }
@@ -189,21 +207,46 @@ rule!(
     Policy,
     |s: &str| match serde_json::from_str::<serde_json::Value>(s) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        _ => Err("must be a JSON policy document (an object)".to_string()),
+        _ => Err(CheckError::Policy),
     }
 );
 
 /// STS accepts 900 s up to the role's maximum session, at most 12 hours.
 pub const DURATION_RANGE: std::ops::RangeInclusive<u32> = 900..=43200;
 
-rule!(Seconds, |s: &str| match s.parse::<u32>() {
-    Ok(n) if DURATION_RANGE.contains(&n) => Ok(()),
-    _ => Err(format!(
-        "must be a number of seconds from {} to {}",
-        DURATION_RANGE.start(),
-        DURATION_RANGE.end()
-    )),
-});
+/// A session length STS takes, in seconds: a number (or its digits as a
+/// string), checked as it is read and kept as the number.
+pub struct Seconds(pub u32);
+
+impl<'de> Deserialize<'de> for Seconds {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl V {
+            fn checked<E: de::Error>(n: Option<u32>) -> Result<Seconds, E> {
+                match n {
+                    Some(n) if DURATION_RANGE.contains(&n) => Ok(Seconds(n)),
+                    _ => Err(E::custom(CheckError::Seconds)),
+                }
+            }
+        }
+        impl Visitor<'_> for V {
+            type Value = Seconds;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number of seconds")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Seconds, E> {
+                Self::checked(v.trim().parse().ok())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Seconds, E> {
+                Self::checked(u32::try_from(v).ok())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Seconds, E> {
+                Self::checked(u32::try_from(v).ok())
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
 
 /// Secrets written inline name the key that takes their file instead.
 macro_rules! inline_secret {
@@ -222,57 +265,3 @@ macro_rules! inline_secret {
 inline_secret!(InlineSecretKey, "access_key_secret_file");
 inline_secret!(InlineToken, "security_token_file");
 inline_secret!(InlineOidcToken, "oidc_token_file");
-
-/// The credential types and the keys each takes besides `type`.
-pub const CREDENTIAL_TYPES: &[(&str, &[&str])] = &[
-    ("access_key", &["access_key_id", "access_key_secret_file"]),
-    (
-        "sts_token",
-        &[
-            "access_key_id",
-            "access_key_secret_file",
-            "security_token_file",
-        ],
-    ),
-    (
-        "ram_role_arn",
-        &[
-            "role_arn",
-            "external_id",
-            "role_session_name",
-            "duration_seconds",
-            "policy",
-            "source",
-        ],
-    ),
-    (
-        "oidc_role_arn",
-        &[
-            "role_arn",
-            "oidc_provider_arn",
-            "oidc_token_file",
-            "role_session_name",
-            "duration_seconds",
-        ],
-    ),
-    ("ecs_ram_role", &["role_name"]),
-    ("profile", &["profile"]),
-    ("chain", &[]),
-];
-
-/// The keys credentials of `kind` take (none for an unknown type).
-pub fn type_keys(kind: &str) -> &'static [&'static str] {
-    CREDENTIAL_TYPES
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(&[], |(_, keys)| *keys)
-}
-
-rule!(CredentialType, |s: &str| {
-    if CREDENTIAL_TYPES.iter().any(|(k, _)| *k == s) {
-        Ok(())
-    } else {
-        let all: Vec<&str> = CREDENTIAL_TYPES.iter().map(|(k, _)| *k).collect();
-        Err(format!("{s:?} is not one of {}", all.join(", ")))
-    }
-});

@@ -29,23 +29,76 @@ impl From<StateSetsFlag> for StateSets {
     }
 }
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+/// A flag's value that clap's parser refuses; clap prints it after the
+/// flag's name.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    #[error("{0:?} is not host:port (e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0)")]
+    Listen(String),
+    #[error("{0:?} must be a path such as /metrics")]
+    Path(String),
+    #[error("{0} is taken by another endpoint")]
+    PathTaken(String),
+    #[error("{value:?} is not a duration such as 30s or 2m: {reason}")]
+    Duration {
+        value: String,
+        reason: humantime::DurationError,
+    },
+    #[error("{0:?} is shorter than 1s")]
+    DurationTooShort(String),
+    #[error("{0:?} is longer than {max}", max = humantime::format_duration(MAX_DURATION))]
+    DurationTooLong(String),
+    #[error("{0:?} is not a number from 0 to {MAX_REQUESTS}")]
+    MaxRequests(String),
+    #[error(
+        "{0:?} is not a number of requests per second from {MIN_RATE} to {MAX_RATE} (0 = no limit)"
+    )]
+    Rate(String),
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::Invalid),
+}
+
+/// Flags that are fine alone but not together, or a shard index the
+/// hostname does not give.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum FlagsError {
+    /// The tag keys' label names clash (the text is the api's).
+    #[error("--collect.tags: {0}")]
+    Tags(String),
+    #[error("--shard.index {index} must be below --shard.count {count}")]
+    ShardIndex { index: u64, count: u64 },
+    #[error(
+        "--shard.index-from-hostname: cannot read the hostname (HOSTNAME, /proc/sys/kernel/hostname, hostname)"
+    )]
+    NoHostname,
+    #[error(
+        "--shard.index-from-hostname: hostname {0:?} does not end in -<number> (e.g. exporter-2)"
+    )]
+    HostnameIndex(String),
+    #[error("--shard.index {index} (from hostname {host:?}) must be below --shard.count {count}")]
+    HostnameShardIndex {
+        index: u64,
+        host: String,
+        count: u64,
+    },
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, ValueError> {
     // `:9791` means every interface, as in other exporters.
     let full = if s.starts_with(':') {
         format!("0.0.0.0{s}")
     } else {
         s.to_string()
     };
-    full.parse()
-        .map_err(|_| format!("{s:?} is not host:port (e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0)"))
+    full.parse().map_err(|_| ValueError::Listen(s.to_string()))
 }
 
-fn parse_path(s: &str) -> Result<String, String> {
+fn parse_path(s: &str) -> Result<String, ValueError> {
     if !s.starts_with('/') || s.len() < 2 || s.contains(['?', '#', ' ']) {
-        return Err(format!("{s:?} must be a path such as /metrics"));
+        return Err(ValueError::Path(s.to_string()));
     }
     if matches!(s, "/healthz" | "/ready" | "/-/reload") {
-        return Err(format!("{s} is taken by another endpoint"));
+        return Err(ValueError::PathTaken(s.to_string()));
     }
     Ok(s.to_string())
 }
@@ -54,70 +107,68 @@ fn parse_path(s: &str) -> Result<String, String> {
 /// below where adding it to a clock reading could overflow.
 pub const MAX_DURATION: Duration = Duration::from_secs(10 * 365 * 86_400);
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("{s:?} is not a duration such as 30s or 2m: {e}"))?;
+fn parse_duration(s: &str) -> Result<Duration, ValueError> {
+    let d = humantime::parse_duration(s).map_err(|reason| ValueError::Duration {
+        value: s.to_string(),
+        reason,
+    })?;
     if d < Duration::from_secs(1) {
-        return Err(format!("{s:?} is shorter than 1s"));
+        return Err(ValueError::DurationTooShort(s.to_string()));
     }
     if d > MAX_DURATION {
-        return Err(format!(
-            "{s:?} is longer than {}",
-            humantime::format_duration(MAX_DURATION)
-        ));
+        return Err(ValueError::DurationTooLong(s.to_string()));
     }
     Ok(d)
 }
 
 /// Scrapes at once: a number a semaphore can hold, and far more than any
 /// machine serves.
-fn parse_max_requests(s: &str) -> Result<usize, String> {
-    const MAX: usize = 100_000;
+const MAX_REQUESTS: usize = 100_000;
+
+fn parse_max_requests(s: &str) -> Result<usize, ValueError> {
     match s.trim().parse::<usize>() {
-        Ok(n) if n <= MAX => Ok(n),
-        _ => Err(format!("{s:?} is not a number from 0 to {MAX}")),
+        Ok(n) if n <= MAX_REQUESTS => Ok(n),
+        _ => Err(ValueError::MaxRequests(s.to_string())),
     }
 }
 
-fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+fn parse_duration_or_zero(s: &str) -> Result<Duration, ValueError> {
     if s.trim() == "0" {
         return Ok(Duration::ZERO);
     }
     parse_duration(s)
 }
 
-fn parse_url(s: &str) -> Result<String, String> {
+fn parse_url(s: &str) -> Result<String, ValueError> {
     crate::validate::endpoint_url(s)?;
     Ok(s.trim_end_matches('/').to_string())
 }
 
-fn parse_role_arn(s: &str) -> Result<String, String> {
+fn parse_role_arn(s: &str) -> Result<String, ValueError> {
     crate::validate::role_arn(s.trim())?;
     Ok(s.trim().to_string())
 }
 
-fn parse_endpoint(s: &str) -> Result<String, String> {
+fn parse_endpoint(s: &str) -> Result<String, ValueError> {
     crate::validate::endpoint_template(s)?;
     Ok(s.trim_end_matches('/').to_string())
 }
 
-fn parse_region(s: &str) -> Result<String, String> {
+fn parse_region(s: &str) -> Result<String, ValueError> {
     let s = s.trim();
     crate::validate::region_id(s)?;
     Ok(s.to_string())
 }
 
-fn parse_plugin(s: &str) -> Result<String, String> {
+fn parse_plugin(s: &str) -> Result<String, ValueError> {
     let s = s.trim();
     crate::validate::plugin_name(s)?;
     Ok(s.to_string())
 }
 
-fn parse_tag_key(s: &str) -> Result<String, String> {
+fn parse_tag_key(s: &str) -> Result<String, ValueError> {
     let s = s.trim();
-    if s.is_empty() || s.chars().count() > 128 {
-        return Err(format!("{s:?}: a tag key has 1 to 128 characters"));
-    }
+    crate::validate::tag_key(s)?;
     Ok(s.to_string())
 }
 
@@ -127,12 +178,10 @@ fn parse_tag_key(s: &str) -> Result<String, String> {
 pub const MIN_RATE: f64 = 0.001;
 pub const MAX_RATE: f64 = 1_000_000.0;
 
-fn parse_rate(s: &str) -> Result<f64, String> {
+fn parse_rate(s: &str) -> Result<f64, ValueError> {
     match s.trim().parse::<f64>() {
         Ok(r) if r == 0.0 || (MIN_RATE..=MAX_RATE).contains(&r) => Ok(r),
-        _ => Err(format!(
-            "{s:?} is not a number of requests per second from {MIN_RATE} to {MAX_RATE} (0 = no limit)"
-        )),
+        _ => Err(ValueError::Rate(s.to_string())),
     }
 }
 
@@ -296,13 +345,13 @@ static LONG_VERSION: std::sync::LazyLock<String> =
 
 impl Flags {
     /// Checks that go across flags (clap checks each flag alone).
-    pub fn validate(&self) -> Result<(), String> {
-        crate::api::tag_label_names(&self.tags).map_err(|e| format!("--collect.tags: {e}"))?;
+    pub fn validate(&self) -> Result<(), FlagsError> {
+        crate::api::tag_label_names(&self.tags).map_err(FlagsError::Tags)?;
         if self.shard_index >= self.shard_count {
-            return Err(format!(
-                "--shard.index {} must be below --shard.count {}",
-                self.shard_index, self.shard_count
-            ));
+            return Err(FlagsError::ShardIndex {
+                index: self.shard_index,
+                count: self.shard_count,
+            });
         }
         Ok(())
     }
@@ -310,19 +359,21 @@ impl Flags {
     /// The shard index in force: `--shard.index`, or with
     /// `--shard.index-from-hostname` the hostname's trailing number
     /// (`HOSTNAME` through `env`, else the kernel's hostname).
-    pub fn resolve_shard_index(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<u64, String> {
+    pub fn resolve_shard_index(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<u64, FlagsError> {
         if !self.shard_index_from_hostname {
             return Ok(self.shard_index);
         }
-        let host = hostname(env).ok_or(
-            "--shard.index-from-hostname: cannot read the hostname (HOSTNAME, /proc/sys/kernel/hostname, hostname)",
-        )?;
+        let host = hostname(env).ok_or(FlagsError::NoHostname)?;
         let index = index_from_hostname(&host)?;
         if index >= self.shard_count {
-            return Err(format!(
-                "--shard.index {index} (from hostname {host:?}) must be below --shard.count {}",
-                self.shard_count
-            ));
+            return Err(FlagsError::HostnameShardIndex {
+                index,
+                host,
+                count: self.shard_count,
+            });
         }
         Ok(index)
     }
@@ -345,7 +396,7 @@ fn hostname(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 
 /// `exporter-2` → 2; a domain after the first `.` is ignored
 /// (`exporter-2.exporter.monitoring.svc` → 2).
-pub fn index_from_hostname(host: &str) -> Result<u64, String> {
+pub fn index_from_hostname(host: &str) -> Result<u64, FlagsError> {
     let short = host.split('.').next().unwrap_or(host);
     short
         .rsplit_once('-')
@@ -354,11 +405,7 @@ pub fn index_from_hostname(host: &str) -> Result<u64, String> {
                 .then(|| n.parse::<u64>().ok())
                 .flatten()
         })
-        .ok_or_else(|| {
-            format!(
-                "--shard.index-from-hostname: hostname {host:?} does not end in -<number> (e.g. exporter-2)"
-            )
-        })
+        .ok_or_else(|| FlagsError::HostnameIndex(host.to_string()))
 }
 
 #[cfg(test)]
@@ -448,7 +495,12 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{bad:?}");
         }
         let f = parse(&["--shard.count", "2", "--shard.index", "2"]).expect("parses");
-        assert!(f.validate().unwrap_err().contains("--shard.index"));
+        assert!(
+            f.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("--shard.index")
+        );
     }
 
     #[test]
@@ -468,11 +520,13 @@ mod tests {
         assert!(
             f.resolve_shard_index(&env("exporter-3"))
                 .unwrap_err()
+                .to_string()
                 .contains("below")
         );
         assert!(
             f.resolve_shard_index(&env("exporter"))
                 .unwrap_err()
+                .to_string()
                 .contains("-<number>")
         );
         assert!(parse(&["--shard.index", "1", "--shard.index-from-hostname"]).is_err());

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::{
     BoxFuture, Context, CredentialProvider, Credentials, CredentialsError,
-    DEFAULT_DURATION_SECONDS, DEFAULT_ROLE_SESSION_NAME, SOURCE_ASSUME_ROLE, STS_API_VERSION,
-    Source,
+    DEFAULT_DURATION_SECONDS, DEFAULT_ROLE_SESSION_NAME, FetchError, SOURCE_ASSUME_ROLE,
+    STS_API_VERSION, Source,
 };
 use crate::clock::{Clock, format_iso8601, parse_iso8601};
 use crate::secret::Secret;
@@ -136,15 +136,37 @@ struct StsCredentials {
 
 const MAX_ANSWER_BYTES: usize = 1 << 20;
 
+/// What went wrong with an STS call.
+#[derive(Debug, thiserror::Error)]
+pub enum StsProblem {
+    #[error("{}", crate::error::describe_transport(.0))]
+    Transport(reqwest::Error),
+    #[error("answer larger than {MAX_ANSWER_BYTES} bytes")]
+    TooLarge,
+    /// STS's error answer as [`describe_error_body`] tells it (redacted).
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Answer(#[from] StsAnswerError),
+}
+
 /// POSTs a form to STS and reads the `Credentials` of the answer.
 pub(crate) async fn post_sts(
     ctx: &Context,
     from: &'static str,
-    action: &str,
+    action: &'static str,
     form: String,
 ) -> Result<Credentials, CredentialsError> {
-    let fail =
-        |m: String| CredentialsError::fetch(from, format!("{action} at {}: {m}", ctx.sts_endpoint));
+    let fail = |problem: StsProblem| {
+        CredentialsError::fetch(
+            from,
+            FetchError::Sts {
+                action,
+                endpoint: ctx.sts_endpoint.clone(),
+                problem,
+            },
+        )
+    };
     let mut resp = ctx
         .http
         .post(&ctx.sts_endpoint)
@@ -155,23 +177,23 @@ pub(crate) async fn post_sts(
         .body(form)
         .send()
         .await
-        .map_err(|e| fail(crate::error::describe_transport(&e)))?;
+        .map_err(|e| fail(StsProblem::Transport(e)))?;
     let status = resp.status().as_u16();
     let mut buf = Vec::new();
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| fail(crate::error::describe_transport(&e)))?
+        .map_err(|e| fail(StsProblem::Transport(e)))?
     {
         if buf.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(fail(format!("answer larger than {MAX_ANSWER_BYTES} bytes")));
+            return Err(fail(StsProblem::TooLarge));
         }
         buf.extend_from_slice(&chunk);
     }
     if !(200..300).contains(&status) {
-        return Err(fail(describe_error_body(status, &buf)));
+        return Err(fail(StsProblem::Refused(describe_error_body(status, &buf))));
     }
-    parse_sts_credentials(&buf).map_err(fail)
+    parse_sts_credentials(&buf).map_err(|e| fail(e.into()))
 }
 
 /// `Code (HTTP 400): Message (RequestId …)` of an error answer, the message
@@ -197,25 +219,37 @@ pub(crate) fn describe_error_body(status: u16, body: &[u8]) -> String {
     }
 }
 
-/// The credentials of a successful STS answer. Errors never quote the
+/// A successful STS answer without usable credentials. Never quotes the
 /// answer: it holds a secret.
-pub(crate) fn parse_sts_credentials(body: &[u8]) -> Result<Credentials, String> {
-    let answer: StsAnswer = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "malformed answer ({:?} at line {} column {})",
-            e.classify(),
-            e.line(),
-            e.column()
-        )
-    })?;
-    let c = answer
-        .credentials
-        .ok_or_else(|| "the answer has no Credentials".to_string())?;
+#[derive(Debug, thiserror::Error)]
+pub enum StsAnswerError {
+    #[error("malformed answer ({category:?} at line {line} column {column})")]
+    Malformed {
+        category: serde_json::error::Category,
+        line: usize,
+        column: usize,
+    },
+    #[error("the answer has no Credentials")]
+    NoCredentials,
+    #[error("the answer's Credentials are empty")]
+    Empty,
+    #[error("the answer's Expiration is not a time")]
+    Expiration,
+}
+
+/// The credentials of a successful STS answer.
+pub(crate) fn parse_sts_credentials(body: &[u8]) -> Result<Credentials, StsAnswerError> {
+    let answer: StsAnswer =
+        serde_json::from_slice(body).map_err(|e| StsAnswerError::Malformed {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        })?;
+    let c = answer.credentials.ok_or(StsAnswerError::NoCredentials)?;
     if c.access_key_id.is_empty() || c.access_key_secret.expose().is_empty() {
-        return Err("the answer's Credentials are empty".into());
+        return Err(StsAnswerError::Empty);
     }
-    let expiration = parse_iso8601(&c.expiration)
-        .ok_or_else(|| "the answer's Expiration is not a time".to_string())?;
+    let expiration = parse_iso8601(&c.expiration).ok_or(StsAnswerError::Expiration)?;
     Ok(Credentials {
         access_key_id: c.access_key_id,
         access_key_secret: c.access_key_secret,
@@ -242,7 +276,7 @@ mod tests {
             br#"{"Credentials":{"AccessKeyId":"STS.1","AccessKeySecret":"sec-XYZ","#,
             br#"{"RequestId":"r"}"#,
         ] {
-            let e = parse_sts_credentials(bad).expect_err("bad");
+            let e = parse_sts_credentials(bad).expect_err("bad").to_string();
             assert!(!e.contains("XYZ"), "{e}");
         }
         let e = describe_error_body(

@@ -2,60 +2,27 @@
 //! CLI profile, credentials file, ECS instance RAM role. The first source
 //! that is configured wins; what was tried is kept for the error when none is.
 
-use super::ecs_metadata::EcsMetadataSource;
-use super::{
-    Context, CredentialSpec, CredentialsError, SOURCE_ECS_RAM_ROLE, cli_profile, env, ini, oidc,
-};
+use super::detect::{Detect, Detected};
+use super::{Context, CredentialSpec, CredentialsError, cli_profile, ecs_metadata, env, ini, oidc};
 
-/// What one step of the chain found: a source (and where, in words), or why not.
-#[derive(Debug)]
-pub(crate) enum Detected {
-    Found(CredentialSpec, String),
-    Absent(String),
-}
+/// The steps, in the SDKs' order.
+const STEPS: [Detect; 5] = [
+    env::detect,
+    oidc::detect,
+    cli_profile::detect,
+    ini::detect,
+    ecs_metadata::detect,
+];
 
 /// The first configured source, and where it was found (for the log; never
 /// a value). A source that is configured wrongly is an error here rather
 /// than a reason to try the next one, which would hide the mistake.
 pub(crate) async fn resolve(ctx: &Context) -> Result<(CredentialSpec, String), CredentialsError> {
-    let env = &ctx.env;
     let mut tried = Vec::new();
-    if let Some(spec) = env::detect(env)? {
-        return Ok((spec, "environment (ALIBABA_CLOUD_ACCESS_KEY_ID)".into()));
-    }
-    tried.push(env::NOT_SET.to_string());
-    if let Some(spec) = oidc::detect(env) {
-        return Ok((spec, "OIDC (ALIBABA_CLOUD_OIDC_TOKEN_FILE)".into()));
-    }
-    tried.push(oidc::NOT_SET.to_string());
-    if env.is_true("ALIBABA_CLOUD_CLI_PROFILE_DISABLED") {
-        tried.push("CLI profile (ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true)".into());
-    } else {
-        match cli_profile::detect(env)? {
+    for detect in STEPS {
+        match detect(ctx).await? {
             Detected::Found(spec, what) => return Ok((spec, what)),
             Detected::Absent(why) => tried.push(why),
-        }
-    }
-    match ini::detect(env)? {
-        Detected::Found(spec, what) => return Ok((spec, what)),
-        Detected::Absent(why) => tried.push(why),
-    }
-    if env.is_true("ALIBABA_CLOUD_ECS_METADATA_DISABLED") {
-        tried.push("ECS instance RAM role (ALIBABA_CLOUD_ECS_METADATA_DISABLED=true)".into());
-    } else {
-        let source = EcsMetadataSource::new(SOURCE_ECS_RAM_ROLE, None, env);
-        match source.probe(ctx).await {
-            Ok(role) => {
-                let what = format!("ECS instance RAM role {role} at {}", ctx.metadata_endpoint);
-                return Ok((
-                    CredentialSpec::EcsRamRole {
-                        origin: SOURCE_ECS_RAM_ROLE,
-                        role_name: Some(role),
-                    },
-                    what,
-                ));
-            }
-            Err(why) => tried.push(format!("ECS instance RAM role ({why})")),
         }
     }
     Err(CredentialsError::NotConfigured { tried })

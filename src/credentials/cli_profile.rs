@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::chain::Detected;
-use super::{CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CLI_PROFILE};
+use super::detect::{Detected, Detection, now};
+use super::{
+    Context, CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CLI_PROFILE,
+};
 use crate::secret::Secret;
 
 #[derive(Deserialize)]
@@ -52,6 +54,61 @@ struct Profile {
 /// `ChainableRamRoleArn` profiles may name each other; deeper is a loop.
 const MAX_CHAIN: usize = 8;
 
+/// A CLI config that cannot be used. Names the file, the profile and the
+/// key, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CliProfileError {
+    #[error("cannot read the CLI config {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// serde's messages may quote a value: only the position is kept.
+    #[error(
+        "the CLI config {} is not valid ({category:?} error at line {line} column {column})",
+        .path.display()
+    )]
+    Invalid {
+        path: PathBuf,
+        category: serde_json::error::Category,
+        line: usize,
+        column: usize,
+    },
+    #[error("no profile {name:?} in {}", .path.display())]
+    NoProfile { name: String, path: PathBuf },
+    #[error("CLI profile: HOME is not set")]
+    NoHome,
+    #[error("the CLI config {} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("CLI profile {name:?} in {}: {problem}", .path.display())]
+    Profile {
+        name: String,
+        path: PathBuf,
+        problem: ProfileProblem,
+    },
+}
+
+/// What is wrong in a profile of the CLI config.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileProblem {
+    #[error("mode {mode} needs {key}")]
+    Needs { mode: String, key: &'static str },
+    #[error("expired_seconds is not a number")]
+    ExpiredNotNumber,
+    #[error("expired_seconds is too large")]
+    ExpiredTooLarge,
+    #[error("source_profile chain longer than {MAX_CHAIN} (a loop?)")]
+    ChainTooLong,
+    #[error("source_profile {0:?} does not exist")]
+    NoSource(String),
+    #[error("mode is not set")]
+    NoMode,
+    #[error(
+        "mode {0:?} is not supported (AK, StsToken, RamRoleArn, EcsRamRole, OIDC, ChainableRamRoleArn)"
+    )]
+    Mode(String),
+}
+
 fn config_path(env: &Env) -> Option<PathBuf> {
     env.home().map(|h| h.join(".aliyun").join("config.json"))
 }
@@ -60,11 +117,12 @@ fn read(path: &Path) -> Result<Option<ConfigFile>, CredentialsError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(CredentialsError::Config(format!(
-                "cannot read the CLI config {}: {e}",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(CliProfileError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into());
         }
     };
     parse_config(&text, path).map(Some)
@@ -73,13 +131,13 @@ fn read(path: &Path) -> Result<Option<ConfigFile>, CredentialsError> {
 fn parse_config(text: &str, path: &Path) -> Result<ConfigFile, CredentialsError> {
     // serde's messages may quote a value: only the position is reported.
     serde_json::from_str(text).map_err(|e| {
-        CredentialsError::Config(format!(
-            "the CLI config {} is not valid ({:?} error at line {} column {})",
-            path.display(),
-            e.classify(),
-            e.line(),
-            e.column()
-        ))
+        CliProfileError::Invalid {
+            path: path.to_path_buf(),
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
+        }
+        .into()
     })
 }
 
@@ -106,8 +164,9 @@ fn named_spec(
         .profiles
         .iter()
         .find(|p| p.name == name)
-        .ok_or_else(|| {
-            CredentialsError::Config(format!("no profile {name:?} in {}", path.display()))
+        .ok_or_else(|| CliProfileError::NoProfile {
+            name: name.to_string(),
+            path: path.to_path_buf(),
         })?;
     to_spec(cfg, p, path, 0)
 }
@@ -121,8 +180,18 @@ fn profile_name(env: &Env, cfg: &ConfigFile, asked: Option<&str>) -> String {
         .to_string()
 }
 
-/// The chain's step: `Absent` when there is no file or no such profile.
-pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
+/// The chain's step: `Absent` when switched off, or when there is no file
+/// or no such profile.
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    if ctx.env.is_true("ALIBABA_CLOUD_CLI_PROFILE_DISABLED") {
+        return now(Ok(Detected::Absent(
+            "CLI profile (ALIBABA_CLOUD_CLI_PROFILE_DISABLED=true)".into(),
+        )));
+    }
+    now(find(&ctx.env))
+}
+
+fn find(env: &Env) -> Result<Detected, CredentialsError> {
     let Some(path) = config_path(env) else {
         return Ok(Detected::Absent("CLI profile (HOME is not set)".into()));
     };
@@ -159,11 +228,8 @@ pub(crate) fn has_profile(env: &Env, name: &str) -> Result<bool, CredentialsErro
 
 /// A profile asked for by name (`None`: as the chain picks it); missing is an error.
 pub(crate) fn load(env: &Env, profile: Option<&str>) -> Result<CredentialSpec, CredentialsError> {
-    let path = config_path(env)
-        .ok_or_else(|| CredentialsError::Config("CLI profile: HOME is not set".into()))?;
-    let cfg = read(&path)?.ok_or_else(|| {
-        CredentialsError::Config(format!("the CLI config {} does not exist", path.display()))
-    })?;
+    let path = config_path(env).ok_or(CliProfileError::NoHome)?;
+    let cfg = read(&path)?.ok_or_else(|| CliProfileError::Missing(path.clone()))?;
     named_spec(&cfg, &profile_name(env, &cfg, profile), &path)
 }
 
@@ -173,24 +239,31 @@ fn to_spec(
     path: &Path,
     depth: usize,
 ) -> Result<CredentialSpec, CredentialsError> {
-    let err = |what: String| {
-        CredentialsError::Config(format!(
-            "CLI profile {:?} in {}: {what}",
-            p.name,
-            path.display()
-        ))
+    let err = |problem: ProfileProblem| -> CredentialsError {
+        CliProfileError::Profile {
+            name: p.name.clone(),
+            path: path.to_path_buf(),
+            problem,
+        }
+        .into()
     };
-    let need = |key: &str, v: &str| -> Result<String, CredentialsError> {
+    let needs = |key: &'static str| {
+        err(ProfileProblem::Needs {
+            mode: p.mode.clone(),
+            key,
+        })
+    };
+    let need = |key: &'static str, v: &str| -> Result<String, CredentialsError> {
         if v.trim().is_empty() {
-            Err(err(format!("mode {} needs {key}", p.mode)))
+            Err(needs(key))
         } else {
             Ok(v.trim().to_string())
         }
     };
-    let need_secret = |key: &str, v: &Option<Secret>| -> Result<Secret, CredentialsError> {
+    let need_secret = |key: &'static str, v: &Option<Secret>| -> Result<Secret, CredentialsError> {
         v.clone()
             .filter(|s| !s.expose().is_empty())
-            .ok_or_else(|| err(format!("mode {} needs {key}", p.mode)))
+            .ok_or_else(|| needs(key))
     };
     let access_key = |token: Option<Secret>| -> Result<CredentialSpec, CredentialsError> {
         Ok(CredentialSpec::AccessKey {
@@ -205,10 +278,10 @@ fn to_spec(
         Some(Value::Number(n)) => n.as_u64(),
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => s.trim().parse().ok(),
-        Some(_) => return Err(err("expired_seconds is not a number".into())),
+        Some(_) => return Err(err(ProfileProblem::ExpiredNotNumber)),
     }
     .filter(|d| *d > 0)
-    .map(|d| u32::try_from(d).map_err(|_| err("expired_seconds is too large".into())))
+    .map(|d| u32::try_from(d).map_err(|_| err(ProfileProblem::ExpiredTooLarge)))
     .transpose()?;
     let role = || -> Result<RoleSpec, CredentialsError> {
         Ok(RoleSpec {
@@ -246,24 +319,20 @@ fn to_spec(
         "ChainableRamRoleArn" => {
             let source_name = need("source_profile", &p.source_profile)?;
             if depth >= MAX_CHAIN {
-                return Err(err(format!(
-                    "source_profile chain longer than {MAX_CHAIN} (a loop?)"
-                )));
+                return Err(err(ProfileProblem::ChainTooLong));
             }
             let source = cfg
                 .profiles
                 .iter()
                 .find(|s| s.name == source_name)
-                .ok_or_else(|| err(format!("source_profile {source_name:?} does not exist")))?;
+                .ok_or_else(|| err(ProfileProblem::NoSource(source_name.clone())))?;
             Ok(CredentialSpec::AssumeRole {
                 role: role()?,
                 source: Box::new(to_spec(cfg, source, path, depth + 1)?),
             })
         }
-        "" => Err(err("mode is not set".into())),
-        other => Err(err(format!(
-            "mode {other:?} is not supported (AK, StsToken, RamRoleArn, EcsRamRole, OIDC, ChainableRamRoleArn)"
-        ))),
+        "" => Err(err(ProfileProblem::NoMode)),
+        other => Err(err(ProfileProblem::Mode(other.to_string()))),
     }
 }
 
@@ -308,7 +377,7 @@ mod tests {
     #[test]
     fn every_mode_maps_to_its_source() {
         let (dir, env) = home_with(CONFIG);
-        match detect(&env).expect("ok") {
+        match find(&env).expect("ok") {
             Detected::Found(
                 CredentialSpec::AccessKey {
                     origin,
@@ -385,23 +454,23 @@ mod tests {
         let home = dir.to_string_lossy().into_owned();
         let e = env(&[("HOME", home.as_str()), ("ALIBABA_CLOUD_PROFILE", "ecs")]);
         assert!(matches!(
-            detect(&e),
+            find(&e),
             Ok(Detected::Found(CredentialSpec::EcsRamRole { .. }, _))
         ));
         let e = env(&[
             ("HOME", home.as_str()),
             ("ALIBABA_CLOUD_PROFILE", "only-in-ini"),
         ]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("only-in-ini")));
-        assert!(matches!(detect(&env(&[])), Ok(Detected::Absent(_))));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("only-in-ini")));
+        assert!(matches!(find(&env(&[])), Ok(Detected::Absent(_))));
         let e = env(&[("HOME", "/nonexistent-home")]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("does not exist")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("does not exist")));
         std::fs::write(
             dir.join(".aliyun/config.json"),
             "{\"profiles\": [{\"name\": 5, \"access_key_secret\": \"sec-bad\"",
         )
         .expect("write");
-        let err = detect(&env(&[("HOME", home.as_str())]))
+        let err = find(&env(&[("HOME", home.as_str())]))
             .expect_err("bad json")
             .to_string();
         assert!(

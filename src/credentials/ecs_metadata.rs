@@ -5,8 +5,13 @@
 
 use serde::Deserialize;
 
-use super::{BoxFuture, Context, Credentials, CredentialsError, Env, Source};
+use super::detect::{Detected, Detection};
+use super::{
+    BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, Env, SOURCE_ECS_RAM_ROLE,
+    Source,
+};
 use crate::clock::parse_iso8601;
+use crate::error::{code_label, describe_status, describe_transport};
 use crate::secret::Secret;
 use crate::signer::percent_encode;
 
@@ -16,6 +21,94 @@ pub const TOKEN_HEADER: &str = "X-aliyun-ecs-metadata-token";
 pub const CREDENTIALS_PATH: &str = "/latest/meta-data/ram/security-credentials/";
 /// The longest a metadata token may live; one is asked for at every fetch anyway.
 const TOKEN_TTL_SECONDS: &str = "21600";
+
+/// Why the metadata service gave no credentials. Never quotes an answer:
+/// the credentials one holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("metadata service at {endpoint}: {}", describe_transport(.source))]
+    Unreachable {
+        endpoint: String,
+        source: reqwest::Error,
+    },
+    #[error("no IMDSv2 token from {endpoint} ({why}) and ALIBABA_CLOUD_IMDSV1_DISABLED=true")]
+    NoToken { endpoint: String, why: NoToken },
+    #[error("no RAM role is attached to the instance (metadata service at {0})")]
+    NoRole(String),
+    #[error("no RAM role is attached to the instance")]
+    EmptyRoleList,
+    #[error("GET {path} at {endpoint}: {}", describe_status(*.status))]
+    Status {
+        path: String,
+        endpoint: String,
+        status: u16,
+    },
+    #[error("GET {path}: {}", describe_transport(.source))]
+    Body {
+        path: String,
+        source: reqwest::Error,
+    },
+    #[error(
+        "credentials of role {role}: malformed answer ({category:?} at line {line} column {column})"
+    )]
+    Malformed {
+        role: String,
+        category: serde_json::error::Category,
+        line: usize,
+        column: usize,
+    },
+    /// `code`: the answer's Code as a label shows it (`None`: missing).
+    #[error("credentials of role {role}: Code is {}, not Success", shown_code(.code.as_deref()))]
+    Code { role: String, code: Option<String> },
+    #[error(
+        "credentials of role {0}: AccessKeyId, AccessKeySecret, SecurityToken or Expiration is missing"
+    )]
+    Missing(String),
+    #[error("credentials of role {0}: Expiration is not a time")]
+    Expiration(String),
+}
+
+fn shown_code(code: Option<&str>) -> String {
+    match code {
+        None => "missing".to_string(),
+        Some(c) => format!("{c:?}"),
+    }
+}
+
+/// Why there is no IMDSv2 token.
+#[derive(Debug, thiserror::Error)]
+pub enum NoToken {
+    #[error("an empty token")]
+    Empty,
+    #[error("{}", describe_transport(.0))]
+    Transport(reqwest::Error),
+    #[error("{}", describe_status(*.0))]
+    Status(u16),
+}
+
+/// The chain's step: the instance's RAM role, when a metadata service
+/// answers with one (and the step is not switched off).
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    Box::pin(async move {
+        if ctx.env.is_true("ALIBABA_CLOUD_ECS_METADATA_DISABLED") {
+            return Ok(Detected::Absent(
+                "ECS instance RAM role (ALIBABA_CLOUD_ECS_METADATA_DISABLED=true)".into(),
+            ));
+        }
+        let source = EcsMetadataSource::new(SOURCE_ECS_RAM_ROLE, None, &ctx.env);
+        Ok(match source.probe(ctx).await {
+            Ok(role) => {
+                let what = format!("ECS instance RAM role {role} at {}", ctx.metadata_endpoint);
+                let spec = CredentialSpec::EcsRamRole {
+                    origin: SOURCE_ECS_RAM_ROLE,
+                    role_name: Some(role),
+                };
+                Detected::Found(spec, what)
+            }
+            Err(why) => Detected::Absent(format!("ECS instance RAM role ({why})")),
+        })
+    })
+}
 
 pub(crate) struct EcsMetadataSource {
     origin: &'static str,
@@ -48,7 +141,7 @@ impl EcsMetadataSource {
     }
 
     /// An IMDSv2 token; `None` to go on with plain GETs.
-    async fn token(&self, ctx: &Context) -> Result<Option<Secret>, String> {
+    async fn token(&self, ctx: &Context) -> Result<Option<Secret>, MetadataError> {
         let url = format!("{}{TOKEN_PATH}", ctx.metadata_endpoint);
         let resp = ctx
             .metadata_http
@@ -59,25 +152,24 @@ impl EcsMetadataSource {
         let why = match resp {
             Ok(r) if r.status().is_success() => match capped_text(r).await {
                 Ok(t) if !t.trim().is_empty() => return Ok(Some(Secret::new(t.trim()))),
-                Ok(_) => "an empty token".to_string(),
-                Err(e) => crate::error::describe_transport(&e),
+                Ok(_) => NoToken::Empty,
+                Err(e) => NoToken::Transport(e),
             },
-            Ok(r) => crate::error::describe_status(r.status().as_u16()),
+            Ok(r) => NoToken::Status(r.status().as_u16()),
             // Nothing listens there: a plain GET would not fare better.
-            Err(e) if e.is_connect() => {
-                return Err(format!(
-                    "metadata service at {}: {}",
-                    ctx.metadata_endpoint,
-                    crate::error::describe_transport(&e)
-                ));
+            Err(source) if source.is_connect() => {
+                return Err(MetadataError::Unreachable {
+                    endpoint: ctx.metadata_endpoint.clone(),
+                    source,
+                });
             }
-            Err(e) => crate::error::describe_transport(&e),
+            Err(e) => NoToken::Transport(e),
         };
         if self.imdsv1_disabled {
-            return Err(format!(
-                "no IMDSv2 token from {} ({why}) and ALIBABA_CLOUD_IMDSV1_DISABLED=true",
-                ctx.metadata_endpoint
-            ));
+            return Err(MetadataError::NoToken {
+                endpoint: ctx.metadata_endpoint.clone(),
+                why,
+            });
         }
         tracing::debug!(reason = %why, "no IMDSv2 metadata token; using plain requests");
         Ok(None)
@@ -88,39 +180,39 @@ impl EcsMetadataSource {
         ctx: &Context,
         path: &str,
         token: Option<&Secret>,
-    ) -> Result<String, String> {
+    ) -> Result<String, MetadataError> {
         let url = format!("{}{path}", ctx.metadata_endpoint);
         let mut req = ctx.metadata_http.get(&url);
         if let Some(t) = token {
             req = req.header(TOKEN_HEADER, t.expose());
         }
-        let resp = req.send().await.map_err(|e| {
-            format!(
-                "metadata service at {}: {}",
-                ctx.metadata_endpoint,
-                crate::error::describe_transport(&e)
-            )
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| MetadataError::Unreachable {
+                endpoint: ctx.metadata_endpoint.clone(),
+                source,
+            })?;
         let status = resp.status().as_u16();
         if status == 404 && path == CREDENTIALS_PATH {
-            return Err(format!(
-                "no RAM role is attached to the instance (metadata service at {})",
-                ctx.metadata_endpoint
-            ));
+            return Err(MetadataError::NoRole(ctx.metadata_endpoint.clone()));
         }
         if !(200..300).contains(&status) {
-            return Err(format!(
-                "GET {path} at {}: {}",
-                ctx.metadata_endpoint,
-                crate::error::describe_status(status)
-            ));
+            return Err(MetadataError::Status {
+                path: path.to_string(),
+                endpoint: ctx.metadata_endpoint.clone(),
+                status,
+            });
         }
         capped_text(resp)
             .await
-            .map_err(|e| format!("GET {path}: {}", crate::error::describe_transport(&e)))
+            .map_err(|source| MetadataError::Body {
+                path: path.to_string(),
+                source,
+            })
     }
 
-    async fn role(&self, ctx: &Context, token: Option<&Secret>) -> Result<String, String> {
+    async fn role(&self, ctx: &Context, token: Option<&Secret>) -> Result<String, MetadataError> {
         if let Some(r) = &self.role_name {
             return Ok(r.clone());
         }
@@ -129,40 +221,36 @@ impl EcsMetadataSource {
             .map(str::trim)
             .find(|l| !l.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| "no RAM role is attached to the instance".to_string())
+            .ok_or(MetadataError::EmptyRoleList)
     }
 
     /// The chain's test: is there a metadata service with a role? Returns
     /// the role's name, or why not.
-    pub(crate) async fn probe(&self, ctx: &Context) -> Result<String, String> {
+    pub(crate) async fn probe(&self, ctx: &Context) -> Result<String, MetadataError> {
         let token = self.token(ctx).await?;
         self.role(ctx, token.as_ref()).await
     }
 
-    async fn fetch_inner(&self, ctx: &Context) -> Result<Credentials, String> {
+    async fn fetch_inner(&self, ctx: &Context) -> Result<Credentials, MetadataError> {
         let token = self.token(ctx).await?;
         let role = self.role(ctx, token.as_ref()).await?;
         let path = format!("{CREDENTIALS_PATH}{}", percent_encode(&role));
         let body = self.get(ctx, &path, token.as_ref()).await?;
         // Never quote the body: it holds the secret.
-        let c: MetadataCredentials = serde_json::from_str(&body).map_err(|e| {
-            format!(
-                "credentials of role {role}: malformed answer ({:?} at line {} column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            )
-        })?;
+        let c: MetadataCredentials =
+            serde_json::from_str(&body).map_err(|e| MetadataError::Malformed {
+                role: role.clone(),
+                category: e.classify(),
+                line: e.line(),
+                column: e.column(),
+            })?;
         let code = c.code.as_deref().unwrap_or("");
         if code != "Success" {
             // Only a code-like Code is quoted: the answer is not echoed.
-            let shown = match code {
-                "" => "missing".to_string(),
-                c => format!("{:?}", crate::error::code_label(c)),
-            };
-            return Err(format!(
-                "credentials of role {role}: Code is {shown}, not Success"
-            ));
+            return Err(MetadataError::Code {
+                role,
+                code: (!code.is_empty()).then(|| code_label(code).to_string()),
+            });
         }
         let (Some(id), Some(secret), Some(token), Some(exp)) = (
             c.access_key_id.filter(|s| !s.is_empty()),
@@ -170,12 +258,9 @@ impl EcsMetadataSource {
             c.security_token,
             c.expiration,
         ) else {
-            return Err(format!(
-                "credentials of role {role}: AccessKeyId, AccessKeySecret, SecurityToken or Expiration is missing"
-            ));
+            return Err(MetadataError::Missing(role));
         };
-        let expiration = parse_iso8601(&exp)
-            .ok_or_else(|| format!("credentials of role {role}: Expiration is not a time"))?;
+        let expiration = parse_iso8601(&exp).ok_or(MetadataError::Expiration(role))?;
         Ok(Credentials {
             access_key_id: id,
             access_key_secret: secret,

@@ -1,20 +1,29 @@
 //! Step 1 of the chain: `ALIBABA_CLOUD_ACCESS_KEY_ID` and
 //! `ALIBABA_CLOUD_ACCESS_KEY_SECRET`, optional `ALIBABA_CLOUD_SECURITY_TOKEN`.
 
-use super::{CredentialSpec, CredentialsError, Env, SOURCE_ENV};
+use super::detect::{Detected, Detection, now};
+use super::{Context, CredentialSpec, CredentialsError, Env, SOURCE_ENV};
 
 const ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
 const SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
 const TOKEN: &str = "ALIBABA_CLOUD_SECURITY_TOKEN";
 
 /// The chain's note when neither variable is set.
-pub(crate) const NOT_SET: &str =
+const NOT_SET: &str =
     "environment (ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET are not set)";
+
+/// The chain's step.
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    now(find(&ctx.env).map(|found| match found {
+        Some(spec) => Detected::Found(spec, format!("environment ({ID})")),
+        None => Detected::Absent(NOT_SET.into()),
+    }))
+}
 
 /// The AccessKey of the environment; `None` when neither variable is set.
 /// Half a key is an error rather than a reason to look elsewhere: it is
 /// almost always a typo, and another source would hide it.
-pub(crate) fn detect(env: &Env) -> Result<Option<CredentialSpec>, CredentialsError> {
+fn find(env: &Env) -> Result<Option<CredentialSpec>, CredentialsError> {
     match (env.get(ID), env.secret(SECRET)) {
         (Some(id), Some(secret)) => Ok(Some(CredentialSpec::AccessKey {
             origin: SOURCE_ENV,
@@ -23,19 +32,37 @@ pub(crate) fn detect(env: &Env) -> Result<Option<CredentialSpec>, CredentialsErr
             security_token: env.secret(TOKEN),
         })),
         (None, None) if !env.is_set(ID) && !env.is_set(SECRET) => Ok(None),
-        (Some(_), None) => Err(half(ID, SECRET, env.is_set(SECRET))),
-        (None, Some(_)) => Err(half(SECRET, ID, env.is_set(ID))),
-        (None, None) => Err(CredentialsError::Config(format!(
-            "{ID} and {SECRET} are set but empty; set both, or run with --demo"
-        ))),
+        (Some(_), None) => Err(EnvError::Half {
+            set: ID,
+            missing: SECRET,
+            empty: env.is_set(SECRET),
+        }
+        .into()),
+        (None, Some(_)) => Err(EnvError::Half {
+            set: SECRET,
+            missing: ID,
+            empty: env.is_set(ID),
+        }
+        .into()),
+        (None, None) => Err(EnvError::BothEmpty.into()),
     }
 }
 
-fn half(set: &str, missing: &str, empty: bool) -> CredentialsError {
-    let what = if empty { "empty" } else { "not set" };
-    CredentialsError::Config(format!(
-        "{set} is set but {missing} is {what}; set both, or run with --demo"
-    ))
+/// Half an AccessKey in the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "{set} is set but {missing} is {}; set both, or run with --demo",
+        if *.empty { "empty" } else { "not set" }
+    )]
+    Half {
+        set: &'static str,
+        missing: &'static str,
+        /// Set, but to nothing.
+        empty: bool,
+    },
+    #[error("{ID} and {SECRET} are set but empty; set both, or run with --demo")]
+    BothEmpty,
 }
 
 #[cfg(test)]
@@ -45,7 +72,7 @@ mod tests {
 
     #[test]
     fn reads_the_environment() {
-        let spec = detect(&env(&[
+        let spec = find(&env(&[
             (ID, " LTAIid "),
             (SECRET, "s3cret"),
             (TOKEN, "tok"),
@@ -72,15 +99,15 @@ mod tests {
 
     #[test]
     fn unset_is_none_and_half_a_key_is_a_clear_error() {
-        assert!(detect(&env(&[])).expect("ok").is_none());
-        let e = detect(&env(&[(ID, "x")])).expect_err("half");
+        assert!(find(&env(&[])).expect("ok").is_none());
+        let e = find(&env(&[(ID, "x")])).expect_err("half");
         assert!(
             e.to_string().contains(SECRET) && e.to_string().contains("--demo"),
             "{e}"
         );
-        let e = detect(&env(&[(ID, "x"), (SECRET, "")])).expect_err("empty");
+        let e = find(&env(&[(ID, "x"), (SECRET, "")])).expect_err("empty");
         assert!(e.to_string().contains(&format!("{SECRET} is empty")), "{e}");
-        let e = detect(&env(&[(SECRET, "x")])).expect_err("half");
+        let e = find(&env(&[(SECRET, "x")])).expect_err("half");
         assert!(e.to_string().contains(ID), "{e}");
     }
 }

@@ -5,17 +5,68 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use super::chain::Detected;
-use super::{CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CREDENTIALS_FILE};
+use super::detect::{Detected, Detection, now};
+use super::{
+    Context, CredentialSpec, CredentialsError, Env, OidcSpec, RoleSpec, SOURCE_CREDENTIALS_FILE,
+};
 use crate::secret::Secret;
 
 /// Sections of an INI file: name → key → value. Values stay in this map
 /// only until the secret ones are moved into [`Secret`]s.
 type Sections = HashMap<String, HashMap<String, String>>;
 
+/// A line of the credentials file that is not INI. Names the line, never
+/// its text (it may hold a secret).
+#[derive(Debug, thiserror::Error)]
+pub enum IniError {
+    #[error("line {0}: a section header without ']'")]
+    Header(usize),
+    #[error("line {0}: neither a section nor key = value")]
+    Line(usize),
+    #[error("line {0}: a key before any [section]")]
+    NoSection(usize),
+}
+
+/// A credentials file that cannot be used. Names the file, the section and
+/// the key, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsFileError {
+    #[error("cannot read the credentials file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the credentials file {}: {source}", .path.display())]
+    Syntax { path: PathBuf, source: IniError },
+    #[error("credentials file: HOME is not set")]
+    NoHome,
+    #[error("the credentials file {} does not exist", .0.display())]
+    Missing(PathBuf),
+    #[error("no section [{name}] in {}", .path.display())]
+    NoSection { name: String, path: PathBuf },
+    #[error("section [{name}] of {}: {problem}", .path.display())]
+    Section {
+        name: String,
+        path: PathBuf,
+        problem: SectionProblem,
+    },
+}
+
+/// What is wrong in a section of the credentials file.
+#[derive(Debug, thiserror::Error)]
+pub enum SectionProblem {
+    #[error("type {kind} needs {key}")]
+    Needs { kind: String, key: &'static str },
+    #[error("role_session_expiration is not a number of seconds")]
+    Duration,
+    #[error("type is not set")]
+    NoType,
+    #[error("type {0:?} is not supported (access_key, ram_role_arn, oidc_role_arn, ecs_ram_role)")]
+    Type(String),
+}
+
 /// Parses `[section]` and `key = value` lines; `#` and `;` start comments.
-/// Errors name the line, never its text.
-fn parse(text: &str) -> Result<Sections, String> {
+fn parse(text: &str) -> Result<Sections, IniError> {
     let mut sections = Sections::new();
     let mut current: Option<String> = None;
     for (n, raw) in text.lines().enumerate() {
@@ -24,20 +75,14 @@ fn parse(text: &str) -> Result<Sections, String> {
             continue;
         }
         if let Some(name) = line.strip_prefix('[') {
-            let name = name
-                .strip_suffix(']')
-                .ok_or_else(|| format!("line {}: a section header without ']'", n + 1))?;
+            let name = name.strip_suffix(']').ok_or(IniError::Header(n + 1))?;
             let name = name.trim().to_string();
             sections.entry(name.clone()).or_default();
             current = Some(name);
             continue;
         }
-        let (k, v) = line
-            .split_once('=')
-            .ok_or_else(|| format!("line {}: neither a section nor key = value", n + 1))?;
-        let section = current
-            .as_ref()
-            .ok_or_else(|| format!("line {}: a key before any [section]", n + 1))?;
+        let (k, v) = line.split_once('=').ok_or(IniError::Line(n + 1))?;
+        let section = current.as_ref().ok_or(IniError::NoSection(n + 1))?;
         let mut v = v.trim();
         // An inline comment needs a space before it: secrets hold no spaces.
         if let Some(i) = v.find(" #").or_else(|| v.find(" ;")) {
@@ -83,11 +128,12 @@ fn read(path: &Path, explicit: bool) -> Result<Option<Sections>, CredentialsErro
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-        Err(e) => {
-            return Err(CredentialsError::Config(format!(
-                "cannot read the credentials file {}: {e}",
-                path.display()
-            )));
+        Err(source) => {
+            return Err(CredentialsFileError::Read {
+                path: path.to_path_buf(),
+                source,
+            }
+            .into());
         }
     };
     parse_named(&text, path).map(Some)
@@ -95,8 +141,12 @@ fn read(path: &Path, explicit: bool) -> Result<Option<Sections>, CredentialsErro
 
 /// [`parse`], its error naming the file.
 fn parse_named(text: &str, path: &Path) -> Result<Sections, CredentialsError> {
-    parse(text).map_err(|e| {
-        CredentialsError::Config(format!("the credentials file {}: {e}", path.display()))
+    parse(text).map_err(|source| {
+        CredentialsFileError::Syntax {
+            path: path.to_path_buf(),
+            source,
+        }
+        .into()
     })
 }
 
@@ -109,15 +159,22 @@ pub(crate) fn parse_file(
     profile: &str,
 ) -> Result<CredentialSpec, CredentialsError> {
     let mut sections = parse_named(text, path)?;
-    let section = sections.remove(profile).ok_or_else(|| {
-        CredentialsError::Config(format!("no section [{profile}] in {}", path.display()))
-    })?;
+    let section = sections
+        .remove(profile)
+        .ok_or_else(|| CredentialsFileError::NoSection {
+            name: profile.to_string(),
+            path: path.to_path_buf(),
+        })?;
     to_spec(section, profile, path)
 }
 
 /// The chain's step: `Absent` when there is no file, no such section or
 /// the section is disabled (`enable = false`).
-pub(crate) fn detect(env: &Env) -> Result<Detected, CredentialsError> {
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    now(find(&ctx.env))
+}
+
+fn find(env: &Env) -> Result<Detected, CredentialsError> {
     let Some((path, explicit)) = file_path(env, None) else {
         return Ok(Detected::Absent(
             "credentials file (HOME and ALIBABA_CLOUD_CREDENTIALS_FILE are not set)".into(),
@@ -165,22 +222,20 @@ pub(crate) fn load(
     path: Option<&Path>,
     profile: Option<&str>,
 ) -> Result<CredentialSpec, CredentialsError> {
-    let (path, explicit) = file_path(env, path)
-        .ok_or_else(|| CredentialsError::Config("credentials file: HOME is not set".into()))?;
-    let mut sections = read(&path, explicit)?.ok_or_else(|| {
-        CredentialsError::Config(format!(
-            "the credentials file {} does not exist",
-            path.display()
-        ))
-    })?;
+    let (path, explicit) = file_path(env, path).ok_or(CredentialsFileError::NoHome)?;
+    let mut sections =
+        read(&path, explicit)?.ok_or_else(|| CredentialsFileError::Missing(path.clone()))?;
     let name = profile
         .or_else(|| env.get("ALIBABA_CLOUD_PROFILE"))
         .unwrap_or("default")
         .trim()
         .to_string();
-    let section = sections.remove(&name).ok_or_else(|| {
-        CredentialsError::Config(format!("no section [{name}] in {}", path.display()))
-    })?;
+    let section = sections
+        .remove(&name)
+        .ok_or_else(|| CredentialsFileError::NoSection {
+            name: name.clone(),
+            path: path.clone(),
+        })?;
     to_spec(section, &name, &path)
 }
 
@@ -190,15 +245,25 @@ fn to_spec(
     path: &Path,
 ) -> Result<CredentialSpec, CredentialsError> {
     let kind = s.get("type").cloned().unwrap_or_default();
-    let err = |what: String| {
-        CredentialsError::Config(format!("section [{name}] of {}: {what}", path.display()))
+    let err = |problem: SectionProblem| -> CredentialsError {
+        CredentialsFileError::Section {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            problem,
+        }
+        .into()
     };
-    let mut take = |key: &str| -> Result<String, CredentialsError> {
+    let mut take = |key: &'static str| -> Result<String, CredentialsError> {
         s.remove(key)
             .filter(|v| !v.trim().is_empty())
-            .ok_or_else(|| err(format!("type {kind} needs {key}")))
+            .ok_or_else(|| {
+                err(SectionProblem::Needs {
+                    kind: kind.clone(),
+                    key,
+                })
+            })
     };
-    let access_key = |take: &mut dyn FnMut(&str) -> Result<String, CredentialsError>| {
+    let access_key = |take: &mut dyn FnMut(&'static str) -> Result<String, CredentialsError>| {
         Ok::<_, CredentialsError>(CredentialSpec::AccessKey {
             origin: SOURCE_CREDENTIALS_FILE,
             access_key_id: take("access_key_id")?.trim().to_string(),
@@ -217,9 +282,9 @@ fn to_spec(
             let duration = take("role_session_expiration")
                 .ok()
                 .map(|d| {
-                    d.trim().parse::<u32>().map_err(|_| {
-                        err("role_session_expiration is not a number of seconds".into())
-                    })
+                    d.trim()
+                        .parse::<u32>()
+                        .map_err(|_| err(SectionProblem::Duration))
                 })
                 .transpose()?;
             Ok(CredentialSpec::AssumeRole {
@@ -247,10 +312,8 @@ fn to_spec(
             origin: SOURCE_CREDENTIALS_FILE,
             role_name: take("role_name").ok(),
         }),
-        "" => Err(err("type is not set".into())),
-        other => Err(err(format!(
-            "type {other:?} is not supported (access_key, ram_role_arn, oidc_role_arn, ecs_ram_role)"
-        ))),
+        "" => Err(err(SectionProblem::NoType)),
+        other => Err(err(SectionProblem::Type(other.to_string()))),
     }
 }
 
@@ -311,7 +374,7 @@ type = rsa_key_pair
     #[test]
     fn every_type_maps_to_its_source() {
         let (path, e) = file_env(FILE, None);
-        match detect(&e).expect("ok") {
+        match find(&e).expect("ok") {
             Detected::Found(
                 CredentialSpec::AccessKey {
                     origin,
@@ -363,25 +426,25 @@ type = rsa_key_pair
     #[test]
     fn absent_disabled_and_broken_files() {
         let (path, e) = file_env(FILE, Some("off"));
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("enable = false")));
         let (p1, e) = file_env(FILE, Some("nope"));
-        assert!(matches!(detect(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
+        assert!(matches!(find(&e), Ok(Detected::Absent(ref w)) if w.contains("[nope]")));
         // Named explicitly but missing: an error, not a silent skip.
         let e = env(&[(
             "ALIBABA_CLOUD_CREDENTIALS_FILE",
             "/nonexistent/credentials.ini",
         )]);
         assert!(
-            detect(&e)
+            find(&e)
                 .expect_err("missing")
                 .to_string()
                 .contains("/nonexistent/credentials.ini")
         );
         // The default path may be missing.
         let e = env(&[("HOME", "/nonexistent-home")]);
-        assert!(matches!(detect(&e), Ok(Detected::Absent(_))));
+        assert!(matches!(find(&e), Ok(Detected::Absent(_))));
         let (p2, e) = file_env("[default]\naccess_key_secret sec-broken\n", None);
-        let err = detect(&e).expect_err("broken").to_string();
+        let err = find(&e).expect_err("broken").to_string();
         assert!(
             err.contains("line 2") && !err.contains("sec-broken"),
             "{err}"
@@ -390,7 +453,7 @@ type = rsa_key_pair
             "[default]\ntype = access_key\naccess_key_secret = sec-x\n",
             None,
         );
-        let err = detect(&e).expect_err("no id").to_string();
+        let err = find(&e).expect_err("no id").to_string();
         assert!(
             err.contains("needs access_key_id") && !err.contains("sec-x"),
             "{err}"

@@ -14,6 +14,7 @@
 mod assume_role;
 mod chain;
 mod cli_profile;
+mod detect;
 mod ecs_metadata;
 mod env;
 #[cfg(test)]
@@ -27,11 +28,16 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::secret::Secret;
 
-pub use assume_role::RoleSpec;
+pub use assume_role::{RoleSpec, StsAnswerError, StsProblem};
+pub use cli_profile::{CliProfileError, ProfileProblem};
+pub use ecs_metadata::{MetadataError, NoToken};
+pub use env::EnvError;
+pub use ini::{CredentialsFileError, IniError, SectionProblem};
 pub use oidc::OidcSpec;
 pub use provider::CredentialProvider;
 pub use refresh::{RefreshMetrics, RefreshPolicy};
@@ -83,12 +89,34 @@ pub enum CredentialsError {
         .tried.join("; ")
     )]
     NotConfigured { tried: Vec<String> },
-    /// A source is configured, but wrongly (names the file, profile or key; never a value).
-    #[error("{0}")]
-    Config(String),
+    // A source is configured, but wrongly (each names the file, profile or
+    // key; never a value).
+    #[error(transparent)]
+    Env(#[from] env::EnvError),
+    #[error(transparent)]
+    CliProfile(#[from] cli_profile::CliProfileError),
+    #[error(transparent)]
+    CredentialsFile(#[from] ini::CredentialsFileError),
+    /// A profile by name that is neither a CLI profile nor a section of
+    /// the credentials file.
+    #[error("profile {name:?}: no CLI profile of that name, and {source}")]
+    Profile {
+        name: String,
+        source: Box<CredentialsError>,
+    },
+    /// An endpoint or region the sources would use breaks its rule.
+    #[error(transparent)]
+    Invalid(#[from] crate::validate::Invalid),
+    #[error("ALIBABA_CLOUD_STS_REGION: {0}")]
+    StsRegion(crate::validate::Invalid),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(reqwest::Error),
     /// A source could not hand out credentials (STS or the metadata service failed).
-    #[error("{from}: {message}")]
-    Fetch { from: &'static str, message: String },
+    #[error("{from}: {reason}")]
+    Fetch {
+        from: &'static str,
+        reason: FetchError,
+    },
     /// Temporary credentials expired and no fresh ones came in time.
     #[error("{from} credentials expired and no fresh ones came within {waited:?}")]
     Expired {
@@ -98,14 +126,57 @@ pub enum CredentialsError {
     /// Temporary credentials expired and the last refresh failed (the
     /// refresh goes on, with backoff).
     #[error("credentials expired; the last refresh failed: {0}")]
-    RefreshFailing(String),
+    RefreshFailing(Arc<CredentialsError>),
+    /// A refresh brought the set already in use (the metadata service hands
+    /// out the same one until it rotates it).
+    #[error("the source handed out the same credentials again")]
+    SameAgain,
+}
+
+/// Why a source could not hand out credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    #[error("{action} at {endpoint}: {problem}")]
+    Sts {
+        action: &'static str,
+        endpoint: String,
+        problem: StsProblem,
+    },
+    #[error("cannot read the OIDC token file {}: {source}", .path.display())]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the OIDC token file {} is empty", .0.display())]
+    EmptyToken(PathBuf),
+    /// A source of the tests that is down.
+    #[cfg(test)]
+    #[error("down")]
+    Down,
 }
 
 impl CredentialsError {
-    fn fetch(from: &'static str, message: impl Into<String>) -> Self {
+    /// A source is there but set up wrongly: nothing a retry mends.
+    pub fn is_config(&self) -> bool {
+        matches!(
+            self,
+            CredentialsError::NotConfigured { .. }
+                | CredentialsError::Env(_)
+                | CredentialsError::CliProfile(_)
+                | CredentialsError::CredentialsFile(_)
+                | CredentialsError::Profile { .. }
+                | CredentialsError::Invalid(_)
+                | CredentialsError::StsRegion(_)
+                | CredentialsError::Http(_)
+        )
+    }
+
+    fn fetch(from: &'static str, reason: impl Into<FetchError>) -> Self {
         CredentialsError::Fetch {
             from,
-            message: message.into(),
+            reason: reason.into(),
         }
     }
 }
@@ -298,8 +369,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(3);
 
 impl Context {
     pub fn new(env: Env, opts: ContextOptions) -> Result<Self, CredentialsError> {
-        crate::validate::endpoint_url(&opts.sts_endpoint).map_err(CredentialsError::Config)?;
-        crate::validate::endpoint_url(&opts.metadata_endpoint).map_err(CredentialsError::Config)?;
+        crate::validate::endpoint_url(&opts.sts_endpoint)?;
+        crate::validate::endpoint_url(&opts.metadata_endpoint)?;
         let agent = concat!("cloud-assistant-exporter/", env!("CARGO_PKG_VERSION"));
         // Neither client follows a redirect: a signed STS request, an OIDC
         // token or a metadata token goes to its endpoint and nowhere else.
@@ -309,7 +380,7 @@ impl Context {
             .connect_timeout(opts.timeout.min(Duration::from_secs(3)))
             .user_agent(agent)
             .build()
-            .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(CredentialsError::Http)?;
         // Never through a proxy: the metadata service is only reachable directly.
         let metadata_http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -318,10 +389,9 @@ impl Context {
             .timeout(METADATA_TIMEOUT)
             .user_agent(agent)
             .build()
-            .map_err(|e| CredentialsError::Config(format!("cannot build the HTTP client: {e}")))?;
+            .map_err(CredentialsError::Http)?;
         if let Some(region) = env.get("ALIBABA_CLOUD_STS_REGION") {
-            crate::validate::region_id(region.trim())
-                .map_err(|e| CredentialsError::Config(format!("ALIBABA_CLOUD_STS_REGION: {e}")))?;
+            crate::validate::region_id(region.trim()).map_err(CredentialsError::StsRegion)?;
         }
         let sts_endpoint = sts_endpoint(&opts.sts_endpoint, &env);
         Ok(Context {

@@ -4,9 +4,10 @@
 
 use std::path::PathBuf;
 
+use super::detect::{Detected, Detection, now};
 use super::{
     BoxFuture, Context, CredentialSpec, Credentials, CredentialsError, DEFAULT_DURATION_SECONDS,
-    DEFAULT_ROLE_SESSION_NAME, Env, SOURCE_OIDC, STS_API_VERSION, Source, assume_role,
+    DEFAULT_ROLE_SESSION_NAME, Env, FetchError, SOURCE_OIDC, STS_API_VERSION, Source, assume_role,
 };
 use crate::clock::{Clock, format_iso8601};
 use crate::secret::Secret;
@@ -28,10 +29,18 @@ const ROLE_ARN: &str = "ALIBABA_CLOUD_ROLE_ARN";
 const PROVIDER_ARN: &str = "ALIBABA_CLOUD_OIDC_PROVIDER_ARN";
 const TOKEN_FILE: &str = "ALIBABA_CLOUD_OIDC_TOKEN_FILE";
 
-pub(crate) const NOT_SET: &str = "OIDC (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE are not all set)";
+const NOT_SET: &str = "OIDC (ALIBABA_CLOUD_ROLE_ARN, ALIBABA_CLOUD_OIDC_PROVIDER_ARN and ALIBABA_CLOUD_OIDC_TOKEN_FILE are not all set)";
 
-/// Step 2 of the chain: configured when all three variables are set.
-pub(crate) fn detect(env: &Env) -> Option<CredentialSpec> {
+/// Step 2 of the chain.
+pub(crate) fn detect(ctx: &Context) -> Detection<'_> {
+    now(Ok(match find(&ctx.env) {
+        Some(spec) => Detected::Found(spec, format!("OIDC ({TOKEN_FILE})")),
+        None => Detected::Absent(NOT_SET.into()),
+    }))
+}
+
+/// Configured when all three variables are set.
+fn find(env: &Env) -> Option<CredentialSpec> {
     let (role, provider, file) = (
         env.get(ROLE_ARN)?,
         env.get(PROVIDER_ARN)?,
@@ -63,17 +72,20 @@ impl OidcSource {
 
     fn read_token(&self) -> Result<Secret, CredentialsError> {
         let path = &self.spec.oidc_token_file;
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = std::fs::read_to_string(path).map_err(|source| {
             CredentialsError::fetch(
                 self.origin,
-                format!("cannot read the OIDC token file {}: {e}", path.display()),
+                FetchError::TokenFile {
+                    path: path.clone(),
+                    source,
+                },
             )
         })?;
         let token = text.trim();
         if token.is_empty() {
             return Err(CredentialsError::fetch(
                 self.origin,
-                format!("the OIDC token file {} is empty", path.display()),
+                FetchError::EmptyToken(path.clone()),
             ));
         }
         Ok(Secret::new(token))
@@ -143,13 +155,13 @@ mod tests {
     #[test]
     fn configured_only_with_all_three_variables() {
         assert!(
-            detect(&env(&[
+            find(&env(&[
                 (ROLE_ARN, "acs:ram::1:role/r"),
                 (PROVIDER_ARN, "p")
             ]))
             .is_none()
         );
-        let spec = detect(&env(&[
+        let spec = find(&env(&[
             (ROLE_ARN, "acs:ram::1:role/r"),
             (PROVIDER_ARN, "acs:ram::1:oidc-provider/ack"),
             (TOKEN_FILE, "/var/run/token"),

@@ -150,9 +150,10 @@ impl CredentialProvider {
                         cli_profile::load(&ctx.env, Some(name))?
                     } else {
                         ini::load(&ctx.env, None, Some(name)).map_err(|e| {
-                            CredentialsError::Config(format!(
-                                "profile {name:?}: no CLI profile of that name, and {e}"
-                            ))
+                            CredentialsError::Profile {
+                                name: name.clone(),
+                                source: Box::new(e),
+                            }
                         })?
                     };
                     Self::from_spec(&spec, ctx).await
@@ -266,7 +267,10 @@ mod tests {
         ) -> BoxFuture<'a, Result<Credentials, CredentialsError>> {
             Box::pin(async move {
                 if self.fail.load(Ordering::SeqCst) {
-                    return Err(CredentialsError::fetch("fake", "down"));
+                    return Err(CredentialsError::fetch(
+                        "fake",
+                        super::super::FetchError::Down,
+                    ));
                 }
                 let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
                 if self.same.load(Ordering::SeqCst)
@@ -363,7 +367,7 @@ mod tests {
             .await
             .expect_err("expired");
         assert!(
-            matches!(&e, CredentialsError::RefreshFailing(why) if why.contains("down")),
+            matches!(&e, CredentialsError::RefreshFailing(why) if why.to_string().contains("down")),
             "{e}"
         );
         fail.store(false, Ordering::SeqCst);

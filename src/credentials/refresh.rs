@@ -11,7 +11,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use super::{Context, Credentials, Source, now_ms};
+use super::{Context, Credentials, CredentialsError, Source, now_ms};
 use crate::rng::Rng;
 
 /// `aliyun_cloud_assistant_exporter_credential_refreshes_total{source,result}`.
@@ -128,7 +128,7 @@ pub(super) struct Shared {
     pub(super) wake: Notify,
     pub(super) policy: RefreshPolicy,
     /// Why the last fetch brought no new set; `None` once one did.
-    pub(super) last_failure: std::sync::Mutex<Option<String>>,
+    pub(super) last_failure: std::sync::Mutex<Option<Arc<CredentialsError>>>,
 }
 
 impl Shared {
@@ -181,15 +181,15 @@ impl Shared {
     }
 
     /// Why the last fetch brought no new set, if it did not.
-    pub(super) fn last_failure(&self) -> Option<String> {
+    pub(super) fn last_failure(&self) -> Option<Arc<CredentialsError>> {
         self.last_failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
 
-    fn set_last_failure(&self, why: Option<String>) {
-        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    fn set_last_failure(&self, why: Option<CredentialsError>) {
+        *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = why.map(Arc::new);
     }
 
     pub(super) fn want_refresh(&self) {
@@ -235,9 +235,7 @@ pub(super) async fn refresh_loop(shared: Arc<Shared>, source: Box<dyn Source>, c
                     // The metadata service hands out the same set until it
                     // rotates it: ask again later, not in a tight loop.
                     failures += 1;
-                    shared.set_last_failure(Some(
-                        "the source handed out the same credentials again".into(),
-                    ));
+                    shared.set_last_failure(Some(CredentialsError::SameAgain));
                     tracing::debug!(
                         source = label,
                         "credential source returned the same credentials; asking again later"
@@ -256,9 +254,9 @@ pub(super) async fn refresh_loop(shared: Arc<Shared>, source: Box<dyn Source>, c
             }
             Err(e) => {
                 failures += 1;
-                shared.set_last_failure(Some(e.to_string()));
                 let valid = shared.usable(&shared.current.load(), now_ms());
                 tracing::warn!(source = label, error = %e, current_still_valid = valid, "credential refresh failed; retrying with backoff");
+                shared.set_last_failure(Some(e));
             }
         }
         shared.wanted.store(false, Ordering::SeqCst);

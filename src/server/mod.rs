@@ -26,7 +26,10 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::render::Page;
 use conn::{Conn, DropReason, Timeouts, Tracked};
-pub use reload::{ReloadFuture, ReloadGate, ReloadHook, reload};
+pub use reload::{
+    PartFailure, ReloadFuture, ReloadGate, ReloadHook, ReloadPart, ReloadReport, ReloadStopped,
+    reload,
+};
 pub use routes::{CONTENT_TYPE_METRICS, accepts_gzip};
 use web_config::WebConfigSource;
 
@@ -61,7 +64,8 @@ pub struct ServerOptions {
     /// How often the web config files are checked for changes besides at
     /// each new connection (scrapers keep their connections open).
     pub web_config_check_interval: Duration,
-    /// Run by a reload besides re-reading the web config.
+    /// The reload of `POST /-/reload` and `SIGHUP` (`app` re-reads the web
+    /// config and the accounts); `None`: nothing to reload.
     pub reload_hook: Option<ReloadHook>,
     /// One reload at a time for `POST /-/reload` and `SIGHUP` together.
     pub reloads: Arc<ReloadGate>,

@@ -2,8 +2,11 @@
 //! reload at a time, at most one start a second, and a caller always gets
 //! the result of a reload that started after it asked: a storm of requests
 //! costs about one reload a second, everyone who asked meanwhile shares its
-//! answer, and nobody is told about files read before their change.
+//! answer, and nobody is told about files read before their change. What a
+//! reload re-reads is the hook's business (`app`); the answer is its
+//! [`ReloadReport`].
 
+use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,14 +14,91 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 use super::ServerOptions;
-use super::web_config::WebConfigSource;
+
+/// The parts of the configuration a reload re-reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadPart {
+    /// `--web.config.file`.
+    WebConfig,
+    /// `--config.file`.
+    Accounts,
+}
+
+/// Why one part did not apply; its last good version stays.
+pub type PartFailure = Arc<dyn std::error::Error + Send + Sync>;
+
+/// What a reload did, part by part: each part re-read, and its failure if
+/// it did not apply. No part: no configuration file is in use.
+#[derive(Clone, Debug, Default)]
+pub struct ReloadReport {
+    pub parts: Vec<(ReloadPart, Option<PartFailure>)>,
+    /// The reload did not run to its end.
+    pub stopped: Option<ReloadStopped>,
+}
+
+impl ReloadReport {
+    /// Records a part's result.
+    pub fn part<E>(&mut self, part: ReloadPart, result: Result<(), E>)
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        self.parts
+            .push((part, result.err().map(|e| Arc::new(e) as PartFailure)));
+    }
+
+    /// Every part applied.
+    pub fn ok(&self) -> bool {
+        self.stopped.is_none() && self.parts.iter().all(|(_, failure)| failure.is_none())
+    }
+
+    fn stopped(why: ReloadStopped) -> Self {
+        ReloadReport {
+            parts: Vec::new(),
+            stopped: Some(why),
+        }
+    }
+}
+
+/// A line per part, as `POST /-/reload` answers.
+impl fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (part, failure) in &self.parts {
+            match (part, failure) {
+                (ReloadPart::WebConfig, None) => writeln!(f, "web config reloaded")?,
+                (ReloadPart::WebConfig, Some(e)) => {
+                    writeln!(f, "web config not reloaded, the last good one stays: {e}")?
+                }
+                (ReloadPart::Accounts, None) => writeln!(f, "accounts reloaded")?,
+                (ReloadPart::Accounts, Some(e)) => {
+                    writeln!(f, "accounts not reloaded, the running ones stay: {e}")?
+                }
+            }
+        }
+        if let Some(why) = &self.stopped {
+            writeln!(f, "{why}")?;
+        } else if self.parts.is_empty() {
+            writeln!(f, "nothing to reload: no configuration file is in use")?;
+        }
+        Ok(())
+    }
+}
+
+/// A reload that did not run to its end.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ReloadStopped {
+    #[error("reload: internal error (ran twice)")]
+    RanTwice,
+    #[error("the reload stopped: {0}")]
+    Task(Arc<tokio::task::JoinError>),
+    #[error("reload: the server is shutting down")]
+    ShuttingDown,
+}
 
 /// What a reload hook returns.
-pub type ReloadFuture =
-    Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'static>>;
+pub type ReloadFuture = Pin<Box<dyn std::future::Future<Output = ReloadReport> + Send + 'static>>;
 
-/// Reloads what the server does not own (the accounts of `--config.file`);
-/// the error is the reason, one line.
+/// The reload itself (the web config and the accounts), which the server
+/// does not own: it only runs one at a time and answers with its report.
 #[derive(Clone)]
 pub struct ReloadHook(pub Arc<dyn Fn() -> ReloadFuture + Send + Sync>);
 
@@ -27,8 +107,6 @@ impl std::fmt::Debug for ReloadHook {
         f.write_str("ReloadHook")
     }
 }
-
-type Outcome = Result<String, String>;
 
 /// Single flight for reloads.
 #[derive(Debug)]
@@ -39,7 +117,7 @@ pub struct ReloadGate {
     running: Arc<tokio::sync::Mutex<()>>,
     /// The last reload's result, with the highest ticket it answers (every
     /// ticket issued before it started).
-    done: Arc<watch::Sender<(u64, Option<Outcome>)>>,
+    done: Arc<watch::Sender<(u64, Option<ReloadReport>)>>,
     /// When the last reload started.
     last_start: std::sync::Mutex<Option<tokio::time::Instant>>,
     /// The least time between two reloads' starts.
@@ -65,9 +143,9 @@ impl ReloadGate {
     /// Runs `work` unless a reload that started after this call answers it.
     /// The reload runs in a task of its own: a caller that goes away (a
     /// client hanging up, a signal loop moving on) never cuts it in half.
-    pub async fn run<F>(&self, work: F) -> Outcome
+    pub async fn run<F>(&self, work: F) -> ReloadReport
     where
-        F: FnOnce() -> Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'static>>,
+        F: FnOnce() -> ReloadFuture,
     {
         let ticket = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let mut done = self.done.subscribe();
@@ -76,9 +154,9 @@ impl ReloadGate {
             {
                 let last = done.borrow_and_update();
                 if last.0 >= ticket
-                    && let Some(outcome) = &last.1
+                    && let Some(report) = &last.1
                 {
-                    return outcome.clone();
+                    return report.clone();
                 }
             }
             if let Ok(guard) = Arc::clone(&self.running).try_lock_owned() {
@@ -99,79 +177,49 @@ impl ReloadGate {
                 // Every ticket issued so far was asked before this reload.
                 let answers = self.asked.load(Ordering::SeqCst);
                 let Some(work) = work.take() else {
-                    return Err("reload: internal error (ran twice)\n".into());
+                    return ReloadReport::stopped(ReloadStopped::RanTwice);
                 };
                 let job = work();
                 let tx = Arc::clone(&self.done);
                 let task = tokio::spawn(async move {
-                    let outcome = match tokio::spawn(job).await {
-                        Ok(o) => o,
-                        Err(e) => Err(format!("the reload stopped: {e}\n")),
+                    let report = match tokio::spawn(job).await {
+                        Ok(r) => r,
+                        Err(e) => ReloadReport::stopped(ReloadStopped::Task(Arc::new(e))),
                     };
                     // Free before telling: a waiter that wakes finds the
                     // lock open.
                     drop(guard);
                     tx.send_if_modified(|last| {
                         if answers > last.0 {
-                            *last = (answers, Some(outcome.clone()));
+                            *last = (answers, Some(report.clone()));
                             true
                         } else {
                             false
                         }
                     });
-                    outcome
+                    report
                 });
                 return task
                     .await
-                    .unwrap_or_else(|e| Err(format!("the reload stopped: {e}\n")));
+                    .unwrap_or_else(|e| ReloadReport::stopped(ReloadStopped::Task(Arc::new(e))));
             }
             if done.changed().await.is_err() {
-                return Err("reload: the server is shutting down\n".into());
+                return ReloadReport::stopped(ReloadStopped::ShuttingDown);
             }
         }
     }
 }
 
-/// Re-reads the web config and runs the reload hook (`POST /-/reload`,
-/// `SIGHUP`), each even when the other fails: a line per part, `Err` when
-/// any part failed (what failed keeps its last good version).
-pub async fn reload(opts: &ServerOptions) -> Outcome {
-    let web = opts.web.clone();
+/// Runs the reload hook (`POST /-/reload`, `SIGHUP`), one at a time; no
+/// hook: nothing to reload.
+pub async fn reload(opts: &ServerOptions) -> ReloadReport {
     let hook = opts.reload_hook.clone();
     opts.reloads
-        .run(move || Box::pin(reload_now(web, hook)))
+        .run(move || match hook {
+            Some(hook) => (hook.0)(),
+            None => Box::pin(std::future::ready(ReloadReport::default())),
+        })
         .await
-}
-
-async fn reload_now(web: Option<Arc<WebConfigSource>>, hook: Option<ReloadHook>) -> Outcome {
-    let mut out = String::new();
-    let mut ok = true;
-    if let Some(web) = &web {
-        match web.reload() {
-            Ok(()) => out.push_str("web config reloaded\n"),
-            Err(e) => {
-                ok = false;
-                out.push_str(&format!(
-                    "web config not reloaded, the last good one stays: {e}\n"
-                ));
-            }
-        }
-    }
-    if let Some(hook) = &hook {
-        match (hook.0)().await {
-            Ok(()) => out.push_str("accounts reloaded\n"),
-            Err(e) => {
-                ok = false;
-                out.push_str(&format!(
-                    "accounts not reloaded, the running ones stay: {e}\n"
-                ));
-            }
-        }
-    }
-    if out.is_empty() {
-        out.push_str("nothing to reload: no configuration file is in use\n");
-    }
-    if ok { Ok(out) } else { Err(out) }
 }
 
 #[cfg(test)]
@@ -199,7 +247,7 @@ mod tests {
             })
         }
 
-        fn job(self: &Arc<Self>) -> Pin<Box<dyn std::future::Future<Output = Outcome> + Send>> {
+        fn job(self: &Arc<Self>) -> ReloadFuture {
             let me = Arc::clone(self);
             Box::pin(async move {
                 let n = me.runs.fetch_add(1, Ordering::SeqCst) + 1;
@@ -207,7 +255,12 @@ mod tests {
                 me.most_at_once.fetch_max(now, Ordering::SeqCst);
                 me.release.acquire().await.expect("open").forget();
                 me.at_once.fetch_sub(1, Ordering::SeqCst);
-                Ok(format!("run {n}"))
+                // The run's number, told by how many parts it reports.
+                let mut report = ReloadReport::default();
+                for _ in 0..n {
+                    report.part::<std::io::Error>(ReloadPart::Accounts, Ok(()));
+                }
+                report
             })
         }
     }
@@ -239,14 +292,14 @@ mod tests {
         let later: Vec<_> = (0..20).map(|_| call(&gate, &g)).collect();
         tokio::time::sleep(Duration::from_millis(50)).await;
         g.release.add_permits(1);
-        assert_eq!(first.await.expect("task"), Ok("run 1".into()));
+        assert_eq!(first.await.expect("task").parts.len(), 1);
         until("the second reload runs", || {
             g.runs.load(Ordering::SeqCst) == 2
         })
         .await;
         g.release.add_permits(1);
         for l in later {
-            assert_eq!(l.await.expect("task"), Ok("run 2".into()));
+            assert_eq!(l.await.expect("task").parts.len(), 2);
         }
         assert_eq!(g.runs.load(Ordering::SeqCst), 2);
         assert_eq!(g.most_at_once.load(Ordering::SeqCst), 1);
@@ -265,7 +318,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(g.runs.load(Ordering::SeqCst), 1, "no second reload at once");
         g.release.add_permits(2);
-        assert_eq!(next.await.expect("task"), Ok("run 2".into()));
+        assert_eq!(next.await.expect("task").parts.len(), 2);
         assert_eq!(g.most_at_once.load(Ordering::SeqCst), 1);
     }
 }

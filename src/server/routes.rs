@@ -119,12 +119,16 @@ async fn route(shared: &Shared, conn: &Conn, req: Request<Incoming>) -> Resp {
                     "reload is off: start the exporter with --web.enable-lifecycle to use POST /-/reload (SIGHUP always reloads)\n",
                 );
             }
+            let report = super::reload(opts).await;
+            let status = match report.ok() {
+                true => StatusCode::OK,
+                false => StatusCode::INTERNAL_SERVER_ERROR,
+            };
             // Whatever a reload reports, no secret the process holds.
-            let clean = |m: String| crate::secret::scrub(&m).into_owned();
-            match super::reload(opts).await {
-                Ok(msg) => text(StatusCode::OK, clean(msg)),
-                Err(msg) => text(StatusCode::INTERNAL_SERVER_ERROR, clean(msg)),
-            }
+            text(
+                status,
+                crate::secret::scrub(&report.to_string()).into_owned(),
+            )
         }
         "/healthz" | "/ready" | "/" => method_not_allowed("GET, HEAD"),
         "/-/reload" => method_not_allowed("POST"),

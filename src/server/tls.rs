@@ -2,7 +2,7 @@
 //! the certificate and key, and the client certificate checks Go's
 //! `tls.ClientAuthType` names.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls_pki_types::pem::PemObject;
@@ -15,6 +15,54 @@ use tokio_rustls::rustls::{
     server::danger::{ClientCertVerified, ClientCertVerifier},
 };
 
+/// A `tls_server_config` that cannot be served. Names the file and the key,
+/// never a key's content.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error(
+        "tls_server_config.client_auth_type {0:?} is not one of NoClientCert, \
+         RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, \
+         RequireAndVerifyClientCert"
+    )]
+    ClientAuthType(String),
+    #[error("tls_server_config.{field} {value} is not supported: TLS12 and TLS13 are")]
+    OldVersion { field: &'static str, value: String },
+    #[error("tls_server_config.{field} {value:?} is not TLS12 or TLS13")]
+    Version { field: &'static str, value: String },
+    #[error("tls_server_config: {what} {}: {source}", .path.display())]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("tls_server_config: {what} {}: {source}", .path.display())]
+    Pem {
+        what: &'static str,
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("tls_server_config: {what} {}: no certificate in it", .path.display())]
+    NoCertificate { what: &'static str, path: PathBuf },
+    #[error("tls_server_config: key_file {}: no private key in it ({source})", .path.display())]
+    NoKey {
+        path: PathBuf,
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("tls_server_config: client_ca_file {}: {source}", .path.display())]
+    CaCertificate {
+        path: PathBuf,
+        source: rustls::Error,
+    },
+    #[error("tls_server_config: client_ca_file is missing")]
+    NoCaFile,
+    #[error("tls_server_config: client_ca_file: {0}")]
+    Verifier(rustls::server::VerifierBuilderError),
+    #[error("tls_server_config: {0}")]
+    Versions(rustls::Error),
+    #[error("tls_server_config: cert_file and key_file: {0}")]
+    CertAndKey(rustls::Error),
+}
+
 /// exporter-toolkit's `client_auth_type` values (Go's `tls.ClientAuthType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -26,20 +74,14 @@ pub enum ClientAuth {
 }
 
 impl ClientAuth {
-    pub(super) fn parse(s: &str) -> Result<Self, String> {
+    pub(super) fn parse(s: &str) -> Result<Self, TlsError> {
         Ok(match s {
             "" | "NoClientCert" => ClientAuth::NoClientCert,
             "RequestClientCert" => ClientAuth::RequestClientCert,
             "RequireAnyClientCert" => ClientAuth::RequireAnyClientCert,
             "VerifyClientCertIfGiven" => ClientAuth::VerifyClientCertIfGiven,
             "RequireAndVerifyClientCert" => ClientAuth::RequireAndVerifyClientCert,
-            other => {
-                return Err(format!(
-                    "tls_server_config.client_auth_type {other:?} is not one of NoClientCert, \
-                     RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven, \
-                     RequireAndVerifyClientCert"
-                ));
-            }
+            other => return Err(TlsError::ClientAuthType(other.to_string())),
         })
     }
 
@@ -51,21 +93,27 @@ impl ClientAuth {
     }
 }
 
-pub(super) fn parse_version(field: &str, s: &str) -> Result<u8, String> {
+pub(super) fn parse_version(field: &'static str, s: &str) -> Result<u8, TlsError> {
     match s {
         "TLS12" => Ok(12),
         "TLS13" => Ok(13),
-        "TLS10" | "TLS11" => Err(format!(
-            "tls_server_config.{field} {s} is not supported: TLS12 and TLS13 are"
-        )),
-        other => Err(format!(
-            "tls_server_config.{field} {other:?} is not TLS12 or TLS13"
-        )),
+        "TLS10" | "TLS11" => Err(TlsError::OldVersion {
+            field,
+            value: s.to_string(),
+        }),
+        other => Err(TlsError::Version {
+            field,
+            value: other.to_string(),
+        }),
     }
 }
 
-fn read_file(what: &str, path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("tls_server_config: {what} {}: {e}", path.display()))
+fn read_file(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn provider() -> Arc<CryptoProvider> {
@@ -81,24 +129,26 @@ pub(super) fn server_config(
     client_auth: ClientAuth,
     min: u8,
     max: u8,
-) -> Result<ServerConfig, String> {
+) -> Result<ServerConfig, TlsError> {
     let cert_pem = read_file("cert_file", cert_path)?;
     let certs = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("tls_server_config: cert_file {}: {e}", cert_path.display()))?;
+        .map_err(|source| TlsError::Pem {
+            what: "cert_file",
+            path: cert_path.to_path_buf(),
+            source,
+        })?;
     if certs.is_empty() {
-        return Err(format!(
-            "tls_server_config: cert_file {}: no certificate in it",
-            cert_path.display()
-        ));
+        return Err(TlsError::NoCertificate {
+            what: "cert_file",
+            path: cert_path.to_path_buf(),
+        });
     }
     let key_pem = read_file("key_file", key_path)?;
     // The error names the file, never its content.
-    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-        format!(
-            "tls_server_config: key_file {}: no private key in it ({e})",
-            key_path.display()
-        )
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|source| TlsError::NoKey {
+        path: key_path.to_path_buf(),
+        source,
     })?;
 
     let provider = provider();
@@ -111,7 +161,7 @@ pub(super) fn server_config(
     }
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
-        .map_err(|e| format!("tls_server_config: {e}"))?;
+        .map_err(TlsError::Versions)?;
 
     let verifier: Option<Arc<dyn ClientCertVerifier>> = match client_auth {
         ClientAuth::NoClientCert => None,
@@ -122,28 +172,25 @@ pub(super) fn server_config(
             }))
         }
         ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {
-            let ca_path = ca_path.ok_or("tls_server_config: client_ca_file is missing")?;
+            let ca_path = ca_path.ok_or(TlsError::NoCaFile)?;
             let ca_pem = read_file("client_ca_file", ca_path)?;
             let mut roots = RootCertStore::empty();
             for cert in CertificateDer::pem_slice_iter(&ca_pem) {
-                let cert = cert.map_err(|e| {
-                    format!(
-                        "tls_server_config: client_ca_file {}: {e}",
-                        ca_path.display()
-                    )
+                let cert = cert.map_err(|source| TlsError::Pem {
+                    what: "client_ca_file",
+                    path: ca_path.to_path_buf(),
+                    source,
                 })?;
-                roots.add(cert).map_err(|e| {
-                    format!(
-                        "tls_server_config: client_ca_file {}: {e}",
-                        ca_path.display()
-                    )
+                roots.add(cert).map_err(|source| TlsError::CaCertificate {
+                    path: ca_path.to_path_buf(),
+                    source,
                 })?;
             }
             if roots.is_empty() {
-                return Err(format!(
-                    "tls_server_config: client_ca_file {}: no certificate in it",
-                    ca_path.display()
-                ));
+                return Err(TlsError::NoCertificate {
+                    what: "client_ca_file",
+                    path: ca_path.to_path_buf(),
+                });
             }
             let b = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let b = if client_auth == ClientAuth::VerifyClientCertIfGiven {
@@ -151,10 +198,7 @@ pub(super) fn server_config(
             } else {
                 b
             };
-            Some(
-                b.build()
-                    .map_err(|e| format!("tls_server_config: client_ca_file: {e}"))?,
-            )
+            Some(b.build().map_err(TlsError::Verifier)?)
         }
     };
     let builder = match verifier {
@@ -163,7 +207,7 @@ pub(super) fn server_config(
     };
     let mut cfg = builder
         .with_single_cert(certs, key)
-        .map_err(|e| format!("tls_server_config: cert_file and key_file: {e}"))?;
+        .map_err(TlsError::CertAndKey)?;
     // The server speaks HTTP/1.1 only.
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)

@@ -17,8 +17,53 @@ use serde::Deserialize;
 use tokio_rustls::rustls::ServerConfig;
 
 use super::auth::{Authenticator, Verdict};
-pub use super::tls::ClientAuth;
+pub use super::tls::{ClientAuth, TlsError};
 use super::tls::{parse_version, server_config};
+use crate::validate::{one_line, resolve_path};
+
+/// A web config that cannot be used; the last good one (if any) stays.
+/// Names the key at fault, never a password hash or a key's content.
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
+    #[error("{}", one_line(&.0.to_string()))]
+    Yaml(yaml_serde::Error),
+    #[error("basic_auth_users: {0:?} is not a user name (empty, or has a ':')")]
+    UserName(String),
+    #[error("basic_auth_users: the password of {0:?} is not a bcrypt hash")]
+    NotBcrypt(String),
+    #[error("http_server_config.headers: {0:?} is not a header name")]
+    HeaderName(String),
+    #[error("http_server_config.headers: {0} is set by the server and cannot be configured")]
+    ReservedHeader(String),
+    #[error("http_server_config.headers: the value of {0} is not a valid header value")]
+    HeaderValue(String),
+    #[error("tls_server_config: cert_file is missing")]
+    NoCertFile,
+    #[error("tls_server_config: key_file is missing")]
+    NoKeyFile,
+    #[error("tls_server_config: client_auth_type {0:?} needs client_ca_file")]
+    NeedsCaFile(ClientAuth),
+    #[error(
+        "tls_server_config: client_ca_file is set but client_auth_type {0:?} does not verify client certificates"
+    )]
+    CaFileUnused(ClientAuth),
+    #[error("tls_server_config: min_version is above max_version")]
+    VersionOrder,
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("tls_server_config was removed: switching from HTTPS to plain HTTP needs a restart")]
+    TlsRemoved,
+    #[error("tls_server_config was added: switching from plain HTTP to HTTPS needs a restart")]
+    TlsAdded,
+    /// At start: the problem, after the file's name, on one line.
+    #[error("{}: {}", .file.display(), one_line(&.source.to_string()))]
+    File {
+        file: PathBuf,
+        source: Box<WebConfigError>,
+    },
+}
 
 /// How long a request whose password is not cached waits for its turn at
 /// bcrypt before it gets 503 (a flood of new passwords is queued ahead).
@@ -109,36 +154,24 @@ impl WebConfig {
 /// Reads and validates the file at `path`; relative certificate paths are
 /// taken from the file's directory. Returns the config and every file it
 /// depends on (to watch for changes).
-fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), WebConfigError> {
+    let text = std::fs::read_to_string(path).map_err(WebConfigError::Read)?;
     // An empty file (or only comments) is a valid config with nothing in it.
     let file: FileConfig = yaml_serde::from_str::<Option<FileConfig>>(&text)
-        .map_err(|e| one_line(&e.to_string()))?
+        .map_err(WebConfigError::Yaml)?
         .unwrap_or_default();
-    let base = path.parent().unwrap_or(Path::new("."));
-    let resolve = |p: &str| -> PathBuf {
-        let p = Path::new(p);
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            base.join(p)
-        }
-    };
+    let resolve = |p: &str| resolve_path(path, p);
     let mut deps = vec![path.to_path_buf()];
 
     let mut users = BTreeMap::new();
     for (user, hash) in file.basic_auth_users.unwrap_or_default() {
         if user.is_empty() || user.contains(':') {
-            return Err(format!(
-                "basic_auth_users: {user:?} is not a user name (empty, or has a ':')"
-            ));
+            return Err(WebConfigError::UserName(user));
         }
         // Checked now so that a typo fails at load, not at every request.
         // The hash itself is never echoed back.
         if hash.parse::<bcrypt::HashParts>().is_err() {
-            return Err(format!(
-                "basic_auth_users: the password of {user:?} is not a bcrypt hash"
-            ));
+            return Err(WebConfigError::NotBcrypt(user));
         }
         users.insert(user, hash);
     }
@@ -150,15 +183,11 @@ fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), String> {
         .unwrap_or_default()
     {
         let n = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("http_server_config.headers: {name:?} is not a header name"))?;
+            .map_err(|_| WebConfigError::HeaderName(name.clone()))?;
         if RESERVED_HEADERS.contains(&n.as_str()) {
-            return Err(format!(
-                "http_server_config.headers: {name} is set by the server and cannot be configured"
-            ));
+            return Err(WebConfigError::ReservedHeader(name));
         }
-        let v = HeaderValue::from_str(&value).map_err(|_| {
-            format!("http_server_config.headers: the value of {name} is not a valid header value")
-        })?;
+        let v = HeaderValue::from_str(&value).map_err(|_| WebConfigError::HeaderValue(name))?;
         headers.push((n, v));
     }
 
@@ -169,30 +198,21 @@ fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), String> {
             let cert_file = t
                 .cert_file
                 .filter(|s| !s.is_empty())
-                .ok_or("tls_server_config: cert_file is missing")?;
+                .ok_or(WebConfigError::NoCertFile)?;
             let key_file = t
                 .key_file
                 .filter(|s| !s.is_empty())
-                .ok_or("tls_server_config: key_file is missing")?;
+                .ok_or(WebConfigError::NoKeyFile)?;
             let ca_file = t.client_ca_file.filter(|s| !s.is_empty());
             match (&ca_file, client_auth.verifies()) {
-                (None, true) => {
-                    return Err(format!(
-                        "tls_server_config: client_auth_type {client_auth:?} needs client_ca_file"
-                    ));
-                }
-                (Some(_), false) => {
-                    return Err(format!(
-                        "tls_server_config: client_ca_file is set but client_auth_type \
-                         {client_auth:?} does not verify client certificates"
-                    ));
-                }
+                (None, true) => return Err(WebConfigError::NeedsCaFile(client_auth)),
+                (Some(_), false) => return Err(WebConfigError::CaFileUnused(client_auth)),
                 _ => {}
             }
             let min = parse_version("min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
             let max = parse_version("max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
             if min > max {
-                return Err("tls_server_config: min_version is above max_version".into());
+                return Err(WebConfigError::VersionOrder);
             }
             let cert_path = resolve(&cert_file);
             let key_path = resolve(&key_file);
@@ -220,10 +240,6 @@ fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), String> {
         },
         deps,
     ))
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 // ---------------------------------------------------------------------------
@@ -314,12 +330,15 @@ impl std::fmt::Debug for WebConfigSource {
 
 impl WebConfigSource {
     /// Loads the file at start; an error is one line naming the problem.
-    pub fn load(path: impl Into<PathBuf>) -> Result<Arc<Self>, String> {
+    pub fn load(path: impl Into<PathBuf>) -> Result<Arc<Self>, WebConfigError> {
         let path = path.into();
         // Stamps are taken before reading, so a write during the read shows
         // up as a change at the next check.
         let before = Watched::new(vec![path.clone()]);
-        let (cfg, deps) = load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (cfg, deps) = load(&path).map_err(|e| WebConfigError::File {
+            file: path.clone(),
+            source: Box::new(e),
+        })?;
         let mut watched = Watched::new(deps);
         watched.stamps[0] = before.stamps[0].clone();
         tracing::info!(
@@ -367,21 +386,20 @@ impl WebConfigSource {
     }
 
     /// Re-reads the files now (`POST /-/reload`).
-    pub fn reload(&self) -> Result<(), String> {
+    pub fn reload(&self) -> Result<(), WebConfigError> {
         let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
         self.reload_locked(&mut watched)
     }
 
-    fn reload_locked(&self, watched: &mut Watched) -> Result<(), String> {
+    fn reload_locked(&self, watched: &mut Watched) -> Result<(), WebConfigError> {
         let before = stamp(&self.path);
         let result = load(&self.path).and_then(|(cfg, deps)| {
             if cfg.tls.is_some() != self.tls {
                 return Err(if self.tls {
-                    "tls_server_config was removed: switching from HTTPS to plain HTTP needs a restart"
+                    WebConfigError::TlsRemoved
                 } else {
-                    "tls_server_config was added: switching from plain HTTP to HTTPS needs a restart"
-                }
-                .to_string());
+                    WebConfigError::TlsAdded
+                });
             }
             Ok((cfg, deps))
         });
@@ -484,7 +502,7 @@ mod tests {
             ("basic_auth_users: [\n", "web.yml"),
         ] {
             let p = write(&d, "web.yml", text);
-            let e = WebConfigSource::load(&p).expect_err(text);
+            let e = WebConfigSource::load(&p).expect_err(text).to_string();
             assert!(e.contains(want), "{text:?}: {e}");
             assert!(!e.contains('\n'), "{e}");
             assert!(!e.contains(&hash));

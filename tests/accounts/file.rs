@@ -404,11 +404,15 @@ fn secrets_are_read_from_files_trimmed_and_never_shown() {
     assert_eq!(access_key_secret.expose(), "s3cret-value");
     assert_eq!(security_token.as_ref().map(Secret::expose), Some("tok"));
     assert!(!format!("{spec:?}").contains("s3cret"));
-    let e = credential_spec(&f.accounts[1].credentials).expect_err("empty");
+    let e = credential_spec(&f.accounts[1].credentials)
+        .expect_err("empty")
+        .to_string();
     assert!(
         e.contains("access_key_secret_file") && e.contains("is empty"),
         "{e}"
     );
-    let e = credential_spec(&f.accounts[2].credentials).expect_err("missing");
+    let e = credential_spec(&f.accounts[2].credentials)
+        .expect_err("missing")
+        .to_string();
     assert!(e.contains("cannot read it"), "{e}");
 }
