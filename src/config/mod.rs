@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub mod accounts_file;
 pub mod checked;
+mod credentials_entry;
 
 use clap::{Parser, ValueEnum};
 
