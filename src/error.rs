@@ -105,11 +105,11 @@ impl ApiError {
         }
     }
 
-    pub fn decode(action: &str, region: &str, what: impl Into<String>) -> Self {
+    pub fn decode(action: &str, region: &str, what: impl std::fmt::Display) -> Self {
         ApiError::Decode {
             action: action.to_string(),
             region: region.to_string(),
-            what: what.into(),
+            what: what.to_string(),
         }
     }
 

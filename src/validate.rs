@@ -39,13 +39,6 @@ pub enum Invalid {
     SessionName(String),
 }
 
-/// For callers whose errors are still plain text.
-impl From<Invalid> for String {
-    fn from(e: Invalid) -> String {
-        e.to_string()
-    }
-}
-
 /// Checks an STS or metadata endpoint: `http(s)://host[:port][/path]`,
 /// no query, no fragment, no user info.
 pub fn endpoint_url(url: &str) -> Result<(), Invalid> {

@@ -285,6 +285,7 @@ fn check_answer(v: &Value) -> Result<(), TestCaseError> {
         activations::parse_page(v).err(),
     ];
     for e in errors.into_iter().flatten() {
+        let e = e.to_string();
         let names_field = e
             .split(|c: char| !c.is_ascii_alphanumeric())
             .any(|w| w.starts_with(|c: char| c.is_ascii_uppercase()) && w.len() >= 2);

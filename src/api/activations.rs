@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{RawTags, Tags, parse_tags};
@@ -75,9 +75,9 @@ struct Item<'a> {
     tags: RawTags<'a>,
 }
 
-fn parse_item(v: Item) -> Result<Activation, String> {
+fn parse_item(v: Item) -> Result<Activation, FieldError> {
     let activation_id = req_shared(&v.activation_id, "ActivationId")?;
-    let ctx = |e: String| format!("activation {activation_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("activation {activation_id}"));
     Ok(Activation {
         instance_name: opt_shared(&v.instance_name, "InstanceName").map_err(ctx)?,
         limit: opt_u64(&v.limit, "InstanceCount").map_err(ctx)?,
@@ -93,12 +93,12 @@ fn parse_item(v: Item) -> Result<Activation, String> {
 
 /// The codes of one answer body, and its paging fields. A missing list is
 /// an empty last page.
-fn read_page(body: &[u8]) -> Result<(Vec<Activation>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<Activation>, Meta), FieldError> {
     unique_rows::<Activations, _>(body, parse_item, |a| &a.activation_id, "activation")
 }
 
 /// The codes of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<Activation>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<Activation>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -116,7 +116,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<Activation>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

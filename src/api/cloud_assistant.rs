@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token};
 use crate::client::Client;
@@ -76,12 +76,14 @@ struct Item<'a> {
     last_heartbeat: Option<Raw<'a>>,
 }
 
-fn parse_item(v: Item) -> Result<AgentStatus, String> {
+fn parse_item(v: Item) -> Result<AgentStatus, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
-    let ctx = |e: String| format!("instance {instance_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
     let up = opt_bool(&v.up, "CloudAssistantStatus")
         .map_err(ctx)?
-        .ok_or_else(|| format!("instance {instance_id}: CloudAssistantStatus is missing"))?;
+        .ok_or_else(|| {
+            FieldError::Missing("CloudAssistantStatus").within(format!("instance {instance_id}"))
+        })?;
     Ok(AgentStatus {
         up,
         version: opt_shared(&v.version, "CloudAssistantVersion").map_err(ctx)?,
@@ -96,12 +98,12 @@ fn parse_item(v: Item) -> Result<AgentStatus, String> {
 }
 
 /// The agents of one answer body, and its paging fields.
-fn read_page(body: &[u8]) -> Result<(Vec<AgentStatus>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<AgentStatus>, Meta), FieldError> {
     unique_rows::<Agents, _>(body, parse_item, |a| &a.instance_id, "instance")
 }
 
 /// The agents of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<AgentStatus>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<AgentStatus>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -120,7 +122,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<AgentStatus>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

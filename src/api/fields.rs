@@ -15,8 +15,60 @@ use serde_json::Number;
 use crate::clock::parse_iso8601;
 use crate::intern::intern;
 
-/// What was wrong with one field, for an error message.
-pub type FieldError = String;
+/// What is wrong with an answer: which field, set or row, and how. Its
+/// text names the field in the answer's own spelling.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FieldError {
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    /// A value of the wrong JSON type (`kind`: "a list", "a string", …).
+    #[error("{name} is {kind}, not {want}")]
+    Type {
+        name: &'static str,
+        kind: &'static str,
+        want: &'static str,
+    },
+    /// A value of the right type that does not read as one (`value` as the
+    /// answer wrote it, cut short).
+    #[error("{name} is {value}, not {want}")]
+    Value {
+        name: &'static str,
+        value: String,
+        want: &'static str,
+    },
+    #[error("{name} is {value}, outside any plausible time")]
+    Implausible { name: &'static str, value: String },
+    /// A set that is not a list, or one of its items not an object.
+    #[error("{set} is {kind}, not a list")]
+    NotList { set: String, kind: &'static str },
+    #[error("{set} item {index} is {kind}, not an object")]
+    NotObject {
+        set: &'static str,
+        index: usize,
+        kind: &'static str,
+    },
+    /// A page without its set although it says more rows exist.
+    #[error("{set} is missing, yet {because}")]
+    MissingSet { set: &'static str, because: String },
+    #[error("{what} {key} is listed twice in one page")]
+    Twice { what: &'static str, key: String },
+    /// The body does not read as the answer at all (serde's words).
+    #[error("{0}")]
+    Json(String),
+    /// An error inside one row (`row`: "instance i-1", "tag 0", …).
+    #[error("{row}: {error}")]
+    In { row: String, error: Box<FieldError> },
+}
+
+impl FieldError {
+    /// This error as one inside `row` ("instance i-1", "tag 0").
+    pub fn within(self, row: impl fmt::Display) -> FieldError {
+        FieldError::In {
+            row: row.to_string(),
+            error: Box::new(self),
+        }
+    }
+}
 
 /// One field's value as the answer gave it. Strings are borrowed from the
 /// body unless they hold escapes; a list or object is only its kind (a
@@ -128,19 +180,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
 }
 
 /// A required string (a number is accepted and written out).
-pub fn req_str(v: &Option<Raw>, name: &str) -> Result<String, FieldError> {
+pub fn req_str(v: &Option<Raw>, name: &'static str) -> Result<String, FieldError> {
     opt_str(v, name)?
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("{name} is missing"))
+        .ok_or(FieldError::Missing(name))
 }
 
 /// A required string, shared through the intern pool.
-pub fn req_shared(v: &Option<Raw>, name: &str) -> Result<Arc<str>, FieldError> {
-    opt_shared(v, name)?.ok_or_else(|| format!("{name} is missing"))
+pub fn req_shared(v: &Option<Raw>, name: &'static str) -> Result<Arc<str>, FieldError> {
+    opt_shared(v, name)?.ok_or(FieldError::Missing(name))
 }
 
 /// An optional string, shared through the intern pool; empty means absent.
-pub fn opt_shared(v: &Option<Raw>, name: &str) -> Result<Option<Arc<str>>, FieldError> {
+pub fn opt_shared(v: &Option<Raw>, name: &'static str) -> Result<Option<Arc<str>>, FieldError> {
     match v {
         Some(Raw::Str(s)) if s.is_empty() => Ok(None),
         Some(Raw::Str(s)) => Ok(Some(intern(s))),
@@ -149,18 +201,24 @@ pub fn opt_shared(v: &Option<Raw>, name: &str) -> Result<Option<Arc<str>>, Field
 }
 
 /// An optional string; empty means absent.
-pub fn opt_str(v: &Option<Raw>, name: &str) -> Result<Option<String>, FieldError> {
+pub fn opt_str(v: &Option<Raw>, name: &'static str) -> Result<Option<String>, FieldError> {
     match v {
         None => Ok(None),
         Some(Raw::Str(s)) if s.is_empty() => Ok(None),
         Some(Raw::Str(s)) => Ok(Some(s.to_string())),
         Some(Raw::Num(n)) => Ok(Some(n.to_string())),
-        Some(other) => Err(format!("{name} is {}, not a string", other.kind())),
+        Some(other) => Err(FieldError::Type {
+            name,
+            kind: other.kind(),
+            want: "a string",
+        }),
     }
 }
 
+const NON_NEGATIVE: &str = "a non-negative integer";
+
 /// An optional non-negative integer, from a number or a numeric string.
-pub fn opt_u64(v: &Option<Raw>, name: &str) -> Result<Option<u64>, FieldError> {
+pub fn opt_u64(v: &Option<Raw>, name: &'static str) -> Result<Option<u64>, FieldError> {
     match v {
         None => Ok(None),
         Some(Raw::Num(n)) => n
@@ -171,26 +229,42 @@ pub fn opt_u64(v: &Option<Raw>, name: &str) -> Result<Option<u64>, FieldError> {
                     .map(|f| f as u64)
             })
             .map(Some)
-            .ok_or_else(|| format!("{name} is {n}, not a non-negative integer")),
+            .ok_or_else(|| FieldError::Value {
+                name,
+                value: n.to_string(),
+                want: NON_NEGATIVE,
+            }),
         Some(Raw::Str(s)) if s.trim().is_empty() => Ok(None),
         Some(Raw::Str(s)) => s
             .trim()
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| format!("{name} is {s:?}, not a non-negative integer")),
-        Some(other) => Err(format!("{name} is {}, not a number", other.kind())),
+            .map_err(|_| FieldError::Value {
+                name,
+                value: format!("{s:?}"),
+                want: NON_NEGATIVE,
+            }),
+        Some(other) => Err(FieldError::Type {
+            name,
+            kind: other.kind(),
+            want: "a number",
+        }),
     }
 }
 
 /// An optional boolean: `true`, `false`, and their string forms in any case.
-pub fn opt_bool(v: &Option<Raw>, name: &str) -> Result<Option<bool>, FieldError> {
+pub fn opt_bool(v: &Option<Raw>, name: &'static str) -> Result<Option<bool>, FieldError> {
     match v {
         None => Ok(None),
         Some(Raw::Bool(b)) => Ok(Some(*b)),
         Some(Raw::Str(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(Raw::Str(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
         Some(Raw::Str(s)) if s.is_empty() => Ok(None),
-        Some(other) => Err(format!("{name} is {}, not true or false", other.short())),
+        Some(other) => Err(FieldError::Value {
+            name,
+            value: other.short(),
+            want: "true or false",
+        }),
     }
 }
 
@@ -200,13 +274,20 @@ const MIN_TIME: i64 = 946_684_800;
 const MAX_TIME: i64 = 7_258_118_400;
 
 /// An optional UTC time (`…T09:00:40Z` or `…T09:00Z`) as Unix seconds.
-pub fn opt_time(v: &Option<Raw>, name: &str) -> Result<Option<i64>, FieldError> {
+pub fn opt_time(v: &Option<Raw>, name: &'static str) -> Result<Option<i64>, FieldError> {
     let Some(s) = opt_str(v, name)? else {
         return Ok(None);
     };
-    let t = parse_iso8601(&s).ok_or_else(|| format!("{name} is {s:?}, not a UTC time"))?;
+    let t = parse_iso8601(&s).ok_or_else(|| FieldError::Value {
+        name,
+        value: format!("{s:?}"),
+        want: "a UTC time",
+    })?;
     if !(MIN_TIME..MAX_TIME).contains(&t) {
-        return Err(format!("{name} is {s:?}, outside any plausible time"));
+        return Err(FieldError::Implausible {
+            name,
+            value: format!("{s:?}"),
+        });
     }
     Ok(Some(t))
 }
@@ -241,21 +322,43 @@ mod tests {
 
     #[test]
     fn wrong_types_are_errors() {
-        assert!(opt_u64(&raw("\"x1\""), "a").unwrap_err().contains("\"x1\""));
+        assert!(
+            opt_u64(&raw("\"x1\""), "a")
+                .unwrap_err()
+                .to_string()
+                .contains("\"x1\"")
+        );
         assert!(opt_u64(&raw("-1"), "b").is_err());
         assert!(
             opt_bool(&raw("\"yes\""), "c")
                 .unwrap_err()
+                .to_string()
                 .contains("c is \"yes\", not true or false")
         );
-        assert!(opt_str(&raw("[1]"), "d").unwrap_err().contains("a list"));
-        assert!(opt_str(&raw("{}"), "d").unwrap_err().contains("an object"));
+        assert!(
+            opt_str(&raw("[1]"), "d")
+                .unwrap_err()
+                .to_string()
+                .contains("a list")
+        );
+        assert!(
+            opt_str(&raw("{}"), "d")
+                .unwrap_err()
+                .to_string()
+                .contains("an object")
+        );
         assert!(opt_time(&raw("\"yesterday\""), "e").is_err());
         assert!(
             opt_time(&raw("\"1901-01-01T00:00:00Z\""), "f")
                 .unwrap_err()
+                .to_string()
                 .contains("plausible")
         );
-        assert!(req_str(&None, "zz").unwrap_err().contains("zz is missing"));
+        assert!(
+            req_str(&None, "zz")
+                .unwrap_err()
+                .to_string()
+                .contains("zz is missing")
+        );
     }
 }

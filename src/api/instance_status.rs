@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::PAGE_SIZE;
-use super::fields::{Raw, req_shared};
+use super::fields::{FieldError, Raw, req_shared};
 use super::page::{Names, Page, Rows, check_unique};
 use super::paging::dedup_by_id;
 use crate::client::Client;
@@ -48,15 +48,16 @@ struct Item<'a> {
 /// `InstanceStatuses` is an empty one when its TotalCount is 0 or absent
 /// (as the SDKs read it: no count, no rows); with rows counted, it is an
 /// error, so none goes missing silently.
-pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
+pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), FieldError> {
     let page = Page::<Statuses>::read(body)?;
     let total = page.meta()?.total_count;
     let Some(set) = page.set else {
         return match total {
             None | Some(0) => Ok((Vec::new(), Some(0))),
-            Some(n) => Err(format!(
-                "InstanceStatuses is missing, yet TotalCount is {n}"
-            )),
+            Some(n) => Err(FieldError::MissingSet {
+                set: "InstanceStatuses",
+                because: format!("TotalCount is {n}"),
+            }),
         };
     };
     let items = set
@@ -65,13 +66,13 @@ pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), Str
         .map(|v| {
             let instance_id = req_shared(&v.instance_id, "InstanceId")?;
             let status = req_shared(&v.status, "Status")
-                .map_err(|e| format!("instance {instance_id}: {e}"))?;
+                .map_err(|e| e.within(format!("instance {instance_id}")))?;
             Ok(InstanceStatus {
                 instance_id,
                 status,
             })
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, FieldError>>()?;
     check_unique(items.iter().map(|i| &*i.instance_id), "instance")?;
     Ok((items, total))
 }
@@ -147,7 +148,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<(Vec<InstanceStatus>, Option<u64>), String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

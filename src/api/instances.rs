@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_shared, req_shared};
+use super::fields::{FieldError, Raw, opt_shared, req_shared};
 use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token_sized};
 use super::tags::{RawTags, Tags, parse_tags};
@@ -58,9 +58,9 @@ struct Item<'a> {
     tags: RawTags<'a>,
 }
 
-fn parse_item(v: Item) -> Result<InstanceInfo, String> {
+fn parse_item(v: Item) -> Result<InstanceInfo, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
-    let ctx = |e: String| format!("instance {instance_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
     Ok(InstanceInfo {
         name: opt_shared(&v.name, "InstanceName").map_err(ctx)?,
         zone_id: opt_shared(&v.zone_id, "ZoneId").map_err(ctx)?,
@@ -73,12 +73,12 @@ fn parse_item(v: Item) -> Result<InstanceInfo, String> {
 
 /// The instances of one answer body, and its paging fields. A missing list
 /// is an empty last page.
-fn read_page(body: &[u8]) -> Result<(Vec<InstanceInfo>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<InstanceInfo>, Meta), FieldError> {
     unique_rows::<Instances, _>(body, parse_item, |i| &i.instance_id, "instance")
 }
 
 /// The instances of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<InstanceInfo>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<InstanceInfo>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -99,7 +99,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<InstanceInfo>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

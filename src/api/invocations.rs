@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, Set, nested, unique_rows};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -174,9 +174,9 @@ fn either<'v, 'a>(newer: &'v Option<Raw<'a>>, older: &'v Option<Raw<'a>>) -> &'v
     if newer.is_some() { newer } else { older }
 }
 
-fn parse_instance(v: Instance) -> Result<InvokeInstance, String> {
+fn parse_instance(v: Instance) -> Result<InvokeInstance, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
-    let ctx = |e: String| format!("instance {instance_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
     Ok(InvokeInstance {
         status: opt_shared(
             either(&v.status, &v.instance_invoke_status),
@@ -194,9 +194,9 @@ fn parse_instance(v: Instance) -> Result<InvokeInstance, String> {
     })
 }
 
-fn parse_item(v: Item) -> Result<Invocation, String> {
+fn parse_item(v: Item) -> Result<Invocation, FieldError> {
     let invoke_id = req_shared(&v.invoke_id, "InvokeId")?;
-    let ctx = |e: String| format!("invocation {invoke_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("invocation {invoke_id}"));
     let instances = nested(v.instances)
         .map_err(ctx)?
         .into_iter()
@@ -224,12 +224,12 @@ fn parse_item(v: Item) -> Result<Invocation, String> {
 
 /// The invocations of one answer body, and its paging fields. A missing
 /// list is an empty last page.
-fn read_page(body: &[u8]) -> Result<(Vec<Invocation>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<Invocation>, Meta), FieldError> {
     unique_rows::<Invocations, _>(body, parse_item, |i| &i.invoke_id, "invocation")
 }
 
 /// The invocations of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<Invocation>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<Invocation>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -297,7 +297,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<Invocation>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

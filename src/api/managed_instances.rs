@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token_or_numbered};
 use super::tags::{RawTags, Tags, parse_tags};
@@ -78,12 +78,14 @@ struct Item<'a> {
     tags: RawTags<'a>,
 }
 
-fn parse_item(v: Item) -> Result<ManagedInstance, String> {
+fn parse_item(v: Item) -> Result<ManagedInstance, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
-    let ctx = |e: String| format!("managed instance {instance_id}: {e}");
+    let ctx = |e: FieldError| e.within(format!("managed instance {instance_id}"));
     let connected = opt_bool(&v.connected, "Connected")
         .map_err(ctx)?
-        .ok_or_else(|| format!("managed instance {instance_id}: Connected is missing"))?;
+        .ok_or_else(|| {
+            FieldError::Missing("Connected").within(format!("managed instance {instance_id}"))
+        })?;
     Ok(ManagedInstance {
         connected,
         name: opt_shared(&v.name, "InstanceName").map_err(ctx)?,
@@ -102,12 +104,12 @@ fn parse_item(v: Item) -> Result<ManagedInstance, String> {
 
 /// The managed instances of one answer body, and its paging fields. A
 /// missing list is an empty last page.
-fn read_page(body: &[u8]) -> Result<(Vec<ManagedInstance>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<ManagedInstance>, Meta), FieldError> {
     unique_rows::<Managed, _>(body, parse_item, |i| &i.instance_id, "managed instance")
 }
 
 /// The managed instances of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<ManagedInstance>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<ManagedInstance>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -128,7 +130,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<ManagedInstance>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

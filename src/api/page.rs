@@ -124,9 +124,17 @@ impl<T, N: Names> Set<T, N> {
         let outer = N::OUTER[0];
         let items = match self.items {
             Ok(items) => items,
-            Err((false, kind)) => return Err(format!("{outer} is {kind}, not a list")),
+            Err((false, kind)) => {
+                return Err(FieldError::NotList {
+                    set: outer.to_string(),
+                    kind,
+                });
+            }
             Err((true, kind)) => {
-                return Err(format!("{outer}.{} is {kind}, not a list", N::INNER[0]));
+                return Err(FieldError::NotList {
+                    set: format!("{outer}.{}", N::INNER[0]),
+                    kind,
+                });
             }
         };
         items
@@ -134,7 +142,11 @@ impl<T, N: Names> Set<T, N> {
             .enumerate()
             .map(|(i, e)| match e {
                 Elem::Obj(t) => Ok(t),
-                Elem::Not(kind) => Err(format!("{outer} item {i} is {kind}, not an object")),
+                Elem::Not(kind) => Err(FieldError::NotObject {
+                    set: outer,
+                    index: i,
+                    kind,
+                }),
             })
             .collect()
     }
@@ -285,7 +297,7 @@ impl<'a, R: Rows> Page<'a, R> {
 
     /// Reads one answer body (the client checked it is a JSON object).
     pub fn read(body: &'a [u8]) -> Result<Self, FieldError> {
-        serde_json::from_slice(body).map_err(|e| e.to_string())
+        serde_json::from_slice(body).map_err(|e| FieldError::Json(e.to_string()))
     }
 
     /// NextToken, TotalCount and PageSize, each checked.
@@ -310,10 +322,10 @@ impl<'a, R: Rows> Page<'a, R> {
         if token.is_none() || total == Some(0) {
             Ok(Vec::new())
         } else {
-            Err(format!(
-                "{} is missing, yet a NextToken says more pages follow",
-                R::OUTER[0]
-            ))
+            Err(FieldError::MissingSet {
+                set: R::OUTER[0],
+                because: "a NextToken says more pages follow".into(),
+            })
         }
     }
 }
@@ -324,7 +336,7 @@ pub fn unique_rows<'a, R: Rows, T>(
     body: &'a [u8],
     parse: impl Fn(R::Item<'a>) -> Result<T, FieldError>,
     id: impl Fn(&T) -> &str,
-    what: &str,
+    what: &'static str,
 ) -> Result<(Vec<T>, Meta), FieldError> {
     let page = Page::<R>::read(body)?;
     let meta = page.meta()?;
@@ -342,12 +354,15 @@ pub fn unique_rows<'a, R: Rows, T>(
 /// they mean a broken answer.
 pub fn check_unique<'a>(
     keys: impl IntoIterator<Item = &'a str>,
-    what: &str,
+    what: &'static str,
 ) -> Result<(), FieldError> {
     let mut seen = std::collections::HashSet::new();
     for k in keys {
         if !seen.insert(k) {
-            return Err(format!("{what} {k} is listed twice in one page"));
+            return Err(FieldError::Twice {
+                what,
+                key: k.to_string(),
+            });
         }
     }
     Ok(())
@@ -372,8 +387,11 @@ mod tests {
         x: Option<Raw<'a>>,
     }
 
-    fn n(json: &str) -> Result<usize, FieldError> {
-        Page::<S>::read(json.as_bytes())?.rows().map(|v| v.len())
+    fn n(json: &str) -> Result<usize, String> {
+        Page::<S>::read(json.as_bytes())
+            .and_then(Page::rows)
+            .map(|v| v.len())
+            .map_err(|e| e.to_string())
     }
 
     #[test]
@@ -427,6 +445,11 @@ mod tests {
             })
         );
         let page = Page::<S>::read(br#"{"NextToken": []}"#).expect("page");
-        assert!(page.meta().unwrap_err().contains("NextToken is a list"));
+        assert!(
+            page.meta()
+                .unwrap_err()
+                .to_string()
+                .contains("NextToken is a list")
+        );
     }
 }

@@ -168,7 +168,8 @@ pub async fn walk_numbered<T>(
             ("PageSize".to_string(), page_size.to_string()),
         ];
         let resp = client.call(action, Some(region), &params).await?;
-        let decode = |e: String| ApiError::decode(action, region, format!("page {number}: {e}"));
+        let decode =
+            |e: FieldError| ApiError::decode(action, region, format!("page {number}: {e}"));
         let (rows, meta) = parse(resp.body()).map_err(decode)?;
         let got = rows.len();
         if out.is_empty() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_shared, opt_time, req_shared};
+use super::fields::{FieldError, Raw, opt_shared, opt_time, req_shared};
 use super::page::{Meta, Names, Rows, Set, nested};
 use super::paging::walk_next_token;
 use crate::client::Client;
@@ -95,16 +95,16 @@ struct Plugin<'a> {
 }
 
 /// The plugins of one answer body, and its paging fields.
-fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), String> {
+fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), FieldError> {
     let page = super::page::Page::<Instances>::read(body)?;
     let meta = page.meta()?;
     let mut out = Vec::new();
     for inst in page.rows()? {
         let instance_id = req_shared(&inst.instance_id, "InstanceId")?;
-        let ctx = |e: String| format!("instance {instance_id}: {e}");
+        let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
         for p in nested(inst.plugins).map_err(ctx)? {
             let name = req_shared(&p.name, "PluginName").map_err(ctx)?;
-            let pctx = |e: String| format!("instance {instance_id} plugin {name}: {e}");
+            let pctx = |e: FieldError| e.within(format!("instance {instance_id} plugin {name}"));
             out.push(PluginStatus {
                 version: opt_shared(&p.version, "PluginVersion").map_err(pctx)?,
                 status: opt_shared(&p.status, "PluginStatus")
@@ -123,16 +123,16 @@ fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), String> {
         .iter()
         .find(|p| !seen.insert((&*p.instance_id, &*p.name)))
     {
-        return Err(format!(
-            "instance/plugin {}/{} is listed twice in one page",
-            p.instance_id, p.name
-        ));
+        return Err(FieldError::Twice {
+            what: "instance/plugin",
+            key: format!("{}/{}", p.instance_id, p.name),
+        });
     }
     Ok((out, meta))
 }
 
 /// The plugins of one answer body.
-pub fn parse_page(body: &[u8]) -> Result<Vec<PluginStatus>, String> {
+pub fn parse_page(body: &[u8]) -> Result<Vec<PluginStatus>, FieldError> {
     read_page(body).map(|(rows, _)| rows)
 }
 
@@ -181,7 +181,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse_page(v: &Value) -> Result<Vec<PluginStatus>, String> {
-        super::parse_page(&crate::api::body_of(v))
+        super::parse_page(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::fields::{Raw, opt_str, req_str};
+use super::fields::{FieldError, Raw, opt_str, req_str};
 use super::page::{Names, Page, Rows};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -37,16 +37,16 @@ struct Item<'a> {
 }
 
 /// The regions of one answer body.
-pub fn parse(body: &[u8]) -> Result<Vec<Region>, String> {
+pub fn parse(body: &[u8]) -> Result<Vec<Region>, FieldError> {
     Page::<Regions>::read(body)?
         .rows()?
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
             Ok(Region {
-                id: req_str(&r.id, "RegionId").map_err(|e| format!("region {i}: {e}"))?,
+                id: req_str(&r.id, "RegionId").map_err(|e| e.within(format!("region {i}")))?,
                 endpoint: opt_str(&r.endpoint, "RegionEndpoint")
-                    .map_err(|e| format!("region {i}: {e}"))?,
+                    .map_err(|e| e.within(format!("region {i}")))?,
             })
         })
         .collect()
@@ -67,7 +67,7 @@ mod tests {
     use serde_json::{Value, json};
 
     fn parse(v: &Value) -> Result<Vec<Region>, String> {
-        super::parse(&crate::api::body_of(v))
+        super::parse(&crate::api::body_of(v)).map_err(|e| e.to_string())
     }
 
     #[test]

@@ -78,9 +78,9 @@ pub type RawTags<'a> = Option<Set<TagItem<'a>, TagNames>>;
 pub fn parse_tags(tags: RawTags) -> Result<Tags, FieldError> {
     let mut pairs = Vec::new();
     for (i, t) in nested(tags)?.into_iter().enumerate() {
-        let key = req_shared(&t.key, "TagKey").map_err(|e| format!("tag {i}: {e}"))?;
+        let key = req_shared(&t.key, "TagKey").map_err(|e| e.within(format!("tag {i}")))?;
         let value = opt_shared(&t.value, "TagValue")
-            .map_err(|e| format!("tag {key}: {e}"))?
+            .map_err(|e| e.within(format!("tag {key}")))?
             .unwrap_or_else(|| intern(""));
         pairs.push((key, value));
     }
@@ -105,18 +105,29 @@ pub fn tag_label_name(key: &str) -> String {
     out
 }
 
+/// Two tag keys that become the same label name.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("tag keys {first:?} and {second:?} both become the label {label}")]
+pub struct LabelClash {
+    pub first: String,
+    pub second: String,
+    pub label: String,
+}
+
 /// The label names of the chosen tag keys, in their order; two keys that
 /// become the same label name are an error (one would hide the other).
-pub fn tag_label_names<S: AsRef<str>>(keys: &[S]) -> Result<Vec<String>, String> {
+pub fn tag_label_names<S: AsRef<str>>(keys: &[S]) -> Result<Vec<String>, LabelClash> {
     let mut seen: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
     let mut out = Vec::with_capacity(keys.len());
     for k in keys {
         let k = k.as_ref();
         let name = tag_label_name(k);
         if let Some(other) = seen.insert(name.clone(), k) {
-            return Err(format!(
-                "tag keys {other:?} and {k:?} both become the label {name}"
-            ));
+            return Err(LabelClash {
+                first: other.to_string(),
+                second: k.to_string(),
+                label: name,
+            });
         }
         out.push(name);
     }
@@ -129,7 +140,7 @@ mod tests {
     use serde_json::{Value, json};
 
     /// The tags of an item read from JSON.
-    fn read(item: Value) -> Result<Tags, FieldError> {
+    fn read(item: Value) -> Result<Tags, String> {
         #[derive(Deserialize)]
         struct Item<'a> {
             #[serde(borrow, rename = "Tags")]
@@ -137,7 +148,7 @@ mod tests {
         }
         let body = crate::api::body_of(&item);
         let item: Item = serde_json::from_slice(&body).expect("an object");
-        parse_tags(item.tags)
+        parse_tags(item.tags).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -159,7 +170,7 @@ mod tests {
             Ok(vec!["tag_env".to_string(), "tag_cost_center".to_string()])
         );
         let e = tag_label_names(&["cost-center", "Cost Center"]).unwrap_err();
-        assert!(e.contains("tag_cost_center"), "{e}");
+        assert!(e.to_string().contains("tag_cost_center"), "{e}");
     }
 
     #[test]

@@ -145,10 +145,10 @@ async fn sweep(
                     }
                     other => other,
                 };
-                Ok::<_, String>((name, rows))
+                Ok((name, rows))
             }
         },
-        |e| e,
+        |why| ApiError::decode(api::plugins::ACTION, region, why),
     )
     .await;
     match results {
@@ -157,10 +157,7 @@ async fn sweep(
         Err(e) => plan
             .names
             .iter()
-            .map(|n| {
-                let err = ApiError::decode(api::plugins::ACTION, region, e.clone());
-                (n.clone(), Err(err))
-            })
+            .map(|n| (n.clone(), Err(e.clone())))
             .collect(),
     }
 }
@@ -225,11 +222,22 @@ pub(super) async fn list_regions(
     }
 }
 
+/// Why a region DescribeRegions named is left out.
+#[derive(Debug, PartialEq, thiserror::Error)]
+enum RegionRefused {
+    #[error(transparent)]
+    Invalid(#[from] validate::Invalid),
+    #[error("endpoint {0:?} is plain http while the API is reached over https")]
+    PlainHttp(String),
+    #[error("endpoint {0:?} has a path")]
+    Path(String),
+}
+
 /// A region from DescribeRegions passes the checks of a flag: its id is a
 /// region id, and its endpoint a host (or an https URL; plain http only
 /// when the exporter's own endpoint is plain http, as a proxy or the
 /// simulator is).
-fn checked_region(r: &api::Region, plain_http: bool) -> Result<Option<String>, String> {
+fn checked_region(r: &api::Region, plain_http: bool) -> Result<Option<String>, RegionRefused> {
     validate::region_id(&r.id)?;
     let Some(e) = &r.endpoint else {
         return Ok(None);
@@ -240,10 +248,7 @@ fn checked_region(r: &api::Region, plain_http: bool) -> Result<Option<String>, S
         format!("https://{e}")
     };
     if url.starts_with("http://") && !plain_http {
-        return Err(format!(
-            "endpoint {:?} is plain http while the API is reached over https",
-            validate::shorten(e, 80)
-        ));
+        return Err(RegionRefused::PlainHttp(validate::shorten(e, 80)));
     }
     validate::endpoint_url(&url)?;
     if url
@@ -251,10 +256,7 @@ fn checked_region(r: &api::Region, plain_http: bool) -> Result<Option<String>, S
         .trim_start_matches("http://")
         .contains('/')
     {
-        return Err(format!(
-            "endpoint {:?} has a path",
-            validate::shorten(e, 80)
-        ));
+        return Err(RegionRefused::Path(validate::shorten(e, 80)));
     }
     Ok(Some(url))
 }

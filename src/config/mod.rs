@@ -63,9 +63,9 @@ pub enum ValueError {
 /// hostname does not give.
 #[derive(Debug, PartialEq, thiserror::Error)]
 pub enum FlagsError {
-    /// The tag keys' label names clash (the text is the api's).
+    /// The tag keys' label names clash.
     #[error("--collect.tags: {0}")]
-    Tags(String),
+    Tags(crate::api::tags::LabelClash),
     #[error("--shard.index {index} must be below --shard.count {count}")]
     ShardIndex { index: u64, count: u64 },
     #[error(

@@ -9,6 +9,8 @@ use std::time::Duration;
 use cloud_assistant_exporter::simulator::{self, Simulator};
 use tokio::sync::mpsc;
 
+use crate::error::BenchError;
+
 /// A "cycle finished" line of the exporter's JSON log (a build with one
 /// global cycle), or a "round finished" one (every region walked once more
 /// on its own clock), with the walks of the regions ended since the last.
@@ -55,8 +57,8 @@ pub fn spawn_exporter(
     sim: &Simulator,
     interval: Duration,
     concurrency: Option<u32>,
-) -> Result<Exporter, String> {
-    let port = free_port().map_err(|e| e.to_string())?;
+) -> Result<Exporter, BenchError> {
+    let port = free_port()?;
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = Command::new(bin);
     cmd.args([
@@ -99,10 +101,11 @@ pub fn spawn_exporter(
             "0",
         ]);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    let stderr = child.stderr.take().ok_or("no stderr")?;
+    let mut child = cmd.spawn().map_err(|source| BenchError::Start {
+        bin: bin.display().to_string(),
+        source,
+    })?;
+    let stderr = child.stderr.take().ok_or(BenchError::NoStderr)?;
     let (tx, rx) = mpsc::unbounded_channel();
     std::thread::spawn(move || {
         let mut walks = Vec::new();
@@ -139,9 +142,9 @@ pub fn spawn_exporter(
     })
 }
 
-pub async fn next_cycle(e: &mut Exporter, within: Duration) -> Result<CycleEvent, String> {
+pub async fn next_cycle(e: &mut Exporter, within: Duration) -> Result<CycleEvent, BenchError> {
     tokio::time::timeout(within, e.cycles.recv())
         .await
-        .map_err(|_| format!("no cycle finished within {within:?}"))?
-        .ok_or_else(|| "the exporter exited".to_string())
+        .map_err(|_| BenchError::NoCycle(within))?
+        .ok_or(BenchError::Exited)
 }

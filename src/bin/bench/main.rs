@@ -9,6 +9,7 @@
 //! `cargo run --release --bin bench` (see `--help`).
 
 mod args;
+mod error;
 mod exporter;
 mod fleet;
 mod measure;

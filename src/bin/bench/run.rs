@@ -7,6 +7,7 @@ use std::time::Duration;
 use cloud_assistant_exporter::simulator::{Faults, Simulator};
 
 use crate::args::Args;
+use crate::error::BenchError;
 use crate::exporter::{next_cycle, spawn_exporter};
 use crate::fleet::{fleet_config, minimum};
 use crate::measure::{cpu_seconds, peak_rss_mb, percentile};
@@ -46,9 +47,9 @@ pub async fn run_size(
     bin: &PathBuf,
     build: &'static str,
     size: usize,
-) -> Result<Row, String> {
+) -> Result<Row, BenchError> {
     let cfg = fleet_config(size);
-    let sim = Simulator::start(cfg).await.map_err(|e| e.to_string())?;
+    let sim = Simulator::start(cfg).await?;
     sim.set_faults(Faults {
         latency: Duration::from_millis(args.latency_ms),
         ..Faults::default()
@@ -127,17 +128,14 @@ pub async fn run_size(
         .get(&url)
         .header("accept-encoding", "gzip")
         .send()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .bytes()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .len();
     let plain_bytes = client
         .head(&url)
         .send()
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .headers()
         .get("content-length")
         .and_then(|v| v.to_str().ok()?.parse().ok())
@@ -170,10 +168,12 @@ pub async fn run_size(
 }
 
 /// One cold cycle at the default limits (8 in flight, 20 requests/s).
-pub async fn run_defaults(args: &Args, bin: &PathBuf, size: usize) -> Result<(f64, u64), String> {
-    let sim = Simulator::start(fleet_config(size))
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn run_defaults(
+    args: &Args,
+    bin: &PathBuf,
+    size: usize,
+) -> Result<(f64, u64), BenchError> {
+    let sim = Simulator::start(fleet_config(size)).await?;
     sim.set_faults(Faults {
         latency: Duration::from_millis(args.latency_ms),
         ..Faults::default()

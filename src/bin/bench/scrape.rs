@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use cloud_assistant_exporter::simulator::Simulator;
 
+use crate::error::BenchError;
 use crate::exporter::{Exporter, next_cycle};
 
 /// Scrapes `/metrics` in a loop until `stop`.
@@ -51,7 +52,7 @@ pub async fn scrape_during_next_cycle(
     n: usize,
     gzip: bool,
     within: Duration,
-) -> Result<Vec<Duration>, String> {
+) -> Result<Vec<Duration>, BenchError> {
     sim.reset_counts();
     while sim.requests("DescribeRegions") == 0 {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -64,7 +65,7 @@ pub async fn scrape_during_next_cycle(
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     for t in tasks {
-        all.extend(t.await.map_err(|e| e.to_string())?);
+        all.extend(t.await?);
     }
     all.sort();
     Ok(all)
