@@ -605,6 +605,32 @@ fn no_file_is_over_600_lines_but_the_known_long_ones() {
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
+/// Errors are typed at every boundary: outside the simulator (a test
+/// double) and the files' own test modules, no function returns
+/// `Result<_, String>`.
+#[test]
+fn no_result_of_string_outside_the_simulator() {
+    let mut errors = Vec::new();
+    for file in src_files()
+        .iter()
+        .filter(|f| !f.starts_with("src/simulator/"))
+    {
+        let text = std::fs::read_to_string(repo_file(file)).expect("read");
+        let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or("");
+        for (n, line) in code.lines().enumerate() {
+            let line = line.split("//").next().unwrap_or("");
+            if line.contains("Result<") && line.contains(", String>") {
+                errors.push(format!("{file}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "Result<_, String> (give the module an error type):\n{}",
+        errors.join("\n")
+    );
+}
+
 #[test]
 fn client_knows_no_api_and_config_no_render() {
     let g = graph();
