@@ -22,8 +22,8 @@ pub struct Out<'w> {
 /// the labels say, not at a byte count, puts the same series in the same
 /// chunk walk after walk even when an instance comes or goes before them,
 /// so unchanged chunks keep their compressed bytes.
-const CHUNK_MIN: usize = 64 << 10;
-const CHUNK_MAX: usize = 256 << 10;
+const CHUNK_MIN: usize = 128 << 10;
+const CHUNK_MAX: usize = 512 << 10;
 /// One line in 32 ends a chunk once the buffer holds `CHUNK_MIN`.
 const BOUNDARY_MASK: u64 = 31;
 
