@@ -104,7 +104,7 @@ pub async fn start(
         Some(path) => Some(WebConfigSource::load(path).map_err(StartError::WebConfig)?),
         None => None,
     };
-    let registry = crate::metrics::base_registry()?;
+    let registry = crate::own_metrics::base_registry()?;
     register_shard_info(&registry, flags.shard_count, shard_index)?;
     let http_metrics = HttpMetrics::new(&registry)?;
     let opts = CollectorOptions {
@@ -234,7 +234,7 @@ pub async fn start(
         addr: flags.listen_address,
         source,
     })?;
-    tracing::info!(address = %addr, path = %flags.telemetry_path, tls = web.as_ref().is_some_and(|w| w.tls()), version = %crate::metrics::long_version(), "serving metrics");
+    tracing::info!(address = %addr, path = %flags.telemetry_path, tls = web.as_ref().is_some_and(|w| w.tls()), version = %crate::own_metrics::long_version(), "serving metrics");
     let (stop, rx) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(server.run(rx.clone())),
@@ -299,14 +299,11 @@ struct ReloadMetrics {
 
 impl ReloadMetrics {
     fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
-        let successful = prometheus::IntGauge::new(
-            "aliyun_cloud_assistant_exporter_config_last_reload_successful",
-            "Whether the last load of --config.file succeeded (1) or failed (0).",
-        )?;
-        let success_time = prometheus::Gauge::new(
-            "aliyun_cloud_assistant_exporter_config_last_reload_success_timestamp_seconds",
-            "When --config.file was last loaded successfully, Unix seconds.",
-        )?;
+        use crate::own_metrics as own;
+        let successful =
+            prometheus::IntGauge::with_opts(own::CONFIG_LAST_RELOAD_SUCCESSFUL.opts())?;
+        let success_time =
+            prometheus::Gauge::with_opts(own::CONFIG_LAST_RELOAD_SUCCESS_TIME.opts())?;
         registry.register(Box::new(successful.clone()))?;
         registry.register(Box::new(success_time.clone()))?;
         Ok(ReloadMetrics {
@@ -385,20 +382,15 @@ pub enum ReloadError {
     AccountsDown(Vec<crate::accounts::DownAccount>),
 }
 
-/// `aliyun_cloud_assistant_exporter_shard_info{index,count}` 1, on every
+/// `shard_info{index,count}` 1 (see `own_metrics`), on every
 /// replica, so dashboards can tell the shards apart and check none is missing.
 fn register_shard_info(
     registry: &prometheus::Registry,
     count: u64,
     index: u64,
 ) -> prometheus::Result<()> {
-    let info = prometheus::IntGaugeVec::new(
-        prometheus::Opts::new(
-            "aliyun_cloud_assistant_exporter_shard_info",
-            "The shard this replica collects (index) out of count; always 1.",
-        ),
-        &["index", "count"],
-    )?;
+    let info =
+        prometheus::IntGaugeVec::new(crate::own_metrics::SHARD_INFO.opts(), &["index", "count"])?;
     info.with_label_values(&[index.to_string(), count.to_string()])
         .set(1);
     registry.register(Box::new(info))

@@ -2,10 +2,14 @@
 //! Cloud Assistant. The binary is a thin shell over this library, so the
 //! tests and the benchmark run the same code.
 
+// First, so its name macros are in scope in every module after it.
+#[macro_use]
+pub mod own_metrics;
+
 pub mod accounts;
 pub mod api;
 pub mod app;
-pub mod background;
+pub mod call_lanes;
 pub mod client;
 pub mod clock;
 pub mod collector;
@@ -13,9 +17,8 @@ pub mod config;
 pub mod credentials;
 pub mod error;
 pub mod intern;
-pub mod lanes;
 pub mod logging;
-pub mod metrics;
+pub mod low_priority;
 pub mod render;
 pub mod rng;
 pub mod secret;

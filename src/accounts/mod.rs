@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use prometheus::{IntGauge, Opts, Registry};
+use prometheus::{IntGauge, Registry};
 
 use crate::client::{ApiMetrics, Client, ClientOptions};
 use crate::config::accounts_file::{self, AccountConfig, ConfigError, CredentialConfig};
@@ -523,13 +523,7 @@ impl AccountSet {
         let registry = &self.opts.registry;
         let label = (!name.is_empty()).then_some(name);
         let api = ApiMetrics::for_account(registry, label)?;
-        let mut opts = Opts::new(
-            "aliyun_cloud_assistant_exporter_account_up",
-            "1 if the account's credentials could be had and it is walked, else 0 (it is tried again with backoff).",
-        );
-        if let Some(a) = label {
-            opts = opts.const_label("account", a);
-        }
+        let opts = crate::own_metrics::ACCOUNT_UP.opts_for(label);
         let registered = RefreshMetrics::for_account(registry, label).and_then(|refresh| {
             let up = IntGauge::with_opts(opts)?;
             match registry.register(Box::new(up.clone())) {

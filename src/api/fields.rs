@@ -86,11 +86,11 @@ pub enum Raw<'a> {
 impl Raw<'_> {
     fn kind(&self) -> &'static str {
         match self {
-            Raw::Bool(_) => "a boolean",
-            Raw::Num(_) => "a number",
-            Raw::Str(_) => "a string",
-            Raw::List => "a list",
-            Raw::Object => "an object",
+            Raw::Bool(_) => Kind::BOOL,
+            Raw::Num(_) => Kind::NUM,
+            Raw::Str(_) => Kind::STR,
+            Raw::List => Kind::LIST,
+            Raw::Object => Kind::OBJECT,
         }
     }
 
@@ -120,6 +120,7 @@ impl Kind {
     pub(super) const NUM: &'static str = "a number";
     pub(super) const STR: &'static str = "a string";
     pub(super) const LIST: &'static str = "a list";
+    pub(super) const OBJECT: &'static str = "an object";
     pub(super) const NULL: &'static str = "null";
 }
 

@@ -11,9 +11,9 @@ use super::PAGE_SIZE;
 use super::fields::{FieldError, Raw, req_shared};
 use super::page::{Names, Page, Rows, check_unique};
 use super::paging::dedup_by_id;
+use crate::call_lanes::{in_lanes, lanes_for};
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::lanes::{in_lanes, lanes_for};
 
 pub const ACTION: &str = "DescribeInstanceStatus";
 

@@ -1,6 +1,8 @@
 //! The API self-metrics: requests by action and code, durations, retries.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Registry};
+
+use crate::own_metrics as own;
 
 /// Self-metrics of the API calls, so users see what the exporter costs.
 #[derive(Clone)]
@@ -19,37 +21,16 @@ impl ApiMetrics {
     /// `account` as a constant label, so several accounts' metrics of one
     /// name live side by side in the registry.
     pub fn for_account(registry: &Registry, account: Option<&str>) -> prometheus::Result<Self> {
-        let opts = |name: &str, help: &str| {
-            let o = Opts::new(name, help);
-            match account {
-                Some(a) => o.const_label("account", a),
-                None => o,
-            }
-        };
-        let requests = IntCounterVec::new(
-            opts(
-                "aliyun_cloud_assistant_exporter_api_requests_total",
-                "API requests sent, by action and result code (OK or the API error code).",
-            ),
-            &["action", "code"],
-        )?;
+        let requests =
+            IntCounterVec::new(own::API_REQUESTS.opts_for(account), &["action", "code"])?;
         let duration = HistogramVec::new(
             HistogramOpts {
-                common_opts: opts(
-                    "aliyun_cloud_assistant_exporter_api_request_duration_seconds",
-                    "Duration of single API requests (each try), by action.",
-                ),
+                common_opts: own::API_REQUEST_DURATION.opts_for(account),
                 buckets: vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0],
             },
             &["action"],
         )?;
-        let retries = IntCounterVec::new(
-            opts(
-                "aliyun_cloud_assistant_exporter_api_retries_total",
-                "API requests tried again after a retryable failure, by action.",
-            ),
-            &["action"],
-        )?;
+        let retries = IntCounterVec::new(own::API_RETRIES.opts_for(account), &["action"])?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(retries.clone()))?;

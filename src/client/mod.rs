@@ -288,7 +288,7 @@ impl Client {
     }
 
     /// The gauge to keep at 1 while valid credentials can be had, 0 while
-    /// not (`aliyun_cloud_assistant_exporter_account_up`).
+    /// not (`account_up`, see `own_metrics`).
     pub fn report_account_up(&self, gauge: prometheus::IntGauge) {
         let _ = self.account_up.set(gauge);
     }

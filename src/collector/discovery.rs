@@ -148,7 +148,7 @@ pub(super) async fn discover(
     targets: Vec<Arc<str>>,
     lanes: usize,
 ) -> (Vec<PluginStatus>, Vec<Arc<str>>) {
-    let answers = crate::lanes::in_lanes(
+    let answers = crate::call_lanes::in_lanes(
         targets,
         lanes,
         |id| {

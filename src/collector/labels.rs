@@ -17,7 +17,7 @@ use crate::api::{
 /// The longest label value a row may carry.
 pub const MAX_LABEL_BYTES: usize = crate::validate::MAX_LABEL_BYTES;
 
-/// `aliyun_cloud_assistant_exporter_rows_dropped_total{reason}`, and which
+/// `rows_dropped_total{reason}` (see `own_metrics`), and which
 /// reasons were already logged.
 pub(super) struct Dropped {
     counter: IntCounterVec,
@@ -37,13 +37,7 @@ fn long_opt(v: &Option<std::sync::Arc<str>>) -> bool {
 
 impl Dropped {
     pub(super) fn new(registry: &prometheus::Registry) -> prometheus::Result<Self> {
-        let counter = IntCounterVec::new(
-            prometheus::Opts::new(
-                "aliyun_cloud_assistant_exporter_rows_dropped_total",
-                "Rows of API answers left off the page, by reason: label_too_long (a value over 256 bytes), plugin_name (a name outside A-Z a-z 0-9 . _ -).",
-            ),
-            &["reason"],
-        )?;
+        let counter = IntCounterVec::new(crate::own_metrics::ROWS_DROPPED.opts(), &["reason"])?;
         for r in [LONG, PLUGIN] {
             counter.with_label_values(&[r]);
         }

@@ -137,17 +137,11 @@ impl Collector {
         clock: Clock,
         registry: Registry,
     ) -> std::io::Result<Self> {
-        let names_dropped = registered_counter(
-            &registry,
-            "aliyun_cloud_assistant_exporter_plugin_names_dropped_total",
-            "Plugin names not swept because an account has more than --collect.max-plugin-names.",
-        )?;
+        let names_dropped =
+            registered_counter(&registry, crate::own_metrics::PLUGIN_NAMES_DROPPED)?;
         let dropped = labels::Dropped::new(&registry).map_err(std::io::Error::other)?;
-        let invocations_truncated = registered_counter(
-            &registry,
-            "aliyun_cloud_assistant_exporter_invocation_walks_truncated_total",
-            "Invocation walks (per region and filter) that stopped at --collect.invocations-max-pages with pages left.",
-        )?;
+        let invocations_truncated =
+            registered_counter(&registry, crate::own_metrics::INVOCATION_WALKS_TRUNCATED)?;
         let tags: Arc<[String]> = opts.tags.clone().into();
         let empty = FleetSnapshot {
             tags: Arc::clone(&tags),
@@ -504,8 +498,11 @@ pub(crate) struct WalkSummary {
 }
 
 /// A counter of the exporter's own, registered in `registry`.
-fn registered_counter(registry: &Registry, name: &str, help: &str) -> std::io::Result<IntCounter> {
-    IntCounter::new(name, help)
+fn registered_counter(
+    registry: &Registry,
+    def: crate::own_metrics::Def,
+) -> std::io::Result<IntCounter> {
+    IntCounter::with_opts(def.opts())
         .and_then(|c| registry.register(Box::new(c.clone())).map(|()| c))
         .map_err(std::io::Error::other)
 }

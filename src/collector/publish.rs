@@ -50,7 +50,7 @@ impl Collector {
         };
         let (tags, mode) = (self.tags.clone(), self.opts.state_sets);
         let t0 = Instant::now();
-        let rendered = crate::background::run("render", move || {
+        let rendered = crate::low_priority::run("render", move || {
             let mut deflater = deflater.unwrap_or_default();
             let mut out = Vec::with_capacity(states.len());
             for ((key, state), prev) in states.into_iter().zip(previous) {

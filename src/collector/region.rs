@@ -48,7 +48,7 @@ impl RegionTask {
         let agents_and_discovery = async {
             match &self.targets {
                 Targets::Chosen { ids, walk_pages } => {
-                    let lanes = crate::lanes::lanes_for(ids.len(), *walk_pages);
+                    let lanes = crate::call_lanes::lanes_for(ids.len(), *walk_pages);
                     let (agents, (discovered, asked)) = tokio::join!(
                         api::walk_cloud_assistant_status(client, region),
                         discover(client, region, ids.clone(), lanes)
@@ -62,7 +62,7 @@ impl RegionTask {
                         Ok(a) => {
                             let ids =
                                 pick_discovery_targets(a, &HashSet::new(), &HashMap::new(), *share);
-                            discover(client, region, ids, crate::lanes::MAX_LANES).await
+                            discover(client, region, ids, crate::call_lanes::MAX_LANES).await
                         }
                         Err(_) => (Vec::new(), Vec::new()),
                     };
@@ -93,7 +93,7 @@ impl RegionTask {
         new_names.dedup();
         new_names.truncate(self.new_name_room);
         if !new_names.is_empty() {
-            let lanes = new_names.len().min(crate::lanes::MAX_LANES);
+            let lanes = new_names.len().min(crate::call_lanes::MAX_LANES);
             let plan = SweepPlan {
                 names: new_names,
                 lanes,
@@ -133,7 +133,7 @@ async fn sweep(
     region: &str,
     plan: &SweepPlan,
 ) -> Vec<(String, Result<Vec<PluginStatus>, ApiError>)> {
-    let results = crate::lanes::in_lanes(
+    let results = crate::call_lanes::in_lanes(
         plan.names.clone(),
         plan.lanes,
         |name| {

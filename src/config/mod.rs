@@ -189,7 +189,7 @@ fn parse_rate(s: &str) -> Result<f64, ValueError> {
 /// Prometheus exporter for Alibaba Cloud ECS Cloud Assistant: agents, plugins
 /// and instance states of every region, as labelled series on /metrics.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "cloud-assistant-exporter", version = crate::metrics::VERSION, long_version = LONG_VERSION.as_str())]
+#[command(name = "cloud-assistant-exporter", version = crate::own_metrics::VERSION, long_version = LONG_VERSION.as_str())]
 pub struct Flags {
     /// Address to serve on, e.g. 0.0.0.0:9791, [::]:9791, 127.0.0.1:0
     #[arg(long = "web.listen-address", default_value = "0.0.0.0:9791", value_parser = parse_listen, value_name = "ADDR")]
@@ -342,7 +342,7 @@ pub struct Flags {
 }
 
 static LONG_VERSION: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(crate::metrics::long_version);
+    std::sync::LazyLock::new(crate::own_metrics::long_version);
 
 impl Flags {
     /// Checks that go across flags (clap checks each flag alone).

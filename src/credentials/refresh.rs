@@ -7,14 +7,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, Registry};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
 use super::{Context, Credentials, CredentialsError, Source, now_ms};
 use crate::rng::Rng;
 
-/// `aliyun_cloud_assistant_exporter_credential_refreshes_total{source,result}`.
+/// `credential_refreshes_total{source,result}` (see `own_metrics`).
 #[derive(Clone, Debug)]
 pub struct RefreshMetrics {
     refreshes: IntCounterVec,
@@ -28,14 +28,10 @@ impl RefreshMetrics {
     /// The metric of one account of `--config.file` (`account` as a
     /// constant label, so several accounts share the name in one registry).
     pub fn for_account(registry: &Registry, account: Option<&str>) -> prometheus::Result<Self> {
-        let mut opts = Opts::new(
-            "aliyun_cloud_assistant_exporter_credential_refreshes_total",
-            "Credentials fetched from their source (the first at start included), by source and result.",
-        );
-        if let Some(a) = account {
-            opts = opts.const_label("account", a);
-        }
-        let refreshes = IntCounterVec::new(opts, &["source", "result"])?;
+        let refreshes = IntCounterVec::new(
+            crate::own_metrics::CREDENTIAL_REFRESHES.opts_for(account),
+            &["source", "result"],
+        )?;
         registry.register(Box::new(refreshes.clone()))?;
         Ok(RefreshMetrics { refreshes })
     }

@@ -291,14 +291,14 @@ pub static FAMILIES: &[FamilyDef] = &[
     },
     // The exporter's own series.
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_region_up",
+        name: own_name!("region_up"),
         help: "1 if the region's last walk succeeded, else 0.",
         kind: Gauge,
         empty: Header,
         write: |c, o| per_region(c, o, |r| Some(r.up as u8)),
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_plugin_sweep_up",
+        name: own_name!("plugin_sweep_up"),
         help: "1 if the last sweep of the plugin (ListPluginStatus by name) in the region succeeded, else 0; a failed sweep keeps its last good series for a while.",
         kind: Gauge,
         empty: Nothing,
@@ -316,21 +316,21 @@ pub static FAMILIES: &[FamilyDef] = &[
         },
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_region_last_success_timestamp_seconds",
+        name: own_name!("region_last_success_timestamp_seconds"),
         help: "When the region was last collected successfully, Unix seconds.",
         kind: Gauge,
         empty: Header,
         write: |c, o| per_region(c, o, |r| r.last_success),
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_collection_duration_seconds",
+        name: own_name!("collection_duration_seconds"),
         help: "Seconds the region's last walk took.",
         kind: Gauge,
         empty: Header,
         write: |c, o| per_region(c, o, |r| Some(Fixed6(r.duration))),
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_region_walks_total",
+        name: own_name!("region_walks_total"),
         help: "Walks of the region since the exporter started, by result (ok, failed, timeout).",
         kind: Counter,
         empty: Header,
@@ -349,21 +349,21 @@ pub static FAMILIES: &[FamilyDef] = &[
 /// rendered at every publish (a few lines), not with a region's walk.
 pub static FLEET_FAMILIES: &[FamilyDef] = &[
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_collection_interval_seconds",
+        name: own_name!("collection_interval_seconds"),
         help: "The configured --collect.interval: how often each (account, region) is walked.",
         kind: Gauge,
         empty: Header,
         write: |c, o| o.series(None, [], Fixed6(c.snap.interval)),
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_cycles_total",
+        name: own_name!("cycles_total"),
         help: "Rounds finished since the exporter started: a round ends once every region has ended a walk (ok or failed) since it began.",
         kind: Counter,
         empty: Header,
         write: |c, o| o.series(None, [], c.snap.cycles),
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_cycle_duration_seconds",
+        name: own_name!("cycle_duration_seconds"),
         help: "Seconds the last round took: from its start until every region had ended a walk since (about the slowest region's walk).",
         kind: Gauge,
         empty: Header,
@@ -373,7 +373,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         },
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_last_collection_timestamp_seconds",
+        name: own_name!("last_collection_timestamp_seconds"),
         help: "When the last walk of a region ended, Unix seconds.",
         kind: Gauge,
         empty: Header,
@@ -383,7 +383,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         },
     },
     FamilyDef {
-        name: "aliyun_cloud_assistant_exporter_plugin_names",
+        name: own_name!("plugin_names"),
         help: "Plugin names swept by name in every walk, by source (flag, discovered).",
         kind: Gauge,
         empty: Header,

@@ -156,7 +156,7 @@ impl Authenticator {
         // On a thread of its own at the background priority, holding the
         // turn, so the collection wins the CPU over a password flood and a
         // client that hangs up does not let a second check start early.
-        let ok = crate::background::run("bcrypt", move || {
+        let ok = crate::low_priority::run("bcrypt", move || {
             let ok = bcrypt::verify(&password, &hash).unwrap_or(false) && is_known;
             me.remember(&user, d, ok);
             drop(turn);

@@ -19,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::Watcher;
-use prometheus::{IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, Registry};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -154,30 +154,15 @@ pub struct HttpMetrics {
 impl Default for HttpMetrics {
     fn default() -> Self {
         // Fixed names and labels: creating them cannot fail.
-        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("a fixed name");
-        let counter_vec = |name: &str, help: &str, label: &str| {
-            IntCounterVec::new(Opts::new(name, help), &[label]).expect("a fixed name")
-        };
+        use crate::own_metrics as own;
+        let by_reason =
+            |def: own::Def| IntCounterVec::new(def.opts(), &["reason"]).expect("a fixed name");
         let m = HttpMetrics {
-            connections: gauge(
-                "aliyun_cloud_assistant_exporter_http_connections",
-                "HTTP connections open now.",
-            ),
-            dropped: counter_vec(
-                "aliyun_cloud_assistant_exporter_http_connections_dropped_total",
-                "HTTP connections the exporter closed on its own, by reason: header_timeout (no request or TLS handshake in time), idle_timeout (kept alive without a request), stalled (the client stopped reading), send_timeout (the answer took too long), evicted (room made at the connection cap).",
-                "reason",
-            ),
-            refused: counter_vec(
-                "aliyun_cloud_assistant_exporter_http_requests_refused_total",
-                "Requests answered 503 to protect the exporter, by reason: max_requests (--web.max-requests scrapes at once), plain_scrapes (scrapes without gzip queued too long), password_checks (password checks queued too long).",
-                "reason",
-            ),
-            auth_failures: IntCounter::new(
-                "aliyun_cloud_assistant_exporter_http_auth_failures_total",
-                "Requests answered 401: a missing, unknown or wrong user or password.",
-            )
-            .expect("a fixed name"),
+            connections: IntGauge::with_opts(own::HTTP_CONNECTIONS.opts()).expect("a fixed name"),
+            dropped: by_reason(own::HTTP_CONNECTIONS_DROPPED),
+            refused: by_reason(own::HTTP_REQUESTS_REFUSED),
+            auth_failures: IntCounter::with_opts(own::HTTP_AUTH_FAILURES.opts())
+                .expect("a fixed name"),
         };
         // Every reason shows from the start, at 0, so rate() works at once.
         for r in DropReason::ALL {

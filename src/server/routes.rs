@@ -159,7 +159,7 @@ fn landing(path: &str) -> String {
          <h1>Cloud Assistant Exporter</h1>\n<p>Prometheus exporter for Alibaba Cloud ECS Cloud Assistant, version {}.</p>\n<ul>\n\
          <li><a href=\"{path}\">{path}</a> &mdash; metrics</li>\n<li><a href=\"/healthz\">/healthz</a> &mdash; liveness</li>\n\
          <li><a href=\"/ready\">/ready</a> &mdash; readiness (first collection finished)</li>\n</ul>\n</body></html>\n",
-        crate::metrics::long_version()
+        crate::own_metrics::long_version()
     )
 }
 
@@ -374,7 +374,7 @@ fn inflate(page: Arc<Page>, tail: Bytes, slot: OwnedSemaphorePermit) -> std::io:
         .spawn(move || {
             use std::io::Read;
             let _slot = slot;
-            if let Err(e) = crate::background::lower_priority() {
+            if let Err(e) = crate::low_priority::lower_priority() {
                 tracing::debug!(error = %e, "inflating at the normal priority");
             }
             let mut dec = flate2::read::GzDecoder::new(page.reader(&tail));

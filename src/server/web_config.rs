@@ -245,10 +245,20 @@ fn load(path: &Path) -> Result<(WebConfig, Vec<PathBuf>), WebConfigError> {
 // ---------------------------------------------------------------------------
 // Change detection.
 
-/// What a file looked like; any change of content changes it in practice
-/// (size, modification and change times in nanoseconds, inode).
+/// What a file looked like; any change of content changes it in practice.
+/// `None`: the file could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Stamp(Option<(u64, i64, i64, i64, i64, u64)>);
+struct Stamp(Option<FileStamp>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    /// Modification time, seconds and nanoseconds.
+    modified: (i64, i64),
+    /// Status change time (unix), seconds and nanoseconds.
+    changed: (i64, i64),
+    inode: u64,
+}
 
 fn stamp(path: &Path) -> Stamp {
     let Ok(m) = std::fs::metadata(path) else {
@@ -257,14 +267,12 @@ fn stamp(path: &Path) -> Stamp {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        Stamp(Some((
-            m.len(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec(),
-            m.ino(),
-        )))
+        Stamp(Some(FileStamp {
+            len: m.len(),
+            modified: (m.mtime(), m.mtime_nsec()),
+            changed: (m.ctime(), m.ctime_nsec()),
+            inode: m.ino(),
+        }))
     }
     #[cfg(not(unix))]
     {
@@ -273,14 +281,12 @@ fn stamp(path: &Path) -> Stamp {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .unwrap_or_default();
-        Stamp(Some((
-            m.len(),
-            t.as_secs() as i64,
-            t.subsec_nanos() as i64,
-            0,
-            0,
-            0,
-        )))
+        Stamp(Some(FileStamp {
+            len: m.len(),
+            modified: (t.as_secs() as i64, i64::from(t.subsec_nanos())),
+            changed: (0, 0),
+            inode: 0,
+        }))
     }
 }
 

@@ -319,7 +319,7 @@ pub fn tuned_collector(
     clock: Clock,
     tune: impl FnOnce(&mut ClientOptions),
 ) -> Collector {
-    let registry = cloud_assistant_exporter::metrics::base_registry().expect("registry");
+    let registry = cloud_assistant_exporter::own_metrics::base_registry().expect("registry");
     let api = ApiMetrics::new(&registry).expect("API metrics");
     let mut o = ClientOptions {
         endpoint_template: Some(sim.url()),

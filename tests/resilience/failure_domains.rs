@@ -165,7 +165,7 @@ async fn describe_regions_runs_for_every_account_at_once_within_the_deadline() {
             regions: Vec::new(),
         })
         .collect();
-    let registry = cloud_assistant_exporter::metrics::base_registry().expect("registry");
+    let registry = cloud_assistant_exporter::own_metrics::base_registry().expect("registry");
     let opts = CollectorOptions {
         region_timeout: Duration::from_secs(3),
         ..sweeping(&["p"])
