@@ -21,7 +21,9 @@ pub struct Out<'w> {
 /// holds `CHUNK_MIN`, and at `CHUNK_MAX` whatever the line. Cutting where
 /// the labels say, not at a byte count, puts the same series in the same
 /// chunk walk after walk even when an instance comes or goes before them,
-/// so unchanged chunks keep their compressed bytes.
+/// so unchanged chunks keep their compressed bytes. Each chunk starts
+/// without the previous one's window: with chunks of 64 KiB the page was 4%
+/// larger than the same text compressed whole, with 128 KiB 2%.
 const CHUNK_MIN: usize = 128 << 10;
 const CHUNK_MAX: usize = 512 << 10;
 /// One line in 32 ends a chunk once the buffer holds `CHUNK_MIN`.
