@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use thread_priority::{ThreadPriority, ThreadPriorityValue};
 
-/// The niceness of background threads (0 is normal, 19 the lowest): low
+/// The niceness of these threads (0 is normal, 19 the lowest): low
 /// enough that serving threads win the CPU, high enough that a busy
 /// exporter still finishes its page within the cycle (about a tenth of a
 /// core against each busy normal thread).
@@ -17,16 +17,16 @@ pub const NICE: i32 = 10;
 
 /// Lowers the calling thread's priority to `NICE`. Lowering never needs
 /// privileges; where the platform refuses, the thread just runs as before.
-pub fn lower_priority() -> Result<(), BackgroundError> {
+pub fn lower_priority() -> Result<(), LowPriorityError> {
     // The crate maps 0..=99 onto niceness 19..=-20: 22 is niceness 10.
-    let value = ThreadPriorityValue::try_from(22u8).map_err(BackgroundError::PriorityValue)?;
+    let value = ThreadPriorityValue::try_from(22u8).map_err(LowPriorityError::PriorityValue)?;
     thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value))
-        .map_err(BackgroundError::Priority)
+        .map_err(LowPriorityError::Priority)
 }
 
-/// Why background work did not run (or the priority stayed).
+/// Why low-priority work did not run (or the priority stayed).
 #[derive(Debug, thiserror::Error)]
-pub enum BackgroundError {
+pub enum LowPriorityError {
     #[error("{0}")]
     PriorityValue(String),
     #[error("cannot lower the thread priority: {0:?}")]
@@ -44,9 +44,9 @@ pub enum BackgroundError {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The thread named `name`, started the first time it is asked for (and
-/// again should it ever have stopped).
-fn worker(name: &str) -> Result<Sender<Job>, BackgroundError> {
+/// The thread named `name`, started the first time it is asked for; it
+/// runs until the process ends (a job that panics is caught).
+fn worker(name: &str) -> Result<Sender<Job>, LowPriorityError> {
     static WORKERS: OnceLock<Mutex<HashMap<String, Sender<Job>>>> = OnceLock::new();
     let mut workers = WORKERS
         .get_or_init(Mutex::default)
@@ -60,7 +60,7 @@ fn worker(name: &str) -> Result<Sender<Job>, BackgroundError> {
         .name(name.to_string())
         .spawn(move || {
             if let Err(e) = lower_priority() {
-                tracing::debug!(error = %e, "background thread keeps its priority");
+                tracing::debug!(error = %e, "low-priority thread keeps its priority");
             }
             while let Ok(job) = rx.recv() {
                 // A job that panics loses its result (its caller is told),
@@ -68,7 +68,7 @@ fn worker(name: &str) -> Result<Sender<Job>, BackgroundError> {
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
             }
         })
-        .map_err(|source| BackgroundError::Start {
+        .map_err(|source| LowPriorityError::Start {
             name: name.to_string(),
             source,
         })?;
@@ -76,13 +76,13 @@ fn worker(name: &str) -> Result<Sender<Job>, BackgroundError> {
     Ok(tx)
 }
 
-/// Runs `work` on the long-lived thread named `name`, at the background
+/// Runs `work` on the long-lived thread named `name`, at the lower
 /// priority, after the jobs already queued there, and waits for its result
 /// without holding an async worker.
 pub async fn run<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, BackgroundError> {
+) -> Result<T, LowPriorityError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Job = Box::new(move || {
         // The receiver is gone only if the caller went away.
@@ -90,9 +90,9 @@ pub async fn run<T: Send + 'static>(
     });
     worker(name)?
         .send(job)
-        .map_err(|_| BackgroundError::Stopped(name.to_string()))?;
+        .map_err(|_| LowPriorityError::Stopped(name.to_string()))?;
     rx.await
-        .map_err(|_| BackgroundError::NoResult(name.to_string()))
+        .map_err(|_| LowPriorityError::NoResult(name.to_string()))
 }
 
 #[cfg(test)]
@@ -112,7 +112,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn work_runs_at_the_background_niceness_and_returns_its_result() {
+    async fn work_runs_at_the_lower_niceness_and_returns_its_result() {
         let before = own_niceness();
         let (nice, answer) = run("test-render", || (own_niceness(), 6 * 7))
             .await

@@ -1,9 +1,9 @@
-//! The exporter's own metrics: the one home of their names and help
-//! texts, under one namespace. Those kept in a `prometheus` registry (API
-//! calls, credential refreshes, HTTP, reloads, dropped rows, build info)
-//! are defined here as [`Def`]s and registered by the module that counts
-//! them; those rendered from the snapshot (`region_up`, `cycles_total`, …)
-//! take their names from [`own_name!`]. Fleet series are rendered straight
+//! The exporter's own metrics, under one namespace. Those kept in a
+//! `prometheus` registry (API calls, credential refreshes, HTTP, reloads,
+//! dropped rows, build info) are defined here, name and help, as [`Def`]s
+//! and registered by the module that counts them; those rendered from the
+//! snapshot (`region_up`, `cycles_total`, …) take their names from
+//! [`own_name!`] and keep their help in the renderer's table of families. Fleet series are rendered straight
 //! from the snapshot (see `render`). A leaf: it imports nothing of the
 //! crate.
 
@@ -11,7 +11,7 @@ use prometheus::{IntGaugeVec, Opts, Registry};
 
 /// The namespace in front of every name of the exporter's own metrics.
 #[macro_export]
-macro_rules! namespace {
+macro_rules! own_namespace {
     () => {
         "aliyun_cloud_assistant_exporter"
     };
@@ -22,11 +22,11 @@ macro_rules! namespace {
 #[macro_export]
 macro_rules! own_name {
     ($name:literal) => {
-        concat!(namespace!(), "_", $name)
+        concat!($crate::own_namespace!(), "_", $name)
     };
 }
 
-pub const NAMESPACE: &str = namespace!();
+pub const NAMESPACE: &str = own_namespace!();
 
 /// One metric of the exporter's own that lives in a registry.
 #[derive(Clone, Copy, Debug)]
@@ -116,7 +116,7 @@ pub const ROWS_DROPPED: Def = Def {
     help: "Rows of API answers left off the page, by reason: label_too_long (a value over 256 bytes), plugin_name (a name outside A-Z a-z 0-9 . _ -).",
 };
 
-/// Every metric defined here, for the docs check.
+/// Every metric defined here.
 pub const ALL: [Def; 16] = [
     BUILD_INFO,
     API_REQUESTS,

@@ -23,7 +23,7 @@ pub enum Invalid {
     TemplateHost(String),
     #[error("{0:?} is not a region id such as cn-hangzhou")]
     RegionId(String),
-    #[error("{0:?}: a plugin name has 1 to {MAX_LABEL_BYTES} of A-Z a-z 0-9 . _ -")]
+    #[error("{0:?}: a plugin name has 1 to {MAX_PLUGIN_NAME} of A-Z a-z 0-9 . _ -")]
     PluginName(String),
     #[error("{0:?}: a tag key has 1 to {MAX_TAG_KEY_CHARS} characters")]
     TagKey(String),
@@ -102,10 +102,15 @@ pub fn region_id(s: &str) -> Result<(), Invalid> {
 /// come from odd API answers and make series nobody can query.
 pub const MAX_LABEL_BYTES: usize = 256;
 
+/// The longest plugin name ListPluginStatus takes as `Name` ("1 to 255
+/// characters"); within [`MAX_LABEL_BYTES`], so one limit serves the flag,
+/// the answers and the label.
+pub const MAX_PLUGIN_NAME: usize = 255;
+
 /// A plugin name that can be a label value as it is, from a flag or an API
-/// answer alike: 1 to [`MAX_LABEL_BYTES`] of `A-Z a-z 0-9 . _ -`.
+/// answer alike: 1 to [`MAX_PLUGIN_NAME`] of `A-Z a-z 0-9 . _ -`.
 pub fn plugin_name(s: &str) -> Result<(), Invalid> {
-    let ok = (1..=MAX_LABEL_BYTES).contains(&s.len())
+    let ok = (1..=MAX_PLUGIN_NAME).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if ok {
@@ -268,8 +273,8 @@ mod tests {
 
     #[test]
     fn plugin_names_and_tag_keys_have_one_limit() {
-        assert!(plugin_name(&"p".repeat(MAX_LABEL_BYTES)).is_ok());
-        assert!(plugin_name(&"p".repeat(MAX_LABEL_BYTES + 1)).is_err());
+        assert!(plugin_name(&"p".repeat(MAX_PLUGIN_NAME)).is_ok());
+        assert!(plugin_name(&"p".repeat(MAX_PLUGIN_NAME + 1)).is_err());
         assert!(plugin_name("bad name").is_err());
         assert!(plugin_name("").is_err());
         assert!(tag_key(&"部".repeat(MAX_TAG_KEY_CHARS)).is_ok());

@@ -958,7 +958,68 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     let rules = rules();
     let dashboard = dashboard();
     let panels = common::dashboard_panels(dashboard["panels"].as_array().expect("panels"));
+    let fleets = two_accounts_with_every_case().await;
+    let (running, _accounts_dir) = exporter_on_four_accounts(&fleets).await;
+    the_page_has_what_the_rules_and_panels_read(running.addr, &rules, &panels).await;
 
+    let rules_path = repo_file("dashboards/alerts.yml");
+    let prom_dir = TempDir::new("prometheus");
+    let prom_config = prom_dir.write(
+        "prometheus.yml",
+        &format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {rules_path:?}\n\
+             scrape_configs:\n  - job_name: cloud-assistant\n    static_configs:\n      - targets: [\"{}\"]\n",
+            running.addr
+        ),
+    );
+    let data_dir = prom_dir.path().join("data");
+    let prom = common::launch_prometheus(&prometheus, prom_dir, &prom_config, &data_dir).await;
+    let api = PromApi::new(&prom.base, Duration::from_secs(10));
+
+    api.wait_for_data("aliyun_cloud_assistant_agent_up", 30)
+        .await;
+    // A second cycle while Prometheus scrapes, so the API counters move and
+    // the rate and latency panels have traffic to show.
+    running.collector.run_cycle().await;
+    api.wait_for_data(
+        "sum(rate(aliyun_cloud_assistant_exporter_api_requests_total[1m])) > 0",
+        15,
+    )
+    .await;
+    prometheus_loads_and_records_every_rule(&api, &rules).await;
+    every_panel_query_runs(&api, &panels).await;
+    let alerts = exactly_the_expected_alerts(&api, &rules, &fleets).await;
+
+    // The example Alertmanager config against these alerts: an instance
+    // both down and stale is one alert, and a region-wide page stands for
+    // the warnings of its instances.
+    if let Some(alertmanager) = common::tool("prometheus-alertmanager", "prometheus-alertmanager") {
+        check_inhibition(&alertmanager, &alerts).await;
+    }
+
+    drop(prom);
+    running.shutdown().await;
+    drop(fleets);
+}
+
+/// The two simulated accounts the live test reads, at a pinned "now" near
+/// the wall clock.
+struct LiveFleets {
+    now: i64,
+    clock: Clock,
+    plugins: Vec<String>,
+    alpha: Simulator,
+    alpha_key: String,
+    beta: Simulator,
+    beta_key: String,
+    /// The (account, region) that answers ServiceUnavailable to everything.
+    failing: (&'static str, &'static str),
+    /// alpha's agents with heartbeats at the 5-minute edge: (id, age).
+    edge: Vec<(String, i64)>,
+}
+
+async fn two_accounts_with_every_case() -> LiveFleets {
     // Two accounts at a pinned "now" near the wall clock (Prometheus stamps
     // samples with its own time), started an hour ago, so agents that stop
     // beating after the start have every heartbeat age from 0 to an hour.
@@ -995,7 +1056,7 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     });
     // Three Running instances of alpha with heartbeats exactly 299, 300 and
     // 301 seconds old, so the "older than 5 minutes" edge is exercised.
-    let edge_ages = [299, 300, 301];
+    let edge_ages: [i64; 3] = [299, 300, 301];
     let mut edge = Vec::new();
     alpha.update_fleet(|fleet| {
         let region = fleet.regions.get_mut("cn-hangzhou").expect("cn-hangzhou");
@@ -1021,15 +1082,42 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         "Running instances for the edge"
     );
 
+    LiveFleets {
+        now,
+        clock,
+        plugins,
+        alpha,
+        alpha_key,
+        beta,
+        beta_key,
+        failing,
+        edge,
+    }
+}
+
+/// The exporter on four accounts (alpha and beta walked, gamma refused,
+/// delta down), after its first cycle and a second in which one of beta's
+/// sweeps fails.
+async fn exporter_on_four_accounts(
+    f: &LiveFleets,
+) -> (cloud_assistant_exporter::app::Running, TempDir) {
+    let (alpha, alpha_key, beta, beta_key, plugins, clock) = (
+        &f.alpha,
+        &f.alpha_key,
+        &f.beta,
+        &f.beta_key,
+        &f.plugins,
+        &f.clock,
+    );
     let dir = TempDir::new("dashboards-live");
     let mut accounts = String::from("accounts:\n");
     // gamma's AccessKey is unknown to its API (deleted, say): every call is
     // refused, which must raise one alert for gamma, not one per region.
     let revoked = "LTAI-revoked".to_string();
     for (name, sim, key, regions) in [
-        ("alpha", &alpha, &alpha_key, None),
-        ("beta", &beta, &beta_key, Some("[cn-hangzhou, cn-beijing]")),
-        ("gamma", &beta, &revoked, Some("[cn-hangzhou, cn-shanghai]")),
+        ("alpha", alpha, alpha_key, None),
+        ("beta", beta, beta_key, Some("[cn-hangzhou, cn-beijing]")),
+        ("gamma", beta, &revoked, Some("[cn-hangzhou, cn-shanghai]")),
     ] {
         let secret = dir.write(&format!("{name}.secret"), &format!("secret-of-{name}\n"));
         accounts.push_str(&format!(
@@ -1076,12 +1164,23 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         );
     });
     running.collector.run_cycle().await;
+    // The accounts file's folder lives as long as the exporter.
+    (running, dir)
+}
 
+/// The page: the series not built yet are absent, every account's
+/// `account_up` is right, and every series the dashboard and the rules read
+/// is there.
+async fn the_page_has_what_the_rules_and_panels_read(
+    addr: std::net::SocketAddr,
+    rules: &[Rule],
+    panels: &[(String, Vec<common::PanelQuery>)],
+) {
     // The page: the series not built yet are absent, and every other series
     // the dashboard and the rules read is there. Names, tags and activation
     // codes come from walks beside the cycle, a moment later.
     let page = common::eventually_some("names and codes", Duration::from_secs(10), || async {
-        let page = common::scrape(running.addr).await;
+        let page = common::scrape(addr).await;
         (page.contains("aliyun_cloud_assistant_instance_info{")
             && page.contains("aliyun_cloud_assistant_activation_instances{"))
         .then_some(page)
@@ -1117,10 +1216,10 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     }
     let recorded: BTreeSet<&str> = rules.iter().filter_map(|r| r.record.as_deref()).collect();
     let mut read_names = BTreeSet::new();
-    for r in &rules {
+    for r in rules {
         read_names.extend(metric_names(&r.expr));
     }
-    for (_, queries) in &panels {
+    for (_, queries) in panels {
         for q in queries {
             read_names.extend(metric_names(&q.expr));
         }
@@ -1137,33 +1236,11 @@ async fn dashboard_and_alerts_against_live_prometheus() {
             "{name} is read by the dashboard or the rules but is not on the page"
         );
     }
+}
 
-    let rules_path = repo_file("dashboards/alerts.yml");
-    let prom_dir = TempDir::new("prometheus");
-    let prom_config = prom_dir.write(
-        "prometheus.yml",
-        &format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-             rule_files:\n  - {rules_path:?}\n\
-             scrape_configs:\n  - job_name: cloud-assistant\n    static_configs:\n      - targets: [\"{}\"]\n",
-            running.addr
-        ),
-    );
-    let data_dir = prom_dir.path().join("data");
-    let prom = common::launch_prometheus(&prometheus, prom_dir, &prom_config, &data_dir).await;
-    let api = PromApi::new(&prom.base, Duration::from_secs(10));
-
-    api.wait_for_data("aliyun_cloud_assistant_agent_up", 30)
-        .await;
-    // A second cycle while Prometheus scrapes, so the API counters move and
-    // the rate and latency panels have traffic to show.
-    running.collector.run_cycle().await;
-    api.wait_for_data(
-        "sum(rate(aliyun_cloud_assistant_exporter_api_requests_total[1m])) > 0",
-        15,
-    )
-    .await;
-    let waits_for = |name: &str| NOT_YET_EXPORTED.iter().any(|(_, ps)| ps.contains(&name));
+/// Prometheus records every rule (or leaves the listed ones empty), loaded
+/// the same rules, and each alert expression runs.
+async fn prometheus_loads_and_records_every_rule(api: &PromApi, rules: &[Rule]) {
     let empty_rule = |name: &str| EMPTY_RULES.iter().any(|(r, _)| *r == name);
     for r in rules.iter().filter(|r| r.record.is_some()) {
         if waits_for(r.name()) || empty_rule(r.name()) {
@@ -1192,15 +1269,22 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     }
     let names: BTreeSet<String> = rules.iter().map(|r| r.name().to_string()).collect();
     assert_eq!(loaded_names, names, "rules Prometheus loaded");
-    for r in &rules {
+    for r in rules {
         if let Err(e) = api.query(&r.expr).await {
             panic!("rule {}: {e}\n{}", r.name(), r.expr);
         }
     }
+}
 
-    // Every panel query runs, and has data unless listed as empty.
+/// A rule or panel that waits for a family not exported yet.
+fn waits_for(name: &str) -> bool {
+    NOT_YET_EXPORTED.iter().any(|(_, ps)| ps.contains(&name))
+}
+
+/// Every panel query runs, and has data unless listed as empty.
+async fn every_panel_query_runs(api: &PromApi, panels: &[(String, Vec<common::PanelQuery>)]) {
     let mut failures = Vec::new();
-    for (title, queries) in &panels {
+    for (title, queries) in panels {
         let allowed_empty = EMPTY_PANELS.iter().any(|(t, _)| t == title) || waits_for(title);
         let mut any = false;
         for q in queries {
@@ -1220,8 +1304,13 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         }
     }
     assert!(failures.is_empty(), "panels:\n{}", failures.join("\n"));
+}
 
-    // The alerts: exactly these names and labels, pending or firing.
+/// The alerts: exactly these names and labels, pending or firing, the
+/// heartbeat edge right, pages never about one instance. Returns them.
+async fn exactly_the_expected_alerts(api: &PromApi, rules: &[Rule], f: &LiveFleets) -> Vec<Value> {
+    let (now, failing, edge) = (f.now, f.failing, &f.edge);
+    let (alpha, beta) = (&f.alpha, &f.beta);
     let want = expected_alerts(
         &[("alpha", alpha.fleet()), ("beta", beta.fleet())],
         now,
@@ -1236,7 +1325,7 @@ async fn dashboard_and_alerts_against_live_prometheus() {
     }
     // Heartbeats 299, 300 and 301 seconds old: only the last is stale; all
     // three agents are down, one alert each.
-    for (id, age) in &edge {
+    for (id, age) in edge {
         let key = vec!["alpha".to_string(), "cn-hangzhou".to_string(), id.clone()];
         assert!(
             want["CloudAssistantAgentDown"].contains(&key),
@@ -1301,17 +1390,7 @@ async fn dashboard_and_alerts_against_live_prometheus() {
         }
     }
 
-    // The example Alertmanager config against these alerts: an instance
-    // both down and stale is one alert, and a region-wide page stands for
-    // the warnings of its instances.
-    if let Some(alertmanager) = common::tool("prometheus-alertmanager", "prometheus-alertmanager") {
-        check_inhibition(&alertmanager, &alerts).await;
-    }
-
-    drop(prom);
-    running.shutdown().await;
-    drop(alpha);
-    drop(beta);
+    alerts
 }
 
 /// Sends `alerts` (labels and annotations) to an Alertmanager running the

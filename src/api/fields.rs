@@ -180,6 +180,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
     }
 }
 
+/// Of two spellings of a field that one answer may both give (a newer and
+/// a deprecated one), the newer unless it is absent or empty.
+pub fn either<'v, 'a>(
+    newer: &'v Option<Raw<'a>>,
+    older: &'v Option<Raw<'a>>,
+) -> &'v Option<Raw<'a>> {
+    match newer {
+        None => older,
+        Some(Raw::Str(s)) if s.is_empty() => older,
+        Some(_) => newer,
+    }
+}
+
 /// A required string (a number is accepted and written out).
 pub fn req_str(v: &Option<Raw>, name: &'static str) -> Result<String, FieldError> {
     opt_str(v, name)?

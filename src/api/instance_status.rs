@@ -50,7 +50,7 @@ struct Item<'a> {
 /// error, so none goes missing silently.
 pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), FieldError> {
     let page = Page::<Statuses>::read(body)?;
-    let total = page.meta()?.total_count;
+    let (total, _) = page.meta()?.counts()?;
     let Some(set) = page.set else {
         return match total {
             None | Some(0) => Ok((Vec::new(), Some(0))),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, either, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, Set, nested, unique_rows};
 use crate::client::Client;
 use crate::error::ApiError;
@@ -169,11 +169,6 @@ struct Instance<'a> {
     update: Option<Raw<'a>>,
 }
 
-/// The first of two spellings of a field that the answer gives.
-fn either<'v, 'a>(newer: &'v Option<Raw<'a>>, older: &'v Option<Raw<'a>>) -> &'v Option<Raw<'a>> {
-    if newer.is_some() { newer } else { older }
-}
-
 fn parse_instance(v: Instance) -> Result<InvokeInstance, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
@@ -203,10 +198,8 @@ fn parse_item(v: Item) -> Result<Invocation, FieldError> {
         .map(parse_instance)
         .collect::<Result<Vec<_>, _>>()
         .map_err(ctx)?;
-    let status = match opt_shared(&v.status, "InvocationStatus").map_err(ctx)? {
-        Some(s) => Some(s),
-        None => opt_shared(&v.invoke_status, "InvokeStatus").map_err(ctx)?,
-    };
+    let status =
+        opt_shared(either(&v.status, &v.invoke_status), "InvocationStatus").map_err(ctx)?;
     Ok(Invocation {
         command_id: opt_shared(&v.command_id, "CommandId").map_err(ctx)?,
         command_name: opt_shared(&v.command_name, "CommandName").map_err(ctx)?,

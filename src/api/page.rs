@@ -223,12 +223,26 @@ pub struct Page<'a, R: Rows> {
     page_size: Option<Raw<'a>>,
 }
 
-/// What paging reads from a page besides its rows.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What paging reads from a page besides its rows. NextToken is checked
+/// on every page; TotalCount and PageSize only where a walk relies on them
+/// ([`Meta::counts`]): a token walk does not fail on a count it never uses.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
     pub next_token: Option<String>,
-    pub total_count: Option<u64>,
-    pub page_size: Option<u64>,
+    total_count: Result<Option<u64>, FieldError>,
+    page_size: Result<Option<u64>, FieldError>,
+}
+
+impl Meta {
+    /// TotalCount, checked, and PageSize, checked.
+    pub fn counts(&self) -> Result<(Option<u64>, Option<u64>), FieldError> {
+        Ok((self.total_count.clone()?, self.page_size.clone()?))
+    }
+
+    /// TotalCount as a hint (room to reserve): a broken one is none.
+    pub fn total_hint(&self) -> Option<u64> {
+        self.total_count.clone().ok().flatten()
+    }
 }
 
 impl<'de, R: Rows> Deserialize<'de> for Page<'de, R> {
@@ -300,12 +314,12 @@ impl<'a, R: Rows> Page<'a, R> {
         serde_json::from_slice(body).map_err(|e| FieldError::Json(e.to_string()))
     }
 
-    /// NextToken, TotalCount and PageSize, each checked.
+    /// NextToken, checked; TotalCount and PageSize, read.
     pub fn meta(&self) -> Result<Meta, FieldError> {
         Ok(Meta {
             next_token: opt_str(&self.next_token, "NextToken")?,
-            total_count: opt_u64(&self.total_count, "TotalCount")?,
-            page_size: opt_u64(&self.page_size, "PageSize")?,
+            total_count: opt_u64(&self.total_count, "TotalCount"),
+            page_size: opt_u64(&self.page_size, "PageSize"),
         })
     }
 
@@ -436,14 +450,14 @@ mod tests {
     fn paging_fields_are_read_and_checked() {
         let page = Page::<S>::read(br#"{"NextToken": "AA==", "TotalCount": "7", "PageSize": 50}"#)
             .expect("page");
-        assert_eq!(
-            page.meta(),
-            Ok(Meta {
-                next_token: Some("AA==".into()),
-                total_count: Some(7),
-                page_size: Some(50)
-            })
-        );
+        let meta = page.meta().expect("meta");
+        assert_eq!(meta.next_token.as_deref(), Some("AA=="));
+        assert_eq!(meta.counts(), Ok((Some(7), Some(50))));
+        // A broken count fails only the walks that read it.
+        let page = Page::<S>::read(br#"{"NextToken": "AA==", "PageSize": -1}"#).expect("page");
+        let meta = page.meta().expect("NextToken is fine");
+        assert!(meta.counts().is_err());
+        assert_eq!(meta.total_hint(), None);
         let page = Page::<S>::read(br#"{"NextToken": []}"#).expect("page");
         assert!(
             page.meta()

@@ -1,6 +1,6 @@
 //! Paging shared by the walkers: NextToken walks, and numbered walks for the
 //! actions whose older API knows no tokens. Only paging: how many calls run
-//! at once is `lanes`' and the collector's plan's business.
+//! at once is `call_lanes`' and the collector's plan's business.
 
 use super::PAGE_SIZE;
 use super::fields::FieldError;
@@ -66,7 +66,7 @@ async fn token_pages<T>(
             }
         };
         if out.is_empty() {
-            out.reserve(reserve_for(meta.total_count, rows.len()));
+            out.reserve(reserve_for(meta.total_hint(), rows.len()));
         }
         out.extend(rows);
         match meta.next_token {
@@ -128,7 +128,10 @@ pub async fn walk_next_token_or_numbered<T>(
     };
     let (rows, meta) = parse(resp.body()).map_err(|e| ApiError::decode(action, region, e))?;
     if meta.next_token.is_none() {
-        if meta.total_count.is_some_and(|t| t > rows.len() as u64) {
+        let (total, _) = meta
+            .counts()
+            .map_err(|e| ApiError::decode(action, region, e))?;
+        if total.is_some_and(|t| t > rows.len() as u64) {
             tracing::debug!(
                 action,
                 region,
@@ -171,16 +174,14 @@ pub async fn walk_numbered<T>(
         let decode =
             |e: FieldError| ApiError::decode(action, region, format!("page {number}: {e}"));
         let (rows, meta) = parse(resp.body()).map_err(decode)?;
+        let (total, size) = meta.counts().map_err(decode)?;
         let got = rows.len();
         if out.is_empty() {
-            out.reserve(reserve_for(meta.total_count, got));
+            out.reserve(reserve_for(total, got));
         }
         out.extend(rows);
-        let size = meta
-            .page_size
-            .filter(|s| *s > 0)
-            .map_or(page_size, |s| s as usize);
-        let done = match meta.total_count {
+        let size = size.filter(|s| *s > 0).map_or(page_size, |s| s as usize);
+        let done = match total {
             Some(t) => out.len() as u64 >= t,
             None => got < size,
         };

@@ -19,8 +19,8 @@ impl Answer {
 
     /// The answer as a JSON tree, for tests and tools; the walkers read
     /// their typed rows from [`Answer::body`].
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
+    pub fn json(&self) -> serde_json::Result<Value> {
+        serde_json::from_slice(&self.0)
     }
 }
 
@@ -89,6 +89,15 @@ fn check(action: &str, region: &str, status: u16, body: &[u8]) -> Result<(), Api
         }
         return Err(ApiError::http(action, region, status, body));
     }
+    // Skipping values does not look inside strings: UTF-8 is checked here,
+    // whole, as a tree would have checked it.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(ApiError::decode(
+            action,
+            region,
+            format!("not JSON (not UTF-8: {e}): {}", snippet(body)),
+        ));
+    }
     match serde_json::from_slice::<AnObject>(body) {
         Ok(AnObject) => Ok(()),
         Err(e) if e.is_data() => Err(ApiError::decode(
@@ -156,5 +165,7 @@ mod tests {
         let e = decode_response("A", "r", 200, b"[1,2]").unwrap_err();
         assert!(e.to_string().contains("not an object"), "{e}");
         assert!(decode_response("A", "r", 200, b"{}").is_ok());
+        let e = decode_response("A", "r", 200, b"{\"a\": \"\xff\"}").unwrap_err();
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
     }
 }

@@ -1,9 +1,11 @@
 //! The side walks: a region's calls beside its walk, each at its own
 //! interval — instance names, zones, types and tags (DescribeInstances),
-//! hybrid managed instances, activation codes (DescribeActivations), failed
-//! command invocations and scheduled tasks (DescribeInvocations). Each runs
-//! as one walk of its own, paced by the same client limits: a region's walk
-//! never waits for it, and its result is taken in when it comes.
+//! activation codes (DescribeActivations), failed command invocations and
+//! scheduled tasks (DescribeInvocations). Each runs as one walk of its own,
+//! paced by the same client limits: a region's walk never waits for it, and
+//! its result is taken in when it comes. The hybrid managed instances share
+//! the schedule and the taking in, but are walked inside the region's walk
+//! when due (`RegionTask::managed`).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -128,6 +130,8 @@ impl SideWalks {
                 SideWalk::Info => api::walk_instance_info(&client, region)
                     .await
                     .map(SideData::Info),
+                // Walked inside the region's walk; started here only if a
+                // caller ever asks for it on its own.
                 SideWalk::Managed => api::walk_managed_instances(&client, region)
                     .await
                     .map(SideData::Managed),

@@ -153,12 +153,12 @@ fn count_invocations(
         ledger.counted.retain(|id, _| seen.contains(id));
     }
     if ledger.counted.len() > MAX_LEDGER {
-        let walk = ledger.counted.len() - MAX_LEDGER;
+        let over = ledger.counted.len() - MAX_LEDGER;
         let drop: Vec<Arc<str>> = ledger
             .counted
             .keys()
             .filter(|id| !seen.contains(*id))
-            .take(walk)
+            .take(over)
             .cloned()
             .collect();
         for id in drop {

@@ -1,6 +1,6 @@
 //! The writers of the inventory and invocation families: instance info,
 //! hybrid servers, activation codes, failed invocations and scheduled
-//! tasks, from the slower walks beside a region's.
+//! tasks, from the side walks beside a region's.
 
 use std::io;
 

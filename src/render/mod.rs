@@ -179,7 +179,7 @@ pub fn registry_text(registry: &Registry) -> Vec<u8> {
 /// The page is compressed once per cycle and sent on every scrape: level 4
 /// (zlib-rs) makes it ~13% smaller than level 1 for about twice the
 /// compression CPU (0.9 s instead of 0.5 s for a 366 MB page), spent on the
-/// background thread; levels above 4 save little more for much more CPU.
+/// low-priority thread; levels above 4 save little more for much more CPU.
 pub const GZIP_LEVEL: u32 = 4;
 
 /// Renders the fleet's page at once: every region's pieces, then the page.

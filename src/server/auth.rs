@@ -153,7 +153,7 @@ impl Authenticator {
         }
         let is_known = known.is_some();
         let me = Arc::clone(self);
-        // On a thread of its own at the background priority, holding the
+        // On a thread of its own at the lower priority (`low_priority`), holding the
         // turn, so the collection wins the CPU over a password flood and a
         // client that hangs up does not let a second check start early.
         let ok = crate::low_priority::run("bcrypt", move || {

@@ -364,7 +364,7 @@ impl hyper::body::Body for ChannelBody {
 }
 
 /// The page inflated on the fly in 64 KiB chunks by a thread of its own at
-/// the background priority, so a client without gzip never makes the whole
+/// the lower priority (`low_priority`), so a client without gzip never makes the whole
 /// plain page sit in memory, and the collection wins the CPU over it. The
 /// thread holds `slot` and ends when the page is done or the client gone.
 fn inflate(page: Arc<Page>, tail: Bytes, slot: OwnedSemaphorePermit) -> std::io::Result<Body> {

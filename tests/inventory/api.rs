@@ -245,7 +245,8 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
             .call(action, Some("r"), &[kv("MaxResults", size)])
             .await
             .expect("first page")
-            .json();
+            .json()
+            .expect("JSON");
         let token = first["NextToken"].as_str().expect("a token").to_string();
         assert!(
             token.contains('+') && token.contains('/') && token.ends_with('='),
@@ -259,7 +260,8 @@ async fn page_tokens_hold_plus_slash_and_equals_and_come_back_intact() {
             )
             .await
             .expect("the token is read back as sent")
-            .json();
+            .json()
+            .expect("JSON");
         assert!(second.get("NextToken").is_none(), "{action}: two pages");
     }
 }
@@ -480,13 +482,15 @@ async fn a_missing_list_key_is_an_empty_page_and_broken_pages_are_errors() {
         .call(instances::ACTION, Some("q"), &[])
         .await
         .expect("page")
-        .json();
+        .json()
+        .expect("JSON");
     assert!(raw.get("Instances").is_none(), "{raw}");
     let raw = client
         .call(managed_instances::ACTION, Some("q"), &[])
         .await
         .expect("page")
-        .json();
+        .json()
+        .expect("JSON");
     assert!(
         raw.get("Instances").is_none() && raw["TotalCount"] == "0",
         "{raw}"
