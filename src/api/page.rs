@@ -15,6 +15,54 @@ pub trait Names {
     const INNER: &'static [&'static str];
 }
 
+/// What one place of the answer makes of each shape a JSON value can
+/// have: an object, a list, or a scalar (known by its kind). One visitor,
+/// [`ByShape`], serves every such place.
+trait Shape<'de>: Sized {
+    type Value;
+    const EXPECTING: &'static str;
+    fn object<A: MapAccess<'de>>(self, a: A) -> Result<Self::Value, A::Error>;
+    fn other(self, kind: &'static str) -> Self::Value;
+    /// A list is, unless the place says otherwise, one more wrong kind.
+    fn list<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+        while a.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(self.other(Kind::LIST))
+    }
+}
+
+struct ByShape<S>(S);
+
+impl<'de, S: Shape<'de>> Visitor<'de> for ByShape<S> {
+    type Value = S::Value;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(S::EXPECTING)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<S::Value, A::Error> {
+        self.0.object(a)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<S::Value, A::Error> {
+        self.0.list(a)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::BOOL))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::NUM))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::NUM))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::NUM))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::STR))
+    }
+    fn visit_unit<E>(self) -> Result<S::Value, E> {
+        Ok(self.0.other(Kind::NULL))
+    }
+}
+
 /// One item of a set: an object read as `T`, or the kind of what stood in
 /// its place.
 enum Elem<T> {
@@ -22,82 +70,54 @@ enum Elem<T> {
     Not(&'static str),
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Elem<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Elem<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Elem<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(a)).map(Elem::Obj)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Elem<T>, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Elem::Not(Kind::LIST))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::BOOL))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::NUM))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::NUM))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::NUM))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::STR))
-            }
-            fn visit_unit<E>(self) -> Result<Elem<T>, E> {
-                Ok(Elem::Not(Kind::NULL))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
+struct ElemShape<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Shape<'de> for ElemShape<T> {
+    type Value = Elem<T>;
+    const EXPECTING: &'static str = "an object";
+    fn object<A: MapAccess<'de>>(self, a: A) -> Result<Elem<T>, A::Error> {
+        T::deserialize(de::value::MapAccessDeserializer::new(a)).map(Elem::Obj)
+    }
+    fn other(self, kind: &'static str) -> Elem<T> {
+        Elem::Not(kind)
     }
 }
 
-/// The list a set wraps: an array, a single object, or something else.
-enum Inner<T> {
-    List(Vec<Elem<T>>),
-    Not(&'static str),
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Elem<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ByShape(ElemShape(PhantomData)))
+    }
 }
+
+/// The items of a set, or the kind of what stood in the place of its list
+/// (`true` when that place is the inner key of a wrapping object).
+type Items<T> = Result<Vec<Elem<T>>, (bool, &'static str)>;
+
+/// The list a set wraps: an array, or a single object.
+struct InnerShape<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Shape<'de> for InnerShape<T> {
+    type Value = Items<T>;
+    const EXPECTING: &'static str = "a list";
+    fn object<A: MapAccess<'de>>(self, a: A) -> Result<Items<T>, A::Error> {
+        let one = T::deserialize(de::value::MapAccessDeserializer::new(a))?;
+        Ok(Ok(vec![Elem::Obj(one)]))
+    }
+    fn list<A: SeqAccess<'de>>(self, a: A) -> Result<Items<T>, A::Error> {
+        elems(a).map(Ok)
+    }
+    fn other(self, kind: &'static str) -> Items<T> {
+        Err((true, kind))
+    }
+}
+
+/// [`InnerShape`] as a value of its own, to read under the inner key.
+struct Inner<T>(Items<T>);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Inner<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = Inner<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Inner<T>, A::Error> {
-                elems(a).map(Inner::List)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<Inner<T>, A::Error> {
-                let one = T::deserialize(de::value::MapAccessDeserializer::new(a))?;
-                Ok(Inner::List(vec![Elem::Obj(one)]))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Inner<T>, E> {
-                Ok(Inner::Not(Kind::BOOL))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Inner<T>, E> {
-                Ok(Inner::Not(Kind::NUM))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Inner<T>, E> {
-                Ok(Inner::Not(Kind::NUM))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Inner<T>, E> {
-                Ok(Inner::Not(Kind::NUM))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Inner<T>, E> {
-                Ok(Inner::Not(Kind::STR))
-            }
-        }
-        d.deserialize_any(V(PhantomData))
+        d.deserialize_any(ByShape(InnerShape(PhantomData)))
+            .map(Inner)
     }
 }
 
@@ -114,7 +134,7 @@ fn elems<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(mut a: A) -> Result<Vec<El
 /// set. What does not fit is kept as an error for [`Set::items`], which
 /// names the set.
 pub struct Set<T, N> {
-    items: Result<Vec<Elem<T>>, (bool, &'static str)>,
+    items: Items<T>,
     names: PhantomData<N>,
 }
 
@@ -152,52 +172,37 @@ impl<T, N: Names> Set<T, N> {
     }
 }
 
-impl<'de, T: Deserialize<'de>, N: Names> Deserialize<'de> for Set<T, N> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T, N>(PhantomData<(T, N)>);
-        type Out<T> = Result<Vec<Elem<T>>, (bool, &'static str)>;
-        impl<'de, T: Deserialize<'de>, N: Names> Visitor<'de> for V<T, N> {
-            type Value = Out<T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a list")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, a: A) -> Result<Out<T>, A::Error> {
-                elems(a).map(Ok)
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Out<T>, A::Error> {
-                let mut found: Option<Out<T>> = None;
-                while let Some(Key(k)) = a.next_key()? {
-                    if found.is_none() && N::INNER.contains(&k.as_ref()) {
-                        // `null` under the inner key is as good as no key.
-                        found = a.next_value::<Option<Inner<T>>>()?.map(|i| match i {
-                            Inner::List(v) => Ok(v),
-                            Inner::Not(kind) => Err((true, kind)),
-                        });
-                    } else {
-                        a.next_value::<IgnoredAny>()?;
-                    }
-                }
-                // `{"XSet": {}}` is how an empty set is written.
-                Ok(found.unwrap_or_else(|| Ok(Vec::new())))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Out<T>, E> {
-                Ok(Err((false, Kind::BOOL)))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Out<T>, E> {
-                Ok(Err((false, Kind::NUM)))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Out<T>, E> {
-                Ok(Err((false, Kind::NUM)))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Out<T>, E> {
-                Ok(Err((false, Kind::NUM)))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Out<T>, E> {
-                Ok(Err((false, Kind::STR)))
+/// The set at its own key: an array, or an object wrapping the list.
+struct SetShape<T, N>(PhantomData<(T, N)>);
+
+impl<'de, T: Deserialize<'de>, N: Names> Shape<'de> for SetShape<T, N> {
+    type Value = Items<T>;
+    const EXPECTING: &'static str = "a list";
+    fn object<A: MapAccess<'de>>(self, mut a: A) -> Result<Items<T>, A::Error> {
+        let mut found: Option<Items<T>> = None;
+        while let Some(Key(k)) = a.next_key()? {
+            if found.is_none() && N::INNER.contains(&k.as_ref()) {
+                // `null` under the inner key is as good as no key.
+                found = a.next_value::<Option<Inner<T>>>()?.map(|i| i.0);
+            } else {
+                a.next_value::<IgnoredAny>()?;
             }
         }
+        // `{"XSet": {}}` is how an empty set is written.
+        Ok(found.unwrap_or_else(|| Ok(Vec::new())))
+    }
+    fn list<A: SeqAccess<'de>>(self, a: A) -> Result<Items<T>, A::Error> {
+        elems(a).map(Ok)
+    }
+    fn other(self, kind: &'static str) -> Items<T> {
+        Err((false, kind))
+    }
+}
+
+impl<'de, T: Deserialize<'de>, N: Names> Deserialize<'de> for Set<T, N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Set {
-            items: d.deserialize_any(V::<T, N>(PhantomData))?,
+            items: d.deserialize_any(ByShape(SetShape::<T, N>(PhantomData)))?,
             names: PhantomData,
         })
     }
@@ -245,57 +250,40 @@ impl Meta {
     }
 }
 
-impl<'de, R: Rows> Deserialize<'de> for Page<'de, R> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<R>(PhantomData<R>);
-        impl<'de, R: Rows> Visitor<'de> for V<R> {
-            type Value = Page<'de, R>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Page<'de, R>, A::Error> {
-                let mut page = Page::empty();
-                while let Some(Key(k)) = a.next_key()? {
-                    match k.as_ref() {
-                        "NextToken" => page.next_token = a.next_value()?,
-                        "TotalCount" => page.total_count = a.next_value()?,
-                        "PageSize" => page.page_size = a.next_value()?,
-                        k if page.set.is_none() && R::OUTER.contains(&k) => {
-                            page.set = a.next_value()?;
-                        }
-                        _ => {
-                            a.next_value::<IgnoredAny>()?;
-                        }
-                    }
+/// The page itself: an object of which only the set and the paging keys
+/// are kept.
+struct PageShape<R>(PhantomData<R>);
+
+impl<'de, R: Rows> Shape<'de> for PageShape<R> {
+    type Value = Page<'de, R>;
+    const EXPECTING: &'static str = "an object";
+    fn object<A: MapAccess<'de>>(self, mut a: A) -> Result<Page<'de, R>, A::Error> {
+        let mut page = Page::empty();
+        while let Some(Key(k)) = a.next_key()? {
+            match k.as_ref() {
+                "NextToken" => page.next_token = a.next_value()?,
+                "TotalCount" => page.total_count = a.next_value()?,
+                "PageSize" => page.page_size = a.next_value()?,
+                k if page.set.is_none() && R::OUTER.contains(&k) => {
+                    page.set = a.next_value()?;
                 }
-                Ok(page)
-            }
-            // Anything but an object has none of the keys (the client
-            // refuses such an answer before it gets here).
-            fn visit_unit<E>(self) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Page<'de, R>, E> {
-                Ok(Page::empty())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Page<'de, R>, A::Error> {
-                while a.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Page::empty())
+                _ => {
+                    a.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        d.deserialize_any(V(PhantomData))
+        Ok(page)
+    }
+    // Anything but an object has none of the keys (the client refuses such
+    // an answer before it gets here).
+    fn other(self, _: &'static str) -> Page<'de, R> {
+        Page::empty()
+    }
+}
+
+impl<'de, R: Rows> Deserialize<'de> for Page<'de, R> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ByShape(PageShape(PhantomData)))
     }
 }
 
