@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::fields::{FieldError, Raw, either, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, Set, nested, unique_rows};
+use super::paging::{TokenWalk, token_walk};
 use crate::client::Client;
 use crate::error::ApiError;
 
@@ -245,31 +246,15 @@ pub async fn walk_invocations(
     filter: Filter,
     max_pages: usize,
 ) -> Result<InvocationPages, ApiError> {
-    let mut out: Vec<Invocation> = Vec::new();
-    let mut token: Option<String> = None;
-    for _ in 0..max_pages.max(1) {
-        let mut p = filter.params();
-        p.push(("MaxResults".into(), PAGE_SIZE.to_string()));
-        if let Some(t) = &token {
-            p.push(("NextToken".into(), t.clone()));
-        }
-        let resp = client.call(ACTION, Some(region), &p).await?;
-        let (rows, meta) =
-            read_page(resp.body()).map_err(|e| ApiError::decode(ACTION, region, e))?;
-        out.extend(rows);
-        match meta.next_token {
-            None => return Ok(pages(out, false)),
-            Some(n) if token.as_deref() == Some(n.as_str()) => {
-                return Err(ApiError::decode(
-                    ACTION,
-                    region,
-                    "NextToken did not change from one page to the next",
-                ));
-            }
-            Some(n) => token = Some(n),
-        }
-    }
-    Ok(pages(out, true))
+    let walk = TokenWalk {
+        client,
+        action: ACTION,
+        region,
+        params: &filter.params(),
+        page_size: PAGE_SIZE,
+    };
+    let (out, truncated) = token_walk(walk, max_pages, read_page, None).await?;
+    Ok(pages(out, truncated))
 }
 
 fn pages(mut all: Vec<Invocation>, truncated: bool) -> InvocationPages {

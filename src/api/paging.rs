@@ -35,24 +35,67 @@ pub async fn walk_next_token_sized<T>(
     page_size: usize,
     parse: impl ParsePage<T>,
 ) -> Result<Vec<T>, ApiError> {
-    token_pages(client, action, region, params, page_size, parse, None).await
+    let walk = TokenWalk {
+        client,
+        action,
+        region,
+        params,
+        page_size,
+    };
+    token_pages(walk, parse, None).await
 }
 
-/// The NextToken loop; `first` is the first page, read, when the caller
-/// already has it.
+/// One action's NextToken walk in one region.
+pub(crate) struct TokenWalk<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) action: &'a str,
+    pub(crate) region: &'a str,
+    /// Besides `MaxResults` and `NextToken`.
+    pub(crate) params: &'a [(String, String)],
+    pub(crate) page_size: usize,
+}
+
+/// The NextToken loop under the client's page cap; `first` is the first
+/// page, read, when the caller already has it. A NextToken still left at
+/// the cap is an error.
 async fn token_pages<T>(
-    client: &Client,
-    action: &str,
-    region: &str,
-    params: &[(String, String)],
-    page_size: usize,
+    walk: TokenWalk<'_>,
+    parse: impl ParsePage<T>,
+    first: Option<(Vec<T>, Meta)>,
+) -> Result<Vec<T>, ApiError> {
+    let (action, region) = (walk.action, walk.region);
+    let max_pages = walk.client.max_pages();
+    let (out, more) = token_walk(walk, max_pages, parse, first).await?;
+    if more {
+        return Err(ApiError::decode(
+            action,
+            region,
+            format!("still a NextToken after {max_pages} pages; walk stopped (page cap)"),
+        ));
+    }
+    Ok(out)
+}
+
+/// At most `max_pages` pages of `action` (`MaxResults=page_size`, then
+/// `NextToken`), each fed to `parse`: the rows, and whether a NextToken was
+/// still left when the cap stopped the walk. A token that repeats is an
+/// error, not an endless loop.
+pub(crate) async fn token_walk<T>(
+    walk: TokenWalk<'_>,
+    max_pages: usize,
     mut parse: impl ParsePage<T>,
     mut first: Option<(Vec<T>, Meta)>,
-) -> Result<Vec<T>, ApiError> {
+) -> Result<(Vec<T>, bool), ApiError> {
+    let TokenWalk {
+        client,
+        action,
+        region,
+        params,
+        page_size,
+    } = walk;
     let mut out = Vec::new();
     let mut token: Option<String> = None;
-    let max_pages = client.max_pages();
-    for _ in 0..max_pages {
+    for _ in 0..max_pages.max(1) {
         let (rows, meta) = match first.take() {
             Some(page) => page,
             None => {
@@ -70,7 +113,7 @@ async fn token_pages<T>(
         }
         out.extend(rows);
         match meta.next_token {
-            None => return Ok(out),
+            None => return Ok((out, false)),
             Some(n) if token.as_deref() == Some(n.as_str()) => {
                 return Err(ApiError::decode(
                     action,
@@ -81,11 +124,7 @@ async fn token_pages<T>(
             Some(n) => token = Some(n),
         }
     }
-    Err(ApiError::decode(
-        action,
-        region,
-        format!("still a NextToken after {max_pages} pages; walk stopped (page cap)"),
-    ))
+    Ok((out, true))
 }
 
 /// Room for a whole walk, from the first page's TotalCount: one allocation
@@ -141,16 +180,14 @@ pub async fn walk_next_token_or_numbered<T>(
         }
         return Ok(rows);
     }
-    token_pages(
+    let walk = TokenWalk {
         client,
         action,
         region,
-        &[],
+        params: &[],
         page_size,
-        parse,
-        Some((rows, meta)),
-    )
-    .await
+    };
+    token_pages(walk, parse, Some((rows, meta))).await
 }
 
 /// `PageNumber` 1, 2, .. with `PageSize=page_size`, one after another,
