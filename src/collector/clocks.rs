@@ -3,8 +3,8 @@
 //! its own. A walk starts when the previous one has ended and the interval
 //! since that one's start has passed, so a slow walk delays only its own
 //! next walk; an account whose endpoint never answers holds back no other.
-//! The side walks beside them (instance info, activation codes) are taken
-//! in by one more task as they finish.
+//! The side walks beside them (instance info, activation codes, invocations)
+//! are taken in by one more task as they finish.
 
 use std::collections::HashMap;
 use std::sync::Arc;

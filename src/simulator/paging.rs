@@ -73,6 +73,12 @@ pub(super) fn page_number(
     }
 }
 
+/// The rows of page `number` (from 1) of `size` rows over `len` rows.
+pub(super) fn number_window(number: usize, size: usize, len: usize) -> std::ops::Range<usize> {
+    let start = (number - 1).saturating_mul(size).min(len);
+    start..start.saturating_add(size).min(len)
+}
+
 pub(super) fn instance_ids(params: &BTreeMap<&str, &str>) -> Vec<String> {
     params
         .iter()
@@ -173,8 +179,7 @@ pub(super) fn hybrid_page(
     } else {
         let size = page_size_param;
         let number = page_number(state, map)?;
-        let start = (number - 1).saturating_mul(size).min(len);
-        items = (start..(start + size).min(len)).map(row).collect();
+        items = number_window(number, size, len).map(row).collect();
         body["PageNumber"] = num(number);
         body["PageSize"] = num(size);
     }

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::call::Call;
 use crate::simulator::auth::{Answer, error};
-use crate::simulator::paging::{page_number, page_size, select};
+use crate::simulator::paging::{number_window, page_number, page_size, select};
 use crate::simulator::quirks::count_json;
 
 pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Answer, Answer> {
@@ -21,9 +21,7 @@ pub(super) fn describe_instance_status(c: &Call<'_>) -> Result<Answer, Answer> {
         ));
     }
     let rows = select(c.region, &c.ids, None);
-    let start = ((number - 1) * size).min(rows.len());
-    let end = (start + size).min(rows.len());
-    let items: Vec<Value> = (start..end)
+    let items: Vec<Value> = number_window(number, size, rows.len())
         .map(|k| rows.get(k))
         .map(|i| json!({"InstanceId": i.id, "Status": i.status}))
         .collect();
