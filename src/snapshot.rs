@@ -48,6 +48,55 @@ pub struct RegionState {
     pub sweeps: BTreeMap<String, SweepState>,
     /// Walks since start by result: ok, failed, timeout.
     pub walks: [u64; 3],
+    /// Side walks whose rows were let go once their pieces were rendered
+    /// (nothing later reads them): those pieces are reused as they are
+    /// until the side walk lands again or its series go.
+    pub rendered: Sources,
+}
+
+/// What a family of the page is rendered from, as far as keeping rows
+/// goes: a side walk whose rows are let go once rendered (instance info,
+/// hybrid servers, activation codes), or rows the state keeps anyway
+/// (the region's walk, which the next walk reads; the invocations, whose
+/// failures are counted on; the walk's own outcome).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Kept,
+    Info,
+    Managed,
+    Activations,
+}
+
+impl Source {
+    /// The sources whose rows are let go after rendering.
+    pub const RELEASED: [Source; 3] = [Source::Info, Source::Managed, Source::Activations];
+
+    fn bit(self) -> u8 {
+        match self {
+            Source::Kept => 0,
+            Source::Info => 1,
+            Source::Managed => 2,
+            Source::Activations => 4,
+        }
+    }
+}
+
+/// A set of [`Source`]s.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sources(u8);
+
+impl Sources {
+    pub fn contains(self, s: Source) -> bool {
+        s.bit() != 0 && self.0 & s.bit() != 0
+    }
+
+    pub fn insert(&mut self, s: Source) {
+        self.0 |= s.bit();
+    }
+
+    pub fn remove(&mut self, s: Source) {
+        self.0 &= !s.bit();
+    }
 }
 
 /// What failed runs are counted by: command name, per-instance status and

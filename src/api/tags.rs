@@ -11,8 +11,9 @@ use crate::intern::intern;
 
 /// The tags of one resource, sorted by key, each key once. Keys and values
 /// are shared through the intern pool: a fleet repeats a handful of them.
+/// A boxed slice, exactly as long as the tags: every instance has one.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Tags(Vec<(Arc<str>, Arc<str>)>);
+pub struct Tags(Box<[(Arc<str>, Arc<str>)]>);
 
 impl Tags {
     /// From `(key, value)` pairs; a key given twice keeps its last value.
@@ -27,7 +28,7 @@ impl Tags {
         v.reverse();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v.dedup_by(|a, b| a.0 == b.0);
-        Tags(v)
+        Tags(v.into_boxed_slice())
     }
 
     /// The value of tag `key` (exact, case-sensitive match as in the API);
@@ -76,8 +77,9 @@ pub type RawTags<'a> = Option<Set<TagItem<'a>, TagNames>>;
 /// The tags of one item. No tags key at all means no tags; a tag without a
 /// key is an error.
 pub fn parse_tags(tags: RawTags) -> Result<Tags, FieldError> {
-    let mut pairs = Vec::new();
-    for (i, t) in nested(tags)?.into_iter().enumerate() {
+    let tags = nested(tags)?;
+    let mut pairs = Vec::with_capacity(tags.len());
+    for (i, t) in tags.into_iter().enumerate() {
         let key = req_shared(&t.key, "TagKey").map_err(|e| e.within(format!("tag {i}")))?;
         let value = opt_shared(&t.value, "TagValue")
             .map_err(|e| e.within(format!("tag {key}")))?

@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::Collector;
 use super::state::State;
 use crate::render::{Deflater, RegionPieces, assemble, render_region};
-use crate::snapshot::RegionKey;
+use crate::snapshot::{RegionKey, RegionState, Source};
 
 /// Every region's last rendered pieces, and which read of its state they
 /// were rendered from.
@@ -55,8 +55,9 @@ impl Collector {
             let mut out = Vec::with_capacity(states.len());
             for ((key, state), prev) in states.into_iter().zip(previous) {
                 let pieces = state
-                    .map(|s| render_region(&key, &s, &tags, mode, prev.as_deref(), &mut deflater));
-                out.push((key, pieces));
+                    .as_ref()
+                    .map(|s| render_region(&key, s, &tags, mode, prev.as_deref(), &mut deflater));
+                out.push((key, state, pieces));
             }
             (out, deflater)
         })
@@ -77,7 +78,7 @@ impl Collector {
         let mut store = self.pieces.lock().unwrap_or_else(|e| e.into_inner());
         store.deflater = Some(deflater);
         let (mut fresh, mut reused) = (0, 0);
-        for (key, pieces) in rendered {
+        for (key, state, pieces) in rendered {
             st.first_walks.remove(&key);
             match pieces {
                 Some(Ok(p)) => {
@@ -85,6 +86,9 @@ impl Collector {
                     reused += p.reused;
                     let newer = store.regions.get(&key).is_none_or(|(r, _)| *r < read);
                     if newer {
+                        if let Some(rendered) = &state {
+                            release_rows(&mut st, &key, rendered);
+                        }
                         store.regions.insert(key, (read, Arc::new(p)));
                     }
                 }
@@ -142,5 +146,37 @@ impl Collector {
             .regions
             .retain(|k, _| st.snapshot.regions.contains_key(k));
         store.regions.len() != before
+    }
+}
+
+/// Lets go of the side walks' rows that `rendered` held and the state still
+/// holds: their pieces now on the page are all that is read of them. Rows
+/// that came in since (a newer walk landed during the render) stay, for
+/// their own render.
+fn release_rows(st: &mut State, key: &RegionKey, rendered: &RegionState) {
+    let Some(entry) = st.snapshot.regions.get_mut(key) else {
+        return;
+    };
+    for source in Source::RELEASED {
+        let same = match source {
+            Source::Info => release(&mut entry.info, &rendered.info),
+            Source::Managed => release(&mut entry.managed, &rendered.managed),
+            Source::Activations => release(&mut entry.activations, &rendered.activations),
+            Source::Kept => false,
+        };
+        if same {
+            entry.rendered.insert(source);
+        }
+    }
+}
+
+/// Empties `now` if it is the very list that was rendered; true if so.
+fn release<T>(now: &mut Option<Arc<T>>, rendered: &Option<Arc<T>>) -> bool {
+    match (now.as_ref(), rendered) {
+        (Some(a), Some(b)) if Arc::ptr_eq(a, b) => {
+            *now = None;
+            true
+        }
+        _ => false,
     }
 }

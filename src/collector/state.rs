@@ -11,11 +11,12 @@ use std::time::Instant;
 use super::discovery::Discovery;
 use super::side_walks::{InvocationWalk, SideData, SideResult, SideWalk};
 use super::task::RegionWalk;
+use crate::api::PluginStatus;
 use crate::api::invocations::Filter;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
 use crate::snapshot::{
-    FailureKey, FleetSnapshot, InvocationData, RegionData, RegionKey, SweepState,
+    FailureKey, FleetSnapshot, InvocationData, RegionData, RegionKey, Source, SweepState,
 };
 
 /// Cycles in a row a region must be missing from DescribeRegions (or the
@@ -326,7 +327,14 @@ impl State {
         let entry = self.snapshot.regions.entry(key.clone()).or_default();
         let previous = entry.data.clone();
         let mut states: BTreeMap<String, SweepState> = BTreeMap::new();
-        let mut plugins = Vec::new();
+        // Exactly the rows of the sweeps that answered (a failed sweep's kept
+        // rows and the discovery rows may add a few): the largest vector a
+        // region keeps, grown by doubling it would be up to twice its size.
+        let swept: usize = sweeps
+            .iter()
+            .map(|(_, r)| r.as_ref().map_or(0, Vec::len))
+            .sum();
+        let mut plugins = Vec::with_capacity(swept);
         for (name, result) in sweeps {
             let mut state = entry.sweeps.get(&name).cloned().unwrap_or_default();
             match result {
@@ -351,16 +359,34 @@ impl State {
             states.insert(name, state);
         }
         entry.sweeps = states;
-        // Discovery rows fill in names not swept yet; sweep rows win.
-        plugins.extend(discovered);
         let live: HashSet<&str> = agents
             .iter()
             .map(|a| &*a.instance_id)
             .chain(instances.iter().map(|i| &*i.instance_id))
             .collect();
         plugins.retain(|p| live.contains(&*p.instance_id));
-        plugins.sort_by(|a, b| (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name)));
+        // Unstable sorts (no scratch copy of the rows): a sweep's rows are
+        // one per instance and name, and discovery rows only fill in the
+        // (instance, name) pairs no sweep has.
+        let order = |a: &PluginStatus, b: &PluginStatus| {
+            (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name))
+        };
+        plugins.sort_unstable_by(order);
         plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+        let swept_rows = plugins.len();
+        for d in discovered {
+            let known = plugins[..swept_rows]
+                .binary_search_by(|p| order(p, &d))
+                .is_ok();
+            if !known && live.contains(&*d.instance_id) {
+                plugins.push(d);
+            }
+        }
+        if plugins.len() > swept_rows {
+            plugins.sort_unstable_by(order);
+            plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+        }
+        plugins.shrink_to_fit();
         RegionData {
             agents,
             instances,
@@ -413,9 +439,18 @@ impl State {
             Ok(data) => {
                 schedule.last_success = Some(now);
                 match data {
-                    SideData::Info(v) => entry.info = Some(Arc::new(v)),
-                    SideData::Managed(v) => entry.managed = Some(Arc::new(v)),
-                    SideData::Activations(v) => entry.activations = Some(Arc::new(v)),
+                    SideData::Info(v) => {
+                        entry.info = Some(Arc::new(v));
+                        entry.rendered.remove(Source::Info);
+                    }
+                    SideData::Managed(v) => {
+                        entry.managed = Some(Arc::new(v));
+                        entry.rendered.remove(Source::Managed);
+                    }
+                    SideData::Activations(v) => {
+                        entry.activations = Some(Arc::new(v));
+                        entry.rendered.remove(Source::Activations);
+                    }
                     SideData::Invocations(w) => {
                         let data = count_invocations(
                             entry.invocations.as_deref(),
@@ -457,10 +492,20 @@ impl State {
                 }
             }
         }
+        // The series go: a piece kept from released rows goes with them.
         match walk {
-            SideWalk::Info => entry.info = None,
-            SideWalk::Managed => entry.managed = None,
-            SideWalk::Activations => entry.activations = None,
+            SideWalk::Info => {
+                entry.info = None;
+                entry.rendered.remove(Source::Info);
+            }
+            SideWalk::Managed => {
+                entry.managed = None;
+                entry.rendered.remove(Source::Managed);
+            }
+            SideWalk::Activations => {
+                entry.activations = None;
+                entry.rendered.remove(Source::Activations);
+            }
             SideWalk::Invocations => entry.invocations = None,
         }
         None

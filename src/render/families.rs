@@ -18,6 +18,7 @@ use super::status::{
 };
 use super::text::{Fixed6, Out};
 use crate::api::Activation;
+use crate::snapshot::Source::{self, Activations, Info, Kept, Managed};
 
 /// The results a region's walk is counted under, in the order of
 /// [`crate::snapshot::RegionState::walks`].
@@ -55,6 +56,9 @@ pub struct FamilyDef {
     pub help: &'static str,
     pub kind: Kind,
     pub empty: Empty,
+    /// What its series are read from: the pieces of a side walk whose rows
+    /// were let go are reused, not rendered again.
+    pub source: Source,
     pub write: fn(&Ctx<'_>, &mut Out<'_>) -> io::Result<()>,
 }
 
@@ -70,6 +74,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the Cloud Assistant agent sent a heartbeat within the last 2 minutes (CloudAssistantStatus), else 0.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_agent(c, o, |a, _| Some(a.up as u8)),
     },
     FamilyDef {
@@ -77,6 +82,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant agent version, OS type and Session Manager support; always 1.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: agent_info,
     },
     FamilyDef {
@@ -84,6 +90,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant tasks running on the instance (ActiveTaskCount).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_agent(c, o, |a, _| a.active_tasks),
     },
     FamilyDef {
@@ -91,6 +98,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant tasks the instance has completed (InvocationCount).",
         kind: Counter,
         empty: Header,
+        source: Kept,
         write: |c, o| per_agent(c, o, |a, _| a.invocations),
     },
     FamilyDef {
@@ -98,6 +106,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When a command last ran on the instance (LastInvokedTime), Unix seconds.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_agent(c, o, |a, _| a.last_invoked),
     },
     FamilyDef {
@@ -105,6 +114,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Last heartbeat of the Cloud Assistant agent (LastHeartbeatTime), Unix seconds.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_agent(c, o, |a, _| a.last_heartbeat),
     },
     FamilyDef {
@@ -112,6 +122,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Seconds between the collection and the agent's last heartbeat.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| {
             per_agent(c, o, |a, d| {
                 a.last_heartbeat.map(|h| (d.collected_at - h).max(0))
@@ -123,6 +134,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant agents per region by status (up, down, not_installed).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: agents,
     },
     // The instances (DescribeInstanceStatus).
@@ -131,6 +143,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "ECS instance state (state set: 1 for the current state).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: instance_status,
     },
     FamilyDef {
@@ -138,6 +151,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "ECS instances per region by state.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: instances,
     },
     // The plugins (ListPluginStatus).
@@ -146,6 +160,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant plugin state on the instance (state set: 1 for the current state).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: plugin_status,
     },
     FamilyDef {
@@ -153,6 +168,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant plugin version on the instance; always 1.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: plugin_info,
     },
     FamilyDef {
@@ -160,6 +176,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Last heartbeat of the plugin, Unix seconds.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_plugin(c, o, |p, _| p.last_heartbeat),
     },
     FamilyDef {
@@ -167,6 +184,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Seconds between the collection and the plugin's last heartbeat.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| {
             per_plugin(c, o, |p, d| {
                 p.last_heartbeat.map(|h| (d.collected_at - h).max(0))
@@ -178,6 +196,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant plugins per region, plugin and state.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: plugins,
     },
     // Names, zones, types and tags (DescribeInstances).
@@ -186,6 +205,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "ECS instance name, zone, type and the chosen tags (DescribeInstances); always 1.",
         kind: Gauge,
         empty: Nothing,
+        source: Info,
         write: instance_info,
     },
     // Hybrid managed instances (DescribeManagedInstances).
@@ -194,6 +214,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the managed instance's agent is connected (Connected), else 0.",
         kind: Gauge,
         empty: Nothing,
+        source: Managed,
         write: |c, o| per_managed(c, o, |m| Some(m.connected as u8)),
     },
     FamilyDef {
@@ -201,6 +222,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Managed instance name, hostname, agent version, OS type and the chosen tags; always 1.",
         kind: Gauge,
         empty: Nothing,
+        source: Managed,
         write: managed_instance_info,
     },
     FamilyDef {
@@ -208,6 +230,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Cloud Assistant tasks the managed instance has run (InvocationCount).",
         kind: Counter,
         empty: Nothing,
+        source: Managed,
         write: |c, o| per_managed(c, o, |m| m.invocations),
     },
     FamilyDef {
@@ -215,6 +238,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When a command last ran on the managed instance (LastInvokedTime), Unix seconds.",
         kind: Gauge,
         empty: Nothing,
+        source: Managed,
         write: |c, o| per_managed(c, o, |m| m.last_invoked),
     },
     FamilyDef {
@@ -222,6 +246,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When the managed instance was registered (RegistrationTime), Unix seconds.",
         kind: Gauge,
         empty: Nothing,
+        source: Managed,
         write: |c, o| per_managed(c, o, |m| m.registered),
     },
     FamilyDef {
@@ -229,6 +254,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Managed instances per region by status (connected, disconnected).",
         kind: Gauge,
         empty: Nothing,
+        source: Managed,
         write: managed_instances,
     },
     // Activation codes (DescribeActivations).
@@ -237,6 +263,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Instances an activation code may register (limit), has registered and has deregistered.",
         kind: Gauge,
         empty: Nothing,
+        source: Activations,
         write: activation_instances,
     },
     FamilyDef {
@@ -244,6 +271,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When the activation code expires (CreationTime + TimeToLiveInHours), Unix seconds.",
         kind: Gauge,
         empty: Nothing,
+        source: Activations,
         write: |c, o| per_activation(c, o, Activation::expires_at),
     },
     FamilyDef {
@@ -251,6 +279,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the activation code is disabled, else 0.",
         kind: Gauge,
         empty: Nothing,
+        source: Activations,
         write: |c, o| per_activation(c, o, |a| a.disabled.map(u8::from)),
     },
     // Command invocations (DescribeInvocations).
@@ -259,6 +288,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Failed runs of one-off command invocations (each invocation and instance once), by command name, per-instance status and error code.",
         kind: Counter,
         empty: Nothing,
+        source: Kept,
         write: invocation_failures,
     },
     FamilyDef {
@@ -266,6 +296,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "A scheduled task (a timed invocation): its command, schedule (Frequency) and repeat mode; always 1.",
         kind: Gauge,
         empty: Nothing,
+        source: Kept,
         write: scheduled_info,
     },
     FamilyDef {
@@ -273,6 +304,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Runs of the scheduled task on the instance (Repeats).",
         kind: Counter,
         empty: Nothing,
+        source: Kept,
         write: |c, o| per_task_run(c, o, |r| r.repeats),
     },
     FamilyDef {
@@ -280,6 +312,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When the scheduled task's last run on the instance ended (FinishTime, else UpdateTime), Unix seconds.",
         kind: Gauge,
         empty: Nothing,
+        source: Kept,
         write: |c, o| per_task_run(c, o, |r| r.finish.or(r.update)),
     },
     FamilyDef {
@@ -287,6 +320,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the scheduled task's last run on the instance failed (Failed, Error, Timeout, Aborted, Invalid), else 0.",
         kind: Gauge,
         empty: Nothing,
+        source: Kept,
         write: |c, o| per_task_run(c, o, |r| Some(u8::from(r.failed()))),
     },
     // The exporter's own series.
@@ -295,6 +329,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the region's last walk succeeded, else 0.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_region(c, o, |r| Some(r.up as u8)),
     },
     FamilyDef {
@@ -302,6 +337,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "1 if the last sweep of the plugin (ListPluginStatus by name) in the region succeeded, else 0; a failed sweep keeps its last good series for a while.",
         kind: Gauge,
         empty: Nothing,
+        source: Kept,
         write: |c, o| {
             for ((acct, region), r) in c.regions() {
                 for (plugin, s) in &r.sweeps {
@@ -320,6 +356,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "When the region was last collected successfully, Unix seconds.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_region(c, o, |r| r.last_success),
     },
     FamilyDef {
@@ -327,6 +364,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Seconds the region's last walk took.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| per_region(c, o, |r| Some(Fixed6(r.duration))),
     },
     FamilyDef {
@@ -334,6 +372,7 @@ pub static FAMILIES: &[FamilyDef] = &[
         help: "Walks of the region since the exporter started, by result (ok, failed, timeout).",
         kind: Counter,
         empty: Header,
+        source: Kept,
         write: |c, o| {
             for ((acct, region), r) in c.regions() {
                 for (result, n) in WALK_RESULTS.iter().zip(r.walks) {
@@ -353,6 +392,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         help: "The configured --collect.interval: how often each (account, region) is walked.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| o.series(None, [], Fixed6(c.snap.interval)),
     },
     FamilyDef {
@@ -360,6 +400,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         help: "Rounds finished since the exporter started: a round ends once every region has ended a walk (ok or failed) since it began.",
         kind: Counter,
         empty: Header,
+        source: Kept,
         write: |c, o| o.series(None, [], c.snap.cycles),
     },
     FamilyDef {
@@ -367,6 +408,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         help: "Seconds the last round took: from its start until every region had ended a walk since (about the slowest region's walk).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| match c.snap.cycles {
             0 => Ok(()),
             _ => o.series(None, [], Fixed6(c.snap.cycle_duration)),
@@ -377,6 +419,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         help: "When the last walk of a region ended, Unix seconds.",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| match c.snap.last_collection {
             Some(t) => o.series(None, [], t),
             None => Ok(()),
@@ -387,6 +430,7 @@ pub static FLEET_FAMILIES: &[FamilyDef] = &[
         help: "Plugin names swept by name in every walk, by source (flag, discovered).",
         kind: Gauge,
         empty: Header,
+        source: Kept,
         write: |c, o| {
             let n = c.snap.plugin_names;
             o.series(None, [("source", "discovered")], n.discovered)?;

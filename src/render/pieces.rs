@@ -264,6 +264,14 @@ pub fn render_region(
     let no_previous = HashMap::new();
     for (i, f) in FAMILIES.iter().enumerate() {
         let pos = ord.region_pos[i];
+        // A side walk whose rows were let go: its piece stays as rendered.
+        if state.rendered.contains(f.source)
+            && let Some(p) = previous.and_then(|p| p.families.get(pos))
+        {
+            pieces.reused += p.chunks.len();
+            pieces.families[pos] = p.clone();
+            continue;
+        }
         let prev: HashMap<(u64, u64, usize), Chunk>;
         let previous = match previous.and_then(|p| p.families.get(pos)) {
             Some(p) if !p.is_empty() => {
@@ -548,6 +556,65 @@ mod tests {
         )
         .expect("third");
         assert_eq!(third.fresh, 0, "{third:?}");
+    }
+
+    #[test]
+    fn released_rows_keep_their_pieces_and_the_page_stays_the_same() {
+        use crate::api::{InstanceInfo, Tags};
+        use crate::snapshot::Source;
+        let tags: Arc<[String]> = Arc::new([]);
+        let key = RegionKey::new("", "a");
+        let mut with_info = region(0..500, 1000);
+        with_info.info = Some(Arc::new(
+            (0..500)
+                .map(|i| InstanceInfo {
+                    instance_id: format!("i-{i:06}").into(),
+                    name: Some(format!("web-{i}").into()),
+                    zone_id: Some("cn-a-1".into()),
+                    instance_type: Some("ecs.g7.large".into()),
+                    os_type: Some("linux".into()),
+                    tags: Tags::default(),
+                })
+                .collect(),
+        ));
+        let mut d = Deflater::new();
+        let first =
+            render_region(&key, &with_info, &tags, StateSets::All, None, &mut d).expect("first");
+        // The rows let go after that render; the region walked again since.
+        let mut released = region(0..500, 1060);
+        released.rendered.insert(Source::Info);
+        let second = render_region(&key, &released, &tags, StateSets::All, Some(&first), &mut d)
+            .expect("second");
+        let snap = FleetSnapshot::default();
+        let page = assemble(std::iter::once(&second), &snap, StateSets::All).expect("page");
+        let got = String::from_utf8(gunzip(&page, b"")).expect("utf8");
+        let mut whole = snap.clone();
+        let mut fresh_state = region(0..500, 1060);
+        fresh_state.info = with_info.info.clone();
+        whole.regions.insert(key.clone(), fresh_state);
+        let want = super::super::render(&whole, StateSets::All).expect("render");
+        assert_eq!(
+            got,
+            String::from_utf8(want.plain().expect("plain")).expect("utf8")
+        );
+        assert!(
+            got.contains("instance_name=\"web-499\""),
+            "info series kept"
+        );
+        // Without the mark, the same state renders no info series.
+        released.rendered = Default::default();
+        let third = render_region(
+            &key,
+            &released,
+            &tags,
+            StateSets::All,
+            Some(&second),
+            &mut d,
+        )
+        .expect("third");
+        let page = assemble(std::iter::once(&third), &snap, StateSets::All).expect("page");
+        let got = String::from_utf8(gunzip(&page, b"")).expect("utf8");
+        assert!(!got.contains("instance_info"), "{got}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use cloud_assistant_exporter::api::{activations, instances, managed_instances, t
 use cloud_assistant_exporter::clock::Clock;
 use cloud_assistant_exporter::collector::{Collector, CollectorOptions};
 use cloud_assistant_exporter::simulator::fleet::QUIRK_OMIT_OPTIONAL;
-use cloud_assistant_exporter::simulator::{Fleet, FleetConfig, RegionSpec, Simulator};
+use cloud_assistant_exporter::simulator::{Fleet, FleetConfig, RegionFault, RegionSpec, Simulator};
+use cloud_assistant_exporter::snapshot::Source;
 use common::*;
 
 const T0: i64 = 1_767_225_600;
@@ -663,4 +664,82 @@ async fn an_info_walk_slower_than_the_cycle_is_not_started_twice() {
     clock.advance(INFO_INTERVAL.as_secs() as i64);
     run_cycles(&c, 30).await;
     assert_eq!(sim.requests(instances::ACTION), 4, "one more per region");
+}
+
+/// The rows of instance info, hybrid servers and activation codes are let
+/// go once their series are rendered: the page keeps those series through
+/// the status walks and through failed info walks within
+/// `--collect.max-stale`, loses the info series past it, and has them again
+/// once the info walk answers.
+#[tokio::test]
+async fn released_side_walk_rows_keep_their_series_until_max_stale() {
+    let clock = Clock::fixed(T0);
+    let sim = sim_on(config(hybrid_regions()), &clock).await;
+    let fleet = sim.fleet();
+    let opts = CollectorOptions {
+        max_stale: Duration::from_secs(900),
+        ..options()
+    };
+    let c = collector(&sim, opts, clock.clone());
+    let page = settle(&c, &fleet, None).await;
+    let info = series(&page, INSTANCE_INFO);
+    assert_eq!(info, want_info(&fleet));
+    let hybrid: Vec<_> = MANAGED
+        .iter()
+        .chain(ACTIVATIONS)
+        .map(|f| series(&page, f))
+        .collect();
+    assert!(
+        hybrid.iter().all(|s| !s.is_empty()),
+        "hybrid series on the page"
+    );
+    let snap = c.snapshot().await;
+    for (key, r) in &snap.regions {
+        assert!(
+            r.info.is_none() && r.rendered.contains(Source::Info),
+            "{key:?}: the info rows are let go"
+        );
+        assert!(
+            r.managed.is_none() && r.activations.is_none(),
+            "{key:?}: so are the hybrid rows"
+        );
+    }
+
+    // The info walk fails from now on; the status walks go on.
+    sim.update_faults(|f| {
+        f.actions.insert(
+            instances::ACTION.into(),
+            RegionFault::Error {
+                status: 503,
+                code: "ServiceUnavailable".into(),
+            },
+        );
+    });
+    sim.reset_counts();
+    clock.advance(INFO_INTERVAL.as_secs() as i64);
+    let page = run_cycles(&c, 4).await;
+    assert!(sim.requests(instances::ACTION) >= 2, "the info walks ran");
+    assert_eq!(series(&page, INSTANCE_INFO), info, "kept within max_stale");
+    let now: Vec<_> = MANAGED
+        .iter()
+        .chain(ACTIVATIONS)
+        .map(|f| series(&page, f))
+        .collect();
+    assert_eq!(now, hybrid, "the hybrid series stay as they were");
+
+    // Failing past max_stale: the info series go, nothing else does.
+    clock.advance(INFO_INTERVAL.as_secs() as i64);
+    let page = cycle_until(&c, "the info series gone", |p| count(p, INSTANCE_INFO) == 0).await;
+    assert!(count(&page, MANAGED[0]) > 0 && count(&page, AGENT_UP) > 0);
+
+    // The info walk answers again: the series are back, exactly.
+    sim.update_faults(|f| {
+        f.actions.clear();
+    });
+    clock.advance(INFO_INTERVAL.as_secs() as i64);
+    let page = cycle_until(&c, "the info series back", |p| {
+        has_info_of_every_region(p, &fleet)
+    })
+    .await;
+    assert_eq!(series(&page, INSTANCE_INFO), info);
 }
