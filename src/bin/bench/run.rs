@@ -120,6 +120,22 @@ pub async fn run_size(
             Some(sum / n / own)
         })
         .fold(f64::NAN, f64::max);
+    let mut by_region: Vec<(&str, u64, f64)> = per_region
+        .iter()
+        .filter_map(|(r, (sum, n))| {
+            let pages = *min.region_chain.get(*r)?;
+            Some((*r, pages, sum / n / (pages as f64 * latency)))
+        })
+        .collect();
+    by_region.sort_by_key(|(_, pages, _)| std::cmp::Reverse(*pages));
+    let listed: Vec<String> = by_region
+        .iter()
+        .map(|(r, pages, ratio)| format!("{r} {ratio:.3} ({pages} pages)"))
+        .collect();
+    eprintln!(
+        "{build} {size}: walk / own chain by region: {}",
+        listed.join(", ")
+    );
     let n = f64::from(args.quiet_cycles);
     let cpu = (cpu_seconds(pid) - cpu0) / n;
     let client = reqwest::Client::new();
