@@ -95,8 +95,12 @@ impl Collector {
                 Some(Err(e)) => {
                     tracing::error!(account = %key.account, region = %key.region, error = %e, "rendering the region failed; its previous series stay")
                 }
+                // The region was not on the page at this read; pieces a
+                // later read stored (it came back since) stay.
                 None => {
-                    store.regions.remove(&key);
+                    if store.regions.get(&key).is_some_and(|(r, _)| *r < read) {
+                        store.regions.remove(&key);
+                    }
                 }
             }
         }
