@@ -16,7 +16,7 @@ use crate::api::invocations::{Filter, Invocation, walk_invocations};
 use crate::api::{self, Activation, InstanceInfo, ManagedInstance};
 use crate::client::Client;
 use crate::error::ApiError;
-use crate::snapshot::RegionKey;
+use crate::snapshot::{RegionKey, Source};
 
 /// The side walks of a region, by what they fill in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +35,17 @@ impl SideWalk {
             SideWalk::Managed => api::managed_instances::ACTION,
             SideWalk::Activations => api::activations::ACTION,
             SideWalk::Invocations => api::invocations::ACTION,
+        }
+    }
+
+    /// What its families are rendered from: the invocations' counts are
+    /// kept (the next walk adds to them), the other walks' rows let go.
+    pub(super) fn source(self) -> Source {
+        match self {
+            SideWalk::Info => Source::Info,
+            SideWalk::Managed => Source::Managed,
+            SideWalk::Activations => Source::Activations,
+            SideWalk::Invocations => Source::Kept,
         }
     }
 

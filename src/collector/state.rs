@@ -16,7 +16,7 @@ use crate::api::invocations::Filter;
 use crate::error::ApiError;
 use crate::render::{INSTANCE_STATES, PLUGIN_STATES};
 use crate::snapshot::{
-    FailureKey, FleetSnapshot, InvocationData, RegionData, RegionKey, Source, SweepState,
+    FailureKey, FleetSnapshot, InvocationData, RegionData, RegionKey, SweepState,
 };
 
 /// Cycles in a row a region must be missing from DescribeRegions (or the
@@ -371,8 +371,9 @@ impl State {
         let order = |a: &PluginStatus, b: &PluginStatus| {
             (&a.instance_id, &a.name).cmp(&(&b.instance_id, &b.name))
         };
+        let same = |a: &mut PluginStatus, b: &mut PluginStatus| order(a, b).is_eq();
         plugins.sort_unstable_by(order);
-        plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+        plugins.dedup_by(same);
         let swept_rows = plugins.len();
         for d in discovered {
             let known = plugins[..swept_rows]
@@ -384,7 +385,7 @@ impl State {
         }
         if plugins.len() > swept_rows {
             plugins.sort_unstable_by(order);
-            plugins.dedup_by(|a, b| a.instance_id == b.instance_id && a.name == b.name);
+            plugins.dedup_by(same);
         }
         plugins.shrink_to_fit();
         RegionData {
@@ -439,18 +440,9 @@ impl State {
             Ok(data) => {
                 schedule.last_success = Some(now);
                 match data {
-                    SideData::Info(v) => {
-                        entry.info = Some(Arc::new(v));
-                        entry.rendered.remove(Source::Info);
-                    }
-                    SideData::Managed(v) => {
-                        entry.managed = Some(Arc::new(v));
-                        entry.rendered.remove(Source::Managed);
-                    }
-                    SideData::Activations(v) => {
-                        entry.activations = Some(Arc::new(v));
-                        entry.rendered.remove(Source::Activations);
-                    }
+                    SideData::Info(v) => entry.info = Some(Arc::new(v)),
+                    SideData::Managed(v) => entry.managed = Some(Arc::new(v)),
+                    SideData::Activations(v) => entry.activations = Some(Arc::new(v)),
                     SideData::Invocations(w) => {
                         let data = count_invocations(
                             entry.invocations.as_deref(),
@@ -462,6 +454,8 @@ impl State {
                         entry.invocations = Some(Arc::new(data));
                     }
                 }
+                // Fresh rows: the pieces kept from released ones no longer hold.
+                entry.rendered.remove(walk.source());
                 return None;
             }
             Err(e) if e.is_permission_denied() => {
@@ -492,22 +486,14 @@ impl State {
                 }
             }
         }
-        // The series go: a piece kept from released rows goes with them.
         match walk {
-            SideWalk::Info => {
-                entry.info = None;
-                entry.rendered.remove(Source::Info);
-            }
-            SideWalk::Managed => {
-                entry.managed = None;
-                entry.rendered.remove(Source::Managed);
-            }
-            SideWalk::Activations => {
-                entry.activations = None;
-                entry.rendered.remove(Source::Activations);
-            }
+            SideWalk::Info => entry.info = None,
+            SideWalk::Managed => entry.managed = None,
+            SideWalk::Activations => entry.activations = None,
             SideWalk::Invocations => entry.invocations = None,
         }
+        // The series go: pieces kept from released rows go with them.
+        entry.rendered.remove(walk.source());
         None
     }
 

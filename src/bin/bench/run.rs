@@ -113,13 +113,6 @@ pub async fn run_size(
         e.0 += secs;
         e.1 += 1.0;
     }
-    let walk_ratio = per_region
-        .iter()
-        .filter_map(|(r, (sum, n))| {
-            let own = *min.region_chain.get(*r)? as f64 * latency;
-            Some(sum / n / own)
-        })
-        .fold(f64::NAN, f64::max);
     let mut by_region: Vec<(&str, u64, f64)> = per_region
         .iter()
         .filter_map(|(r, (sum, n))| {
@@ -127,6 +120,7 @@ pub async fn run_size(
             Some((*r, pages, sum / n / (pages as f64 * latency)))
         })
         .collect();
+    let walk_ratio = by_region.iter().map(|r| r.2).fold(f64::NAN, f64::max);
     by_region.sort_by_key(|(_, pages, _)| std::cmp::Reverse(*pages));
     let listed: Vec<String> = by_region
         .iter()
