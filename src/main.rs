@@ -6,6 +6,9 @@ use cloud_assistant_exporter::{app, clock::Clock, config::Flags, logging};
 // glibc's allocator keeps the memory freed after each cycle's JSON and page
 // buffers (its mmap threshold grows after a large free), which more than
 // doubled the resident size at 100 000 instances; mimalloc returns it.
+// Its version 2 (the `v2` feature) gives freed memory back after 10 ms where
+// version 3 waits a second, so a region's old rows and pieces are gone
+// before the next region's walk ends (BENCHMARKS.md: peak RSS 2026-12-07).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

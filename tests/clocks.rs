@@ -265,3 +265,78 @@ async fn a_timed_out_walk_keeps_the_last_good_pieces_until_max_stale() {
     assert!(a_walks >= 8.0, "a walked {a_walks} times");
     exporter.stop();
 }
+
+/// The regions of an account keep different places in the interval: every
+/// first walk starts at once, and from the second on the `k`-th of `n`
+/// regions walks `k / n` of half the interval after the first
+/// (docs/design.md, "Clocks"), each still every interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_regions_of_an_account_walk_at_their_own_moments() {
+    let names = ["r0", "r1", "r2", "r3"];
+    let sim = Simulator::start(fleet(&names.map(|n| (n, 20))))
+        .await
+        .expect("sim");
+    let exporter = ExporterProcess::on_api(
+        &sim.url(),
+        &[
+            "--collect.interval",
+            "4s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    // When each region's walks started: the moments its count of agent
+    // calls (one page a walk) rose, sampled every 10 ms.
+    let t0 = Instant::now();
+    let mut starts: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut seen = vec![0u64; names.len()];
+    while t0.elapsed() < Duration::from_secs(15) && starts.iter().any(|s| s.len() < 3) {
+        let by_region = sim.requests_by_region();
+        for (k, region) in names.iter().enumerate() {
+            let key = (
+                "DescribeCloudAssistantStatus".to_string(),
+                region.to_string(),
+            );
+            let n = by_region.get(&key).copied().unwrap_or(0);
+            if n > seen[k] {
+                starts[k].push(t0.elapsed().as_secs_f64());
+                seen[k] = n;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let log = exporter.stderr_so_far();
+    assert!(
+        starts.iter().all(|s| s.len() >= 3),
+        "three walks of each region: {starts:?}\n{log}"
+    );
+    // The first walks together.
+    let first: Vec<f64> = starts.iter().map(|s| s[0]).collect();
+    let spread = first.iter().cloned().fold(f64::MIN, f64::max)
+        - first.iter().cloned().fold(f64::MAX, f64::min);
+    assert!(spread < 0.4, "first walks {first:?}");
+    for (k, s) in starts.iter().enumerate() {
+        // Every interval (the second once its phase more)...
+        let phase = 0.5 * k as f64;
+        assert!(
+            (s[1] - s[0] - 4.0 - phase).abs() < 0.3,
+            "region {k}: second walk {:.2} s after the first",
+            s[1] - s[0]
+        );
+        assert!(
+            (s[2] - s[1] - 4.0).abs() < 0.3,
+            "region {k}: third walk {:.2} s after the second",
+            s[2] - s[1]
+        );
+        // ...and half a second after the previous region's.
+        assert!(
+            (s[2] - starts[0][2] - phase).abs() < 0.3,
+            "region {k}: {:.2} s after r0's",
+            s[2] - starts[0][2]
+        );
+    }
+    exporter.stop();
+}

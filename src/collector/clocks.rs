@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -136,9 +137,15 @@ async fn account_clock(c: Arc<Collector>, account: Account) {
             tracing::info!(account = %k.account, region = %k.region, "no longer walking the region");
             regions.stop(&k.region);
         }
-        for k in keys {
+        for (rank, k) in keys.iter().enumerate() {
             if !regions.0.contains_key(&k.region) {
-                let task = region_clock(Arc::clone(&c), k.clone(), Arc::clone(&account.client));
+                let phase = phase(rank, keys.len(), c.opts.interval);
+                let task = region_clock(
+                    Arc::clone(&c),
+                    k.clone(),
+                    Arc::clone(&account.client),
+                    phase,
+                );
                 regions.start(k.region.clone(), task);
             }
         }
@@ -149,14 +156,28 @@ async fn account_clock(c: Arc<Collector>, account: Account) {
     }
 }
 
+/// Where in the interval the walks of the `rank`-th of an account's `n`
+/// regions fall: spread evenly over half of it, as Prometheus spreads its
+/// scrapes, so that the regions of an account do not all call the API, and
+/// render, at the same moments (a steadier request rate, and no region's
+/// walk slowed by all the others' at once).
+pub(super) fn phase(rank: usize, n: usize, interval: Duration) -> Duration {
+    let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    let rank = u32::try_from(rank).unwrap_or(u32::MAX).min(n - 1);
+    interval / 2 / n * rank
+}
+
 /// One region: a walk, then the next once the interval since this one's
-/// start has passed (at once if it took longer).
-async fn region_clock(c: Arc<Collector>, key: RegionKey, client: Arc<Client>) {
+/// start has passed (at once if it took longer). The first walk starts at
+/// once (a first page as soon as can be); the second waits `phase` more,
+/// once, and the walks keep that place in the interval from then on.
+async fn region_clock(c: Arc<Collector>, key: RegionKey, client: Arc<Client>, phase: Duration) {
+    let mut delay = phase;
     loop {
         let started = Instant::now();
         let now = c.clock.now();
         c.walk_region(&key, &client, now).await;
-        tokio::time::sleep_until(started + c.opts.interval).await;
+        tokio::time::sleep_until(started + c.opts.interval + std::mem::take(&mut delay)).await;
     }
 }
 
@@ -171,5 +192,32 @@ async fn take_side_walks(c: Arc<Collector>) {
         if !changed.is_empty() {
             c.publish(changed).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phase;
+    use std::time::Duration;
+
+    #[test]
+    fn regions_of_an_account_are_spread_over_half_the_interval() {
+        let i = Duration::from_secs(60);
+        let phases: Vec<Duration> = (0..4).map(|r| phase(r, 4, i)).collect();
+        let s = Duration::from_secs;
+        assert_eq!(
+            phases,
+            [
+                s(0),
+                s(7) + Duration::from_millis(500),
+                s(15),
+                s(22) + Duration::from_millis(500)
+            ]
+        );
+        // One region walks on the interval alone; a rank past the list (a
+        // region added since) stays within the spread.
+        assert_eq!(phase(0, 1, i), Duration::ZERO);
+        assert!(phase(9, 4, i) < i / 2);
+        assert_eq!(phase(0, 0, i), Duration::ZERO);
     }
 }

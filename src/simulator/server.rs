@@ -159,8 +159,23 @@ impl Simulator {
         }
     }
 
+    /// Time spent answering requests since the last reset, the injected
+    /// latency left out.
+    pub fn busy(&self) -> Duration {
+        Duration::from_nanos(self.state.busy_nanos.load(Ordering::Relaxed))
+    }
+
+    /// How far the injected latency's sleeps ran past their length in
+    /// total since the last reset (the timer's granularity and a busy
+    /// runtime).
+    pub fn overslept(&self) -> Duration {
+        Duration::from_nanos(self.state.overslept_nanos.load(Ordering::Relaxed))
+    }
+
     pub fn reset_counts(&self) {
         self.state.max_in_flight.store(0, Ordering::Relaxed);
+        self.state.busy_nanos.store(0, Ordering::Relaxed);
+        self.state.overslept_nanos.store(0, Ordering::Relaxed);
         if let Ok(mut r) = self.state.requests.lock() {
             r.clear();
         }
@@ -185,6 +200,7 @@ async fn handle(
     state: Arc<SimState>,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
+    let t0 = std::time::Instant::now();
     let method = req.method().as_str().to_string();
     let params = form_params(req).await;
     let get = |k: &str| {
@@ -210,8 +226,15 @@ async fn handle(
             .get(&action)
             .copied()
             .unwrap_or_default();
+    let mut slept = Duration::ZERO;
     if !latency.is_zero() {
+        let t = std::time::Instant::now();
         tokio::time::sleep(latency).await;
+        slept = t.elapsed();
+        state.overslept_nanos.fetch_add(
+            slept.saturating_sub(latency).as_nanos() as u64,
+            Ordering::Relaxed,
+        );
     }
     let fault = state.fault(&action, &region);
     if let Some(RegionFault::Redirect(to)) = &fault {
@@ -265,5 +288,9 @@ async fn handle(
         .header("content-type", "application/json;charset=utf-8")
         .body(Full::new(bytes))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    let busy = t0.elapsed().saturating_sub(slept);
+    state
+        .busy_nanos
+        .fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
     Ok(resp)
 }

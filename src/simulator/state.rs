@@ -62,6 +62,11 @@ pub struct SimState {
     /// as for a RAM user that may only assume a role.
     pub(super) long_term_refused: AtomicBool,
     pub(super) expired_refusals: AtomicU64,
+    /// Time spent answering requests, the injected latency left out
+    /// (nanoseconds), so a benchmark can tell the simulator's own cost.
+    pub(super) busy_nanos: AtomicU64,
+    /// The injected latency's sleeps past their length (nanoseconds).
+    pub(super) overslept_nanos: AtomicU64,
 }
 
 impl SimState {
@@ -92,6 +97,8 @@ impl SimState {
             nonce_prune_at: AtomicUsize::new(50_000),
             long_term_refused: AtomicBool::new(false),
             expired_refusals: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
+            overslept_nanos: AtomicU64::new(0),
         }
     }
 

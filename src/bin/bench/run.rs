@@ -10,7 +10,7 @@ use crate::args::Args;
 use crate::error::BenchError;
 use crate::exporter::{next_cycle, spawn_exporter};
 use crate::fleet::{fleet_config, minimum};
-use crate::measure::{cpu_seconds, peak_rss_mb, percentile};
+use crate::measure::{RssWatch, call_seconds, cpu_seconds, peak_rss_mb, percentile};
 use crate::scrape::scrape_during_next_cycle;
 
 pub struct Row {
@@ -62,9 +62,11 @@ pub async fn run_size(
     let within = interval * 3;
     let mut e = spawn_exporter(bin, &sim, interval, Some(args.max_concurrency))?;
     let pid = e.child.id();
+    let rss_watch = RssWatch::start(pid);
 
     // Cycle 1: cold (discovery starts from nothing).
     next_cycle(&mut e, within).await?;
+    let rss_cold = rss_watch.take_mb();
     // The info walks (once per --collect.instance-info-interval, far longer
     // than the run: the first cycle's) are counted before each reset.
     let (mut info_calls, mut activation_calls, mut invocation_calls) = (0, 0, 0);
@@ -76,14 +78,19 @@ pub async fn run_size(
     // Cycle 2: scrapers asking for gzip run while it does; cycle 3: plain ones.
     count_info(&sim);
     let gz = scrape_during_next_cycle(&sim, &mut e, args.scrapers, true, within).await?;
+    let rss_gzip = rss_watch.take_mb();
     count_info(&sim);
     let plain = scrape_during_next_cycle(&sim, &mut e, args.scrapers, false, within).await?;
+    let rss_plain = rss_watch.take_mb();
 
     // Cycle 4 settles (cycle 3 may have overrun its interval under the plain
     // scrapers); then quiet cycles on schedule: calls in the first; wall
     // time, render time and CPU as means over all of them.
     next_cycle(&mut e, within).await?;
     count_info(&sim);
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/metrics", e.addr);
+    let calls0 = call_seconds(&client.get(&url).send().await?.text().await?);
     sim.reset_counts();
     let cpu0 = cpu_seconds(pid);
     let first = next_cycle(&mut e, within).await?;
@@ -132,8 +139,22 @@ pub async fn run_size(
     );
     let n = f64::from(args.quiet_cycles);
     let cpu = (cpu_seconds(pid) - cpu0) / n;
-    let client = reqwest::Client::new();
-    let url = format!("http://{}/metrics", e.addr);
+    eprintln!(
+        "{build} {size}: highest RSS by round (MB): cold {rss_cold:.0}, gzip scrapers {rss_gzip:.0}, plain scrapers {rss_plain:.0}, settling and quiet {:.0}",
+        rss_watch.take_mb()
+    );
+    // Where a page's time goes beyond the latency: the call as the exporter
+    // sees it, the simulator's own work, its sleeps' overshoot.
+    let calls1 = call_seconds(&client.get(&url).send().await?.text().await?);
+    let answered: u64 = sim.requests_by_region().values().sum();
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / answered.max(1) as f64;
+    eprintln!(
+        "{build} {size}: per call in the quiet rounds ({answered} calls): the exporter saw {:.2} ms (latency {} ms); the simulator worked {:.2} ms, its sleeps ran over by {:.2} ms",
+        (calls1.0 - calls0.0) * 1000.0 / (calls1.1 - calls0.1).max(1.0),
+        args.latency_ms,
+        per(sim.busy()),
+        per(sim.overslept()),
+    );
     let gzip_bytes = client
         .get(&url)
         .header("accept-encoding", "gzip")
