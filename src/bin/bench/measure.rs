@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// utime + stime of a process, in seconds.
-pub fn cpu_seconds(pid: u32) -> f64 {
+/// utime and stime of a process, in seconds.
+pub fn cpu_split(pid: u32) -> (f64, f64) {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return f64::NAN;
+        return (f64::NAN, f64::NAN);
     };
     // Fields after the command name (which may hold spaces) start at ") ".
     let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
@@ -20,7 +20,8 @@ pub fn cpu_seconds(pid: u32) -> f64 {
             .unwrap_or(f64::NAN)
     };
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / clock_ticks()
+    let hz = clock_ticks();
+    (ticks(11) / hz, ticks(12) / hz)
 }
 
 fn clock_ticks() -> f64 {

@@ -10,7 +10,7 @@ use crate::args::Args;
 use crate::error::BenchError;
 use crate::exporter::{next_cycle, spawn_exporter};
 use crate::fleet::{fleet_config, minimum};
-use crate::measure::{RssWatch, call_seconds, cpu_seconds, peak_rss_mb, percentile};
+use crate::measure::{RssWatch, call_seconds, cpu_split, peak_rss_mb, percentile};
 use crate::scrape::scrape_during_next_cycle;
 
 pub struct Row {
@@ -92,7 +92,7 @@ pub async fn run_size(
     let url = format!("http://{}/metrics", e.addr);
     let calls0 = call_seconds(&client.get(&url).send().await?.text().await?);
     sim.reset_counts();
-    let cpu0 = cpu_seconds(pid);
+    let cpu0 = cpu_split(pid);
     let first = next_cycle(&mut e, within).await?;
     let discovery: u64 = sim.instance_queries().values().sum();
     let managed_calls = sim.requests("DescribeManagedInstances");
@@ -138,7 +138,10 @@ pub async fn run_size(
         listed.join(", ")
     );
     let n = f64::from(args.quiet_cycles);
-    let cpu = (cpu_seconds(pid) - cpu0) / n;
+    let cpu1 = cpu_split(pid);
+    let (user, system) = ((cpu1.0 - cpu0.0) / n, (cpu1.1 - cpu0.1) / n);
+    let cpu = user + system;
+    eprintln!("{build} {size}: CPU per round: user {user:.2} s, system {system:.2} s");
     eprintln!(
         "{build} {size}: highest RSS by round (MB): cold {rss_cold:.0}, gzip scrapers {rss_gzip:.0}, plain scrapers {rss_plain:.0}, settling and quiet {:.0}",
         rss_watch.take_mb()
