@@ -161,7 +161,7 @@ async fn account_clock(c: Arc<Collector>, account: Account) {
 /// scrapes, so that the regions of an account do not all call the API, and
 /// render, at the same moments (a steadier request rate, and no region's
 /// walk slowed by all the others' at once).
-pub(super) fn phase(rank: usize, n: usize, interval: Duration) -> Duration {
+fn phase(rank: usize, n: usize, interval: Duration) -> Duration {
     let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
     let rank = u32::try_from(rank).unwrap_or(u32::MAX).min(n - 1);
     interval / 2 / n * rank

@@ -54,28 +54,30 @@ fn gunzip(page: &super::super::Page, own: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A region's pieces as the collector renders them (no tag labels, every
+/// state series), from `previous` where the text is the same.
+fn pieces_of(
+    key: &RegionKey,
+    state: &RegionState,
+    previous: Option<&RegionPieces>,
+    d: &mut Deflater,
+) -> RegionPieces {
+    let tags: Arc<[String]> = Arc::new([]);
+    render_region(key, state, &tags, StateSets::All, previous, d).expect("render_region")
+}
+
 #[test]
 fn a_page_of_reused_and_fresh_pieces_is_one_valid_member_equal_to_a_fresh_render() {
-    let tags: Arc<[String]> = Arc::new([]);
     let (a, b) = (RegionKey::new("", "a"), RegionKey::new("", "b"));
     let mut d = Deflater::new();
-    let first_a = render_region(
-        &a,
-        &region(0..3000, 1000),
-        &tags,
-        StateSets::All,
-        None,
-        &mut d,
-    )
-    .expect("a");
+    let first_a = pieces_of(&a, &region(0..3000, 1000), None, &mut d);
     // The next walk of a: one instance more at the start, the heartbeats
     // moved on (those families change whole; the others mostly not).
     let next = region(std::iter::once(0).chain(1..3001).map(|i| i + 5), 1060);
-    let second_a =
-        render_region(&a, &next, &tags, StateSets::All, Some(&first_a), &mut d).expect("a");
+    let second_a = pieces_of(&a, &next, Some(&first_a), &mut d);
     assert!(second_a.reused > 0 && second_a.fresh > 0, "{second_a:?}");
     let region_b = region(0..10, 900);
-    let pieces_b = render_region(&b, &region_b, &tags, StateSets::All, None, &mut d).expect("b");
+    let pieces_b = pieces_of(&b, &region_b, None, &mut d);
     let snap = FleetSnapshot {
         cycles: 3,
         interval: 60.0,
@@ -102,28 +104,16 @@ fn a_page_of_reused_and_fresh_pieces_is_one_valid_member_equal_to_a_fresh_render
 
 #[test]
 fn chunks_keep_their_bytes_when_an_instance_comes_before_them() {
-    let tags: Arc<[String]> = Arc::new([]);
     let key = RegionKey::new("", "a");
     let mut d = Deflater::new();
-    let first = render_region(
-        &key,
-        &region(10..20_010, 1000),
-        &tags,
-        StateSets::All,
-        None,
-        &mut d,
-    )
-    .expect("first");
+    let first = pieces_of(&key, &region(10..20_010, 1000), None, &mut d);
     // Same heartbeats; one instance in front of all the others.
-    let second = render_region(
+    let second = pieces_of(
         &key,
         &region((0..1).chain(10..20_010), 1000),
-        &tags,
-        StateSets::All,
         Some(&first),
         &mut d,
-    )
-    .expect("second");
+    );
     let total = second.reused + second.fresh;
     assert!(
         second.reused * 10 >= total * 8,
@@ -131,15 +121,12 @@ fn chunks_keep_their_bytes_when_an_instance_comes_before_them() {
         second.reused
     );
     // Nothing changed at all: nothing is compressed again.
-    let third = render_region(
+    let third = pieces_of(
         &key,
         &region((0..1).chain(10..20_010), 1000),
-        &tags,
-        StateSets::All,
         Some(&second),
         &mut d,
-    )
-    .expect("third");
+    );
     assert_eq!(third.fresh, 0, "{third:?}");
 }
 
@@ -147,7 +134,6 @@ fn chunks_keep_their_bytes_when_an_instance_comes_before_them() {
 fn released_rows_keep_their_pieces_and_the_page_stays_the_same() {
     use crate::api::{InstanceInfo, Tags};
     use crate::snapshot::Source;
-    let tags: Arc<[String]> = Arc::new([]);
     let key = RegionKey::new("", "a");
     let mut with_info = region(0..500, 1000);
     with_info.info = Some(Arc::new(
@@ -163,13 +149,11 @@ fn released_rows_keep_their_pieces_and_the_page_stays_the_same() {
             .collect(),
     ));
     let mut d = Deflater::new();
-    let first =
-        render_region(&key, &with_info, &tags, StateSets::All, None, &mut d).expect("first");
+    let first = pieces_of(&key, &with_info, None, &mut d);
     // The rows let go after that render; the region walked again since.
     let mut released = region(0..500, 1060);
     released.rendered.insert(Source::Info);
-    let second = render_region(&key, &released, &tags, StateSets::All, Some(&first), &mut d)
-        .expect("second");
+    let second = pieces_of(&key, &released, Some(&first), &mut d);
     let snap = FleetSnapshot::default();
     let page = assemble(std::iter::once(&second), &snap, StateSets::All).expect("page");
     let got = String::from_utf8(gunzip(&page, b"")).expect("utf8");
@@ -188,15 +172,7 @@ fn released_rows_keep_their_pieces_and_the_page_stays_the_same() {
     );
     // Without the mark, the same state renders no info series.
     released.rendered = Default::default();
-    let third = render_region(
-        &key,
-        &released,
-        &tags,
-        StateSets::All,
-        Some(&second),
-        &mut d,
-    )
-    .expect("third");
+    let third = pieces_of(&key, &released, Some(&second), &mut d);
     let page = assemble(std::iter::once(&third), &snap, StateSets::All).expect("page");
     let got = String::from_utf8(gunzip(&page, b"")).expect("utf8");
     assert!(!got.contains("instance_info"), "{got}");
