@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{FieldError, Raw, opt_bool, opt_shared, opt_time, opt_u64, req_shared};
+use super::fields::{FieldError, Raw, Repeated, opt_bool, opt_time, opt_u64, req_shared};
 use super::page::{Meta, Names, Rows, unique_rows};
 use super::paging::{dedup_by_id, walk_next_token};
 use crate::client::Client;
@@ -76,7 +76,14 @@ struct Item<'a> {
     last_heartbeat: Option<Raw<'a>>,
 }
 
-fn parse_item(v: Item) -> Result<AgentStatus, FieldError> {
+/// The values a page's agents mostly share.
+#[derive(Default)]
+struct Shared {
+    version: Repeated,
+    os_type: Repeated,
+}
+
+fn parse_item(v: Item, shared: &mut Shared) -> Result<AgentStatus, FieldError> {
     let instance_id = req_shared(&v.instance_id, "InstanceId")?;
     let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
     let up = opt_bool(&v.up, "CloudAssistantStatus")
@@ -86,8 +93,11 @@ fn parse_item(v: Item) -> Result<AgentStatus, FieldError> {
         })?;
     Ok(AgentStatus {
         up,
-        version: opt_shared(&v.version, "CloudAssistantVersion").map_err(ctx)?,
-        os_type: opt_shared(&v.os_type, "OSType").map_err(ctx)?,
+        version: shared
+            .version
+            .opt(&v.version, "CloudAssistantVersion")
+            .map_err(ctx)?,
+        os_type: shared.os_type.opt(&v.os_type, "OSType").map_err(ctx)?,
         session_manager: opt_bool(&v.session_manager, "SupportSessionManager").map_err(ctx)?,
         active_tasks: opt_u64(&v.active_tasks, "ActiveTaskCount").map_err(ctx)?,
         invocations: opt_u64(&v.invocations, "InvocationCount").map_err(ctx)?,
@@ -99,7 +109,13 @@ fn parse_item(v: Item) -> Result<AgentStatus, FieldError> {
 
 /// The agents of one answer body, and its paging fields.
 fn read_page(body: &[u8]) -> Result<(Vec<AgentStatus>, Meta), FieldError> {
-    unique_rows::<Agents, _>(body, parse_item, |a| &a.instance_id, "instance")
+    let mut shared = Shared::default();
+    unique_rows::<Agents, _>(
+        body,
+        |v| parse_item(v, &mut shared),
+        |a| &a.instance_id,
+        "instance",
+    )
 }
 
 /// The agents of one answer body.

@@ -214,6 +214,37 @@ pub fn opt_shared(v: &Option<Raw>, name: &'static str) -> Result<Option<Arc<str>
     }
 }
 
+/// One field's shared value, remembered from the row before: the rows of
+/// a page mostly repeat a version, a state or a plugin name, so the pool
+/// (a lock and a hash) is asked when the value changes, not for every row.
+#[derive(Default)]
+pub struct Repeated(Option<Arc<str>>);
+
+impl Repeated {
+    /// [`opt_shared`], through the value of the row before.
+    pub fn opt(
+        &mut self,
+        v: &Option<Raw>,
+        name: &'static str,
+    ) -> Result<Option<Arc<str>>, FieldError> {
+        if let (Some(Raw::Str(s)), Some(last)) = (v, &self.0)
+            && **last == **s
+        {
+            return Ok(Some(Arc::clone(last)));
+        }
+        let value = opt_shared(v, name)?;
+        if let Some(value) = &value {
+            self.0 = Some(Arc::clone(value));
+        }
+        Ok(value)
+    }
+
+    /// [`req_shared`], through the value of the row before.
+    pub fn req(&mut self, v: &Option<Raw>, name: &'static str) -> Result<Arc<str>, FieldError> {
+        self.opt(v, name)?.ok_or(FieldError::Missing(name))
+    }
+}
+
 /// An optional string; empty means absent.
 pub fn opt_str(v: &Option<Raw>, name: &'static str) -> Result<Option<String>, FieldError> {
     match v {
@@ -312,6 +343,33 @@ mod tests {
 
     fn raw(json: &str) -> Option<Raw<'_>> {
         serde_json::from_str(json).expect("JSON")
+    }
+
+    #[test]
+    fn a_repeated_value_is_the_pools_copy_and_a_new_one_is_read_afresh() {
+        let mut r = Repeated::default();
+        let a = r.req(&raw("\"Running-fields-test\""), "S").expect("value");
+        assert!(Arc::ptr_eq(&a, &intern("Running-fields-test")));
+        let b = r.req(&raw("\"Running-fields-test\""), "S").expect("value");
+        assert!(Arc::ptr_eq(&a, &b));
+        // A different value, a number, an empty string and null are read as
+        // opt_shared reads them; the empty one is not remembered.
+        assert_eq!(
+            r.opt(&raw("\"Stopped\""), "S").expect("value").as_deref(),
+            Some("Stopped")
+        );
+        assert_eq!(r.opt(&raw("7"), "S").expect("value").as_deref(), Some("7"));
+        assert_eq!(r.opt(&raw("\"\""), "S"), Ok(None));
+        assert_eq!(r.opt(&raw("null"), "S"), Ok(None));
+        assert_eq!(
+            r.opt(&raw("\"7\""), "S").expect("value").as_deref(),
+            Some("7")
+        );
+        assert_eq!(r.req(&raw("\"\""), "S"), Err(FieldError::Missing("S")));
+        assert!(matches!(
+            r.opt(&raw("[1]"), "S"),
+            Err(FieldError::Type { .. })
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use super::PAGE_SIZE;
-use super::fields::{FieldError, Raw, req_shared};
+use super::fields::{FieldError, Raw, Repeated, req_shared};
 use super::page::{Names, Page, Rows, check_unique};
 use super::paging::dedup_by_id;
 use crate::call_lanes::{in_lanes, lanes_for};
@@ -60,12 +60,14 @@ pub fn parse_page(body: &[u8]) -> Result<(Vec<InstanceStatus>, Option<u64>), Fie
             }),
         };
     };
+    let mut states = Repeated::default();
     let items = set
         .items()?
         .into_iter()
         .map(|v| {
             let instance_id = req_shared(&v.instance_id, "InstanceId")?;
-            let status = req_shared(&v.status, "Status")
+            let status = states
+                .req(&v.status, "Status")
                 .map_err(|e| e.within(format!("instance {instance_id}")))?;
             Ok(InstanceStatus {
                 instance_id,

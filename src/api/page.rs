@@ -298,8 +298,11 @@ impl<'a, R: Rows> Page<'a, R> {
     }
 
     /// Reads one answer body (the client checked it is a JSON object).
+    /// UTF-8 is checked once for the whole body: read from bytes, the
+    /// parser would check every string it lends out again, one by one.
     pub fn read(body: &'a [u8]) -> Result<Self, FieldError> {
-        serde_json::from_slice(body).map_err(|e| FieldError::Json(e.to_string()))
+        let text = std::str::from_utf8(body).map_err(|e| FieldError::Json(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| FieldError::Json(e.to_string()))
     }
 
     /// NextToken, checked; TotalCount and PageSize, read.
@@ -336,7 +339,7 @@ impl<'a, R: Rows> Page<'a, R> {
 /// row in that error), and the page's paging fields.
 pub fn unique_rows<'a, R: Rows, T>(
     body: &'a [u8],
-    parse: impl Fn(R::Item<'a>) -> Result<T, FieldError>,
+    parse: impl FnMut(R::Item<'a>) -> Result<T, FieldError>,
     id: impl Fn(&T) -> &str,
     what: &'static str,
 ) -> Result<(Vec<T>, Meta), FieldError> {
@@ -358,7 +361,8 @@ pub fn check_unique<'a>(
     keys: impl IntoIterator<Item = &'a str>,
     what: &'static str,
 ) -> Result<(), FieldError> {
-    let mut seen = std::collections::HashSet::new();
+    let keys = keys.into_iter();
+    let mut seen = std::collections::HashSet::with_capacity(keys.size_hint().0);
     for k in keys {
         if !seen.insert(k) {
             return Err(FieldError::Twice {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::fields::{FieldError, Raw, opt_shared, opt_time, req_shared};
+use super::fields::{FieldError, Raw, Repeated, opt_time, req_shared};
 use super::page::{Meta, Names, Rows, Set, nested};
 use super::paging::walk_next_token;
 use crate::client::Client;
@@ -99,15 +99,21 @@ fn read_page(body: &[u8]) -> Result<(Vec<PluginStatus>, Meta), FieldError> {
     let page = super::page::Page::<Instances>::read(body)?;
     let meta = page.meta()?;
     let mut out = Vec::new();
+    let (mut names, mut versions, mut states) = (
+        Repeated::default(),
+        Repeated::default(),
+        Repeated::default(),
+    );
     for inst in page.rows()? {
         let instance_id = req_shared(&inst.instance_id, "InstanceId")?;
         let ctx = |e: FieldError| e.within(format!("instance {instance_id}"));
         for p in nested(inst.plugins).map_err(ctx)? {
-            let name = req_shared(&p.name, "PluginName").map_err(ctx)?;
+            let name = names.req(&p.name, "PluginName").map_err(ctx)?;
             let pctx = |e: FieldError| e.within(format!("instance {instance_id} plugin {name}"));
             out.push(PluginStatus {
-                version: opt_shared(&p.version, "PluginVersion").map_err(pctx)?,
-                status: opt_shared(&p.status, "PluginStatus")
+                version: versions.opt(&p.version, "PluginVersion").map_err(pctx)?,
+                status: states
+                    .opt(&p.status, "PluginStatus")
                     .map_err(pctx)?
                     .unwrap_or_else(|| intern("Unknown")),
                 first_heartbeat: opt_time(&p.first_heartbeat, "FirstHeartbeatTime")

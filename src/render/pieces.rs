@@ -20,7 +20,7 @@ use flate2::{Compress, Compression, FlushCompress, Status};
 use super::GZIP_LEVEL;
 use super::ctx::Ctx;
 use super::families::{Empty, FAMILIES, FLEET_FAMILIES, FamilyDef};
-use super::text::{Out, fx_hash_seeded};
+use super::text::{Out, fx_hashes};
 use crate::snapshot::{FleetSnapshot, RegionKey, RegionState, StateSets};
 
 /// A run of the page's text, compressed on its own.
@@ -137,10 +137,8 @@ fn stored(text: &[u8]) -> Chunk {
 }
 
 fn hash(text: &[u8]) -> (u64, u64) {
-    (
-        fx_hash_seeded(text, 0x243f_6a88_85a3_08d3),
-        fx_hash_seeded(text, 0x1319_8a2e_0370_7344),
-    )
+    let [a, b] = fx_hashes(text, [0x243f_6a88_85a3_08d3, 0x1319_8a2e_0370_7344]);
+    (a, b)
 }
 
 /// A raw deflate compressor, reset before every chunk, and the buffer it

@@ -92,6 +92,8 @@ pub async fn run_size(
     let url = format!("http://{}/metrics", e.addr);
     let calls0 = call_seconds(&client.get(&url).send().await?.text().await?);
     sim.reset_counts();
+    // A profiler can be attached to the exporter from here on.
+    eprintln!("{build} {size}: quiet rounds begin (exporter pid {pid})");
     let cpu0 = cpu_split(pid);
     let first = next_cycle(&mut e, within).await?;
     let discovery: u64 = sim.instance_queries().values().sum();
@@ -151,6 +153,14 @@ pub async fn run_size(
     let calls1 = call_seconds(&client.get(&url).send().await?.text().await?);
     let answered: u64 = sim.requests_by_region().values().sum();
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / answered.max(1) as f64;
+    // The chain at the latency the simulator delivered: its sleeps wake on
+    // tokio's millisecond ticks, after the latency asked for.
+    let delivered = 1.0 + per(sim.overslept()) / args.latency_ms as f64;
+    eprintln!(
+        "{build} {size}: slowest walk / own chain at the latency delivered ({:.2} ms): {:.3}",
+        args.latency_ms as f64 * delivered,
+        walk_ratio / delivered
+    );
     eprintln!(
         "{build} {size}: per call in the quiet rounds ({answered} calls): the exporter saw {:.2} ms (latency {} ms); the simulator worked {:.2} ms, its sleeps ran over by {:.2} ms",
         (calls1.0 - calls0.0) * 1000.0 / (calls1.1 - calls0.1).max(1.0),
