@@ -4,7 +4,8 @@
 //! benchmark and `--demo` run against it.
 //!
 //! Files import one way, with no circle: the leaves (`model`, `quirks`,
-//! `reference`, `faults`, `http`, `invocations`) import no other file here;
+//! `reference`, `faults`, `http`, `invocations`, `latency`) import no other
+//! file here;
 //! `inventory` builds on the leaves, `fleet` on it, `state` on the fleet,
 //! `auth`, `paging` and `identity_state` on `state`, the actions, `sts` and
 //! `metadata` on those, and the two servers (`server`, `identity`) on top.
@@ -19,6 +20,7 @@ pub mod identity;
 mod identity_state;
 pub mod inventory;
 pub mod invocations;
+mod latency;
 pub mod metadata;
 mod model;
 mod paging;

@@ -229,7 +229,7 @@ async fn handle(
     let mut slept = Duration::ZERO;
     if !latency.is_zero() {
         let t = std::time::Instant::now();
-        tokio::time::sleep(latency).await;
+        state.latency_clock.sleep(latency).await;
         slept = t.elapsed();
         state.overslept_nanos.fetch_add(
             slept.saturating_sub(latency).as_nanos() as u64,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::faults::{Faults, RegionFault};
 use super::fleet::{Fleet, FleetConfig};
+use super::latency::LatencyClock;
 use crate::clock::Clock;
 use crate::rng::Rng;
 
@@ -67,6 +68,8 @@ pub struct SimState {
     pub(super) busy_nanos: AtomicU64,
     /// The injected latency's sleeps past their length (nanoseconds).
     pub(super) overslept_nanos: AtomicU64,
+    /// Wakes the injected latency's sleeps on time.
+    pub(super) latency_clock: LatencyClock,
 }
 
 impl SimState {
@@ -99,6 +102,7 @@ impl SimState {
             expired_refusals: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
             overslept_nanos: AtomicU64::new(0),
+            latency_clock: LatencyClock::default(),
         }
     }
 
