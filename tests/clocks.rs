@@ -1,12 +1,14 @@
 //! Every (account, region) on its own clock, against the binary: a slow
-//! region delays only its own walks, and an account whose endpoint never
-//! answers holds back no other account.
+//! region delays only its own walks, an account whose endpoint never
+//! answers holds back no other account, a hung region listing holds back
+//! no walk, `/ready` waits for every first walk (a failed one counts), and
+//! a connect that never completes fails within seconds.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
-use cloud_assistant_exporter::simulator::{SimKey, Simulator};
+use cloud_assistant_exporter::simulator::{RegionFault, SimKey, Simulator};
 use common::*;
 
 /// Walks of a region ended so far (any result).
@@ -172,7 +174,14 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
         },
     )
     .await;
+    // Its calls hang, each on a connection of its own, for the 30 s of the
+    // request timeout: it holds no more than its share of the 4 slots.
     assert!(hang.hits() > 0, "the hung endpoint was called");
+    assert!(
+        hang.hits() <= 2,
+        "{} calls hang at once, more than max(1, 4 / 2)",
+        hang.hits()
+    );
     let n = walks_over(addr, Duration::from_secs(15), &[(good, "r1"), (good, "r2")]).await;
     let log = exporter.stderr_so_far();
     for (region, walked) in [("r1", n[0]), ("r2", n[1])] {
@@ -339,4 +348,252 @@ async fn the_regions_of_an_account_walk_at_their_own_moments() {
         );
     }
     exporter.stop();
+}
+
+/// Calls of a region's walk for `region` made so far (the side walks'
+/// DescribeInvocations, DescribeActivations and DescribeInstances left out).
+fn walk_calls(sim: &Simulator, region: &str) -> u64 {
+    const WALK: [&str; 4] = [
+        "DescribeCloudAssistantStatus",
+        "DescribeInstanceStatus",
+        "ListPluginStatus",
+        "DescribeManagedInstances",
+    ];
+    sim.requests_by_region()
+        .iter()
+        .filter(|((a, r), _)| r == region && WALK.contains(&a.as_str()))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// DescribeRegions calls made so far (whatever region they name).
+fn listings(sim: &Simulator) -> u64 {
+    sim.requests_by_region()
+        .iter()
+        .filter(|((action, _), _)| action == "DescribeRegions")
+        .map(|(_, n)| n)
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_listing_that_hangs_holds_back_no_walk() {
+    let sim = Simulator::start(fleet(&[("a", 30), ("b", 40)]))
+        .await
+        .expect("sim");
+    let exporter = ExporterProcess::on_api(
+        &sim.url(),
+        &[
+            "--collect.interval",
+            "3s",
+            "--aliyun.request-timeout",
+            "30s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    exporter.wait_for("/ready").await;
+    // From now on DescribeRegions takes a minute: the account's next
+    // listing hangs through the whole window below.
+    sim.update_faults(|f| {
+        f.action_latency
+            .insert("DescribeRegions".into(), Duration::from_secs(60));
+    });
+    let before = listings(&sim);
+    eventually(
+        "the account lists its regions again",
+        Duration::from_secs(10),
+        || async { listings(&sim) > before },
+    )
+    .await;
+    let n = walks_over(
+        exporter.socket(),
+        Duration::from_secs(12),
+        &[(None, "a"), (None, "b")],
+    )
+    .await;
+    let log = exporter.stderr_so_far();
+    for (region, walked) in [("a", n[0]), ("b", n[1])] {
+        assert!(
+            (3.0..=5.0).contains(&walked),
+            "{region} walked {walked} times in 12 s while DescribeRegions hung, not every 3 s\n{log}"
+        );
+    }
+    let page = parse_metrics(&scrape(exporter.socket()).await);
+    for region in ["a", "b"] {
+        assert_eq!(agents(&page, None, region), fleet_ids(&sim, region));
+        assert_eq!(region_up(&page, region), Some(1.0), "{region}");
+    }
+    exporter.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_waits_for_every_first_walk_and_a_failed_one_counts() {
+    let sim = Simulator::start(fleet(&[("ok", 20), ("slow", 20), ("bad", 20)]))
+        .await
+        .expect("sim");
+    sim.update_faults(|f| {
+        f.region_latency
+            .insert("slow".into(), Duration::from_secs(3));
+        f.regions.insert(
+            "bad".into(),
+            RegionFault::Error {
+                status: 400,
+                code: "InvalidParameter".into(),
+            },
+        );
+    });
+    let exporter = ExporterProcess::on_api(
+        &sim.url(),
+        &[
+            "--collect.interval",
+            "60s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    let addr = exporter.socket();
+    let client = reqwest::Client::new();
+    let failed = |p: &[Sample]| {
+        value(p, WALKS, &[("region_id", "bad"), ("result", "failed")]).unwrap_or(0.0)
+    };
+    let (mut waited, t0) = (false, Instant::now());
+    // When the last of slow's calls arrived (its answer comes 3 s later),
+    // and when its walk was first on the page.
+    let (mut calls, mut last_call, mut seen) = (0, t0, None);
+    // A page before and after each /ready: what had ended before it was
+    // asked, and what had not ended yet when it answered.
+    let ready_page = loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "not ready in 40 s\n{}",
+            exporter.stderr_so_far()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now_calls = walk_calls(&sim, "slow");
+        if now_calls > calls {
+            (calls, last_call) = (now_calls, Instant::now());
+        }
+        let Ok(r) = client.get(exporter.url("/metrics")).send().await else {
+            continue;
+        };
+        let before = parse_metrics(&r.text().await.expect("page"));
+        let ready = client
+            .get(exporter.url("/ready"))
+            .send()
+            .await
+            .expect("ready")
+            .status();
+        let after = parse_metrics(&scrape(addr).await);
+        if seen.is_none() && walks(&after, None, "slow") >= 1.0 {
+            seen = Some(Instant::now());
+        }
+        if ready == 200 {
+            break after;
+        }
+        assert_eq!(ready, 503);
+        if walks(&before, None, "ok") >= 1.0
+            && failed(&before) >= 1.0
+            && walks(&after, None, "slow") == 0.0
+        {
+            waited = true;
+        }
+    };
+    assert!(
+        waited,
+        "/ready was 503 once ok had walked and bad had failed, while slow still walked"
+    );
+    // Ready: every region has ended its first walk, the failed one too.
+    assert!(walks(&ready_page, None, "slow") >= 1.0);
+    // A finished walk is on the page within a second (give or take the
+    // polls' few hundredths of a second).
+    let seen = seen.expect("slow's walk seen");
+    let answered = last_call + Duration::from_secs(3);
+    let delay = seen.saturating_duration_since(answered);
+    eprintln!(
+        "slow's walk on the page {delay:?} after its last answer ({:?} after its last call)",
+        seen - last_call
+    );
+    assert!(delay < Duration::from_secs(1), "{delay:?}");
+    assert!(failed(&ready_page) >= 1.0);
+    assert_eq!(region_up(&ready_page, "bad"), Some(0.0));
+    assert!(agents(&ready_page, None, "bad").is_empty());
+    for region in ["ok", "slow"] {
+        assert_eq!(region_up(&ready_page, region), Some(1.0), "{region}");
+        assert_eq!(agents(&ready_page, None, region), fleet_ids(&sim, region));
+        assert_eq!(
+            value(
+                &ready_page,
+                WALKS,
+                &[("region_id", region), ("result", "ok")]
+            ),
+            Some(1.0),
+            "{region}"
+        );
+    }
+    exporter.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_that_never_completes_fails_in_seconds_not_the_request_timeout() {
+    let dead = NoConnect::start().await;
+    let t0 = Instant::now();
+    let exporter = ExporterProcess::on_api(
+        &dead.url,
+        &[
+            "--aliyun.regions",
+            "h1",
+            "--aliyun.request-timeout",
+            "60s",
+            "--collect.timeout",
+            "5m",
+            "--collect.interval",
+            "3s",
+            "--collect.plugin-discovery-interval",
+            "0",
+            "--collect.instance-info-interval",
+            "0",
+        ],
+        &sim_key_env(),
+    );
+    // Five tries of a 3 s connect and their backoff: about 17 s, where a
+    // connect bound only by the request timeout would hold the first try
+    // alone for 60 s.
+    exporter.wait_for("/healthz").await;
+    let addr = exporter.socket();
+    let page = eventually_some(
+        "h1's first walk failed",
+        Duration::from_secs(45),
+        || async {
+            let page = scrape_samples(addr).await;
+            let failed = value(&page, WALKS, &[("region_id", "h1"), ("result", "failed")]);
+            (failed.unwrap_or(0.0) >= 1.0).then_some(page)
+        },
+    )
+    .await;
+    let took = t0.elapsed();
+    assert!(took < Duration::from_secs(40), "failed after {took:?}");
+    assert!(
+        took > Duration::from_secs(9),
+        "failed after {took:?}: retried?"
+    );
+    assert_eq!(region_up(&page, "h1"), Some(0.0));
+    let timeouts = find_value(
+        &page,
+        API_REQUESTS,
+        &[
+            ("action", "DescribeCloudAssistantStatus"),
+            ("code", "Timeout"),
+        ],
+    )
+    .unwrap_or(0.0);
+    assert!(timeouts >= 5.0, "{timeouts} timed-out calls counted");
+    let log = exporter.stop();
+    assert!(log.contains("timed out"), "{log}");
+    assert!(log.contains("h1"), "{log}");
 }

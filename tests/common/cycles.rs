@@ -275,3 +275,39 @@ impl Hang {
         self.hits.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
+
+/// A port whose connections never complete: it listens with a backlog of
+/// one, never accepts, and its one place is taken at the start, so the
+/// system drops every later SYN and a client's connect waits until its
+/// own timeout (an endpoint behind a firewall that drops packets).
+pub struct NoConnect {
+    pub url: String,
+    _listener: tokio::net::TcpListener,
+    _held: tokio::net::TcpStream,
+}
+
+impl NoConnect {
+    pub async fn start() -> NoConnect {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("addr");
+        let held = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("the one connection the backlog takes");
+        // The backlog is full now: a further connect does not complete.
+        let probe = tokio::time::timeout(
+            Duration::from_millis(500),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await;
+        assert!(probe.is_err(), "a connect completed: {probe:?}");
+        NoConnect {
+            url: format!("http://{addr}"),
+            _listener: listener,
+            _held: held,
+        }
+    }
+}
