@@ -11,6 +11,23 @@ use std::time::{Duration, Instant};
 use cloud_assistant_exporter::simulator::{RegionFault, SimKey, Simulator};
 use common::*;
 
+/// Plugin discovery and instance info off in every test here: their calls
+/// would blur the walks counted.
+const SIDES_OFF: [&str; 4] = [
+    "--collect.plugin-discovery-interval",
+    "0",
+    "--collect.instance-info-interval",
+    "0",
+];
+
+/// The binary on the API at `endpoint` with the simulator's key, a walk of
+/// each region every `interval`, and `extra` flags.
+fn walking_every(endpoint: &str, interval: &str, extra: &[&str]) -> ExporterProcess {
+    let mut args = vec!["--collect.interval", interval];
+    args.extend(SIDES_OFF.iter().chain(extra));
+    ExporterProcess::on_api(endpoint, &args, &sim_key_env())
+}
+
 /// Walks of a region ended so far (any result).
 fn walks(page: &[Sample], account: Option<&str>, region: &str) -> f64 {
     page.iter()
@@ -76,18 +93,7 @@ async fn a_slow_region_delays_only_its_own_walks() {
             .insert("slow".into(), Duration::from_secs(4));
     });
     let url = sim.url();
-    let exporter = ExporterProcess::on_api(
-        &url,
-        &[
-            "--collect.interval",
-            "3s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = walking_every(&url, "3s", &[]);
     exporter.wait_for("/ready").await;
     // 15 s: five walks of each fast region at 3 s apart (at least three on
     // a busy machine; one global cycle would allow two), and of the slow
@@ -144,21 +150,21 @@ async fn an_account_whose_endpoint_never_answers_holds_back_no_other() {
     );
     let exporter = ExporterProcess::spawn(
         &[
-            "--config.file",
-            &config,
-            "--aliyun.rate-limit",
-            "0",
-            "--aliyun.max-concurrency",
-            "4",
-            "--aliyun.request-timeout",
-            "30s",
-            "--collect.interval",
-            "3s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
+            &[
+                "--config.file",
+                &config,
+                "--aliyun.rate-limit",
+                "0",
+                "--aliyun.max-concurrency",
+                "4",
+                "--aliyun.request-timeout",
+                "30s",
+                "--collect.interval",
+                "3s",
+            ],
+            &SIDES_OFF[..],
+        ]
+        .concat(),
         &[],
     );
     // Ready waits for the hung account's first walks; the page does not.
@@ -219,21 +225,10 @@ async fn a_timed_out_walk_keeps_the_last_good_pieces_until_max_stale() {
         .await
         .expect("sim");
     let url = sim.url();
-    let exporter = ExporterProcess::on_api(
+    let exporter = walking_every(
         &url,
-        &[
-            "--collect.interval",
-            "1s",
-            "--collect.timeout",
-            "2s",
-            "--collect.max-stale",
-            "8s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
-        &sim_key_env(),
+        "1s",
+        &["--collect.timeout", "2s", "--collect.max-stale", "8s"],
     );
     exporter.wait_for("/ready").await;
     let addr = exporter.socket();
@@ -285,18 +280,7 @@ async fn the_regions_of_an_account_walk_at_their_own_moments() {
     let sim = Simulator::start(fleet(&names.map(|n| (n, 20))))
         .await
         .expect("sim");
-    let exporter = ExporterProcess::on_api(
-        &sim.url(),
-        &[
-            "--collect.interval",
-            "4s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = walking_every(&sim.url(), "4s", &[]);
     // When each region's walks started: the moments its count of agent
     // calls (one page a walk) rose, sampled every 10 ms.
     let t0 = Instant::now();
@@ -350,6 +334,15 @@ async fn the_regions_of_an_account_walk_at_their_own_moments() {
     exporter.stop();
 }
 
+/// Calls made so far whose (action, region) `keep` takes.
+fn calls(sim: &Simulator, keep: impl Fn(&str, &str) -> bool) -> u64 {
+    sim.requests_by_region()
+        .iter()
+        .filter(|((action, region), _)| keep(action, region))
+        .map(|(_, n)| n)
+        .sum()
+}
+
 /// Calls of a region's walk for `region` made so far (the side walks'
 /// DescribeInvocations, DescribeActivations and DescribeInstances left out).
 fn walk_calls(sim: &Simulator, region: &str) -> u64 {
@@ -359,20 +352,12 @@ fn walk_calls(sim: &Simulator, region: &str) -> u64 {
         "ListPluginStatus",
         "DescribeManagedInstances",
     ];
-    sim.requests_by_region()
-        .iter()
-        .filter(|((a, r), _)| r == region && WALK.contains(&a.as_str()))
-        .map(|(_, n)| n)
-        .sum()
+    calls(sim, |a, r| r == region && WALK.contains(&a))
 }
 
 /// DescribeRegions calls made so far (whatever region they name).
 fn listings(sim: &Simulator) -> u64 {
-    sim.requests_by_region()
-        .iter()
-        .filter(|((action, _), _)| action == "DescribeRegions")
-        .map(|(_, n)| n)
-        .sum()
+    calls(sim, |a, _| a == "DescribeRegions")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,20 +365,7 @@ async fn a_region_listing_that_hangs_holds_back_no_walk() {
     let sim = Simulator::start(fleet(&[("a", 30), ("b", 40)]))
         .await
         .expect("sim");
-    let exporter = ExporterProcess::on_api(
-        &sim.url(),
-        &[
-            "--collect.interval",
-            "3s",
-            "--aliyun.request-timeout",
-            "30s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = walking_every(&sim.url(), "3s", &["--aliyun.request-timeout", "30s"]);
     exporter.wait_for("/ready").await;
     // From now on DescribeRegions takes a minute: the account's next
     // listing hangs through the whole window below.
@@ -445,18 +417,7 @@ async fn ready_waits_for_every_first_walk_and_a_failed_one_counts() {
             },
         );
     });
-    let exporter = ExporterProcess::on_api(
-        &sim.url(),
-        &[
-            "--collect.interval",
-            "60s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
-        ],
-        &sim_key_env(),
-    );
+    let exporter = walking_every(&sim.url(), "60s", &[]);
     let addr = exporter.socket();
     let client = reqwest::Client::new();
     let failed = |p: &[Sample]| {
@@ -543,8 +504,9 @@ async fn ready_waits_for_every_first_walk_and_a_failed_one_counts() {
 async fn a_connect_that_never_completes_fails_in_seconds_not_the_request_timeout() {
     let dead = NoConnect::start().await;
     let t0 = Instant::now();
-    let exporter = ExporterProcess::on_api(
+    let exporter = walking_every(
         &dead.url,
+        "3s",
         &[
             "--aliyun.regions",
             "h1",
@@ -552,14 +514,7 @@ async fn a_connect_that_never_completes_fails_in_seconds_not_the_request_timeout
             "60s",
             "--collect.timeout",
             "5m",
-            "--collect.interval",
-            "3s",
-            "--collect.plugin-discovery-interval",
-            "0",
-            "--collect.instance-info-interval",
-            "0",
         ],
-        &sim_key_env(),
     );
     // Five tries of a 3 s connect and their backoff: about 17 s, where a
     // connect bound only by the request timeout would hold the first try

@@ -153,8 +153,9 @@ pub async fn run_size(
     let calls1 = call_seconds(&client.get(&url).send().await?.text().await?);
     let answered: u64 = sim.requests_by_region().values().sum();
     let per = |d: Duration| d.as_secs_f64() * 1000.0 / answered.max(1) as f64;
-    // The chain at the latency the simulator delivered: its sleeps wake on
-    // tokio's millisecond ticks, after the latency asked for.
+    // The chain at the latency the simulator delivered: its sleeps wake
+    // after the latency asked for, never before (a thread's wake-up, the
+    // wait for a core).
     let delivered = 1.0 + per(sim.overslept()) / args.latency_ms as f64;
     eprintln!(
         "{build} {size}: slowest walk / own chain at the latency delivered ({:.2} ms): {:.3}",
